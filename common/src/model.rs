@@ -1,0 +1,140 @@
+//! Domain types: media files and their probe, progress. Serialized as JSON documents in both
+//! storage shapes, so the two stores hold exactly the same data.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    Private,
+    Shared,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaStatus {
+    Uploading,
+    Probing,
+    Ready,
+    Failed,
+}
+
+/// A media file: the record of an upload and, once probed, of what it holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Media {
+    pub id: String,
+    pub title: String,
+    pub owner: String,
+    pub visibility: Visibility,
+    pub status: MediaStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub filename: String,
+    pub content_type: String,
+    /// Object key of the original upload.
+    pub source_key: String,
+    #[serde(default)]
+    pub size_bytes: Option<u64>,
+    #[serde(default)]
+    pub probe: Option<Probe>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Optimistic-concurrency version: every write must name the version it read.
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl Media {
+    pub fn visible_to(&self, caller: &crate::auth::Caller) -> bool {
+        caller.is_admin || self.owner == caller.user_id || self.visibility == Visibility::Shared
+    }
+}
+
+/// What ffprobe found, in typed form (SPEC §3 "Ingest").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Probe {
+    /// Normalised container name: mp4, mov, mkv, webm, avi, ts, m4a, mp3, ...
+    pub container: String,
+    /// ffprobe's raw `format_name`.
+    pub format_name: String,
+    pub duration_seconds: f64,
+    /// Overall bitrate in bits/s.
+    pub bitrate: Option<u64>,
+    pub video: Option<VideoStream>,
+    pub audio: Vec<AudioStream>,
+    pub subtitles: Vec<SubtitleStream>,
+    /// Presentation times (seconds) of the primary video stream's keyframes, ascending.
+    #[serde(default)]
+    pub keyframes: Vec<f64>,
+    /// Human-readable remarks, e.g. that a file is audio only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HdrKind {
+    Sdr,
+    Hdr10,
+    Hlg,
+    DolbyVision,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VideoStream {
+    pub index: u32,
+    pub codec: String,
+    pub profile: Option<String>,
+    /// Level as a number (4.1 for H.264 level 41, 4.0 for HEVC level 120).
+    pub level: Option<f64>,
+    pub width: u32,
+    pub height: u32,
+    pub bit_depth: u8,
+    pub pix_fmt: Option<String>,
+    pub frame_rate: Option<f64>,
+    pub codec_tag: Option<String>,
+    pub color_transfer: Option<String>,
+    pub hdr: HdrKind,
+    pub interlaced: bool,
+    pub bitrate: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AudioStream {
+    pub index: u32,
+    pub codec: String,
+    pub profile: Option<String>,
+    pub channels: u32,
+    pub channel_layout: Option<String>,
+    pub sample_rate: Option<u32>,
+    pub bitrate: Option<u64>,
+    pub language: Option<String>,
+    pub default: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubtitleStream {
+    pub index: u32,
+    pub codec: String,
+    pub language: Option<String>,
+    /// `text` (srt, ass, webvtt, mov_text) or `bitmap` (PGS, DVD, DVB).
+    pub kind: SubtitleKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubtitleKind {
+    Text,
+    Bitmap,
+}
+
+/// A user's playback position in one media file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub user_id: String,
+    pub media_id: String,
+    pub position_seconds: f64,
+    pub completed: bool,
+    pub updated_at: DateTime<Utc>,
+}

@@ -1,0 +1,256 @@
+//! The embedded storage shape: objects as files under `<data dir>/objects`, records in SQLite
+//! (`<data dir>/meta.sqlite3`). Objects are written to a temporary file and renamed into place,
+//! so a reader never sees half an object.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use super::signed_url::{SignedMethod, UrlSigner};
+use super::{is_safe_key, MetaStore, ObjectInfo, ObjectStore};
+use crate::error::{Error, Result};
+use crate::model::{Media, Progress};
+
+pub struct FsObjectStore {
+    root: PathBuf,
+    public_url: String,
+    signer: UrlSigner,
+}
+
+impl FsObjectStore {
+    pub fn new(data_dir: &Path, public_url: &str, signer: UrlSigner) -> Result<Self> {
+        let root = data_dir.join("objects");
+        std::fs::create_dir_all(root.join(".tmp")).map_err(|e| Error::Unavailable(format!("{}: {e}", root.display())))?;
+        Ok(FsObjectStore { root, public_url: public_url.to_string(), signer })
+    }
+
+    pub fn signer(&self) -> &UrlSigner {
+        &self.signer
+    }
+
+    /// The file behind a key; `BadRequest` for a key that could escape the object root.
+    pub fn path_of(&self, key: &str) -> Result<PathBuf> {
+        if !is_safe_key(key) {
+            return Err(Error::bad_request("invalid_key", "invalid object key"));
+        }
+        Ok(self.root.join(key))
+    }
+
+    /// A fresh temporary path on the same file system as the objects (for atomic renames).
+    pub fn temp_path(&self) -> PathBuf {
+        self.root.join(".tmp").join(crate::ids::random_id())
+    }
+
+    /// Moves a complete temporary file into place under `key`.
+    pub async fn publish(&self, temp: &Path, key: &str) -> Result<()> {
+        let dest = self.path_of(key)?;
+        if let Some(parent) = dest.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(io)?;
+        }
+        tokio::fs::rename(temp, &dest).await.map_err(io)
+    }
+}
+
+fn io(e: std::io::Error) -> Error {
+    Error::Unavailable(format!("local disk: {e}"))
+}
+
+#[async_trait]
+impl ObjectStore for FsObjectStore {
+    async fn put(&self, key: &str, body: Bytes, _content_type: &str, _cache_control: Option<&str>) -> Result<()> {
+        self.path_of(key)?;
+        let tmp = self.temp_path();
+        let mut f = tokio::fs::File::create(&tmp).await.map_err(io)?;
+        f.write_all(&body).await.map_err(io)?;
+        f.sync_all().await.map_err(io)?;
+        drop(f);
+        self.publish(&tmp, key).await
+    }
+
+    async fn put_file(&self, key: &str, path: &Path, _content_type: &str, _cache_control: Option<&str>) -> Result<()> {
+        self.path_of(key)?;
+        let tmp = self.temp_path();
+        tokio::fs::copy(path, &tmp).await.map_err(io)?;
+        self.publish(&tmp, key).await
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>> {
+        match tokio::fs::metadata(self.path_of(key)?).await {
+            Ok(m) if m.is_file() => Ok(Some(ObjectInfo { size: m.len(), content_type: None })),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    async fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<Option<Bytes>> {
+        let mut f = match tokio::fs::File::open(self.path_of(key)?).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(e)),
+        };
+        f.seek(std::io::SeekFrom::Start(offset)).await.map_err(io)?;
+        let mut buf = Vec::with_capacity(len.min(16 << 20) as usize);
+        f.take(len).read_to_end(&mut buf).await.map_err(io)?;
+        Ok(Some(Bytes::from(buf)))
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        match tokio::fs::remove_file(self.path_of(key)?).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String> {
+        self.path_of(key)?;
+        Ok(self.signer.sign(&self.public_url, SignedMethod::Get, key, expiry(ttl)))
+    }
+
+    async fn presign_put(&self, key: &str, _content_type: &str, ttl: Duration) -> Result<String> {
+        self.path_of(key)?;
+        Ok(self.signer.sign(&self.public_url, SignedMethod::Put, key, expiry(ttl)))
+    }
+
+    async fn media_location(&self, key: &str) -> Result<String> {
+        let path = self.path_of(key)?;
+        let abs = std::path::absolute(&path).map_err(io)?;
+        Ok(abs.to_string_lossy().into_owned())
+    }
+}
+
+fn expiry(ttl: Duration) -> i64 {
+    chrono::Utc::now().timestamp() + ttl.as_secs() as i64
+}
+
+/// Records in SQLite. One connection behind a mutex, used from blocking threads: SQLite
+/// serialises writers anyway, and every statement here is a point read or write.
+#[derive(Clone)]
+pub struct SqliteMetaStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn db(e: rusqlite::Error) -> Error {
+    Error::Unavailable(format!("embedded database: {e}"))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(Error::internal)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| Error::Internal(format!("corrupt record: {e}")))
+}
+
+impl SqliteMetaStore {
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let conn = Connection::open(path).map_err(db)?;
+        Self::init(conn)
+    }
+
+    pub fn in_memory() -> Result<Self> {
+        Self::init(Connection::open_in_memory().map_err(db)?)
+    }
+
+    fn init(conn: Connection) -> Result<Self> {
+        conn.busy_timeout(Duration::from_secs(5)).map_err(db)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             PRAGMA synchronous=NORMAL;
+             CREATE TABLE IF NOT EXISTS media (id TEXT PRIMARY KEY, owner TEXT NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS progress (user_id TEXT NOT NULL, media_id TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (user_id, media_id));",
+        )
+        .map_err(db)?;
+        Ok(SqliteMetaStore { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// Runs `f` with the connection on a blocking thread.
+    pub async fn with_conn<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static) -> Result<T> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|_| Error::Internal("embedded database lock poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(Error::internal)?
+    }
+}
+
+#[async_trait]
+impl MetaStore for SqliteMetaStore {
+    async fn create_media(&self, media: &Media) -> Result<()> {
+        let (id, owner, doc) = (media.id.clone(), media.owner.clone(), to_json(media)?);
+        let version = media.version as i64;
+        self.with_conn(move |c| {
+            let n = c.execute("INSERT OR IGNORE INTO media (id, owner, version, doc) VALUES (?1, ?2, ?3, ?4)", params![id, owner, version, doc]).map_err(db)?;
+            if n == 0 {
+                return Err(Error::Conflict { code: "media_exists", message: format!("media {id} already exists") });
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_media(&self, id: &str) -> Result<Option<Media>> {
+        let id = id.to_string();
+        let doc: Option<String> = self
+            .with_conn(move |c| c.query_row("SELECT doc FROM media WHERE id = ?1", params![id], |r| r.get(0)).optional().map_err(db))
+            .await?;
+        doc.map(|d| from_json(&d)).transpose()
+    }
+
+    async fn update_media(&self, media: &Media) -> Result<Media> {
+        let mut next = media.clone();
+        next.version = media.version + 1;
+        let (id, doc, expected) = (next.id.clone(), to_json(&next)?, media.version as i64);
+        self.with_conn(move |c| {
+            let n = c
+                .execute("UPDATE media SET doc = ?1, version = ?2 WHERE id = ?3 AND version = ?4", params![doc, expected + 1, id, expected])
+                .map_err(db)?;
+            if n == 0 {
+                return Err(Error::ConcurrentModification(format!("media {id}")));
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(next)
+    }
+
+    async fn list_media(&self) -> Result<Vec<Media>> {
+        let docs: Vec<String> = self
+            .with_conn(|c| {
+                let mut st = c.prepare("SELECT doc FROM media ORDER BY rowid").map_err(db)?;
+                let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
+                rows.collect::<std::result::Result<Vec<_>, _>>().map_err(db)
+            })
+            .await?;
+        docs.iter().map(|d| from_json(d)).collect()
+    }
+
+    async fn put_progress(&self, p: &Progress) -> Result<()> {
+        let (u, m, doc) = (p.user_id.clone(), p.media_id.clone(), to_json(p)?);
+        self.with_conn(move |c| {
+            c.execute("INSERT INTO progress (user_id, media_id, doc) VALUES (?1, ?2, ?3) ON CONFLICT(user_id, media_id) DO UPDATE SET doc = excluded.doc", params![u, m, doc])
+                .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_progress(&self, user_id: &str, media_id: &str) -> Result<Option<Progress>> {
+        let (u, m) = (user_id.to_string(), media_id.to_string());
+        let doc: Option<String> = self
+            .with_conn(move |c| c.query_row("SELECT doc FROM progress WHERE user_id = ?1 AND media_id = ?2", params![u, m], |r| r.get(0)).optional().map_err(db))
+            .await?;
+        doc.map(|d| from_json(&d)).transpose()
+    }
+}

@@ -1,0 +1,99 @@
+//! Storage behind two small traits, each with two real implementations:
+//! - [`ObjectStore`]: bytes (uploads, later segments). S3, or files under the data dir.
+//! - [`MetaStore`]: records (media, progress, sessions, segment claims). DynamoDB, or SQLite.
+//!
+//! The same contract tests (`tests/tests/storage_contract.rs`) run against both.
+
+pub mod aws;
+pub mod embedded;
+pub mod signed_url;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::error::Result;
+use crate::model::{Media, Progress};
+
+/// What a store knows of an object without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub size: u64,
+    pub content_type: Option<String>,
+}
+
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// Writes a whole object. Readers see either nothing or the complete object, never a part.
+    async fn put(&self, key: &str, body: Bytes, content_type: &str, cache_control: Option<&str>) -> Result<()>;
+    /// Writes a whole object from a local file (streamed, not loaded in memory).
+    async fn put_file(&self, key: &str, path: &std::path::Path, content_type: &str, cache_control: Option<&str>) -> Result<()>;
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>>;
+    /// Reads `len` bytes from `offset` (fewer at the end of the object). `None` if absent.
+    async fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<Option<Bytes>>;
+    async fn delete(&self, key: &str) -> Result<()>;
+    /// An expiring URL a client can GET (and HEAD, and ask ranges of). Never signed with a range.
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String>;
+    /// An expiring URL a client can PUT the object's bytes to.
+    async fn presign_put(&self, key: &str, content_type: &str, ttl: Duration) -> Result<String>;
+    /// Where ffprobe/ffmpeg can read the object by range: a local path or a presigned URL.
+    async fn media_location(&self, key: &str) -> Result<String>;
+}
+
+/// Records. Every write that could race is conditional.
+#[async_trait]
+pub trait MetaStore: Send + Sync {
+    /// Creates a media record; `Conflict` if the id exists.
+    async fn create_media(&self, media: &Media) -> Result<()>;
+    async fn get_media(&self, id: &str) -> Result<Option<Media>>;
+    /// Replaces the record if its stored version is still `media.version`; the stored copy gets
+    /// `version + 1`. `ConcurrentModification` if another writer got there first.
+    async fn update_media(&self, media: &Media) -> Result<Media>;
+    /// Every media record (callers filter by visibility).
+    async fn list_media(&self) -> Result<Vec<Media>>;
+    async fn put_progress(&self, progress: &Progress) -> Result<()>;
+    async fn get_progress(&self, user_id: &str, media_id: &str) -> Result<Option<Progress>>;
+}
+
+/// Reads, modifies and writes a media record, retrying when a concurrent writer wins.
+/// `change` returns `Ok(false)` to leave the record as it is.
+pub async fn modify_media(
+    meta: &dyn MetaStore,
+    id: &str,
+    mut change: impl FnMut(&mut Media) -> Result<bool> + Send,
+) -> Result<Media> {
+    for _ in 0..8 {
+        let mut media = meta.get_media(id).await?.ok_or(crate::Error::NotFound("media"))?;
+        if !change(&mut media)? {
+            return Ok(media);
+        }
+        media.updated_at = chrono::Utc::now();
+        match meta.update_media(&media).await {
+            Err(crate::Error::ConcurrentModification(_)) => continue,
+            other => return other,
+        }
+    }
+    Err(crate::Error::ConcurrentModification(format!("media {id}")))
+}
+
+/// Object keys are made by the service; anything arriving from outside is checked with this
+/// before it names a file or an S3 key: `/`-separated segments of `[A-Za-z0-9._-]`, no `.`/`..`.
+pub fn is_safe_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 512
+        && key.split('/').all(|seg| {
+            !seg.is_empty() && seg != "." && seg != ".." && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        })
+}
+
+#[cfg(test)]
+mod key_tests {
+    #[test]
+    fn safe_keys() {
+        assert!(super::is_safe_key("uploads/0123/source.mp4"));
+        for bad in ["", "/abs", "a//b", "../x", "a/../b", "a/./b", "a b", "a\\b", "a/b/", "%2e%2e/x", "a\0b"] {
+            assert!(!super::is_safe_key(bad), "{bad:?}");
+        }
+    }
+}
