@@ -1,11 +1,17 @@
 //! The library every function and the embedded server share: configuration, errors, auth,
 //! domain types, storage, probing, ingest and the HTTP handlers.
 
+pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod ids;
+pub mod ingest;
 pub mod model;
+pub mod probe;
+pub mod state;
 pub mod storage;
+pub mod telemetry;
 
 pub use error::{Error, Result};
+pub use state::AppState;

@@ -1,0 +1,138 @@
+//! The signed object route: the embedded stand-in for S3 presigned URLs.
+//! `GET`/`HEAD` answer ranges with `206` (tower-http's `ServeFile`); `PUT` streams the body to a
+//! temporary file, publishes it whole with a rename, and starts ingest.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use common::api::http::error_response;
+use common::storage::signed_url::{SignatureError, SignedMethod};
+use common::Error;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
+use tower::ServiceExt;
+use tracing::Instrument;
+
+use crate::Server;
+
+#[derive(Deserialize)]
+pub struct Signature {
+    method: Option<String>,
+    expires: Option<i64>,
+    signature: Option<String>,
+}
+
+fn reply(e: Error, rid: &str) -> Response {
+    let r = error_response(&e, rid);
+    let (parts, body) = r.into_parts();
+    Response::from_parts(parts, Body::from(body))
+}
+
+fn check(server: &Server, sig: &Signature, method: SignedMethod, key: &str) -> Result<(), Error> {
+    let store = server.local_objects();
+    let (Some(m), Some(exp), Some(s)) = (sig.method.as_deref(), sig.expires, sig.signature.as_deref()) else {
+        return Err(Error::Forbidden("missing URL signature".into()));
+    };
+    if SignedMethod::parse(m) != Some(method) {
+        return Err(Error::Forbidden("the URL is not signed for this method".into()));
+    }
+    store.signer().verify(method, key, exp, s, chrono::Utc::now().timestamp()).map_err(|e| match e {
+        SignatureError::Expired => Error::Forbidden("the URL has expired".into()),
+        SignatureError::Invalid => Error::Forbidden("the URL signature is invalid".into()),
+    })
+}
+
+pub async fn object(State(server): State<Arc<Server>>, Path(key): Path<String>, Query(sig): Query<Signature>, req: Request) -> Response {
+    let rid = common::ids::random_id();
+    let span = tracing::info_span!("object", request_id = %rid, method = %req.method(), key = %key);
+    async move {
+        let mut resp = match *req.method() {
+            Method::GET | Method::HEAD => match check(&server, &sig, SignedMethod::Get, &key) {
+                Ok(()) => serve(&server, &key, req).await.unwrap_or_else(|e| reply(e, &rid)),
+                Err(e) => reply(e, &rid),
+            },
+            Method::PUT => match check(&server, &sig, SignedMethod::Put, &key) {
+                Ok(()) => upload(&server, &key, req).await.unwrap_or_else(|e| reply(e, &rid)),
+                Err(e) => reply(e, &rid),
+            },
+            _ => reply(Error::MethodNotAllowed, &rid),
+        };
+        if let Ok(v) = HeaderValue::from_str(&server.state.config.cors_origin) {
+            resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+            resp.headers_mut().insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("content-range, content-length, etag, accept-ranges"));
+        }
+        tracing::info!(status = resp.status().as_u16(), "done");
+        resp
+    }
+    .instrument(span)
+    .await
+}
+
+async fn serve(server: &Server, key: &str, req: Request) -> Result<Response, Error> {
+    let path = server.local_objects().path_of(key)?;
+    if !tokio::fs::metadata(&path).await.map(|m| m.is_file()).unwrap_or(false) {
+        return Err(Error::NotFound("object"));
+    }
+    let mime = mime_guess::from_path(&path).first_or_octet_stream();
+    let svc = tower_http::services::ServeFile::new_with_mime(&path, &mime);
+    let resp = svc.oneshot(req).await.map_err(|e| Error::Internal(e.to_string()))?;
+    let mut resp = resp.map(Body::new);
+    resp.headers_mut().insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if key.starts_with("uploads/") {
+        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
+    } else {
+        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    }
+    Ok(resp)
+}
+
+async fn upload(server: &Server, key: &str, req: Request) -> Result<Response, Error> {
+    let state = &server.state;
+    let media_id = common::ingest::media_id_from_key(key).ok_or(Error::Forbidden("objects other than uploads cannot be written".into()))?.to_string();
+    let media = state.meta.get_media(&media_id).await?.ok_or(Error::NotFound("media"))?;
+    if media.source_key != key {
+        return Err(Error::NotFound("media"));
+    }
+    if media.status != common::model::MediaStatus::Uploading {
+        return Err(Error::Conflict { code: "upload_complete", message: "this media has already been uploaded".into() });
+    }
+    let limit = state.config.max_upload_bytes;
+    if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()) {
+        if len > limit {
+            return Err(Error::PayloadTooLarge { message: format!("the upload exceeds the limit of {limit} bytes") });
+        }
+    }
+    let store = server.local_objects();
+    let tmp = store.temp_path();
+    let result = async {
+        let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| Error::Unavailable(e.to_string()))?;
+        let mut stream = req.into_body().into_data_stream();
+        let mut written: u64 = 0;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| Error::bad_request("upload_interrupted", format!("the upload was interrupted: {e}")))?;
+            written += chunk.len() as u64;
+            if written > limit {
+                return Err(Error::PayloadTooLarge { message: format!("the upload exceeds the limit of {limit} bytes") });
+            }
+            file.write_all(&chunk).await.map_err(|e| Error::Unavailable(e.to_string()))?;
+        }
+        file.sync_all().await.map_err(|e| Error::Unavailable(e.to_string()))?;
+        Ok(written)
+    }
+    .await;
+    let written = match result {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(e);
+        }
+    };
+    store.publish(&tmp, key).await?;
+    tracing::info!(media_id = %media_id, bytes = written, "upload stored");
+    server.spawn_ingest(media_id);
+    Ok((StatusCode::OK, [(header::ETAG, format!("\"{written}\""))]).into_response())
+}
