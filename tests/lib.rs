@@ -1,1 +1,154 @@
+//! Shared harness of the integration tests: generated test media, an in-process `streamd` on a
+//! free loopback port, the cloud stores against the local AWS stack, tokens and HTTP helpers.
+//!
+//! Tests that need LocalStack + DynamoDB Local are `#[ignore]`d so a bare `cargo test` runs
+//! without them; `scripts/test.sh` starts the stack and runs them all (`--include-ignored`).
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::config::Config;
+use common::state::AppState;
+use serde_json::Value;
+
+pub const SECRET: &str = "integration-test-secret-0123456789abcdef";
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// The generated test media (scripts/gen-media.sh), made once and shared by every test binary.
+pub fn media_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::var("STREAM_TEST_MEDIA_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target/test-media"));
+        std::fs::create_dir_all(&dir).expect("create media dir");
+        // flock: several test binaries may ask at once.
+        let status = std::process::Command::new("flock")
+            .arg(dir.join(".lock"))
+            .arg(repo_root().join("scripts/gen-media.sh"))
+            .arg(&dir)
+            .status()
+            .expect("run scripts/gen-media.sh");
+        assert!(status.success(), "scripts/gen-media.sh failed");
+        dir
+    })
+    .clone()
+}
+
+pub fn manifest() -> Value {
+    let text = std::fs::read_to_string(media_dir().join("manifest.json")).expect("manifest.json");
+    serde_json::from_str(&text).expect("manifest is JSON")
+}
+
+pub fn config_with(pairs: &[(&str, &str)]) -> Config {
+    let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Config::from_lookup(|k| map.get(k).cloned().or_else(|| std::env::var(k).ok().filter(|v| !v.is_empty()))).expect("test configuration")
+}
+
+/// A running in-process `streamd` on 127.0.0.1:<free port> with its own data dir.
+pub struct TestServer {
+    pub base: String,
+    pub state: AppState,
+    _dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(&[]).await
+    }
+
+    pub async fn start_with(extra: &[(&str, &str)]) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().to_string_lossy().into_owned();
+        let mut pairs = vec![("STREAM_STORAGE", "embedded"), ("STREAM_LISTEN", "127.0.0.1:0"), ("STREAM_DATA_DIR", data.as_str()), ("STREAM_JWT_SECRET", SECRET)];
+        pairs.extend_from_slice(extra);
+        let prepared = streamd::prepare(config_with(&pairs), false).await.expect("streamd starts");
+        let base = format!("http://{}", prepared.addr);
+        let state = prepared.server.state.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            streamd::serve(prepared, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+        TestServer { base, state, _dir: dir, shutdown: Some(tx), handle: Some(handle) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
+    }
+}
+
+/// The cloud shape's state, against the local AWS stack started by scripts/test.sh.
+pub async fn aws_state() -> AppState {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL_S3").is_ok() && std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
+        "this test needs the local AWS stack: run it through scripts/test.sh (or `scripts/stack.sh run -- cargo test -- --include-ignored`)"
+    );
+    AppState::from_config(config_with(&[("STREAM_STORAGE", "aws"), ("STREAM_JWT_SECRET", SECRET)])).await.expect("cloud state")
+}
+
+pub fn token(sub: &str) -> String {
+    common::auth::mint_hs256(SECRET, sub, &[], Duration::from_secs(3600))
+}
+
+pub fn admin_token(sub: &str) -> String {
+    common::auth::mint_hs256(SECRET, sub, &["admin"], Duration::from_secs(3600))
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(60)).build().expect("client")
+}
+
+/// Creates an upload as `token`'s user and PUTs `file` to the returned URL; returns the media id.
+pub async fn upload(base: &str, token: &str, file: &Path) -> String {
+    let name = file.file_name().expect("file name").to_string_lossy().into_owned();
+    let r = http()
+        .post(format!("{base}/api/v1/uploads"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"filename": name, "content_type": "application/octet-stream"}))
+        .send()
+        .await
+        .expect("POST /uploads");
+    assert_eq!(r.status(), 201, "POST /uploads");
+    let body: Value = r.json().await.expect("json");
+    let url = body["upload_url"].as_str().expect("upload_url").to_string();
+    put_file(&url, file).await;
+    body["media_id"].as_str().expect("media_id").to_string()
+}
+
+pub async fn put_file(url: &str, file: &Path) {
+    let bytes = tokio::fs::read(file).await.expect("read media");
+    let r = http().put(url).body(bytes).send().await.expect("PUT upload");
+    assert!(r.status().is_success(), "PUT to upload URL: {} {}", r.status(), r.text().await.unwrap_or_default());
+}
+
+/// Polls `GET /media/{id}` until its status is `ready` or `failed`.
+pub async fn wait_settled(base: &str, token: &str, id: &str) -> Value {
+    for _ in 0..600 {
+        let r = http().get(format!("{base}/api/v1/media/{id}")).bearer_auth(token).send().await.expect("GET media");
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.expect("json");
+        if v["status"] == "ready" || v["status"] == "failed" {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("media {id} did not settle within 60 s");
+}

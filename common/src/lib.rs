@@ -7,6 +7,8 @@ pub mod config;
 pub mod error;
 pub mod ids;
 pub mod ingest;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod model;
 pub mod probe;
 pub mod state;

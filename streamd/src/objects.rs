@@ -92,13 +92,17 @@ async fn serve(server: &Server, key: &str, req: Request) -> Result<Response, Err
 
 async fn upload(server: &Server, key: &str, req: Request) -> Result<Response, Error> {
     let state = &server.state;
-    let media_id = common::ingest::media_id_from_key(key).ok_or(Error::Forbidden("objects other than uploads cannot be written".into()))?.to_string();
-    let media = state.meta.get_media(&media_id).await?.ok_or(Error::NotFound("media"))?;
-    if media.source_key != key {
-        return Err(Error::NotFound("media"));
-    }
-    if media.status != common::model::MediaStatus::Uploading {
-        return Err(Error::Conflict { code: "upload_complete", message: "this media has already been uploaded".into() });
+    // Like S3 with an ObjectCreated trigger on the upload prefix: any signed key may be written;
+    // an upload key must belong to a media record still waiting for its bytes, and starts ingest.
+    let media_id = common::ingest::media_id_from_key(key).map(str::to_string);
+    if let Some(id) = &media_id {
+        let media = state.meta.get_media(id).await?.ok_or(Error::NotFound("media"))?;
+        if media.source_key != key {
+            return Err(Error::NotFound("media"));
+        }
+        if media.status != common::model::MediaStatus::Uploading {
+            return Err(Error::Conflict { code: "upload_complete", message: "this media has already been uploaded".into() });
+        }
     }
     let limit = state.config.max_upload_bytes;
     if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()) {
@@ -132,7 +136,9 @@ async fn upload(server: &Server, key: &str, req: Request) -> Result<Response, Er
         }
     };
     store.publish(&tmp, key).await?;
-    tracing::info!(media_id = %media_id, bytes = written, "upload stored");
-    server.spawn_ingest(media_id);
+    tracing::info!(bytes = written, "object stored");
+    if let Some(id) = media_id {
+        server.spawn_ingest(id);
+    }
     Ok((StatusCode::OK, [(header::ETAG, format!("\"{written}\""))]).into_response())
 }

@@ -1,1 +1,6 @@
-fn main(){}
+//! The `api` function: uploads, media and progress routes (SPEC §6). A thin adapter.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    common::lambda::run_http().await
+}

@@ -1,0 +1,138 @@
+//! `streamd`: the embedded shape. One process serving every route at the same paths as the cloud
+//! shape, bytes on the local disk, records in SQLite, ingest in-process (SPEC §7).
+//! The library half lets tests start the very same server in-process on a free port.
+
+mod objects;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::routing::any;
+use axum::Router;
+use common::config::{Config, StorageKind};
+use common::state::{secret_file, AppState};
+use common::storage::embedded::FsObjectStore;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+
+/// Largest API request body (JSON); uploads go to the object route and are streamed.
+const MAX_API_BODY: usize = 1 << 20;
+
+pub struct Server {
+    pub state: AppState,
+    tasks: TaskTracker,
+    ingest_slots: Arc<Semaphore>,
+}
+
+impl Server {
+    fn local_objects(&self) -> &FsObjectStore {
+        self.state.local_objects.as_deref().expect("streamd always runs the embedded object store")
+    }
+
+    /// Runs ingest in the background, at most one per core at a time.
+    pub fn spawn_ingest(&self, media_id: String) {
+        let state = self.state.clone();
+        let slots = self.ingest_slots.clone();
+        self.tasks.spawn(async move {
+            let Ok(_permit) = slots.acquire_owned().await else { return };
+            if let Err(e) = common::ingest::ingest(&state, &media_id).await {
+                tracing::error!(media_id = %media_id, error = %e, "ingest could not record its outcome");
+            }
+        });
+    }
+
+    /// Waits (bounded) for background work to finish: used at shutdown.
+    pub async fn drain(&self, limit: Duration) {
+        self.tasks.close();
+        if tokio::time::timeout(limit, self.tasks.wait()).await.is_err() {
+            tracing::warn!("background ingests still running at exit; they resume at the next start");
+        }
+    }
+}
+
+async fn api(State(server): State<Arc<Server>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let resp = match to_bytes(body, MAX_API_BODY).await {
+        Ok(bytes) => common::api::handle(&server.state, http::Request::from_parts(parts, bytes)).await,
+        Err(_) => {
+            let e = common::Error::PayloadTooLarge { message: format!("request bodies are limited to {MAX_API_BODY} bytes") };
+            common::api::http::error_response(&e, &common::ids::random_id())
+        }
+    };
+    let (p, b) = resp.into_parts();
+    Response::from_parts(p, Body::from(b))
+}
+
+/// A prepared server: state built, listener bound, not yet serving.
+pub struct Prepared {
+    pub server: Arc<Server>,
+    pub listener: TcpListener,
+    pub addr: std::net::SocketAddr,
+    /// The HS256 secret generated into the data dir when no key was configured.
+    pub dev_secret: Option<String>,
+}
+
+/// Binds the listener, completes the configuration (public URL from the bound address when
+/// unset, a generated dev secret when no key is configured) and builds the state.
+pub async fn prepare(mut config: Config, public_url_from_env: bool) -> Result<Prepared, Box<dyn std::error::Error + Send + Sync>> {
+    if config.storage != StorageKind::Embedded {
+        return Err("streamd runs the embedded shape: unset STREAM_STORAGE or set it to `embedded`".into());
+    }
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+    let mut dev_secret = None;
+    if config.jwt.secret.is_none() && config.jwt.jwks_file.is_none() && config.jwt.jwks_url.is_none() {
+        let (secret, _) = secret_file(&config.data_dir.join("jwt-secret"))?;
+        config.jwt.secret = Some(secret.clone());
+        dev_secret = Some(secret);
+    }
+    let listener = TcpListener::bind(&config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    if !public_url_from_env {
+        config.public_url = format!("http://{addr}");
+    }
+    let state = AppState::from_config(config).await?;
+    clean_temp_files(&state);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let server = Arc::new(Server { state, tasks: TaskTracker::new(), ingest_slots: Arc::new(Semaphore::new(cores)) });
+    resume_interrupted_ingests(&server).await;
+    Ok(Prepared { server, listener, addr, dev_secret })
+}
+
+pub fn router(server: Arc<Server>) -> Router {
+    Router::new().route("/objects/{*key}", any(objects::object)).fallback(api).with_state(server)
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests and background work.
+pub async fn serve(prepared: Prepared, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let server = prepared.server.clone();
+    axum::serve(prepared.listener, router(prepared.server)).with_graceful_shutdown(shutdown).await?;
+    server.drain(Duration::from_secs(30)).await;
+    Ok(())
+}
+
+/// Temporary files left by a crash are never published objects: remove them.
+fn clean_temp_files(state: &AppState) {
+    let dir = state.config.data_dir.join("objects").join(".tmp");
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for e in entries.flatten() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Media left in `probing` by a stop mid-ingest, or uploaded but not yet probed, are probed again.
+async fn resume_interrupted_ingests(server: &Arc<Server>) {
+    let Ok(all) = server.state.meta.list_media().await else { return };
+    for m in all {
+        let interrupted = m.status == common::model::MediaStatus::Probing
+            || (m.status == common::model::MediaStatus::Uploading && server.state.objects.head(&m.source_key).await.ok().flatten().is_some());
+        if interrupted {
+            tracing::info!(media_id = %m.id, "resuming interrupted ingest");
+            server.spawn_ingest(m.id);
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! One contract, two implementations: the same assertions run against the embedded stores
+//! (disk + SQLite, served by an in-process streamd) and the cloud stores (LocalStack S3 +
+//! DynamoDB Local).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::Utc;
+use common::ids::random_id;
+use common::model::{Media, MediaStatus, Progress, Visibility};
+use common::storage::{modify_media, MetaStore, ObjectStore};
+use common::Error;
+use stream_tests::{aws_state, http, TestServer};
+
+fn payload() -> Bytes {
+    Bytes::from((0..100_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect::<Vec<u8>>())
+}
+
+fn tamper(url: &str) -> String {
+    // Flip one hex digit of the signature (embedded: `signature=`, S3: `X-Amz-Signature=`).
+    let pos = url.rfind("ignature=").expect("signed URL") + "ignature=".len();
+    let mut chars: Vec<char> = url.chars().collect();
+    chars[pos] = if chars[pos] == '0' { '1' } else { '0' };
+    chars.into_iter().collect()
+}
+
+async fn object_store_contract(store: &dyn ObjectStore) {
+    let key = format!("contract/{}/blob.bin", random_id());
+    let data = payload();
+    assert_eq!(store.head(&key).await.unwrap(), None, "absent before put");
+    assert_eq!(store.read_range(&key, 0, 10).await.unwrap(), None);
+
+    store.put(&key, data.clone(), "application/octet-stream", Some("public, max-age=31536000, immutable")).await.unwrap();
+    assert_eq!(store.head(&key).await.unwrap().map(|i| i.size), Some(data.len() as u64));
+    assert_eq!(store.read_range(&key, 0, 10).await.unwrap().unwrap(), data.slice(0..10));
+    assert_eq!(store.read_range(&key, 5000, 1234).await.unwrap().unwrap(), data.slice(5000..6234));
+    assert_eq!(store.read_range(&key, 99_990, 100).await.unwrap().unwrap(), data.slice(99_990..), "short read at the end");
+
+    // Presigned GET: whole object, ranges (206), tampering refused.
+    let url = store.presign_get(&key, Duration::from_secs(300)).await.unwrap();
+    let r = http().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap(), data);
+    let r = http().get(&url).header("Range", "bytes=100-199").send().await.unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.headers()["content-range"], "bytes 100-199/100000");
+    assert_eq!(r.bytes().await.unwrap(), data.slice(100..200));
+    let r = http().get(&url).header("Range", "bytes=-10").send().await.unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.bytes().await.unwrap(), data.slice(99_990..));
+    let r = http().head(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"], "100000");
+    let r = http().get(tamper(&url)).send().await.unwrap();
+    assert_eq!(r.status(), 403, "tampered signature refused");
+
+    // Presigned PUT.
+    let key2 = format!("contract/{}/put.bin", random_id());
+    let put_url = store.presign_put(&key2, "application/octet-stream", Duration::from_secs(300)).await.unwrap();
+    let r = http().put(tamper(&put_url)).body(data.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 403, "tampered PUT refused");
+    let r = http().put(&put_url).body(data.clone()).send().await.unwrap();
+    assert!(r.status().is_success(), "presigned PUT: {}", r.status());
+    assert_eq!(store.head(&key2).await.unwrap().map(|i| i.size), Some(data.len() as u64));
+
+    // Expiry.
+    let short = store.presign_get(&key, Duration::from_secs(1)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(http().get(&short).send().await.unwrap().status(), 403, "expired URL refused");
+
+    // Hostile keys never reach storage.
+    for bad in ["../etc/passwd", "a/../../b", "/abs", ""] {
+        assert!(matches!(store.head(bad).await, Err(Error::BadRequest { .. })), "{bad}");
+        assert!(store.presign_get(bad, Duration::from_secs(60)).await.is_err(), "{bad}");
+    }
+
+    store.delete(&key).await.unwrap();
+    store.delete(&key2).await.unwrap();
+    store.delete(&key).await.unwrap(); // idempotent
+    assert_eq!(store.head(&key).await.unwrap(), None);
+}
+
+fn media(owner: &str) -> Media {
+    let now = Utc::now();
+    let id = random_id();
+    Media {
+        source_key: format!("uploads/{id}/source.mp4"),
+        id,
+        title: "t".into(),
+        owner: owner.into(),
+        visibility: Visibility::Private,
+        status: MediaStatus::Uploading,
+        error: None,
+        filename: "a.mp4".into(),
+        content_type: "video/mp4".into(),
+        size_bytes: None,
+        probe: None,
+        created_at: now,
+        updated_at: now,
+        version: 0,
+    }
+}
+
+async fn meta_store_contract(store: Arc<dyn MetaStore>) {
+    let m = media("alice");
+    assert_eq!(store.get_media(&m.id).await.unwrap(), None);
+    store.create_media(&m).await.unwrap();
+    assert!(matches!(store.create_media(&m).await, Err(Error::Conflict { .. })), "create is conditional");
+    assert_eq!(store.get_media(&m.id).await.unwrap().as_ref(), Some(&m));
+
+    let mut changed = m.clone();
+    changed.title = "new".into();
+    let stored = store.update_media(&changed).await.unwrap();
+    assert_eq!(stored.version, 1);
+    assert!(matches!(store.update_media(&changed).await, Err(Error::ConcurrentModification(_))), "stale version refused");
+    assert_eq!(store.get_media(&m.id).await.unwrap().unwrap().title, "new");
+    assert!(store.list_media().await.unwrap().iter().any(|x| x.id == m.id));
+
+    // Conditional writes under concurrency: 10 writers, none lost.
+    let mut tasks = vec![];
+    for i in 0..10 {
+        let store = store.clone();
+        let id = m.id.clone();
+        tasks.push(tokio::spawn(async move {
+            modify_media(store.as_ref(), &id, |x| {
+                x.title.push_str(&format!("|{i}"));
+                Ok(true)
+            })
+            .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let final_title = store.get_media(&m.id).await.unwrap().unwrap().title;
+    for i in 0..10 {
+        assert!(final_title.contains(&format!("|{i}")), "write {i} lost: {final_title}");
+    }
+
+    // Progress per user and media.
+    assert_eq!(store.get_progress("alice", &m.id).await.unwrap(), None);
+    let p = Progress { user_id: "alice".into(), media_id: m.id.clone(), position_seconds: 12.5, completed: false, updated_at: Utc::now() };
+    store.put_progress(&p).await.unwrap();
+    let mut p2 = p.clone();
+    p2.position_seconds = 30.0;
+    store.put_progress(&p2).await.unwrap();
+    assert_eq!(store.get_progress("alice", &m.id).await.unwrap().unwrap().position_seconds, 30.0);
+    assert_eq!(store.get_progress("bob", &m.id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn embedded_object_store_contract() {
+    let s = TestServer::start().await;
+    object_store_contract(s.state.objects.as_ref()).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn embedded_meta_store_contract() {
+    let s = TestServer::start().await;
+    meta_store_contract(s.state.meta.clone()).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack (scripts/test.sh)"]
+async fn aws_object_store_contract() {
+    let state = aws_state().await;
+    object_store_contract(state.objects.as_ref()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack (scripts/test.sh)"]
+async fn aws_meta_store_contract() {
+    let state = aws_state().await;
+    meta_store_contract(state.meta.clone()).await;
+}
+
+/// An emulator that is down is a clear 503-class error, not a hang or a panic.
+#[tokio::test]
+async fn unreachable_cloud_storage_is_a_clear_error() {
+    let cfg = stream_tests::config_with(&[("STREAM_STORAGE", "aws"), ("STREAM_JWT_SECRET", stream_tests::SECRET), ("STREAM_S3_FORCE_PATH_STYLE", "true")]);
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url("http://127.0.0.1:9")
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "test", None, None, "static"))
+        .timeout_config(aws_config::timeout::TimeoutConfig::builder().connect_timeout(Duration::from_millis(500)).operation_timeout(Duration::from_secs(5)).build())
+        .load()
+        .await;
+    let meta = common::storage::aws::DynamoMetaStore::new(&sdk, &cfg);
+    let objects = common::storage::aws::S3ObjectStore::new(&sdk, &cfg);
+    let e = meta.get_media(&random_id()).await.unwrap_err();
+    assert!(matches!(e, Error::Unavailable(_)), "{e:?}");
+    assert_eq!(e.status(), 503);
+    let e = objects.head("uploads/x/source.mp4").await.unwrap_err();
+    assert!(matches!(e, Error::Unavailable(_)), "{e:?}");
+}
