@@ -10,6 +10,7 @@ pub mod ingest;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod model;
+pub mod playback;
 pub mod probe;
 pub mod state;
 pub mod storage;

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a fresh Debian machine (root), skipping what is present.
+#   scripts/setup.sh            ffmpeg/ffprobe (enough to run streamd)
+#   scripts/setup.sh --test     + Java, LocalStack venv, DynamoDB Local (the test stack)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
+command -v flock >/dev/null 2>&1 || need_apt+=(util-linux)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+if [[ "${1:-}" == "--test" ]]; then
+  command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
+  command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+fi
+if ((${#need_apt[@]})); then
+  echo "setup: installing ${need_apt[*]} with apt-get" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+command -v cargo >/dev/null 2>&1 || { echo "setup: cargo (Rust) is required and not on PATH" >&2; exit 1; }
+if [[ "${1:-}" == "--test" ]]; then
+  scripts/stack.sh install
+fi

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, generates the test media, starts the local
+# AWS stack (LocalStack S3 + DynamoDB Local) once, runs every test (unit, contract suites against
+# both storage shapes, HTTP and ingest tests), and always stops the stack.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh --test
+export STREAM_TEST_MEDIA_DIR="$PWD/target/test-media"
+mkdir -p "$STREAM_TEST_MEDIA_DIR"
+flock "$STREAM_TEST_MEDIA_DIR/.lock" scripts/gen-media.sh "$STREAM_TEST_MEDIA_DIR"
+# Build before starting the emulators so they run only as long as the tests need them.
+cargo build --workspace --all-targets --locked
+scripts/stack.sh run -- cargo test --workspace --locked -- --include-ignored
