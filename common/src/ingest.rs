@@ -62,6 +62,44 @@ pub async fn ingest(state: &AppState, media_id: &str) -> Result<Media> {
     }
 }
 
+/// Object keys in S3 event notifications are URL-encoded, with `+` for spaces.
+pub fn decode_event_key(key: &str) -> String {
+    percent_encoding::percent_decode_str(&key.replace('+', " ")).decode_utf8_lossy().into_owned()
+}
+
+/// What happened to one object of an ObjectCreated notification.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EventOutcome {
+    pub key: String,
+    pub media_id: Option<String>,
+    pub status: Option<MediaStatus>,
+    pub note: Option<&'static str>,
+}
+
+/// Handles the (raw, URL-encoded) keys of an S3 ObjectCreated notification: every upload key is
+/// ingested; other keys and uploads nobody announced are skipped. A storage error is returned so
+/// the event is retried (ingest is idempotent).
+pub async fn ingest_object_keys<'a>(state: &AppState, raw_keys: impl IntoIterator<Item = &'a str>) -> Result<Vec<EventOutcome>> {
+    let mut out = vec![];
+    for raw in raw_keys {
+        let key = decode_event_key(raw);
+        let Some(media_id) = media_id_from_key(&key).map(str::to_owned) else {
+            tracing::warn!(key = %key, "not an upload key; ignored");
+            out.push(EventOutcome { key, media_id: None, status: None, note: Some("not an upload key") });
+            continue;
+        };
+        match ingest(state, &media_id).await {
+            Ok(m) => out.push(EventOutcome { key, media_id: Some(media_id), status: Some(m.status), note: None }),
+            Err(Error::NotFound(_)) => {
+                tracing::warn!(media_id = %media_id, "upload without a media record; ignored");
+                out.push(EventOutcome { key, media_id: Some(media_id), status: None, note: Some("no media record") });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
 async fn set_status(state: &AppState, id: &str, status: MediaStatus, error: Option<String>) -> Result<Media> {
     modify_media(state.meta.as_ref(), id, move |m| {
         m.status = status;
@@ -95,6 +133,8 @@ mod tests {
         assert_eq!(upload_key(id, "noext"), format!("uploads/{id}/source.bin"));
         assert_eq!(media_id_from_key(&upload_key(id, "a.mp4")), Some(id));
         assert_eq!(media_id_from_key("uploads/xyz/source.mp4"), None);
+        assert_eq!(decode_event_key("uploads/abc/source.mp4"), "uploads/abc/source.mp4");
+        assert_eq!(decode_event_key("a+b%2Fc%zz"), "a b/c%zz");
         assert_eq!(media_id_from_key("segments/0123456789abcdef0123456789abcdef/source.mp4"), None);
     }
 }

@@ -49,9 +49,12 @@ async fn object_store_contract(store: &dyn ObjectStore) {
     let r = http().get(&url).header("Range", "bytes=-10").send().await.unwrap();
     assert_eq!(r.status(), 206);
     assert_eq!(r.bytes().await.unwrap(), data.slice(99_990..));
-    let r = http().head(&url).send().await.unwrap();
+    let head_url = store.presign_head(&key, Duration::from_secs(300)).await.unwrap();
+    let r = http().head(&head_url).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-length"], "100000");
+    let r = http().head(tamper(&head_url)).send().await.unwrap();
+    assert_eq!(r.status(), 403, "tampered HEAD signature refused");
     let r = http().get(tamper(&url)).send().await.unwrap();
     assert_eq!(r.status(), 403, "tampered signature refused");
 

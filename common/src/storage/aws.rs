@@ -151,6 +151,19 @@ impl ObjectStore for S3ObjectStore {
         Ok(req.uri().to_string())
     }
 
+    async fn presign_head(&self, key: &str, ttl: Duration) -> Result<String> {
+        Self::check(key)?;
+        let req = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(Self::presigning(ttl)?)
+            .await
+            .map_err(|e| Error::Internal(format!("presign HEAD: {}", DisplayErrorContext(e))))?;
+        Ok(req.uri().to_string())
+    }
+
     async fn presign_put(&self, key: &str, _content_type: &str, ttl: Duration) -> Result<String> {
         Self::check(key)?;
         let req = self

@@ -113,6 +113,11 @@ impl ObjectStore for FsObjectStore {
         Ok(self.signer.sign(&self.public_url, SignedMethod::Get, key, expiry(ttl)))
     }
 
+    async fn presign_head(&self, key: &str, ttl: Duration) -> Result<String> {
+        // The object route answers HEAD on a GET signature: HEAD is the body-less GET.
+        self.presign_get(key, ttl).await
+    }
+
     async fn presign_put(&self, key: &str, _content_type: &str, ttl: Duration) -> Result<String> {
         self.path_of(key)?;
         Ok(self.signer.sign(&self.public_url, SignedMethod::Put, key, expiry(ttl)))

@@ -33,8 +33,10 @@ pub trait ObjectStore: Send + Sync {
     /// Reads `len` bytes from `offset` (fewer at the end of the object). `None` if absent.
     async fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<Option<Bytes>>;
     async fn delete(&self, key: &str) -> Result<()>;
-    /// An expiring URL a client can GET (and HEAD, and ask ranges of). Never signed with a range.
+    /// An expiring URL a client can GET (and ask ranges of). Never signed with a range.
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String>;
+    /// An expiring URL a client can HEAD (S3 signs the method: a GET URL refuses HEAD).
+    async fn presign_head(&self, key: &str, ttl: Duration) -> Result<String>;
     /// An expiring URL a client can PUT the object's bytes to.
     async fn presign_put(&self, key: &str, content_type: &str, ttl: Duration) -> Result<String>;
     /// Where ffprobe/ffmpeg can read the object by range: a local path or a presigned URL.
@@ -63,7 +65,14 @@ pub async fn modify_media(
     id: &str,
     mut change: impl FnMut(&mut Media) -> Result<bool> + Send,
 ) -> Result<Media> {
-    for _ in 0..8 {
+    for attempt in 0..24u32 {
+        if attempt > 0 {
+            // Jittered back-off so concurrent writers stop colliding on the same version.
+            let mut b = [0u8; 2];
+            let _ = getrandom::getrandom(&mut b);
+            let ms = u64::from(attempt.min(6)) * 5 + u64::from(u16::from_le_bytes(b) % 20);
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
         let mut media = meta.get_media(id).await?.ok_or(crate::Error::NotFound("media"))?;
         if !change(&mut media)? {
             return Ok(media);

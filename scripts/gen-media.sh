@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Generates the small test media into OUTDIR (default target/test-media) with real ffmpeg, plus
+# manifest.json: the truth each file was generated with (codecs, sizes, frame rate, keyframe count,
+# duration) and which files are broken on purpose. Idempotent: a stamp holding this script's hash
+# skips the work when nothing changed. Callers serialise with `flock OUTDIR/.lock`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT="${1:-target/test-media}"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+STAMP="$OUT/.stamp"
+HASH="$(sha256sum "$0" | cut -d' ' -f1)"
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$HASH" && -f "$OUT/manifest.json" ]]; then
+  exit 0
+fi
+command -v ffmpeg >/dev/null || { echo "gen-media: ffmpeg is not installed (scripts/setup.sh installs it)" >&2; exit 1; }
+rm -f "$STAMP"
+TMP="$(mktemp -d "$OUT/.gen.XXXXXX")"
+trap 'rm -rf "$TMP"' EXIT
+
+ff() { ffmpeg -hide_banner -loglevel error -nostdin -y "$@"; }
+video() { # video SIZE RATE SECONDS
+  echo -f lavfi -i "testsrc2=size=$1:rate=$2:duration=$3"
+}
+tone() { # tone SECONDS [FREQ]
+  echo -f lavfi -i "sine=frequency=${2:-440}:sample_rate=48000:duration=$1"
+}
+
+echo "gen-media: generating test media in $OUT" >&2
+
+# H.264 High / AAC-LC stereo MP4, faststart: direct-play material. GOP 2 s -> keyframes at 0,2,4.
+# shellcheck disable=SC2046
+ff $(video 640x360 24 6) $(tone 6) -map 0:v -map 1:a \
+  -c:v libx264 -preset veryfast -profile:v high -pix_fmt yuv420p -g 48 -keyint_min 48 -sc_threshold 0 \
+  -c:a aac -b:a 96k -ac 2 -movflags +faststart "$TMP/h264_aac.mp4"
+
+# The same streams in Matroska: a browser cannot open MKV, HLS can carry the streams (remux).
+ff -i "$TMP/h264_aac.mp4" -map 0 -c copy "$TMP/h264_aac.mkv"
+
+# H.264 + AC-3 5.1 in MKV: only the audio needs converting for a stereo-AAC client.
+# shellcheck disable=SC2046
+ff $(video 640x360 24 4) $(tone 4 330) -map 0:v -map 1:a \
+  -c:v libx264 -preset veryfast -profile:v high -pix_fmt yuv420p -g 48 -keyint_min 48 -sc_threshold 0 \
+  -c:a ac3 -b:a 384k -ac 6 "$TMP/h264_ac3_51.mkv"
+
+# HEVC Main 10 / AC-3 5.1 MKV, 1280x720 at 24 fps, a keyframe every second -> 4 keyframes.
+# shellcheck disable=SC2046
+ff $(video 1280x720 24 4) $(tone 4 550) -map 0:v -map 1:a \
+  -c:v libx265 -preset ultrafast -pix_fmt yuv420p10le -tag:v hvc1 \
+  -x265-params "keyint=24:min-keyint=24:scenecut=0:log-level=error" \
+  -c:a ac3 -b:a 384k -ac 6 "$TMP/hevc10_ac3_51.mkv"
+
+# VP9 / Opus WebM, 30 fps, keyframe every 2 s -> 2 keyframes in 4 s.
+# shellcheck disable=SC2046
+ff $(video 640x360 30 4) $(tone 4 660) -map 0:v -map 1:a \
+  -c:v libvpx-vp9 -deadline realtime -cpu-used 8 -b:v 400k -g 60 -keyint_min 60 -pix_fmt yuv420p \
+  -c:a libopus -b:a 64k -ac 2 "$TMP/vp9_opus.webm"
+
+# MPEG-4 Part 2 / MP3 AVI, 25 fps, keyframe every second -> 4 keyframes in 4 s.
+# shellcheck disable=SC2046
+ff $(video 320x240 25 4) $(tone 4 770) -map 0:v -map 1:a \
+  -c:v mpeg4 -q:v 5 -g 25 -pix_fmt yuv420p -c:a libmp3lame -b:a 128k -ac 2 "$TMP/mpeg4_mp3.avi"
+
+# Audio only: AAC in M4A (ready, says it has no video).
+# shellcheck disable=SC2046
+ff $(tone 3 880) -c:a aac -b:a 96k -ac 2 "$TMP/audio_only.m4a"
+
+# Broken on purpose.
+: >"$TMP/empty.mp4"
+head -c 65536 /dev/urandom >"$TMP/random.bin"
+# An MP4 whose moov atom is at the end (no faststart), cut in half: the moov is missing.
+# shellcheck disable=SC2046
+ff $(video 320x240 24 4) -c:v libx264 -preset ultrafast -pix_fmt yuv420p "$TMP/whole.mp4"
+size=$(stat -c %s "$TMP/whole.mp4")
+head -c $((size / 2)) "$TMP/whole.mp4" >"$TMP/truncated.mp4"
+rm -f "$TMP/whole.mp4"
+
+cat >"$TMP/manifest.json" <<'EOF'
+{
+  "files": {
+    "h264_aac.mp4": {"container": "mp4", "duration": 6.0, "keyframes": 3,
+      "video": {"codec": "h264", "profile": "High", "width": 640, "height": 360, "bit_depth": 8, "frame_rate": 24.0},
+      "audio": [{"codec": "aac", "channels": 2}]},
+    "h264_aac.mkv": {"container": "mkv", "duration": 6.0, "keyframes": 3,
+      "video": {"codec": "h264", "profile": "High", "width": 640, "height": 360, "bit_depth": 8, "frame_rate": 24.0},
+      "audio": [{"codec": "aac", "channels": 2}]},
+    "h264_ac3_51.mkv": {"container": "mkv", "duration": 4.0, "keyframes": 2,
+      "video": {"codec": "h264", "profile": "High", "width": 640, "height": 360, "bit_depth": 8, "frame_rate": 24.0},
+      "audio": [{"codec": "ac3", "channels": 6}]},
+    "hevc10_ac3_51.mkv": {"container": "mkv", "duration": 4.0, "keyframes": 4,
+      "video": {"codec": "hevc", "profile": "Main 10", "width": 1280, "height": 720, "bit_depth": 10, "frame_rate": 24.0},
+      "audio": [{"codec": "ac3", "channels": 6}]},
+    "vp9_opus.webm": {"container": "webm", "duration": 4.0, "keyframes": 2,
+      "video": {"codec": "vp9", "profile": "Profile 0", "width": 640, "height": 360, "bit_depth": 8, "frame_rate": 30.0},
+      "audio": [{"codec": "opus", "channels": 2}]},
+    "mpeg4_mp3.avi": {"container": "avi", "duration": 4.0, "keyframes": 4,
+      "video": {"codec": "mpeg4", "profile": "Simple Profile", "width": 320, "height": 240, "bit_depth": 8, "frame_rate": 25.0},
+      "audio": [{"codec": "mp3", "channels": 2}]},
+    "audio_only.m4a": {"container": "m4a", "duration": 3.0, "keyframes": 0, "video": null,
+      "audio": [{"codec": "aac", "channels": 2}]},
+    "empty.mp4": {"broken": "The file is empty"},
+    "random.bin": {"broken": "Not a media file"},
+    "truncated.mp4": {"broken": "truncated"}
+  }
+}
+EOF
+
+mv "$TMP"/* "$OUT"/
+echo "$HASH" >"$STAMP"
+echo "gen-media: done" >&2
