@@ -24,6 +24,8 @@ pub struct Config {
     pub listen: String,
     /// Base URL clients use to reach this service (signed object URLs of the embedded shape).
     pub public_url: String,
+    /// Whether `STREAM_PUBLIC_URL` was given (the cloud shape then writes absolute URLs).
+    pub public_url_explicit: bool,
     pub data_dir: PathBuf,
     pub jwt: JwtConfig,
     pub bucket: String,
@@ -40,6 +42,9 @@ pub struct Config {
     pub cors_origin: String,
     /// Secret for the embedded shape's signed object URLs; generated into the data dir if unset.
     pub url_signing_secret: Option<String>,
+    /// Key of HLS session tokens; derived from the HS256 secret, or kept in the data dir, if unset.
+    pub session_secret: Option<String>,
+    pub session_token_ttl: Duration,
 }
 
 #[derive(Clone, Default)]
@@ -94,6 +99,17 @@ impl Config {
     }
 
     /// Reads the configuration through `get` (the environment, or a map in tests).
+    /// The base of the URLs the API hands out (session playlists): the embedded server's own URL,
+    /// the configured public URL (a CDN) in the cloud, else empty = path-absolute URLs, which
+    /// every client resolves against the URL it asked.
+    pub fn api_base_url(&self) -> &str {
+        match self.storage {
+            StorageKind::Embedded => &self.public_url,
+            StorageKind::Aws if self.public_url_explicit => &self.public_url,
+            StorageKind::Aws => "",
+        }
+    }
+
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let storage = match get("STREAM_STORAGE").as_deref() {
             None | Some("embedded") => StorageKind::Embedded,
@@ -101,6 +117,7 @@ impl Config {
             Some(other) => return Err(err("STREAM_STORAGE", format!("expected `embedded` or `aws`, got `{other}`"))),
         };
         let listen = get("STREAM_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let public_url_explicit = get("STREAM_PUBLIC_URL").is_some();
         let public_url = get("STREAM_PUBLIC_URL")
             .unwrap_or_else(|| format!("http://{listen}"))
             .trim_end_matches('/')
@@ -119,6 +136,7 @@ impl Config {
             storage,
             listen,
             public_url,
+            public_url_explicit,
             data_dir: PathBuf::from(get("STREAM_DATA_DIR").unwrap_or_else(|| "./data".into())),
             jwt: JwtConfig {
                 secret: get("STREAM_JWT_SECRET"),
@@ -141,6 +159,8 @@ impl Config {
             log_format,
             cors_origin: get("STREAM_CORS_ORIGIN").unwrap_or_else(|| "*".into()),
             url_signing_secret: get("STREAM_URL_SIGNING_SECRET"),
+            session_secret: get("STREAM_SESSION_SECRET"),
+            session_token_ttl: secs(&get, "STREAM_SESSION_TOKEN_TTL_SECONDS", 12 * 3600)?,
         })
     }
 }

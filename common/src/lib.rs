@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod hls;
 pub mod ids;
 pub mod ingest;
 #[cfg(feature = "lambda")]

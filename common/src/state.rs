@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::auth::TokenVerifier;
+use crate::auth::{SessionTokens, TokenVerifier};
 use crate::config::{Config, ConfigError, StorageKind};
 use crate::error::{Error, Result};
 use crate::probe::Prober;
@@ -22,6 +22,9 @@ pub struct AppState {
     pub prober: Arc<Prober>,
     /// The embedded shape's object store, which also serves the signed object route.
     pub local_objects: Option<Arc<FsObjectStore>>,
+    /// The embedded shape's SQLite store (its session sweeper needs it).
+    pub local_meta: Option<Arc<SqliteMetaStore>>,
+    pub session_tokens: Arc<SessionTokens>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +47,7 @@ impl AppState {
         let prober = Arc::new(Prober::new(&config.ffprobe));
         match config.storage {
             StorageKind::Aws => {
+                let session_tokens = Arc::new(session_tokens(&config, None)?);
                 let sdk = crate::storage::aws::sdk_config().await;
                 Ok(AppState {
                     objects: Arc::new(S3ObjectStore::new(&sdk, &config)),
@@ -52,6 +56,8 @@ impl AppState {
                     verifier,
                     prober,
                     local_objects: None,
+                    local_meta: None,
+                    session_tokens,
                 })
             }
             StorageKind::Embedded => {
@@ -62,9 +68,37 @@ impl AppState {
                 };
                 let objects = Arc::new(FsObjectStore::new(&config.data_dir, &config.public_url, UrlSigner::new(signing.as_bytes()))?);
                 let meta = Arc::new(SqliteMetaStore::open(&config.data_dir.join("meta.sqlite3"))?);
-                Ok(AppState { objects: objects.clone(), meta, config: Arc::new(config), verifier, prober, local_objects: Some(objects) })
+                let session_tokens = Arc::new(session_tokens(&config, Some(&config.data_dir.join("session-secret")))?);
+                Ok(AppState {
+                    objects: objects.clone(),
+                    meta: meta.clone(),
+                    config: Arc::new(config),
+                    verifier,
+                    prober,
+                    local_objects: Some(objects),
+                    local_meta: Some(meta),
+                    session_tokens,
+                })
             }
         }
+    }
+}
+
+/// The session-token key: `STREAM_SESSION_SECRET`, else derived from the HS256 JWT secret, else
+/// (embedded) a secret kept in the data dir. The cloud shape needs one of the first two.
+fn session_tokens(config: &Config, file: Option<&Path>) -> Result<SessionTokens, StartupError> {
+    if let Some(s) = &config.session_secret {
+        return Ok(SessionTokens::new(s.as_bytes()));
+    }
+    if let Some(s) = &config.jwt.secret {
+        return Ok(SessionTokens::derived_from(s.as_bytes()));
+    }
+    match file {
+        Some(path) => Ok(SessionTokens::new(secret_file(path)?.0.as_bytes())),
+        None => Err(StartupError::Config(ConfigError {
+            var: "STREAM_SESSION_SECRET",
+            message: "required when no HS256 STREAM_JWT_SECRET is configured (it keys the HLS session tokens)".into(),
+        })),
     }
 }
 

@@ -38,6 +38,8 @@ async fn every_authenticated_route_refuses_bad_tokens() {
         ("PATCH", format!("/api/v1/media/{id}"), Some(json!({"title":"x"}))),
         ("PUT", format!("/api/v1/progress/{id}"), Some(json!({"position_seconds":1}))),
         ("GET", format!("/api/v1/progress/{id}"), None),
+        ("GET", format!("/api/v1/stream/{id}"), None),
+        ("GET", format!("/api/v1/stream/{id}?profile=chrome"), None),
     ];
     for (method, path, body) in &routes {
         for (what, tok) in bad_tokens() {

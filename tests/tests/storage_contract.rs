@@ -8,7 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::Utc;
 use common::ids::random_id;
-use common::model::{Media, MediaStatus, Progress, Visibility};
+use common::model::{Media, MediaStatus, Progress, RenditionLimits, Session, Visibility};
+use common::playback::decision::{Decision, Method as PlayMethod, SegmentFormat};
 use common::storage::{modify_media, MetaStore, ObjectStore};
 use common::Error;
 use stream_tests::{aws_state, http, TestServer};
@@ -150,6 +151,76 @@ async fn meta_store_contract(store: Arc<dyn MetaStore>) {
     store.put_progress(&p2).await.unwrap();
     assert_eq!(store.get_progress("alice", &m.id).await.unwrap().unwrap().position_seconds, 30.0);
     assert_eq!(store.get_progress("bob", &m.id).await.unwrap(), None);
+
+    session_contract(store).await;
+}
+
+fn session(user: &str, media: &str, key: &str, now: i64) -> Session {
+    // Session times are whole seconds (the stream handler makes them so; DynamoDB keeps seconds).
+    let at = chrono::DateTime::from_timestamp(now, 0).unwrap();
+    Session {
+        id: random_id(),
+        user_id: user.into(),
+        media_id: media.into(),
+        reuse_key: key.into(),
+        decision: Decision { method: PlayMethod::Remux, reasons: vec![], audio_track: Some(1), segment_format: Some(SegmentFormat::Fmp4) },
+        limits: RenditionLimits::default(),
+        created_at: at,
+        last_access: at,
+        last_position: None,
+        expires_at: now + 100,
+    }
+}
+
+async fn session_contract(store: Arc<dyn MetaStore>) {
+    let now = Utc::now().timestamp();
+    let key = random_id();
+    let a = session("alice", "m1", &key, now);
+    assert_eq!(store.get_session(&a.id, now).await.unwrap(), None);
+    assert_eq!(store.create_or_reuse_session(&a, now).await.unwrap(), a, "first candidate is stored");
+    assert_eq!(store.get_session(&a.id, now).await.unwrap().as_ref(), Some(&a));
+    let b = session("alice", "m1", &key, now);
+    assert_eq!(store.create_or_reuse_session(&b, now).await.unwrap().id, a.id, "same key reuses the live session");
+    assert_eq!(store.get_session(&b.id, now).await.unwrap(), None, "the losing candidate is not stored");
+
+    // Touch moves expiry forward (never back) and records the position.
+    let t = store.touch_session(&a.id, now + 10, now + 500, Some(42.5)).await.unwrap().expect("live");
+    assert_eq!(t.expires_at, now + 500);
+    assert_eq!(t.last_position, Some(42.5));
+    let again = store.get_session(&a.id, now + 10).await.unwrap().unwrap();
+    assert_eq!((again.expires_at, again.last_position), (now + 500, Some(42.5)));
+    let t = store.touch_session(&a.id, now + 11, now + 200, None).await.unwrap().unwrap();
+    assert_eq!(t.last_position, Some(42.5), "a touch without a position keeps the last one");
+    // The reuse key lives as long as its session: past the first expiry it still reuses.
+    let c = session("alice", "m1", &key, now);
+    assert_eq!(store.create_or_reuse_session(&c, now + 300).await.unwrap().id, a.id);
+
+    // Expired: reads as gone, cannot be touched, and its key is free for a new session.
+    assert_eq!(store.get_session(&a.id, now + 500).await.unwrap(), None);
+    assert_eq!(store.touch_session(&a.id, now + 501, now + 900, None).await.unwrap(), None);
+    let d = session("alice", "m1", &key, now + 600);
+    assert_eq!(store.create_or_reuse_session(&d, now + 600).await.unwrap().id, d.id);
+
+    // Delete ends it and frees the key; deleting twice is fine.
+    store.delete_session(&d.id).await.unwrap();
+    store.delete_session(&d.id).await.unwrap();
+    assert_eq!(store.get_session(&d.id, now).await.unwrap(), None);
+    let e = session("alice", "m1", &key, now);
+    assert_eq!(store.create_or_reuse_session(&e, now).await.unwrap().id, e.id);
+
+    // 50 concurrent candidates for one new key: one winner, everyone gets it.
+    let key2 = random_id();
+    let mut tasks = vec![];
+    for _ in 0..50 {
+        let store = store.clone();
+        let cand = session("bob", "m2", &key2, now);
+        tasks.push(tokio::spawn(async move { store.create_or_reuse_session(&cand, now).await }));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for t in tasks {
+        ids.insert(t.await.unwrap().unwrap().id);
+    }
+    assert_eq!(ids.len(), 1, "one session under concurrency: {ids:?}");
 }
 
 #[tokio::test]

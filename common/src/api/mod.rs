@@ -4,6 +4,7 @@
 pub mod http;
 pub mod media;
 pub mod progress;
+pub mod stream;
 
 use ::http::{header, HeaderValue, Method, StatusCode};
 use tracing::Instrument;
@@ -84,7 +85,8 @@ async fn route(state: &AppState, req: &Req) -> Result<Resp> {
         (["media", id], &Method::PATCH) => media::patch(state, &who, id, req).await,
         (["progress", id], &Method::PUT) => progress::put(state, &who, id, req).await,
         (["progress", id], &Method::GET) => progress::get(state, &who, id).await,
-        (["uploads"] | ["media"] | ["media", _] | ["progress", _], _) => Err(Error::MethodNotAllowed),
+        (["stream", id], &Method::GET | &Method::HEAD) => stream::stream(state, &who, req, id).await,
+        (["uploads"] | ["media"] | ["media", _] | ["progress", _] | ["stream", _], _) => Err(Error::MethodNotAllowed),
         _ => Err(Error::NotFound("route")),
     }
 }

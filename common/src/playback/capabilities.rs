@@ -28,6 +28,8 @@ pub struct PlaybackOptions {
     pub audio_track: Option<u32>,
     pub start: Option<f64>,
     pub resume: bool,
+    /// `segment_format=ts` asks for MPEG-TS segments (granted for H.264 only).
+    pub prefer_ts: bool,
 }
 
 pub const CONTAINERS: &[&str] = &["mp4", "mov", "m4a", "mkv", "webm", "avi", "ts", "mp3", "flac", "ogg", "wav", "flv"];
@@ -58,6 +60,9 @@ fn list(param: &'static str, raw: &str, known: &[&str]) -> Result<Vec<String>> {
         if !out.iter().any(|x: &String| x == name) {
             out.push(name.to_string());
         }
+    }
+    if out.is_empty() {
+        return Err(Error::bad_request("invalid_parameter", format!("`{param}` must list at least one value (known: {})", known.join(", "))));
     }
     Ok(out)
 }
@@ -133,6 +138,13 @@ pub fn from_query(q: &HashMap<String, String>, user_agent: Option<&str>) -> Resu
     }
     if let Some(v) = q.get("resume") {
         o.resume = boolean("resume", v)?;
+    }
+    if let Some(v) = q.get("segment_format") {
+        o.prefer_ts = match v.trim() {
+            "ts" => true,
+            "fmp4" => false,
+            _ => return Err(Error::bad_request("invalid_parameter", format!("`segment_format` must be `fmp4` or `ts`, got `{v}`"))),
+        };
     }
     Ok((c, o))
 }

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use super::{is_safe_key, MetaStore, ObjectInfo, ObjectStore};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::model::{Media, Progress};
+use crate::model::{Media, Progress, Session};
 
 /// Loads the shared SDK configuration: region, credentials and endpoints from the environment,
 /// with short timeouts so an unreachable service fails fast with `storage_unavailable`.
@@ -349,5 +349,207 @@ impl MetaStore for DynamoMetaStore {
             .await
             .map_err(|e| unavailable("DynamoDB GetItem", e))?;
         out.item().map(doc_of).transpose()
+    }
+
+    async fn create_or_reuse_session(&self, candidate: &Session, now: i64) -> Result<Session> {
+        let key_pk = session_key_pk(&candidate.reuse_key);
+        for _ in 0..6 {
+            // 1. A live session under this reuse key wins.
+            let key_item = self.get_item_pk(&key_pk).await?;
+            let mut stale_owner: Option<String> = None;
+            if let Some(item) = &key_item {
+                let owner = item.get("session_id").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                if item_expires_at(item) > now {
+                    if let Some(live) = self.get_session(&owner, now).await? {
+                        return Ok(live);
+                    }
+                }
+                stale_owner = Some(owner);
+            }
+            // 2. Store our candidate, then 3. claim the reuse key with a condition: only if it is
+            // absent, expired, or still held by the stale owner we saw.
+            self.put_session_item(candidate).await?;
+            let mut put = self
+                .client
+                .put_item()
+                .table_name(&self.tables.sessions)
+                .item("pk", s(&key_pk))
+                .item("kind", s("key"))
+                .item("session_id", s(&candidate.id))
+                .item("expires_at", n(candidate.expires_at))
+                .expression_attribute_values(":now", n(now));
+            put = match &stale_owner {
+                Some(owner) => put.condition_expression("attribute_not_exists(pk) OR expires_at <= :now OR session_id = :stale").expression_attribute_values(":stale", s(owner)),
+                None => put.condition_expression("attribute_not_exists(pk) OR expires_at <= :now"),
+            };
+            match put.send().await {
+                Ok(_) => return Ok(candidate.clone()),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                    // Another request won the race: drop our candidate and read theirs.
+                    self.delete_item_pk(&session_pk(&candidate.id)).await?;
+                }
+                Err(e) => return Err(unavailable("DynamoDB PutItem", e)),
+            }
+        }
+        Err(Error::ConcurrentModification(format!("session for {}", candidate.media_id)))
+    }
+
+    async fn get_session(&self, id: &str, now: i64) -> Result<Option<Session>> {
+        match self.get_item_pk(&session_pk(id)).await? {
+            Some(item) if item_expires_at(&item) > now => Ok(Some(session_of(&item)?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn touch_session(&self, id: &str, now: i64, expires_at: i64, position: Option<f64>) -> Result<Option<Session>> {
+        // Expiry only moves forward: the first attempt extends it (the usual case); if the stored
+        // expiry is already later, the second records the access without touching it.
+        let mut item = None;
+        for extend in [true, false] {
+            let mut sets = vec!["last_access = :now"];
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(&self.tables.sessions)
+                .key("pk", s(session_pk(id)))
+                .expression_attribute_values(":now", n(now))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+            if extend {
+                sets.push("expires_at = :exp");
+                update = update.condition_expression("attribute_exists(pk) AND expires_at > :now AND expires_at <= :exp").expression_attribute_values(":exp", n(expires_at));
+            } else {
+                update = update.condition_expression("attribute_exists(pk) AND expires_at > :now");
+            }
+            if let Some(p) = position {
+                sets.push("last_position = :pos");
+                update = update.expression_attribute_values(":pos", n(p));
+            }
+            match update.update_expression(format!("SET {}", sets.join(", "))).send().await {
+                Ok(out) => {
+                    item = Some(out.attributes.unwrap_or_default());
+                    break;
+                }
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => continue,
+                Err(e) => return Err(unavailable("DynamoDB UpdateItem", e)),
+            }
+        }
+        let Some(item) = item else { return Ok(None) };
+        let session = session_of(&item)?;
+        // Keep the reuse key alive as long as its session (only if it still points here).
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.tables.sessions)
+            .key("pk", s(session_key_pk(&session.reuse_key)))
+            .update_expression("SET expires_at = :exp")
+            .condition_expression("session_id = :id")
+            .expression_attribute_values(":exp", n(session.expires_at))
+            .expression_attribute_values(":id", s(id))
+            .send()
+            .await;
+        match r {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+            Err(e) => return Err(unavailable("DynamoDB UpdateItem", e)),
+        }
+        Ok(Some(session))
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<()> {
+        let Some(item) = self.get_item_pk(&session_pk(id)).await? else { return Ok(()) };
+        let session = session_of(&item)?;
+        let r = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.sessions)
+            .key("pk", s(session_key_pk(&session.reuse_key)))
+            .condition_expression("session_id = :id")
+            .expression_attribute_values(":id", s(id))
+            .send()
+            .await;
+        match r {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+            Err(e) => return Err(unavailable("DynamoDB DeleteItem", e)),
+        }
+        self.delete_item_pk(&session_pk(id)).await
+    }
+}
+
+/// Sessions table layout: `session#<id>` items hold a session (immutable part in `doc`; the
+/// volatile `expires_at`, `last_access`, `last_position` as attributes, so a touch is one
+/// UpdateItem); `key#<reuse key>` items point at the live session for that key. Both carry the
+/// TTL attribute `expires_at`; the cleanup function acts on `session#` removals only.
+pub const SESSION_PK_PREFIX: &str = "session#";
+const SESSION_KEY_PK_PREFIX: &str = "key#";
+
+fn session_pk(id: &str) -> String {
+    format!("{SESSION_PK_PREFIX}{id}")
+}
+
+fn session_key_pk(reuse_key: &str) -> String {
+    format!("{SESSION_KEY_PK_PREFIX}{reuse_key}")
+}
+
+fn item_expires_at(item: &HashMap<String, AttributeValue>) -> i64 {
+    item.get("expires_at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// A session from its item: the document with the volatile attributes laid over it.
+pub fn session_of(item: &HashMap<String, AttributeValue>) -> Result<Session> {
+    let mut session: Session = doc_of(item)?;
+    session.expires_at = item_expires_at(item);
+    if let Some(t) = item.get("last_access").and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok()) {
+        if let Some(t) = chrono::DateTime::from_timestamp(t, 0) {
+            session.last_access = t;
+        }
+    }
+    if let Some(p) = item.get("last_position").and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<f64>().ok()) {
+        session.last_position = Some(p);
+    }
+    Ok(session)
+}
+
+impl DynamoMetaStore {
+    async fn get_item_pk(&self, pk: &str) -> Result<Option<HashMap<String, AttributeValue>>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.sessions)
+            .key("pk", s(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("DynamoDB GetItem", e))?;
+        Ok(out.item)
+    }
+
+    async fn delete_item_pk(&self, pk: &str) -> Result<()> {
+        self.client.delete_item().table_name(&self.tables.sessions).key("pk", s(pk)).send().await.map_err(|e| unavailable("DynamoDB DeleteItem", e))?;
+        Ok(())
+    }
+
+    async fn put_session_item(&self, session: &Session) -> Result<()> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.tables.sessions)
+            .item("pk", s(session_pk(&session.id)))
+            .item("kind", s("session"))
+            .item("media_id", s(&session.media_id))
+            .item("expires_at", n(session.expires_at))
+            .item("last_access", n(session.last_access.timestamp()))
+            .item("doc", s(json(session)?))
+            .condition_expression("attribute_not_exists(pk)");
+        if let Some(p) = session.last_position {
+            put = put.item("last_position", n(p));
+        }
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Err(Error::Conflict { code: "session_exists", message: format!("session {} already exists", session.id) })
+            }
+            Err(e) => Err(unavailable("DynamoDB PutItem", e)),
+        }
     }
 }

@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use super::signed_url::{SignedMethod, UrlSigner};
 use super::{is_safe_key, MetaStore, ObjectInfo, ObjectStore};
 use crate::error::{Error, Result};
-use crate::model::{Media, Progress};
+use crate::model::{Media, Progress, Session};
 
 pub struct FsObjectStore {
     root: PathBuf,
@@ -172,7 +172,10 @@ impl SqliteMetaStore {
             "PRAGMA journal_mode=WAL;
              PRAGMA synchronous=NORMAL;
              CREATE TABLE IF NOT EXISTS media (id TEXT PRIMARY KEY, owner TEXT NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS progress (user_id TEXT NOT NULL, media_id TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (user_id, media_id));",
+             CREATE TABLE IF NOT EXISTS progress (user_id TEXT NOT NULL, media_id TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (user_id, media_id));
+             CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, reuse_key TEXT NOT NULL, expires_at INTEGER NOT NULL, doc TEXT NOT NULL);
+             CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
+             CREATE TABLE IF NOT EXISTS session_keys (reuse_key TEXT PRIMARY KEY, session_id TEXT NOT NULL, expires_at INTEGER NOT NULL);",
         )
         .map_err(db)?;
         Ok(SqliteMetaStore { conn: Arc::new(Mutex::new(conn)) })
@@ -257,5 +260,105 @@ impl MetaStore for SqliteMetaStore {
             .with_conn(move |c| c.query_row("SELECT doc FROM progress WHERE user_id = ?1 AND media_id = ?2", params![u, m], |r| r.get(0)).optional().map_err(db))
             .await?;
         doc.map(|d| from_json(&d)).transpose()
+    }
+
+    async fn create_or_reuse_session(&self, candidate: &Session, now: i64) -> Result<Session> {
+        let cand = candidate.clone();
+        let doc = to_json(&cand)?;
+        let found: Option<String> = self
+            .with_conn(move |c| {
+                // One IMMEDIATE transaction: concurrent callers serialise here, so the first one
+                // stores its candidate and every later one reads it back.
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
+                let live: Option<String> = tx
+                    .query_row(
+                        "SELECT s.doc FROM session_keys k JOIN sessions s ON s.id = k.session_id
+                         WHERE k.reuse_key = ?1 AND k.expires_at > ?2 AND s.expires_at > ?2",
+                        params![cand.reuse_key, now],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(db)?;
+                if live.is_none() {
+                    tx.execute("INSERT INTO sessions (id, reuse_key, expires_at, doc) VALUES (?1, ?2, ?3, ?4)", params![cand.id, cand.reuse_key, cand.expires_at, doc])
+                        .map_err(db)?;
+                    tx.execute(
+                        "INSERT INTO session_keys (reuse_key, session_id, expires_at) VALUES (?1, ?2, ?3)
+                         ON CONFLICT(reuse_key) DO UPDATE SET session_id = excluded.session_id, expires_at = excluded.expires_at",
+                        params![cand.reuse_key, cand.id, cand.expires_at],
+                    )
+                    .map_err(db)?;
+                }
+                tx.commit().map_err(db)?;
+                Ok(live)
+            })
+            .await?;
+        match found {
+            Some(d) => from_json(&d),
+            None => Ok(candidate.clone()),
+        }
+    }
+
+    async fn get_session(&self, id: &str, now: i64) -> Result<Option<Session>> {
+        let id = id.to_string();
+        let doc: Option<String> = self
+            .with_conn(move |c| c.query_row("SELECT doc FROM sessions WHERE id = ?1 AND expires_at > ?2", params![id, now], |r| r.get(0)).optional().map_err(db))
+            .await?;
+        doc.map(|d| from_json(&d)).transpose()
+    }
+
+    async fn touch_session(&self, id: &str, now: i64, expires_at: i64, position: Option<f64>) -> Result<Option<Session>> {
+        let id = id.to_string();
+        self.with_conn(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
+            let doc: Option<String> =
+                tx.query_row("SELECT doc FROM sessions WHERE id = ?1 AND expires_at > ?2", params![id, now], |r| r.get(0)).optional().map_err(db)?;
+            let Some(doc) = doc else { return Ok(None) };
+            let mut session: Session = from_json(&doc)?;
+            session.expires_at = session.expires_at.max(expires_at);
+            session.last_access = chrono::DateTime::from_timestamp(now, 0).unwrap_or_else(chrono::Utc::now);
+            if position.is_some() {
+                session.last_position = position;
+            }
+            tx.execute("UPDATE sessions SET doc = ?1, expires_at = ?2 WHERE id = ?3", params![to_json(&session)?, session.expires_at, id]).map_err(db)?;
+            tx.execute("UPDATE session_keys SET expires_at = ?1 WHERE reuse_key = ?2 AND session_id = ?3", params![session.expires_at, session.reuse_key, id])
+                .map_err(db)?;
+            tx.commit().map_err(db)?;
+            Ok(Some(session))
+        })
+        .await
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<()> {
+        let id = id.to_string();
+        self.with_conn(move |c| {
+            let tx = c.transaction().map_err(db)?;
+            tx.execute("DELETE FROM session_keys WHERE session_id = ?1", params![id]).map_err(db)?;
+            tx.execute("DELETE FROM sessions WHERE id = ?1", params![id]).map_err(db)?;
+            tx.commit().map_err(db)
+        })
+        .await
+    }
+}
+
+impl SqliteMetaStore {
+    /// Deletes sessions (and their reuse keys) expired before `now`; returns the removed ones so
+    /// the caller can clean up what only they held. The embedded shape's stand-in for TTL.
+    pub async fn sweep_expired_sessions(&self, now: i64) -> Result<Vec<Session>> {
+        let docs: Vec<String> = self
+            .with_conn(move |c| {
+                let tx = c.transaction().map_err(db)?;
+                let docs = {
+                    let mut st = tx.prepare("SELECT doc FROM sessions WHERE expires_at <= ?1").map_err(db)?;
+                    let rows = st.query_map(params![now], |r| r.get::<_, String>(0)).map_err(db)?;
+                    rows.collect::<std::result::Result<Vec<_>, _>>().map_err(db)?
+                };
+                tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", params![now]).map_err(db)?;
+                tx.execute("DELETE FROM session_keys WHERE expires_at <= ?1", params![now]).map_err(db)?;
+                tx.commit().map_err(db)?;
+                Ok(docs)
+            })
+            .await?;
+        docs.iter().map(|d| from_json(d)).collect()
     }
 }

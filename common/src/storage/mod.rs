@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::error::Result;
-use crate::model::{Media, Progress};
+use crate::model::{Media, Progress, Session};
 
 /// What a store knows of an object without reading it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +56,19 @@ pub trait MetaStore: Send + Sync {
     async fn list_media(&self) -> Result<Vec<Media>>;
     async fn put_progress(&self, progress: &Progress) -> Result<()>;
     async fn get_progress(&self, user_id: &str, media_id: &str) -> Result<Option<Progress>>;
+
+    /// Returns the live session with `candidate.reuse_key` if there is one, else stores
+    /// `candidate` and returns it. Atomic: concurrent callers with the same key all get the same
+    /// session (the reuse-key record is written with a condition).
+    async fn create_or_reuse_session(&self, candidate: &Session, now: i64) -> Result<Session>;
+    /// The session, if it exists and is live at `now` (an expired one reads as gone: TTL deletion
+    /// is lazy).
+    async fn get_session(&self, id: &str, now: i64) -> Result<Option<Session>>;
+    /// Moves `expires_at` forward (and the reuse key's with it), records the access time and, if
+    /// given, the last known position. `None` if the session is gone.
+    async fn touch_session(&self, id: &str, now: i64, expires_at: i64, position: Option<f64>) -> Result<Option<Session>>;
+    /// Ends a session (and releases its reuse key). Absent sessions are fine.
+    async fn delete_session(&self, id: &str) -> Result<()>;
 }
 
 /// Reads, modifies and writes a media record, retrying when a concurrent writer wins.
