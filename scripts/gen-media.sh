@@ -61,6 +61,27 @@ ff $(video 640x360 30 4) $(tone 4 660) -map 0:v -map 1:a \
 ff $(video 320x240 25 4) $(tone 4 770) -map 0:v -map 1:a \
   -c:v mpeg4 -q:v 5 -g 25 -pix_fmt yuv420p -c:a libmp3lame -b:a 128k -ac 2 "$TMP/mpeg4_mp3.avi"
 
+# H.264 with irregular keyframes (0, 0.5, 3.7, 4.1, 7.9) in MKV: remux must cut only there.
+# shellcheck disable=SC2046
+ff $(video 640x360 24 10) $(tone 10 220) -map 0:v -map 1:a \
+  -c:v libx264 -preset veryfast -profile:v high -pix_fmt yuv420p -g 1000 -keyint_min 1000 -sc_threshold 0 \
+  -force_key_frames 0,0.5,3.7,4.1,7.9 -c:a aac -b:a 96k -ac 2 "$TMP/h264_irregular_gop.mkv"
+
+# H.264 + E-AC-3 5.1 in MP4: a browser plays the video, not the audio (transcode_audio).
+# shellcheck disable=SC2046
+ff $(video 640x360 24 4) $(tone 4 440) -map 0:v -map 1:a \
+  -c:v libx264 -preset veryfast -profile:v high -pix_fmt yuv420p -g 48 -keyint_min 48 -sc_threshold 0 \
+  -c:a eac3 -b:a 384k -ac 6 -movflags +faststart "$TMP/h264_eac3.mp4"
+
+# A file that becomes undecodable halfway: 8 s of H.264/AAC MKV whose second half is overwritten
+# with noise (the index at the start stays readable, so it ingests; making later segments fails).
+# shellcheck disable=SC2046
+ff $(video 640x360 24 8) $(tone 8 300) -map 0:v -map 1:a \
+  -c:v libx264 -preset veryfast -profile:v high -pix_fmt yuv420p -g 24 -keyint_min 24 -sc_threshold 0 \
+  -c:a aac -b:a 96k -ac 2 "$TMP/corrupt_half.mkv"
+size=$(stat -c %s "$TMP/corrupt_half.mkv")
+head -c $((size * 4 / 10)) /dev/urandom | dd of="$TMP/corrupt_half.mkv" bs=1 seek=$((size / 2)) conv=notrunc status=none
+
 # Audio only: AAC in M4A (ready, says it has no video).
 # shellcheck disable=SC2046
 ff $(tone 3 880) -c:a aac -b:a 96k -ac 2 "$TMP/audio_only.m4a"
@@ -96,6 +117,13 @@ cat >"$TMP/manifest.json" <<'EOF'
     "mpeg4_mp3.avi": {"container": "avi", "duration": 4.0, "keyframes": 4,
       "video": {"codec": "mpeg4", "profile": "Simple Profile", "width": 320, "height": 240, "bit_depth": 8, "frame_rate": 25.0},
       "audio": [{"codec": "mp3", "channels": 2}]},
+    "h264_irregular_gop.mkv": {"container": "mkv", "duration": 10.0, "keyframes": 5,
+      "video": {"codec": "h264", "profile": "High", "width": 640, "height": 360, "bit_depth": 8, "frame_rate": 24.0},
+      "audio": [{"codec": "aac", "channels": 2}]},
+    "h264_eac3.mp4": {"container": "mp4", "duration": 4.0, "keyframes": 2,
+      "video": {"codec": "h264", "profile": "High", "width": 640, "height": 360, "bit_depth": 8, "frame_rate": 24.0},
+      "audio": [{"codec": "eac3", "channels": 6}]},
+    "corrupt_half.mkv": {"corrupt": true},
     "audio_only.m4a": {"container": "m4a", "duration": 3.0, "keyframes": 0, "video": null,
       "audio": [{"codec": "aac", "channels": 2}]},
     "empty.mp4": {"broken": "The file is empty"},

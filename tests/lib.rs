@@ -165,12 +165,13 @@ pub async fn wait_settled(base: &str, token: &str, id: &str) -> Value {
     panic!("media {id} did not settle within 60 s");
 }
 
-/// One API surface, two shapes: the embedded server over real HTTP, or the cloud handler
-/// (`common::api::handle`, what the Lambda functions run) in-process on LocalStack + DynamoDB
-/// Local. Tests written against `Api` run unchanged on both.
+/// One API surface, two shapes, both over real HTTP: the embedded server (disk + SQLite), and the
+/// same handlers on the cloud stores (LocalStack S3 + DynamoDB Local; uploads go to S3 presigned
+/// URLs and ingest runs from the S3 event, as the `ingest` function gets it). Tests written
+/// against `Api` run unchanged on both.
 pub enum Api {
     Embedded(TestServer),
-    Cloud(AppState),
+    Cloud(TestServer),
 }
 
 /// A response of either shape.
@@ -188,6 +189,9 @@ impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
 }
 
 impl Api {
@@ -200,14 +204,27 @@ impl Api {
     }
 
     pub async fn cloud() -> Api {
-        Api::Cloud(aws_state().await)
+        Self::cloud_with(&[]).await
+    }
+
+    pub async fn cloud_with(extra: &[(&str, &str)]) -> Api {
+        assert!(
+            std::env::var("AWS_ENDPOINT_URL_S3").is_ok() && std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
+            "this test needs the local AWS stack: run it through scripts/test.sh"
+        );
+        let mut pairs = vec![("STREAM_STORAGE", "aws")];
+        pairs.extend_from_slice(extra);
+        Api::Cloud(TestServer::start_with(&pairs).await)
+    }
+
+    pub fn server(&self) -> &TestServer {
+        match self {
+            Api::Embedded(s) | Api::Cloud(s) => s,
+        }
     }
 
     pub fn state(&self) -> &AppState {
-        match self {
-            Api::Embedded(s) => &s.state,
-            Api::Cloud(s) => s,
-        }
+        &self.server().state
     }
 
     pub fn name(&self) -> &'static str {
@@ -217,44 +234,33 @@ impl Api {
         }
     }
 
+    /// An absolute URL for a URL the API handed out (the cloud shape may hand out path-absolute ones).
+    pub fn absolute(&self, url: &str) -> String {
+        if url.starts_with('/') {
+            self.server().url(url)
+        } else {
+            url.to_string()
+        }
+    }
+
     /// Makes a request; `path` includes the query. Redirects are not followed.
     pub async fn call(&self, method: &str, path: &str, token: Option<&str>, headers: &[(&str, &str)], body: Option<Value>) -> Reply {
-        match self {
-            Api::Embedded(s) => {
-                let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-                let mut rb = http().request(m, s.url(path));
-                if let Some(t) = token {
-                    rb = rb.bearer_auth(t);
-                }
-                for (k, v) in headers {
-                    rb = rb.header(*k, *v);
-                }
-                if let Some(b) = body {
-                    rb = rb.json(&b);
-                }
-                let r = rb.send().await.expect("request");
-                let status = r.status().as_u16();
-                let headers = r.headers().clone();
-                let body = r.bytes().await.expect("body");
-                Reply { status, headers, body }
-            }
-            Api::Cloud(state) => {
-                let mut rb = http::Request::builder().method(method).uri(path);
-                if let Some(t) = token {
-                    rb = rb.header("authorization", format!("Bearer {t}"));
-                }
-                for (k, v) in headers {
-                    rb = rb.header(*k, *v);
-                }
-                if body.is_some() {
-                    rb = rb.header("content-type", "application/json");
-                }
-                let req = rb.body(body.map(|b| bytes::Bytes::from(b.to_string())).unwrap_or_default()).expect("request");
-                let resp = common::api::handle(state, req).await;
-                let (parts, body) = resp.into_parts();
-                Reply { status: parts.status.as_u16(), headers: parts.headers, body }
-            }
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut rb = http().request(m, self.absolute(path));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
         }
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let r = rb.send().await.expect("request");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let body = r.bytes().await.expect("body");
+        Reply { status, headers, body }
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {
@@ -283,17 +289,17 @@ impl Api {
             Api::Embedded(s) => {
                 wait_settled(&s.base, token, &id).await;
             }
-            Api::Cloud(state) => {
-                let media = state.meta.get_media(&id).await.expect("get media").expect("media");
-                common::ingest::ingest_object_keys(state, [media.source_key.as_str()]).await.expect("ingest");
+            Api::Cloud(s) => {
+                let media = s.state.meta.get_media(&id).await.expect("get media").expect("media");
+                common::ingest::ingest_object_keys(&s.state, [media.source_key.as_str()]).await.expect("ingest");
             }
         }
         id
     }
 
     pub async fn stop(self) {
-        if let Api::Embedded(s) = self {
-            s.stop().await;
+        match self {
+            Api::Embedded(s) | Api::Cloud(s) => s.stop().await,
         }
     }
 }

@@ -45,6 +45,14 @@ pub struct Config {
     /// Key of HLS session tokens; derived from the HS256 secret, or kept in the data dir, if unset.
     pub session_secret: Option<String>,
     pub session_token_ttl: Duration,
+    /// How long a segment request waits for a just-in-time encode before answering 503.
+    pub segment_wait: Duration,
+    /// Segments claimed and made ahead of a requested one.
+    pub read_ahead: u32,
+    /// In-process encode workers (embedded; default: the number of cores).
+    pub workers: usize,
+    /// The cloud `transcode` function to invoke; unset = encode in-process.
+    pub transcode_function: Option<String>,
 }
 
 #[derive(Clone, Default)]
@@ -161,6 +169,13 @@ impl Config {
             url_signing_secret: get("STREAM_URL_SIGNING_SECRET"),
             session_secret: get("STREAM_SESSION_SECRET"),
             session_token_ttl: secs(&get, "STREAM_SESSION_TOKEN_TTL_SECONDS", 12 * 3600)?,
+            segment_wait: Duration::from_millis(num(&get, "STREAM_SEGMENT_WAIT_MS", 8000)?),
+            read_ahead: u32::try_from(num(&get, "STREAM_READ_AHEAD", 3)?).map_err(|_| err("STREAM_READ_AHEAD", "too large"))?,
+            workers: match num(&get, "STREAM_WORKERS", 0)? {
+                0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+                n => usize::try_from(n).map_err(|_| err("STREAM_WORKERS", "too large"))?,
+            },
+            transcode_function: get("STREAM_TRANSCODE_FUNCTION"),
         })
     }
 }

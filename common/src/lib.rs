@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cleanup;
 pub mod config;
 pub mod error;
 pub mod hls;
@@ -13,9 +14,11 @@ pub mod lambda;
 pub mod model;
 pub mod playback;
 pub mod probe;
+pub mod segments;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
+pub mod transcode;
 
 pub use error::{Error, Result};
 pub use state::AppState;

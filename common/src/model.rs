@@ -141,7 +141,7 @@ pub struct Progress {
 
 /// The client limits that shape a transcode ladder (kept in the session so the rendition set
 /// can be rebuilt exactly).
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RenditionLimits {
     pub max_width: Option<u32>,
     pub max_height: Option<u32>,
@@ -171,4 +171,56 @@ impl Session {
     pub fn is_live(&self, now: i64) -> bool {
         self.expires_at > now
     }
+}
+
+/// The state of one segment (or init segment) of a rendition (SPEC §4): claimed before it is made
+/// (one worker, a lease), then `ready` with its object or `failed` with the encoder's error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SegmentState {
+    Encoding,
+    Ready,
+    Failed,
+}
+
+impl SegmentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SegmentState::Encoding => "encoding",
+            SegmentState::Ready => "ready",
+            SegmentState::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "encoding" => Some(SegmentState::Encoding),
+            "ready" => Some(SegmentState::Ready),
+            "failed" => Some(SegmentState::Failed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentRecord {
+    /// `<rendition content key>/<file name>`: shared by every session of that rendition.
+    pub id: String,
+    pub state: SegmentState,
+    /// The worker holding the claim (or that finished it).
+    pub worker: String,
+    /// Epoch seconds; an `encoding` claim past it belongs to a dead worker and may be taken over.
+    pub lease_until: i64,
+    /// How many times a worker claimed it (the test of "encoded once", and the retry bound).
+    pub attempts: u32,
+    pub object_key: Option<String>,
+    pub error: Option<String>,
+}
+
+/// What a claim attempt found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// The caller holds the claim now and must make the segment.
+    Claimed(SegmentRecord),
+    /// Someone else holds a live claim, or it is ready, or it failed for good.
+    Held(SegmentRecord),
 }

@@ -11,6 +11,7 @@ use crate::probe::Prober;
 use crate::storage::aws::{DynamoMetaStore, S3ObjectStore};
 use crate::storage::embedded::{FsObjectStore, SqliteMetaStore};
 use crate::storage::signed_url::UrlSigner;
+use crate::segments::dispatch::{Dispatcher, InProcess, LambdaInvoke};
 use crate::storage::{MetaStore, ObjectStore};
 
 #[derive(Clone)]
@@ -25,6 +26,8 @@ pub struct AppState {
     /// The embedded shape's SQLite store (its session sweeper needs it).
     pub local_meta: Option<Arc<SqliteMetaStore>>,
     pub session_tokens: Arc<SessionTokens>,
+    /// Where just-in-time encode jobs run.
+    pub dispatcher: Arc<dyn Dispatcher>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +52,12 @@ impl AppState {
             StorageKind::Aws => {
                 let session_tokens = Arc::new(session_tokens(&config, None)?);
                 let sdk = crate::storage::aws::sdk_config().await;
+                let dispatcher: Arc<dyn Dispatcher> = match &config.transcode_function {
+                    Some(f) => Arc::new(LambdaInvoke::new(&sdk, f)),
+                    None => Arc::new(InProcess::new(config.workers)),
+                };
                 Ok(AppState {
+                    dispatcher,
                     objects: Arc::new(S3ObjectStore::new(&sdk, &config)),
                     meta: Arc::new(DynamoMetaStore::new(&sdk, &config)),
                     config: Arc::new(config),
@@ -70,6 +78,7 @@ impl AppState {
                 let meta = Arc::new(SqliteMetaStore::open(&config.data_dir.join("meta.sqlite3"))?);
                 let session_tokens = Arc::new(session_tokens(&config, Some(&config.data_dir.join("session-secret")))?);
                 Ok(AppState {
+                    dispatcher: Arc::new(InProcess::new(config.workers)),
                     objects: objects.clone(),
                     meta: meta.clone(),
                     config: Arc::new(config),

@@ -79,9 +79,10 @@ pub struct Prepared {
 /// Binds the listener, completes the configuration (public URL from the bound address when
 /// unset, a generated dev secret when no key is configured) and builds the state.
 pub async fn prepare(mut config: Config, public_url_from_env: bool) -> Result<Prepared, Box<dyn std::error::Error + Send + Sync>> {
-    if config.storage != StorageKind::Embedded {
-        return Err("streamd runs the embedded shape: unset STREAM_STORAGE or set it to `embedded`".into());
-    }
+    // STREAM_STORAGE=aws serves the very same handlers over S3 + DynamoDB (a local HTTP front of
+    // the cloud shape, used by the tests against LocalStack + DynamoDB Local); ingest then comes
+    // from S3 events, not from the object route.
+    let embedded = config.storage == StorageKind::Embedded;
     std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
     let mut dev_secret = None;
     if config.jwt.secret.is_none() && config.jwt.jwks_file.is_none() && config.jwt.jwks_url.is_none() {
@@ -95,15 +96,25 @@ pub async fn prepare(mut config: Config, public_url_from_env: bool) -> Result<Pr
         config.public_url = format!("http://{addr}");
     }
     let state = AppState::from_config(config).await?;
-    clean_temp_files(&state);
+    if embedded {
+        clean_temp_files(&state);
+    }
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let server = Arc::new(Server { state, tasks: TaskTracker::new(), ingest_slots: Arc::new(Semaphore::new(cores)) });
-    resume_interrupted_ingests(&server).await;
+    if embedded {
+        resume_interrupted_ingests(&server).await;
+        spawn_session_sweeper(&server);
+    }
     Ok(Prepared { server, listener, addr, dev_secret })
 }
 
 pub fn router(server: Arc<Server>) -> Router {
-    Router::new().route("/objects/{*key}", any(objects::object)).fallback(api).with_state(server)
+    let mut r = Router::new();
+    // The signed object route stands in for S3: only the embedded shape has it.
+    if server.state.local_objects.is_some() {
+        r = r.route("/objects/{*key}", any(objects::object));
+    }
+    r.fallback(api).with_state(server)
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests and background work.
@@ -112,6 +123,29 @@ pub async fn serve(prepared: Prepared, shutdown: impl std::future::Future<Output
     axum::serve(prepared.listener, router(prepared.server)).with_graceful_shutdown(shutdown).await?;
     server.drain(Duration::from_secs(30)).await;
     Ok(())
+}
+
+/// The embedded stand-in for DynamoDB TTL + the cleanup function: every minute, expired sessions
+/// are deleted and the renditions only they used are removed.
+fn spawn_session_sweeper(server: &Arc<Server>) {
+    let state = server.state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let Some(meta) = state.local_meta.clone() else { return };
+            match meta.sweep_expired_sessions(chrono::Utc::now().timestamp()).await {
+                Ok(ended) => {
+                    for s in ended {
+                        if let Err(e) = common::cleanup::cleanup_session(&state, &s).await {
+                            tracing::warn!(session = %s.id, error = %e, "cleanup failed");
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "session sweep failed"),
+            }
+        }
+    });
 }
 
 /// Temporary files left by a crash are never published objects: remove them.

@@ -17,6 +17,12 @@ use stream_tests::{aws_state, http, manifest, media_dir, repo_root, token, uploa
 
 /// Compares a settled media view with the manifest entry for its file.
 fn check_against_manifest(name: &str, view: &Value, want: &Value) {
+    if want["corrupt"].as_bool() == Some(true) {
+        // Damaged after a readable start: ingest may accept it (playback then fails clearly on
+        // the damaged part, see hls.rs) or refuse it; either way it settles with a clear state.
+        assert!(view["status"] == "ready" || view["error"].as_str().is_some_and(|e| !e.is_empty()), "{name}: {view}");
+        return;
+    }
     if let Some(expected_error) = want["broken"].as_str() {
         assert_eq!(view["status"], "failed", "{name} must fail: {view}");
         let error = view["error"].as_str().unwrap_or_default();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::Utc;
 use common::ids::random_id;
-use common::model::{Media, MediaStatus, Progress, RenditionLimits, Session, Visibility};
+use common::model::{Claim, Media, MediaStatus, Progress, RenditionLimits, SegmentState, Session, Visibility};
 use common::playback::decision::{Decision, Method as PlayMethod, SegmentFormat};
 use common::storage::{modify_media, MetaStore, ObjectStore};
 use common::Error;
@@ -152,7 +152,54 @@ async fn meta_store_contract(store: Arc<dyn MetaStore>) {
     assert_eq!(store.get_progress("alice", &m.id).await.unwrap().unwrap().position_seconds, 30.0);
     assert_eq!(store.get_progress("bob", &m.id).await.unwrap(), None);
 
-    session_contract(store).await;
+    session_contract(store.clone()).await;
+    segment_contract(store).await;
+}
+
+async fn segment_contract(store: Arc<dyn MetaStore>) {
+    let now = Utc::now().timestamp();
+    let id = format!("{}/seg_00003.m4s", random_id());
+    assert_eq!(store.get_segment(&id).await.unwrap(), None);
+    let Claim::Claimed(rec) = store.claim_segment(&id, "w1", now, now + 30, 3).await.unwrap() else { panic!("first claim wins") };
+    assert_eq!((rec.state, rec.worker.as_str(), rec.attempts), (SegmentState::Encoding, "w1", 1));
+    let Claim::Held(held) = store.claim_segment(&id, "w2", now + 5, now + 35, 3).await.unwrap() else { panic!("a live claim holds") };
+    assert_eq!(held.worker, "w1");
+    assert!(!store.complete_segment(&id, "w2", "k").await.unwrap(), "only the holder completes");
+    // The lease runs out (worker died): another worker takes over; the dead one can no longer finish.
+    let Claim::Claimed(taken) = store.claim_segment(&id, "w2", now + 31, now + 61, 3).await.unwrap() else { panic!("expired lease is taken over") };
+    assert_eq!((taken.worker.as_str(), taken.attempts), ("w2", 2));
+    assert!(!store.complete_segment(&id, "w1", "k").await.unwrap(), "the dead worker lost its claim");
+    // A failure may be retried until the attempts run out.
+    assert!(store.fail_segment(&id, "w2", "boom").await.unwrap());
+    let failed = store.get_segment(&id).await.unwrap().unwrap();
+    assert_eq!((failed.state, failed.error.as_deref()), (SegmentState::Failed, Some("boom")));
+    let Claim::Claimed(third) = store.claim_segment(&id, "w3", now + 40, now + 70, 3).await.unwrap() else { panic!("retry after failure") };
+    assert_eq!((third.attempts, third.error), (3, None));
+    assert!(store.fail_segment(&id, "w3", "boom again").await.unwrap());
+    let Claim::Held(done) = store.claim_segment(&id, "w4", now + 50, now + 80, 3).await.unwrap() else { panic!("attempts exhausted") };
+    assert_eq!(done.state, SegmentState::Failed, "failed for good after 3 attempts");
+
+    // Ready is final; 20 concurrent claimers of a fresh segment: exactly one wins.
+    let id2 = format!("{}/init.mp4", random_id());
+    let mut tasks = vec![];
+    for i in 0..20 {
+        let store = store.clone();
+        let id2 = id2.clone();
+        tasks.push(tokio::spawn(async move { store.claim_segment(&id2, &format!("w{i}"), now, now + 30, 3).await.unwrap() }));
+    }
+    let mut winners = vec![];
+    for t in tasks {
+        if let Claim::Claimed(r) = t.await.unwrap() {
+            winners.push(r.worker);
+        }
+    }
+    assert_eq!(winners.len(), 1, "one claim wins: {winners:?}");
+    assert!(store.complete_segment(&id2, &winners[0], "renditions/x/init.mp4").await.unwrap());
+    let ready = store.get_segment(&id2).await.unwrap().unwrap();
+    assert_eq!((ready.state, ready.object_key.as_deref()), (SegmentState::Ready, Some("renditions/x/init.mp4")));
+    assert!(matches!(store.claim_segment(&id2, "late", now + 100, now + 130, 3).await.unwrap(), Claim::Held(_)), "ready is never re-claimed");
+    store.delete_segment(&id2).await.unwrap();
+    assert_eq!(store.get_segment(&id2).await.unwrap(), None);
 }
 
 fn session(user: &str, media: &str, key: &str, now: i64) -> Session {

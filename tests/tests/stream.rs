@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use serde_json::{json, Value};
-use stream_tests::{aws_state_with, http, media_dir, token, Api};
+use stream_tests::{http, media_dir, token, Api};
 
 fn reasons(v: &Value) -> BTreeSet<String> {
     v["reasons"].as_array().expect("reasons").iter().map(|r| r.as_str().expect("reason").to_string()).collect()
@@ -325,7 +325,7 @@ async fn cloud_direct_play_ranges_are_byte_exact() {
 #[tokio::test]
 #[ignore = "needs the local AWS stack (scripts/test.sh runs it)"]
 async fn cloud_expired_direct_play_urls_are_refused() {
-    expired_direct_play_urls_are_refused(Api::Cloud(aws_state_with(&[("STREAM_DIRECT_PLAY_URL_TTL_SECONDS", "1")]).await)).await;
+    expired_direct_play_urls_are_refused(Api::cloud_with(&[("STREAM_DIRECT_PLAY_URL_TTL_SECONDS", "1")]).await).await;
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The HTTP handlers: pure functions of (state, request). The Lambda functions and `streamd`
 //! call [`handle`]; routing, request ids, tracing, CORS and error mapping happen here once.
 
+pub mod hls;
 pub mod http;
 pub mod media;
 pub mod progress;
@@ -76,6 +77,10 @@ async fn route(state: &AppState, req: &Req) -> Result<Resp> {
         return Err(Error::NotFound("route"));
     };
     let parts: Vec<&str> = rest.split('/').collect();
+    // HLS routes carry their own authorization (the session token): players cannot add headers.
+    if let ["hls", hls_parts @ ..] = parts.as_slice() {
+        return hls::route(state, req, hls_parts).await;
+    }
     // Authenticate before routing further: an unauthenticated caller learns nothing.
     let who = caller(state, req).await?;
     match (parts.as_slice(), &method) {

@@ -125,7 +125,7 @@ pub fn reuse_key(user_id: &str, media_id: &str, decision: &Decision, limits: &Re
 
 fn limits_for(decision: &Decision, caps: &Capabilities) -> RenditionLimits {
     if decision.method == PlayMethod::Transcode {
-        RenditionLimits { max_width: caps.max_width, max_height: caps.max_height, max_bitrate: caps.max_bitrate }
+        RenditionLimits::from(caps)
     } else {
         // Copied video is the source's: client limits do not change its renditions.
         RenditionLimits::default()

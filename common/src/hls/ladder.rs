@@ -107,13 +107,8 @@ impl Default for LadderConfig {
     }
 }
 
-/// The client limits that shape a transcode ladder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct ClientLimits {
-    pub max_width: Option<u32>,
-    pub max_height: Option<u32>,
-    pub max_bitrate: Option<u64>,
-}
+/// The client limits that shape a transcode ladder (stored in the session as they are).
+pub use crate::model::RenditionLimits as ClientLimits;
 
 impl From<&Capabilities> for ClientLimits {
     fn from(c: &Capabilities) -> Self {

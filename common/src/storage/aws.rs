@@ -19,7 +19,7 @@ use bytes::Bytes;
 use super::{is_safe_key, MetaStore, ObjectInfo, ObjectStore};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::model::{Media, Progress, Session};
+use crate::model::{Claim, Media, Progress, SegmentRecord, SegmentState, Session};
 
 /// Loads the shared SDK configuration: region, credentials and endpoints from the environment,
 /// with short timeouts so an unreachable service fails fast with `storage_unavailable`.
@@ -473,6 +473,133 @@ impl MetaStore for DynamoMetaStore {
             Err(e) => return Err(unavailable("DynamoDB DeleteItem", e)),
         }
         self.delete_item_pk(&session_pk(id)).await
+    }
+
+    async fn live_sessions_of_media(&self, media_id: &str, now: i64) -> Result<Vec<Session>> {
+        // A filtered Scan: cleanup is rare and off the request path. (At scale: a GSI on media_id.)
+        let mut out = vec![];
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.tables.sessions)
+                .filter_expression("kind = :k AND media_id = :m AND expires_at > :now")
+                .expression_attribute_values(":k", s("session"))
+                .expression_attribute_values(":m", s(media_id))
+                .expression_attribute_values(":now", n(now))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| unavailable("DynamoDB Scan", e))?;
+            for item in page.items() {
+                out.push(session_of(item)?);
+            }
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn get_segment(&self, id: &str) -> Result<Option<SegmentRecord>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.segments)
+            .key("id", s(id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("DynamoDB GetItem", e))?;
+        Ok(out.item.as_ref().map(segment_of))
+    }
+
+    async fn claim_segment(&self, id: &str, worker: &str, now: i64, lease_until: i64, max_attempts: u32) -> Result<Claim> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.tables.segments)
+            .key("id", s(id))
+            .update_expression("SET #st = :enc, worker = :w, lease_until = :lease, attempts = if_not_exists(attempts, :zero) + :one REMOVE #err")
+            .condition_expression(
+                "attribute_not_exists(id) OR (attempts < :max AND ((#st = :enc AND lease_until < :now) OR #st = :failed))",
+            )
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_names("#err", "error")
+            .expression_attribute_values(":enc", s("encoding"))
+            .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":w", s(worker))
+            .expression_attribute_values(":lease", n(lease_until))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(max_attempts))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match r {
+            Ok(out) => Ok(Claim::Claimed(segment_of(&out.attributes.unwrap_or_default()))),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => match self.get_segment(id).await? {
+                Some(rec) => Ok(Claim::Held(rec)),
+                // Deleted in between: claim again.
+                None => Box::pin(self.claim_segment(id, worker, now, lease_until, max_attempts)).await,
+            },
+            Err(e) => Err(unavailable("DynamoDB UpdateItem", e)),
+        }
+    }
+
+    async fn complete_segment(&self, id: &str, worker: &str, object_key: &str) -> Result<bool> {
+        self.finish_segment(id, worker, "SET #st = :ready, object_key = :k REMOVE #err", &[(":ready", s("ready")), (":k", s(object_key))]).await
+    }
+
+    async fn fail_segment(&self, id: &str, worker: &str, error: &str) -> Result<bool> {
+        self.finish_segment(id, worker, "SET #st = :failed, #err = :e", &[(":failed", s("failed")), (":e", s(error))]).await
+    }
+
+    async fn delete_segment(&self, id: &str) -> Result<()> {
+        self.client.delete_item().table_name(&self.tables.segments).key("id", s(id)).send().await.map_err(|e| unavailable("DynamoDB DeleteItem", e))?;
+        Ok(())
+    }
+}
+
+fn segment_of(item: &HashMap<String, AttributeValue>) -> SegmentRecord {
+    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+    let num = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    SegmentRecord {
+        id: text("id").unwrap_or_default(),
+        state: text("state").as_deref().and_then(SegmentState::parse).unwrap_or(SegmentState::Failed),
+        worker: text("worker").unwrap_or_default(),
+        lease_until: num("lease_until"),
+        attempts: num("attempts") as u32,
+        object_key: text("object_key"),
+        error: text("error"),
+    }
+}
+
+impl DynamoMetaStore {
+    async fn finish_segment(&self, id: &str, worker: &str, update: &str, values: &[(&str, AttributeValue)]) -> Result<bool> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.tables.segments)
+            .key("id", s(id))
+            .update_expression(update)
+            .condition_expression("worker = :w AND #st = :enc")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_names("#err", "error")
+            .expression_attribute_values(":w", s(worker))
+            .expression_attribute_values(":enc", s("encoding"));
+        for (k, v) in values {
+            req = req.expression_attribute_values(*k, v.clone());
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(unavailable("DynamoDB UpdateItem", e)),
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use super::signed_url::{SignedMethod, UrlSigner};
 use super::{is_safe_key, MetaStore, ObjectInfo, ObjectStore};
 use crate::error::{Error, Result};
-use crate::model::{Media, Progress, Session};
+use crate::model::{Claim, Media, Progress, SegmentRecord, SegmentState, Session};
 
 pub struct FsObjectStore {
     root: PathBuf,
@@ -175,7 +175,9 @@ impl SqliteMetaStore {
              CREATE TABLE IF NOT EXISTS progress (user_id TEXT NOT NULL, media_id TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (user_id, media_id));
              CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, reuse_key TEXT NOT NULL, expires_at INTEGER NOT NULL, doc TEXT NOT NULL);
              CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
-             CREATE TABLE IF NOT EXISTS session_keys (reuse_key TEXT PRIMARY KEY, session_id TEXT NOT NULL, expires_at INTEGER NOT NULL);",
+             CREATE TABLE IF NOT EXISTS session_keys (reuse_key TEXT PRIMARY KEY, session_id TEXT NOT NULL, expires_at INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS segments (id TEXT PRIMARY KEY, state TEXT NOT NULL, worker TEXT NOT NULL, lease_until INTEGER NOT NULL,
+                                                  attempts INTEGER NOT NULL, object_key TEXT, error TEXT);",
         )
         .map_err(db)?;
         Ok(SqliteMetaStore { conn: Arc::new(Mutex::new(conn)) })
@@ -339,7 +341,85 @@ impl MetaStore for SqliteMetaStore {
         })
         .await
     }
+
+    async fn live_sessions_of_media(&self, media_id: &str, now: i64) -> Result<Vec<Session>> {
+        let media_id = media_id.to_string();
+        let docs: Vec<String> = self
+            .with_conn(move |c| {
+                let mut st = c.prepare("SELECT doc FROM sessions WHERE expires_at > ?1 AND json_extract(doc, '$.media_id') = ?2").map_err(db)?;
+                let rows = st.query_map(params![now, media_id], |r| r.get::<_, String>(0)).map_err(db)?;
+                rows.collect::<std::result::Result<Vec<_>, _>>().map_err(db)
+            })
+            .await?;
+        docs.iter().map(|d| from_json(d)).collect()
+    }
+
+    async fn get_segment(&self, id: &str) -> Result<Option<SegmentRecord>> {
+        let id = id.to_string();
+        self.with_conn(move |c| c.query_row(&format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE id = ?1"), params![id], segment_row).optional().map_err(db))
+            .await
+    }
+
+    async fn claim_segment(&self, id: &str, worker: &str, now: i64, lease_until: i64, max_attempts: u32) -> Result<Claim> {
+        let (id, worker) = (id.to_string(), worker.to_string());
+        self.with_conn(move |c| {
+            // Insert, or take over a dead worker's claim / a retryable failure: one statement,
+            // so two claimers can never both succeed.
+            let n = c
+                .execute(
+                    "INSERT INTO segments (id, state, worker, lease_until, attempts) VALUES (?1, 'encoding', ?2, ?3, 1)
+                     ON CONFLICT(id) DO UPDATE SET state = 'encoding', worker = excluded.worker, lease_until = excluded.lease_until,
+                                                   attempts = segments.attempts + 1, error = NULL
+                     WHERE segments.attempts < ?5 AND ((segments.state = 'encoding' AND segments.lease_until < ?4) OR segments.state = 'failed')",
+                    params![id, worker, lease_until, now, max_attempts],
+                )
+                .map_err(db)?;
+            let rec = c.query_row(&format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE id = ?1"), params![id], segment_row).map_err(db)?;
+            Ok(if n == 1 && rec.worker == worker && rec.state == SegmentState::Encoding { Claim::Claimed(rec) } else { Claim::Held(rec) })
+        })
+        .await
+    }
+
+    async fn complete_segment(&self, id: &str, worker: &str, object_key: &str) -> Result<bool> {
+        let (id, worker, key) = (id.to_string(), worker.to_string(), object_key.to_string());
+        self.with_conn(move |c| {
+            let n = c
+                .execute("UPDATE segments SET state = 'ready', object_key = ?3, error = NULL WHERE id = ?1 AND worker = ?2 AND state = 'encoding'", params![id, worker, key])
+                .map_err(db)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn fail_segment(&self, id: &str, worker: &str, error: &str) -> Result<bool> {
+        let (id, worker, error) = (id.to_string(), worker.to_string(), error.to_string());
+        self.with_conn(move |c| {
+            let n = c.execute("UPDATE segments SET state = 'failed', error = ?3 WHERE id = ?1 AND worker = ?2 AND state = 'encoding'", params![id, worker, error]).map_err(db)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn delete_segment(&self, id: &str) -> Result<()> {
+        let id = id.to_string();
+        self.with_conn(move |c| c.execute("DELETE FROM segments WHERE id = ?1", params![id]).map(|_| ()).map_err(db)).await
+    }
 }
+
+fn segment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SegmentRecord> {
+    let state: String = r.get(1)?;
+    Ok(SegmentRecord {
+        id: r.get(0)?,
+        state: SegmentState::parse(&state).unwrap_or(SegmentState::Failed),
+        worker: r.get(2)?,
+        lease_until: r.get(3)?,
+        attempts: r.get::<_, i64>(4)? as u32,
+        object_key: r.get(5)?,
+        error: r.get(6)?,
+    })
+}
+
+const SEGMENT_COLUMNS: &str = "id, state, worker, lease_until, attempts, object_key, error";
 
 impl SqliteMetaStore {
     /// Deletes sessions (and their reuse keys) expired before `now`; returns the removed ones so

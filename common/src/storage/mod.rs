@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::error::Result;
-use crate::model::{Media, Progress, Session};
+use crate::model::{Claim, Media, Progress, SegmentRecord, Session};
 
 /// What a store knows of an object without reading it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +69,21 @@ pub trait MetaStore: Send + Sync {
     async fn touch_session(&self, id: &str, now: i64, expires_at: i64, position: Option<f64>) -> Result<Option<Session>>;
     /// Ends a session (and releases its reuse key). Absent sessions are fine.
     async fn delete_session(&self, id: &str) -> Result<()>;
+
+    /// The live sessions of one media (cleanup keeps what they use).
+    async fn live_sessions_of_media(&self, media_id: &str, now: i64) -> Result<Vec<Session>>;
+
+    async fn get_segment(&self, id: &str) -> Result<Option<SegmentRecord>>;
+    /// Claims a segment for `worker` until `lease_until` with one conditional write. Succeeds if
+    /// it is unclaimed, if its claim's lease expired before `now` (a dead worker), or if it
+    /// failed with fewer than `max_attempts` attempts; otherwise returns what holds it.
+    async fn claim_segment(&self, id: &str, worker: &str, now: i64, lease_until: i64, max_attempts: u32) -> Result<Claim>;
+    /// Marks the segment ready, only if `worker` still holds the claim. `false` if it does not.
+    async fn complete_segment(&self, id: &str, worker: &str, object_key: &str) -> Result<bool>;
+    /// Marks the segment failed with `error`, only if `worker` still holds the claim.
+    async fn fail_segment(&self, id: &str, worker: &str, error: &str) -> Result<bool>;
+    /// Forgets a segment record (its object was removed).
+    async fn delete_segment(&self, id: &str) -> Result<()>;
 }
 
 /// Reads, modifies and writes a media record, retrying when a concurrent writer wins.

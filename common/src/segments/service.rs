@@ -1,0 +1,107 @@
+//! The request side of just-in-time segments.
+
+use std::time::{Duration, Instant};
+
+use super::job::{file_name, is_audio, segment_id, Job, JobKind, LEASE_SECONDS, MAX_ATTEMPTS};
+use crate::error::{Error, Result};
+use crate::hls::ladder::RenditionSet;
+use crate::model::{Claim, SegmentRecord, SegmentState};
+use crate::state::AppState;
+
+/// What a segment request gets.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    /// Made: a presigned URL of its object.
+    Ready(String),
+    /// Not made within the wait: answer 503 + Retry-After; the encode goes on.
+    Pending,
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// The job that makes `kind` of `rendition`: audio segments come from one continuous pass.
+fn job_kind(set: &RenditionSet, rendition: &str, kind: JobKind) -> JobKind {
+    match kind {
+        JobKind::Segment(i) if is_audio(set, rendition) => JobKind::AudioRun(i),
+        other => other,
+    }
+}
+
+/// Claims the piece and dispatches its job if nobody holds it; returns the record as it stands.
+async fn claim_and_dispatch(state: &AppState, set: &RenditionSet, rendition: &str, content_key: &str, kind: JobKind) -> Result<SegmentRecord> {
+    let id = segment_id(content_key, &file_name(kind, set.format));
+    let worker = crate::ids::random_id();
+    let t = now();
+    match state.meta.claim_segment(&id, &worker, t, t + LEASE_SECONDS, MAX_ATTEMPTS).await? {
+        Claim::Held(rec) => Ok(rec),
+        Claim::Claimed(rec) => {
+            let job = Job { set: set.clone(), rendition: rendition.to_string(), kind: job_kind(set, rendition, kind), worker };
+            if let Err(e) = state.dispatcher.dispatch(state, job).await {
+                // Release the claim at once so the next request can try again.
+                let _ = state.meta.fail_segment(&id, &rec.worker, "the worker could not be started").await;
+                return Err(e);
+            }
+            Ok(rec)
+        }
+    }
+}
+
+/// Delivers one piece (`Init` or `Segment(i)`) of `rendition`, making it if needed and waiting at
+/// most the configured time. A piece that failed for good is a clear error.
+pub async fn deliver(state: &AppState, set: &RenditionSet, rendition: &str, kind: JobKind, plan_len: u32) -> Result<Delivery> {
+    let content_key = set.content_key(rendition).ok_or(Error::NotFound("rendition"))?;
+    let id = segment_id(&content_key, &file_name(kind, set.format));
+    let deadline = Instant::now() + state.config.segment_wait;
+    let poll = if state.local_meta.is_some() { Duration::from_millis(20) } else { Duration::from_millis(100) };
+    let mut read_ahead_done = false;
+    loop {
+        let rec = match state.meta.get_segment(&id).await? {
+            Some(r) if r.state == SegmentState::Ready => r,
+            Some(r) if r.state == SegmentState::Failed && r.attempts >= MAX_ATTEMPTS => {
+                return Err(Error::Conflict { code: "segment_failed", message: r.error.unwrap_or_else(|| "The segment could not be made.".into()) });
+            }
+            Some(r) if r.state == SegmentState::Encoding && r.lease_until >= now() => r,
+            // Absent, retryable failure, or a dead worker's expired lease: claim it ourselves.
+            _ => claim_and_dispatch(state, set, rendition, &content_key, kind).await?,
+        };
+        if !read_ahead_done {
+            read_ahead_done = true;
+            if let JobKind::Segment(i) = kind {
+                read_ahead(state, set, rendition, &content_key, i, plan_len).await;
+            }
+        }
+        if rec.state == SegmentState::Ready {
+            let key = rec.object_key.ok_or_else(|| Error::Internal(format!("segment {id} ready without object")))?;
+            return Ok(Delivery::Ready(state.objects.presign_get(&key, state.config.segment_url_ttl).await?));
+        }
+        if Instant::now() >= deadline {
+            return Ok(Delivery::Pending);
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+/// Claims and starts the next `read_ahead` video segments (audio runs carry on by themselves),
+/// so playback does not stall after the start or a seek. Best effort: errors are logged.
+async fn read_ahead(state: &AppState, set: &RenditionSet, rendition: &str, content_key: &str, from: u32, plan_len: u32) {
+    if is_audio(set, rendition) || state.config.read_ahead == 0 {
+        return;
+    }
+    let last = (from + state.config.read_ahead).min(plan_len.saturating_sub(1));
+    if last <= from {
+        return;
+    }
+    // Cheap check first: if the furthest one exists, the run ahead is covered.
+    let far = segment_id(content_key, &file_name(JobKind::Segment(last), set.format));
+    if matches!(state.meta.get_segment(&far).await, Ok(Some(_))) {
+        return;
+    }
+    for j in from + 1..=last {
+        if let Err(e) = claim_and_dispatch(state, set, rendition, content_key, JobKind::Segment(j)).await {
+            tracing::warn!(error = %e, segment = j, "read-ahead could not start");
+            return;
+        }
+    }
+}

@@ -1,0 +1,501 @@
+//! HLS delivery and just-in-time segments in both shapes (embedded; the same handlers on
+//! LocalStack + DynamoDB Local), checked with independent clients: ffmpeg plays every stream
+//! whole, ffprobe checks durations and keyframes, and the playlists are checked line by line.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::hls::ladder::{build, ClientLimits, LadderConfig, RenditionSet};
+use common::model::Claim;
+use common::segments::job::segment_id;
+use futures::future::join_all;
+use serde_json::{json, Value};
+use stream_tests::{media_dir, token, Api};
+
+const STEREO_AAC_H264_MP4: &str = "containers=mp4&video_codecs=h264&audio_codecs=aac&max_audio_channels=2&max_video_bit_depth=8";
+
+struct Started {
+    master: String,
+    session_id: String,
+    method: String,
+}
+
+async fn start(api: &Api, t: &str, id: &str, query: &str) -> Started {
+    let r = api.get_json(&format!("/api/v1/stream/{id}?{query}"), t).await;
+    assert_eq!(r.status, 200, "{}: {}", api.name(), r.text());
+    let v = r.json();
+    Started {
+        master: api.absolute(v["url"].as_str().expect("url")),
+        session_id: v["session_id"].as_str().expect("an HLS session").to_string(),
+        method: v["method"].as_str().unwrap().to_string(),
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
+}
+
+/// Resolves a playlist URI against the playlist's URL.
+fn resolve(base: &str, uri: &str) -> String {
+    url::Url::parse(base).unwrap().join(uri).unwrap().to_string()
+}
+
+async fn text(url: &str) -> String {
+    let r = client().get(url).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{url}");
+    assert_eq!(r.headers()["content-type"], "application/vnd.apple.mpegurl");
+    r.text().await.unwrap()
+}
+
+/// Fetches a segment like a player: follows the redirect, retries a 503 after `Retry-After`.
+async fn fetch_segment(url: &str) -> Result<bytes::Bytes, (u16, String)> {
+    for _ in 0..30 {
+        let r = client().get(url).send().await.unwrap();
+        match r.status().as_u16() {
+            200 => return Ok(r.bytes().await.unwrap()),
+            503 => tokio::time::sleep(Duration::from_secs(1)).await,
+            s => return Err((s, r.text().await.unwrap_or_default())),
+        }
+    }
+    Err((503, "still pending after 30 retries".into()))
+}
+
+/// URIs (non-tag lines) and EXT-X-MAP of a playlist, resolved.
+fn uris(base: &str, playlist: &str) -> (Option<String>, Vec<String>) {
+    let map = playlist.lines().find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\"")).map(|rest| resolve(base, rest.trim_end_matches('"')));
+    let segs = playlist.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).map(|l| resolve(base, l)).collect();
+    (map, segs)
+}
+
+fn ffprobe_lines(args: &[&str], input: &str) -> String {
+    let out = Command::new("ffprobe").args(["-v", "error"]).args(args).arg(input).output().expect("ffprobe runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// (first pts, end) of the packets of the single stream of `input`.
+fn span(input: &str) -> (f64, f64) {
+    let lines = ffprobe_lines(&["-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0"], input);
+    let mut first = f64::MAX;
+    let mut end = 0.0f64;
+    for l in lines.lines() {
+        let mut it = l.split(',');
+        let (Some(pts), Some(d)) = (it.next().and_then(|v| v.parse::<f64>().ok()), it.next().and_then(|v| v.parse::<f64>().ok())) else { continue };
+        first = first.min(pts);
+        end = end.max(pts + d);
+    }
+    (first, end)
+}
+
+/// `ffmpeg -v error -i <url> -map 0 [extra output options] -f null -`: exit status and stderr.
+fn ffmpeg_plays(url: &str, extra: &[&str]) -> (bool, String) {
+    let out = Command::new("ffmpeg").args(["-v", "error", "-nostdin"])
+        // Segment requests redirect to another host (S3 / LocalStack); ffmpeg's HLS demuxer
+        // otherwise logs "Cannot reuse HTTP connection for different host" at error level.
+        .args(if url.starts_with("http") { &["-http_persistent", "0"][..] } else { &[][..] })
+        .args(["-i", url, "-map", "0"])
+        .args(extra)
+        .args(["-f", "null", "-"]).output().expect("ffmpeg");
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The whole check of one HLS stream (SPEC §3/§4 and the "must show"). `ms_timestamps`:
+/// the video is copied from a source with millisecond timestamps (Matroska); see below.
+async fn check_stream(api: &Api, master_url: &str, source_duration: f64, dir: &Path, ms_timestamps: Option<&Path>) {
+    // 1. An independent client plays everything without an error.
+    let (ok, stderr) = ffmpeg_plays(master_url, &[]);
+    match ms_timestamps {
+        None => assert!(ok && stderr.trim().is_empty(), "{}: ffmpeg played with errors:\n{stderr}", api.name()),
+        Some(source) => {
+            // Copied Matroska video keeps its millisecond-rounded timestamps; ffmpeg 5.1's null
+            // muxer re-times frames to 1/fps and reports its own rounding collisions as
+            // "non monotonically increasing dts" — for the *source file itself* just the same
+            // (asserted here, so this stays honest). With `-enc_time_base -1` (keep the
+            // demuxer's time base) the stream must play with an empty stderr.
+            let only_dts_noise = |e: &str| e.lines().all(|l| l.contains("non monotonically increasing dts"));
+            assert!(ok && only_dts_noise(&stderr), "{}: {stderr}", api.name());
+            let (src_ok, src_err) = ffmpeg_plays(source.to_str().unwrap(), &[]);
+            assert!(src_ok && only_dts_noise(&src_err) && !src_err.is_empty() == !stderr.is_empty(), "the source shows the same: {src_err}");
+            let (ok, stderr) = ffmpeg_plays(master_url, &["-enc_time_base", "-1"]);
+            assert!(ok && stderr.trim().is_empty(), "{}: ffmpeg played with errors:\n{stderr}", api.name());
+        }
+    }
+
+    // 2. The playlists.
+    let master = text(master_url).await;
+    assert!(master.starts_with("#EXTM3U"), "{master}");
+    let mut variants: Vec<String> = master.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).map(|l| resolve(master_url, l)).collect();
+    if let Some(audio) = master.lines().find(|l| l.starts_with("#EXT-X-MEDIA:TYPE=AUDIO")) {
+        let uri = audio.split("URI=\"").nth(1).unwrap().split('"').next().unwrap();
+        variants.push(resolve(master_url, uri));
+    }
+    assert!(variants.iter().all(|v| v.contains("token=")), "every URI carries the session token");
+    let mut spans = vec![];
+    for (n, variant_url) in variants.iter().enumerate() {
+        let playlist = text(variant_url).await;
+        for tag in ["#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-ENDLIST", "#EXT-X-INDEPENDENT-SEGMENTS"] {
+            assert!(playlist.contains(tag), "{tag} in {playlist}");
+        }
+        let target: f64 = playlist.lines().find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:")).unwrap().parse().unwrap();
+        let extinfs: Vec<f64> = playlist.lines().filter_map(|l| l.strip_prefix("#EXTINF:")).map(|l| l.trim_end_matches(',').parse().unwrap()).collect();
+        for d in &extinfs {
+            assert!(d.round() <= target, "EXTINF {d} rounds above TARGETDURATION {target}");
+        }
+        let sum: f64 = extinfs.iter().sum();
+        assert!((sum - source_duration).abs() < 0.05, "{}: EXTINF sum {sum} vs duration {source_duration}", api.name());
+
+        // 3. Every segment: whole, and (video) starting with a keyframe.
+        let (map, segs) = uris(variant_url, &playlist);
+        let init = match &map {
+            Some(u) => fetch_segment(u).await.expect("init segment").to_vec(),
+            None => vec![],
+        };
+        let is_audio = n == variants.len() - 1 && master.contains("TYPE=AUDIO");
+        let mut whole = init.clone();
+        for (i, s) in segs.iter().enumerate() {
+            let bytes = fetch_segment(s).await.unwrap_or_else(|e| panic!("segment {i} of {variant_url}: {e:?}"));
+            whole.extend_from_slice(&bytes);
+            if !is_audio {
+                let file = dir.join(format!("v{n}_{i}.mp4"));
+                let mut one = init.clone();
+                one.extend_from_slice(&bytes);
+                std::fs::write(&file, &one).unwrap();
+                let first = ffprobe_lines(&["-select_streams", "v:0", "-show_entries", "packet=flags", "-of", "csv=p=0", "-read_intervals", "%+#1"], file.to_str().unwrap());
+                assert!(first.trim_start().starts_with('K'), "{}: segment {i} of variant {n} starts without a keyframe: {first:?}", api.name());
+            }
+        }
+        let file = dir.join(format!("whole_{n}.mp4"));
+        std::fs::write(&file, &whole).unwrap();
+        // Segments carry the source timeline (shifted by a constant; players map the first
+        // segment to the playlist start), so the duration is end minus first timestamp.
+        let (first, end) = span(file.to_str().unwrap());
+        let duration = end - first;
+        assert!((duration - source_duration).abs() <= 0.1, "{}: variant {n} lasts {duration} (source {source_duration})", api.name());
+        spans.push((is_audio, duration));
+    }
+    // 4. Audio and video durations within 0.1 s of each other.
+    let audio: Vec<f64> = spans.iter().filter(|s| s.0).map(|s| s.1).collect();
+    let video: Vec<f64> = spans.iter().filter(|s| !s.0).map(|s| s.1).collect();
+    for a in &audio {
+        for v in &video {
+            assert!((a - v).abs() <= 0.1, "audio {a} vs video {v}");
+        }
+    }
+}
+
+async fn duration_of(api: &Api, t: &str, id: &str) -> f64 {
+    api.get(&format!("/api/v1/media/{id}"), t).await.json()["duration_seconds"].as_f64().unwrap()
+}
+
+async fn every_hls_method_plays_whole(api: Api) {
+    let t = token("hls-viewer");
+    let dir = media_dir();
+    let cases = [
+        ("h264_irregular_gop.mkv", "profile=chrome", "remux"),
+        ("h264_eac3.mp4", "profile=chrome", "transcode_audio"),
+        ("hevc10_ac3_51.mkv", STEREO_AAC_H264_MP4, "transcode"),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    for (file, query, method) in cases {
+        let id = api.upload_settled(&t, &dir.join(file)).await;
+        let s = start(&api, &t, &id, query).await;
+        assert_eq!(s.method, method, "{file}");
+        let duration = duration_of(&api, &t, &id).await;
+        let sub = tmp.path().join(method);
+        std::fs::create_dir_all(&sub).unwrap();
+        let ms_timestamps = (method == "remux" && file.ends_with(".mkv")).then(|| dir.join(file));
+        check_stream(&api, &s.master, duration, &sub, ms_timestamps.as_deref()).await;
+    }
+    api.stop().await;
+}
+
+/// The rendition set and plan of a session, as the HLS handler computes them.
+async fn set_of(api: &Api, session_id: &str) -> (RenditionSet, usize) {
+    let now = chrono::Utc::now().timestamp();
+    let session = api.state().meta.get_session(session_id, now).await.unwrap().expect("session");
+    let media = api.state().meta.get_media(&session.media_id).await.unwrap().unwrap();
+    let probe = media.probe.unwrap();
+    let set = build(&media.id, &probe, &session.decision, &ClientLimits::from(session.limits), &LadderConfig::default()).unwrap();
+    let len = set.plan.plan(&probe).unwrap().len();
+    (set, len)
+}
+
+async fn seek_makes_only_what_is_asked(api: Api) {
+    let t = token("seeker");
+    let id = api.upload_settled(&t, &media_dir().join("h264_irregular_gop.mkv")).await;
+    let s = start(&api, &t, &id, "profile=chrome&max_height=240").await;
+    assert_eq!(s.method, "transcode");
+    let (set, len) = set_of(&api, &s.session_id).await;
+    assert!(len >= 4, "plan of {len} segments");
+    let rendition = &set.video[0].id;
+    let key = set.content_key(rendition).unwrap();
+    let mid = (len / 2) as u32;
+    let token_q = s.master.split("token=").nth(1).unwrap().split('&').next().unwrap().to_string();
+    let seg_url = |i: u32| api.server().url(&format!("/api/v1/hls/{}/{rendition}/seg_{i:05}.m4s?token={token_q}", s.session_id));
+    // The first request of the session is a segment in the middle.
+    let bytes = fetch_segment(&seg_url(mid)).await.expect("middle segment");
+    assert!(!bytes.is_empty());
+    for earlier in 0..mid {
+        let rec = api.state().meta.get_segment(&segment_id(&key, &format!("seg_{earlier:05}.m4s"))).await.unwrap();
+        assert!(rec.is_none(), "segment {earlier} was made for a seek to {mid}: {rec:?}");
+    }
+    // Read-ahead claimed the next ones.
+    let next = api.state().meta.get_segment(&segment_id(&key, &format!("seg_{:05}.m4s", mid + 1))).await.unwrap();
+    assert!(next.is_some(), "read-ahead after {mid}");
+    api.stop().await;
+}
+
+async fn two_sessions_encode_each_segment_once(api: Api) {
+    let alice = token("alice");
+    let bob = token("bob");
+    let id = api.upload_settled(&alice, &media_dir().join("hevc10_ac3_51.mkv")).await;
+    assert_eq!(api.call("PATCH", &format!("/api/v1/media/{id}"), Some(&alice), &[], Some(json!({"visibility": "shared"}))).await.status, 200);
+    let a = start(&api, &alice, &id, STEREO_AAC_H264_MP4).await;
+    let b = start(&api, &bob, &id, STEREO_AAC_H264_MP4).await;
+    assert_ne!(a.session_id, b.session_id, "two users, two sessions");
+    let play = |url: &str| ffmpeg_plays(url, &[]).0;
+    assert!(play(&a.master));
+    let after_first = api.state().dispatcher.started();
+    assert!(after_first > 0);
+    assert!(play(&b.master));
+    assert_eq!(api.state().dispatcher.started(), after_first, "{}: the second session encoded nothing", api.name());
+    // Every piece was claimed exactly once.
+    let (set, len) = set_of(&api, &b.session_id).await;
+    let mut ids: Vec<String> = vec![];
+    for r in set.video.iter().map(|v| v.id.clone()).chain(set.audio.iter().map(|a| a.id.clone())) {
+        let key = set.content_key(&r).unwrap();
+        if set.format == common::playback::decision::SegmentFormat::Fmp4 {
+            ids.push(segment_id(&key, "init.mp4"));
+        }
+        ids.extend((0..len).map(|i| segment_id(&key, &format!("seg_{i:05}.m4s"))));
+    }
+    for sid in ids {
+        let rec = api.state().meta.get_segment(&sid).await.unwrap().unwrap_or_else(|| panic!("{sid} was made"));
+        assert_eq!(rec.attempts, 1, "{sid} encoded once");
+    }
+    api.stop().await;
+}
+
+async fn a_dead_workers_claim_is_taken_over(api: Api) {
+    let t = token("lease");
+    let id = api.upload_settled(&t, &media_dir().join("h264_irregular_gop.mkv")).await;
+    let s = start(&api, &t, &id, "profile=chrome").await;
+    let (set, len) = set_of(&api, &s.session_id).await;
+    assert!(len >= 2, "plan of {len}");
+    let rendition = set.video[0].id.clone();
+    let key = set.content_key(&rendition).unwrap();
+    // A worker claimed segment 1 and died: its lease runs out in 2 s.
+    let now = chrono::Utc::now().timestamp();
+    let claim = api.state().meta.claim_segment(&segment_id(&key, "seg_00001.m4s"), "dead-worker", now, now + 2, 3).await.unwrap();
+    assert!(matches!(claim, Claim::Claimed(_)));
+    let token_q = s.master.split("token=").nth(1).unwrap().to_string();
+    let started = Instant::now();
+    let bytes = fetch_segment(&api.server().url(&format!("/api/v1/hls/{}/{rendition}/seg_00001.m4s?token={token_q}", s.session_id))).await.expect("delivered");
+    assert!(!bytes.is_empty());
+    assert!(started.elapsed() >= Duration::from_secs(1), "it waited for the lease");
+    let rec = api.state().meta.get_segment(&segment_id(&key, "seg_00001.m4s")).await.unwrap().unwrap();
+    assert_eq!(rec.attempts, 2);
+    assert_ne!(rec.worker, "dead-worker");
+    api.stop().await;
+}
+
+/// Kills the encoder of a segment mid-way: the segment is still delivered whole, and every reader
+/// meanwhile got either nothing (503) or the complete object.
+async fn a_killed_worker_still_delivers_whole_segments(api: Api) {
+    let t = token("killer");
+    let id = api.upload_settled(&t, &media_dir().join("hevc10_ac3_51.mkv")).await;
+    let s = start(&api, &t, &id, STEREO_AAC_H264_MP4).await;
+    let (set, _) = set_of(&api, &s.session_id).await;
+    let rendition = set.video[0].id.clone();
+    let key = set.content_key(&rendition).unwrap();
+    let token_q = s.master.split("token=").nth(1).unwrap().to_string();
+    let url = api.server().url(&format!("/api/v1/hls/{}/{rendition}/seg_00002.m4s?token={token_q}", s.session_id));
+    // Kill the first ffmpeg that works on this media (its source path/URL names the media id).
+    let media_id = id.clone();
+    let killer = tokio::spawn(async move {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let out = Command::new("pkill").args(["-9", "-f", &format!("ffmpeg.*{media_id}")]).output().unwrap();
+            if out.status.success() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        false
+    });
+    let readers = join_all((0..4).map(|_| fetch_segment(&url))).await;
+    assert!(killer.await.unwrap(), "an encoder was killed");
+    let first = readers[0].clone().expect("delivered after the kill");
+    for r in &readers {
+        assert_eq!(r.as_ref().expect("delivered"), &first, "every reader got the same whole object");
+    }
+    let rec = api.state().meta.get_segment(&segment_id(&key, "seg_00002.m4s")).await.unwrap().unwrap();
+    assert!(rec.attempts >= 2, "the killed attempt was retried: {rec:?}");
+    // And it decodes.
+    let init = fetch_segment(&api.server().url(&format!("/api/v1/hls/{}/{rendition}/init.mp4?token={token_q}", s.session_id))).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("seg.mp4");
+    std::fs::write(&file, [init.to_vec(), first.to_vec()].concat()).unwrap();
+    let out = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&file).args(["-f", "null", "-"]).output().unwrap();
+    assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    api.stop().await;
+}
+
+async fn a_source_broken_halfway_fails_clearly(api: Api) {
+    let t = token("broken");
+    let id = api.upload_settled(&t, &media_dir().join("corrupt_half.mkv")).await;
+    let v = api.get(&format!("/api/v1/media/{id}"), &t).await.json();
+    if v["status"] != "ready" {
+        // Refused at ingest with a clear error: that is also a clear failure.
+        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+        api.stop().await;
+        return;
+    }
+    let s = start(&api, &t, &id, "profile=chrome&max_height=240").await;
+    let (set, len) = set_of(&api, &s.session_id).await;
+    let rendition = set.video[0].id.clone();
+    let token_q = s.master.split("token=").nth(1).unwrap().to_string();
+    let started = Instant::now();
+    let mut failures = vec![];
+    for i in 0..len {
+        let url = api.server().url(&format!("/api/v1/hls/{}/{rendition}/seg_{i:05}.m4s?token={token_q}", s.session_id));
+        if let Err((status, body)) = fetch_segment(&url).await {
+            failures.push((i, status, body));
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(240), "no hang");
+    assert!(!failures.is_empty(), "the damaged half cannot be delivered");
+    for (i, status, body) in &failures {
+        assert_eq!(*status, 409, "segment {i}: {body}");
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["error"]["code"], "segment_failed");
+        assert!(v["error"]["message"].as_str().unwrap().len() > 10);
+    }
+    api.stop().await;
+}
+
+async fn session_life_and_authorization(api: Api) {
+    let t = token("owner");
+    let id = api.upload_settled(&t, &media_dir().join("h264_irregular_gop.mkv")).await;
+    assert_eq!(api.call("PATCH", &format!("/api/v1/media/{id}"), Some(&t), &[], Some(json!({"visibility": "shared"}))).await.status, 200);
+    let s = start(&api, &t, &id, "profile=chrome").await;
+    let other = start(&api, &token("someone-else"), &id, "profile=chrome").await;
+    let sid = &s.session_id;
+    let good = s.master.split("token=").nth(1).unwrap().to_string();
+    let bad_other = other.master.split("token=").nth(1).unwrap().to_string();
+    let base = api.server().url(&format!("/api/v1/hls/{sid}"));
+    let status = |u: String| async move { client().get(u).send().await.unwrap().status().as_u16() };
+    assert_eq!(status(format!("{base}/master.m3u8?token={good}")).await, 200);
+    assert_eq!(status(format!("{base}/master.m3u8")).await, 401, "missing token");
+    assert_eq!(status(format!("{base}/master.m3u8?token=garbage")).await, 401, "malformed token");
+    assert_eq!(status(format!("{base}/master.m3u8?token={bad_other}")).await, 403, "another session's token");
+    let forged = format!("{}.AAAA{}", good.split('.').next().unwrap(), &good[good.find('.').unwrap() + 5..]);
+    assert_eq!(status(format!("{base}/master.m3u8?token={forged}")).await, 403, "forged token");
+    let expired = api.state().session_tokens.mint(sid, "owner", chrono::Utc::now().timestamp() - 1);
+    assert_eq!(status(format!("{base}/master.m3u8?token={expired}")).await, 401, "expired token");
+    // Names outside the plan are 404 before any work.
+    for name in ["seg_99999.m4s", "seg_1.m4s", "seg_00000.ts", "..%2F..%2Fetc%2Fpasswd", "init.mp4.exe"] {
+        assert_eq!(status(format!("{base}/copy/{name}?token={good}")).await, 404, "{name}");
+    }
+    assert_eq!(status(format!("{base}/v9999/playlist.m3u8?token={good}")).await, 404);
+    assert_eq!(status(api.server().url(&format!("/api/v1/hls/0123456789abcdef0123456789abcdef/master.m3u8?token={good}"))).await, 404);
+    // Each request moves expiry forward; segment requests record the position.
+    let now = chrono::Utc::now().timestamp();
+    let before = api.state().meta.get_session(sid, now).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (set, _) = set_of(&api, sid).await;
+    let r = client().get(format!("{base}/{}/seg_00001.m4s?token={good}", set.video[0].id)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let after = api.state().meta.get_session(sid, now).await.unwrap().unwrap();
+    assert!(after.expires_at > before.expires_at, "expiry moved: {} -> {}", before.expires_at, after.expires_at);
+    assert!(after.last_position.is_some_and(|p| p > 0.0), "position recorded: {:?}", after.last_position);
+    // DELETE ends it; an ended session is refused.
+    assert_eq!(client().delete(format!("{base}?token={bad_other}")).send().await.unwrap().status(), 403);
+    assert_eq!(client().delete(format!("{base}?token={good}")).send().await.unwrap().status(), 204);
+    assert_eq!(status(format!("{base}/master.m3u8?token={good}")).await, 404, "ended");
+    let ids: BTreeSet<&str> = [sid.as_str(), other.session_id.as_str()].into_iter().collect();
+    assert_eq!(ids.len(), 2);
+    api.stop().await;
+}
+
+// ---- embedded ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_every_hls_method_plays_whole() {
+    every_hls_method_plays_whole(Api::embedded().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_seek_makes_only_what_is_asked() {
+    seek_makes_only_what_is_asked(Api::embedded().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_two_sessions_encode_each_segment_once() {
+    two_sessions_encode_each_segment_once(Api::embedded().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_a_dead_workers_claim_is_taken_over() {
+    a_dead_workers_claim_is_taken_over(Api::embedded().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_a_killed_worker_still_delivers_whole_segments() {
+    a_killed_worker_still_delivers_whole_segments(Api::embedded().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_a_source_broken_halfway_fails_clearly() {
+    a_source_broken_halfway_fails_clearly(Api::embedded().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_session_life_and_authorization() {
+    session_life_and_authorization(Api::embedded().await).await;
+}
+
+// ---- cloud stores (LocalStack S3 + DynamoDB Local) ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the local AWS stack (scripts/test.sh runs it)"]
+async fn cloud_every_hls_method_plays_whole() {
+    every_hls_method_plays_whole(Api::cloud().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the local AWS stack (scripts/test.sh runs it)"]
+async fn cloud_seek_makes_only_what_is_asked() {
+    seek_makes_only_what_is_asked(Api::cloud().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the local AWS stack (scripts/test.sh runs it)"]
+async fn cloud_two_sessions_encode_each_segment_once() {
+    two_sessions_encode_each_segment_once(Api::cloud().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the local AWS stack (scripts/test.sh runs it)"]
+async fn cloud_a_dead_workers_claim_is_taken_over() {
+    a_dead_workers_claim_is_taken_over(Api::cloud().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the local AWS stack (scripts/test.sh runs it)"]
+async fn cloud_a_killed_worker_still_delivers_whole_segments() {
+    a_killed_worker_still_delivers_whole_segments(Api::cloud().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the local AWS stack (scripts/test.sh runs it)"]
+async fn cloud_a_source_broken_halfway_fails_clearly() {
+    a_source_broken_halfway_fails_clearly(Api::cloud().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the local AWS stack (scripts/test.sh runs it)"]
+async fn cloud_session_life_and_authorization() {
+    session_life_and_authorization(Api::cloud().await).await;
+}
