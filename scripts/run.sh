@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/player-assets.sh
 cargo build --release --locked -p streamd
 exec target/release/streamd

@@ -12,6 +12,7 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 if [[ "${1:-}" == "--test" ]]; then
   command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
   command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 fi
 if ((${#need_apt[@]})); then
   echo "setup: installing ${need_apt[*]} with apt-get" >&2
@@ -22,4 +23,10 @@ fi
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo (Rust) is required and not on PATH" >&2; exit 1; }
 if [[ "${1:-}" == "--test" ]]; then
   scripts/stack.sh install
+  # cargo-lambda (the Lambda emulator of the cloud end-to-end test), pinned, in its own venv.
+  if [[ ! -x .cache/cargo-lambda-venv/bin/cargo-lambda ]]; then
+    echo "setup: installing cargo-lambda 1.9.1 into .cache/cargo-lambda-venv" >&2
+    python3 -m venv .cache/cargo-lambda-venv
+    .cache/cargo-lambda-venv/bin/pip install -q --disable-pip-version-check 'cargo-lambda==1.9.1'
+  fi
 fi

@@ -11,6 +11,7 @@ mkdir -p "$STREAM_TEST_MEDIA_DIR"
 flock "$STREAM_TEST_MEDIA_DIR/.lock" scripts/gen-media.sh "$STREAM_TEST_MEDIA_DIR"
 # The infrastructure template: cfn-lint clean and in step with infra/tables.json.
 scripts/lint-infra.sh
+scripts/player-assets.sh --test
 # Build before starting the emulators so they run only as long as the tests need them.
 cargo build --workspace --all-targets --locked
 scripts/stack.sh run -- cargo test --workspace --locked -- --include-ignored

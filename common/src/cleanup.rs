@@ -63,3 +63,46 @@ pub async fn cleanup_session(state: &AppState, ended: &Session) -> Result<Cleanu
     tracing::info!(session = %ended.id, removed = report.renditions_removed, kept = report.renditions_kept, objects = report.objects_deleted, "session cleaned up");
     Ok(report)
 }
+
+/// What one DynamoDB stream record of the sessions table asks of cleanup.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamRecordKind {
+    /// A session removed by TTL (eventName REMOVE, userIdentity dynamodb.amazonaws.com).
+    ExpiredSession(Box<Session>),
+    /// Anything else (an insert, a user's DELETE, a reuse-key item): nothing to do.
+    Ignored(&'static str),
+}
+
+/// Reads a record of a DynamoDB stream event (the AWS JSON shape: `eventName`, `userIdentity`,
+/// `dynamodb.OldImage` in attribute-value form).
+pub fn classify_stream_record(record: &serde_json::Value) -> StreamRecordKind {
+    if record["eventName"] != "REMOVE" {
+        return StreamRecordKind::Ignored("not a removal");
+    }
+    if record["userIdentity"]["principalId"] != "dynamodb.amazonaws.com" || record["userIdentity"]["type"] != "Service" {
+        return StreamRecordKind::Ignored("not a TTL deletion");
+    }
+    let old = &record["dynamodb"]["OldImage"];
+    let Some(pk) = old["pk"]["S"].as_str() else { return StreamRecordKind::Ignored("no key in the old image") };
+    if !pk.starts_with(crate::storage::aws::SESSION_PK_PREFIX) {
+        return StreamRecordKind::Ignored("not a session item");
+    }
+    let Some(doc) = old["doc"]["S"].as_str() else { return StreamRecordKind::Ignored("no session document") };
+    match serde_json::from_str::<Session>(doc) {
+        Ok(s) => StreamRecordKind::ExpiredSession(Box::new(s)),
+        Err(_) => StreamRecordKind::Ignored("unreadable session document"),
+    }
+}
+
+/// The `cleanup` function's work: every TTL-expired session of the event is cleaned up. A
+/// storage error fails the batch (the stream retries it; cleanup is idempotent).
+pub async fn handle_stream_event(state: &AppState, event: &serde_json::Value) -> Result<Vec<CleanupReport>> {
+    let mut reports = vec![];
+    for record in event["Records"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        match classify_stream_record(record) {
+            StreamRecordKind::ExpiredSession(s) => reports.push(cleanup_session(state, &s).await?),
+            StreamRecordKind::Ignored(why) => tracing::debug!(why, "stream record ignored"),
+        }
+    }
+    Ok(reports)
+}

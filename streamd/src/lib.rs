@@ -3,6 +3,7 @@
 //! The library half lets tests start the very same server in-process on a free port.
 
 mod objects;
+mod player;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::response::Response;
-use axum::routing::any;
+use axum::routing::{any, get};
 use axum::Router;
 use common::config::{Config, StorageKind};
 use common::state::{secret_file, AppState};
@@ -24,8 +25,49 @@ const MAX_API_BODY: usize = 1 << 20;
 
 pub struct Server {
     pub state: AppState,
+    pub options: Options,
     tasks: TaskTracker,
     ingest_slots: Arc<Semaphore>,
+    /// The shared link of the test-only throttle (`STREAM_TEST_THROTTLE_BYTES_PER_SEC`).
+    throttle: objects::Link,
+}
+
+/// streamd's own settings, beside `common::config::Config`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// `STREAM_PLAYER_DIR` (default `./player`): the player page's files.
+    pub player_dir: std::path::PathBuf,
+    /// `STREAM_TEST_THROTTLE_BYTES_PER_SEC` (test only, unset by default): the object route sends
+    /// the bodies of rendition objects (`renditions/...`) at most this fast, all responses sharing
+    /// one link, so a player's ABR can be tested against a slow network.
+    pub throttle_bytes_per_sec: Option<u64>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { player_dir: player::DEFAULT_DIR.into(), throttle_bytes_per_sec: None }
+    }
+}
+
+impl Options {
+    pub fn from_env() -> Result<Options, String> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Options, String> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let mut o = Options::default();
+        if let Some(dir) = get("STREAM_PLAYER_DIR") {
+            o.player_dir = dir.into();
+        }
+        if let Some(v) = get("STREAM_TEST_THROTTLE_BYTES_PER_SEC") {
+            match v.trim().parse::<u64>() {
+                Ok(n) if n > 0 => o.throttle_bytes_per_sec = Some(n),
+                _ => return Err(format!("STREAM_TEST_THROTTLE_BYTES_PER_SEC: expected a positive whole number of bytes per second, got `{v}`")),
+            }
+        }
+        Ok(o)
+    }
 }
 
 impl Server {
@@ -78,7 +120,12 @@ pub struct Prepared {
 
 /// Binds the listener, completes the configuration (public URL from the bound address when
 /// unset, a generated dev secret when no key is configured) and builds the state.
-pub async fn prepare(mut config: Config, public_url_from_env: bool) -> Result<Prepared, Box<dyn std::error::Error + Send + Sync>> {
+pub async fn prepare(config: Config, public_url_from_env: bool) -> Result<Prepared, Box<dyn std::error::Error + Send + Sync>> {
+    prepare_with(config, public_url_from_env, Options::from_env()?).await
+}
+
+/// [`prepare`] with streamd's own options given instead of read from the environment.
+pub async fn prepare_with(mut config: Config, public_url_from_env: bool, options: Options) -> Result<Prepared, Box<dyn std::error::Error + Send + Sync>> {
     // STREAM_STORAGE=aws serves the very same handlers over S3 + DynamoDB (a local HTTP front of
     // the cloud shape, used by the tests against LocalStack + DynamoDB Local); ingest then comes
     // from S3 events, not from the object route.
@@ -100,7 +147,11 @@ pub async fn prepare(mut config: Config, public_url_from_env: bool) -> Result<Pr
         clean_temp_files(&state);
     }
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let server = Arc::new(Server { state, tasks: TaskTracker::new(), ingest_slots: Arc::new(Semaphore::new(cores)) });
+    if let Some(rate) = options.throttle_bytes_per_sec {
+        tracing::warn!(bytes_per_sec = rate, "test-only throttle on: rendition objects are sent slowly");
+    }
+    let throttle = objects::Link::new(options.throttle_bytes_per_sec);
+    let server = Arc::new(Server { state, options, tasks: TaskTracker::new(), ingest_slots: Arc::new(Semaphore::new(cores)), throttle });
     if embedded {
         resume_interrupted_ingests(&server).await;
         spawn_session_sweeper(&server);
@@ -114,6 +165,17 @@ pub fn router(server: Arc<Server>) -> Router {
     if server.state.local_objects.is_some() {
         r = r.route("/objects/{*key}", any(objects::object));
     }
+    // The player page: `/` and `/player/...` only, so no API path is shadowed.
+    let dir = server.options.player_dir.clone();
+    let index = {
+        let dir = dir.clone();
+        move || {
+            let dir = dir.clone();
+            async move { player::index(&dir).await }
+        }
+    };
+    let asset = move |req: Request| player::asset(dir.clone(), req);
+    r = r.route("/", get(index)).route("/player", get(asset.clone())).route("/player/", get(asset.clone())).route("/player/{*path}", get(asset));
     r.fallback(api).with_state(server)
 }
 
@@ -167,6 +229,28 @@ async fn resume_interrupted_ingests(server: &Arc<Server>) {
         if interrupted {
             tracing::info!(media_id = %m.id, "resuming interrupted ingest");
             server.spawn_ingest(m.id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Options;
+
+    #[test]
+    fn options_from_the_environment() {
+        let o = Options::from_lookup(|_| None).unwrap();
+        assert_eq!(o, Options { player_dir: "./player".into(), throttle_bytes_per_sec: None });
+        let o = Options::from_lookup(|k| match k {
+            "STREAM_PLAYER_DIR" => Some("/srv/player".into()),
+            "STREAM_TEST_THROTTLE_BYTES_PER_SEC" => Some("150000".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(o, Options { player_dir: "/srv/player".into(), throttle_bytes_per_sec: Some(150_000) });
+        for bad in ["0", "-5", "fast", "1.5"] {
+            let e = Options::from_lookup(|k| (k == "STREAM_TEST_THROTTLE_BYTES_PER_SEC").then(|| bad.to_string())).unwrap_err();
+            assert!(e.contains("STREAM_TEST_THROTTLE_BYTES_PER_SEC"), "{bad}: {e}");
         }
     }
 }

@@ -1,8 +1,15 @@
 //! The signed object route: the embedded stand-in for S3 presigned URLs.
 //! `GET`/`HEAD` answer ranges with `206` (tower-http's `ServeFile`); `PUT` streams the body to a
-//! temporary file, publishes it whole with a rename, and starts ingest.
+//! temporary file, publishes it whole with a rename, and starts ingest. `OPTIONS` answers the CORS
+//! preflight of a page on another origin (a PUT with a `Content-Type`).
+//!
+//! Test only: with `STREAM_TEST_THROTTLE_BYTES_PER_SEC` set, the bodies of rendition objects
+//! (`renditions/...`: HLS segments and init segments) are sent in small chunks at that rate, every
+//! response sharing one simulated link, so a real player's ABR can be exercised against a slow
+//! network (tests/tests/browser.rs). Unset (the default), nothing is throttled.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
@@ -11,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use common::api::http::error_response;
 use common::storage::signed_url::{SignatureError, SignedMethod};
 use common::Error;
+use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
@@ -59,6 +67,7 @@ pub async fn object(State(server): State<Arc<Server>>, Path(key): Path<String>, 
                 Ok(()) => upload(&server, &key, req).await.unwrap_or_else(|e| reply(e, &rid)),
                 Err(e) => reply(e, &rid),
             },
+            Method::OPTIONS => preflight(),
             _ => reply(Error::MethodNotAllowed, &rid),
         };
         if let Ok(v) = HeaderValue::from_str(&server.state.config.cors_origin) {
@@ -79,8 +88,12 @@ async fn serve(server: &Server, key: &str, req: Request) -> Result<Response, Err
     }
     let mime = mime_guess::from_path(&path).first_or_octet_stream();
     let svc = tower_http::services::ServeFile::new_with_mime(&path, &mime);
+    let is_get = req.method() == Method::GET;
     let resp = svc.oneshot(req).await.map_err(|e| Error::Internal(e.to_string()))?;
     let mut resp = resp.map(Body::new);
+    if is_get && key.starts_with("renditions/") && server.throttle.rate.is_some() {
+        resp = resp.map(|b| server.throttle.clone().throttle(b));
+    }
     resp.headers_mut().insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if key.starts_with("uploads/") {
         resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
@@ -141,4 +154,56 @@ async fn upload(server: &Server, key: &str, req: Request) -> Result<Response, Er
         server.spawn_ingest(id);
     }
     Ok((StatusCode::OK, [(header::ETAG, format!("\"{written}\""))]).into_response())
+}
+
+fn preflight() -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let h = r.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, HEAD, PUT, OPTIONS"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type, range"));
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    r
+}
+
+/// The test-only throttle's simulated link: one rate shared by every throttled response.
+#[derive(Clone)]
+pub struct Link {
+    rate: Option<u64>,
+    /// When the link is next free to send.
+    free_at: Arc<Mutex<tokio::time::Instant>>,
+}
+
+impl Link {
+    pub fn new(rate: Option<u64>) -> Link {
+        Link { rate, free_at: Arc::new(Mutex::new(tokio::time::Instant::now())) }
+    }
+
+    /// Reserves the link for `n` bytes; returns when they may be sent.
+    fn reserve(&self, n: usize, rate: u64) -> tokio::time::Instant {
+        let mut free = self.free_at.lock().unwrap_or_else(|e| e.into_inner());
+        let start = (*free).max(tokio::time::Instant::now());
+        *free = start + Duration::from_secs_f64(n as f64 / rate as f64);
+        *free
+    }
+
+    /// `body`, re-chunked into pieces of about 50 ms of link time, each sent when the link has
+    /// carried it.
+    fn throttle(self, body: Body) -> Body {
+        let Some(rate) = self.rate else { return body };
+        let piece = usize::try_from(rate / 20).unwrap_or(usize::MAX).clamp(512, 64 * 1024);
+        let stream = body.into_data_stream();
+        let s = futures_util::stream::unfold((stream, Bytes::new(), self), move |(mut stream, mut pending, link)| async move {
+            if pending.is_empty() {
+                match stream.next().await {
+                    Some(Ok(b)) => pending = b,
+                    Some(Err(e)) => return Some((Err(e), (stream, Bytes::new(), link))),
+                    None => return None,
+                }
+            }
+            let out = pending.split_to(piece.min(pending.len()));
+            tokio::time::sleep_until(link.reserve(out.len(), rate)).await;
+            Some((Ok(out), (stream, pending, link)))
+        });
+        Body::from_stream(s)
+    }
 }

@@ -243,6 +243,9 @@ pub fn audio_args(source: &str, a: &AudioRendition, range: AudioRange) -> Vec<St
         let sr = a.sample_rate.unwrap_or(crate::hls::ladder::AAC_SAMPLE_RATE);
         push(&mut args, &["-af", &af, "-c:a", "aac", "-b:a", &a.bitrate.to_string(), "-ac", &a.channels.max(1).to_string(), "-ar", &sr.to_string()]);
     }
-    muxer(&mut args, range.offset, true, a.copy && matches!(a.codec.as_str(), "ac3" | "eac3"));
+    // Copied AC-3/E-AC-3 need a parsed frame for their sample entry; copied AAC from ADTS
+    // (MPEG-TS sources, through aac_adtstoasc) has no decoder config before the first packet.
+    // Without delay_moov the init segment lacks it and MSE players refuse the audio.
+    muxer(&mut args, range.offset, true, a.copy && matches!(a.codec.as_str(), "ac3" | "eac3" | "aac"));
     args
 }

@@ -1,0 +1,577 @@
+// The player page: token and API base, upload with progress, the library, and playback of what
+// `GET /api/v1/stream/{id}` decides for this browser's real capabilities: `direct_play` through
+// `<video src>`, HLS through hls.js (or the browser's own HLS where there is no MSE). Progress is
+// reported every 10 s and on pause; a saved position is offered as "Resume at mm:ss".
+//
+// State useful to tests and to a curious user is on `window.player`. `window.PLAYER_CONFIG`
+// (set before this module runs, e.g. by a test's init script) may override: `muted`, `hls`
+// (hls.js config), `startLevel` ('top' | 'bottom' | index into the sorted levels),
+// `progressIntervalMs`.
+
+import * as api from './api.js';
+import { detect, hlsMode } from './caps.js';
+
+const cfg = window.PLAYER_CONFIG || {};
+const PROGRESS_INTERVAL_MS = cfg.progressIntervalMs ?? 10_000;
+const POLL_MIN_MS = 1000;
+const POLL_MAX_MS = 10_000;
+// An item stuck in `uploading` (an abandoned upload) stops the polling after this long.
+const UPLOADING_POLL_WINDOW_MS = 10 * 60 * 1000;
+
+const $ = (id) => document.getElementById(id);
+const video = $('video');
+
+const player = {
+  mediaId: null,
+  title: null,
+  state: 'idle', // idle | requesting | choosing | loading | playing | paused | ended | error
+  method: null,
+  protocol: null,
+  reasons: [],
+  decision: null,
+  delivery: null, // 'file' | 'hls.js' | 'native'
+  startPosition: 0,
+  resumeOffered: null,
+  hls: null,
+  levels: [],
+  currentLevel: -1,
+  levelSwitches: [],
+  fragments: [],
+  errors: [],
+  warnings: [],
+  caps: null,
+  progressReports: 0,
+  lastReport: null,
+  library: [],
+  uploads: 0,
+  ready: false,
+};
+window.player = player;
+
+// ---------------------------------------------------------------- helpers
+
+export function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds || 0));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') e.className = v;
+    else if (k.startsWith('data-') || k === 'type' || k === 'title' || k === 'aria-label') e.setAttribute(k, v);
+    else e[k] = v;
+  }
+  // Text only through text nodes: titles and errors come from users and files.
+  for (const c of children) if (c !== null && c !== undefined) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+function setText(id, text) {
+  $(id).textContent = text;
+}
+
+function showError(message) {
+  const box = $('player-error');
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+function mbps(bits) {
+  return bits ? `${(bits / 1e6).toFixed(bits < 1e6 ? 2 : 1)} Mbit/s` : '';
+}
+
+function summary(m) {
+  const parts = [];
+  if (m.duration_seconds != null) parts.push(clock(m.duration_seconds));
+  if (m.container) parts.push(m.container);
+  const v = m.video;
+  if (v) {
+    const fps = v.frame_rate ? ` ${Math.round(v.frame_rate * 100) / 100} fps` : '';
+    const hdr = v.hdr && v.hdr !== 'sdr' ? ` ${v.hdr}` : '';
+    parts.push(`${v.codec}${v.profile ? ` ${v.profile}` : ''} ${v.width}×${v.height} ${v.bit_depth}-bit${fps}${hdr}`);
+  } else if (m.status === 'ready') {
+    parts.push('no video');
+  }
+  for (const a of m.audio || []) parts.push(`${a.codec} ${a.channel_layout || `${a.channels} ch`}${a.language ? ` (${a.language})` : ''}`);
+  if (m.bitrate) parts.push(mbps(m.bitrate));
+  return parts.join(' · ');
+}
+
+// ---------------------------------------------------------------- settings
+
+function renderWho() {
+  const token = api.settings.token;
+  if (!token) {
+    setText('who', 'no token: paste one below');
+    return;
+  }
+  const c = api.claims(token);
+  if (!c) {
+    setText('who', 'token set (not a JWT?)');
+    return;
+  }
+  const roles = [].concat(c.roles || [], typeof c.scope === 'string' ? c.scope.split(' ') : c.scope || []);
+  const exp = c.exp ? new Date(c.exp * 1000) : null;
+  const expired = exp && exp.getTime() < Date.now();
+  setText('who', `${c.sub || '?'}${roles.includes('admin') ? ' (admin)' : ''} · token ${expired ? 'EXPIRED' : 'expires'} ${exp ? exp.toLocaleString() : '?'}`);
+}
+
+function initSettings() {
+  $('api-base').value = api.settings.apiBase;
+  $('token').value = api.settings.token;
+  $('settings-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    api.settings.apiBase = $('api-base').value;
+    api.settings.token = $('token').value.trim();
+    setText('settings-status', 'Saved.');
+    renderWho();
+    refreshLibrary();
+  });
+  $('forget-token').addEventListener('click', () => {
+    api.settings.token = '';
+    $('token').value = '';
+    setText('settings-status', 'Token removed from this browser.');
+    renderWho();
+    renderLibrary([]);
+  });
+  renderWho();
+}
+
+// ---------------------------------------------------------------- library
+
+const items = new Map(); // id -> {li, sig}
+let pollTimer = null;
+let pollDelay = POLL_MIN_MS;
+
+function renderItem(m) {
+  const playable = m.status === 'ready';
+  const li = el(
+    'li',
+    { 'data-testid': 'media-item', 'data-media-id': m.id, 'data-status': m.status, class: m.id === player.mediaId ? 'current' : '' },
+    el('div', { class: 'title' }, m.title || m.filename || m.id),
+    el('span', { class: `badge ${m.status}`, 'data-testid': 'status' }, m.status),
+    el('div', { class: 'summary', 'data-testid': 'summary' }, summary(m)),
+    m.error ? el('div', { class: 'error', 'data-testid': 'media-error' }, m.error) : null,
+    el('button', { type: 'button', 'data-testid': 'play', disabled: !playable, onclick: () => play(m.id) }, playable ? 'Play' : m.status === 'failed' ? 'Cannot play' : 'Preparing…'),
+  );
+  return li;
+}
+
+function renderLibrary(list) {
+  player.library = list;
+  const ul = $('media-list');
+  const seen = new Set();
+  let prev = null;
+  for (const m of list) {
+    seen.add(m.id);
+    const sig = `${m.status}|${m.updated_at}|${m.title}|${m.id === player.mediaId}`;
+    let entry = items.get(m.id);
+    if (!entry || entry.sig !== sig) {
+      const li = renderItem(m);
+      if (entry) entry.li.replaceWith(li);
+      entry = { li, sig };
+      items.set(m.id, entry);
+    }
+    // Keep the server's order.
+    const want = prev ? prev.nextSibling : ul.firstChild;
+    if (want !== entry.li) ul.insertBefore(entry.li, want);
+    prev = entry.li;
+  }
+  for (const [id, entry] of items) {
+    if (!seen.has(id)) {
+      entry.li.remove();
+      items.delete(id);
+    }
+  }
+  setText('library-status', list.length ? '' : api.settings.token ? 'Nothing uploaded yet.' : '');
+}
+
+function needsPolling(list) {
+  if (player.uploads > 0) return true;
+  const now = Date.now();
+  return list.some((m) => m.status === 'probing' || (m.status === 'uploading' && now - Date.parse(m.created_at) < UPLOADING_POLL_WINDOW_MS));
+}
+
+async function refreshLibrary() {
+  clearTimeout(pollTimer);
+  pollTimer = null;
+  if (!api.settings.token) {
+    setText('library-status', 'Paste a token to see your library.');
+    return;
+  }
+  let list = player.library;
+  try {
+    const v = await api.json('/media');
+    list = (v && v.items) || [];
+    list.sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
+    renderLibrary(list);
+  } catch (e) {
+    setText('library-status', `Could not load the library: ${e.message}`);
+  }
+  if (needsPolling(list)) {
+    pollTimer = setTimeout(refreshLibrary, pollDelay);
+    pollDelay = Math.min(POLL_MAX_MS, Math.round(pollDelay * 1.5));
+  } else {
+    pollDelay = POLL_MIN_MS;
+  }
+}
+
+function pollSoon() {
+  pollDelay = POLL_MIN_MS;
+  refreshLibrary();
+}
+
+// ---------------------------------------------------------------- upload
+
+function validContentType(t) {
+  return /^(video|audio|application)\/[A-Za-z0-9!#$&^_.+-]+$/.test(t || '');
+}
+
+function initUpload() {
+  $('upload-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const file = $('file').files[0];
+    if (!file) {
+      setText('upload-status', 'Choose a file first.');
+      return;
+    }
+    const contentType = validContentType(file.type) ? file.type : 'application/octet-stream';
+    const body = { filename: file.name, content_type: contentType };
+    const title = $('title').value.trim();
+    if (title) body.title = title;
+    const bar = $('upload-progress');
+    const button = e.submitter || $('upload-form').querySelector('button');
+    button.disabled = true;
+    player.uploads += 1;
+    try {
+      setText('upload-status', `Creating the upload of ${file.name}…`);
+      const up = await api.json('/uploads', { method: 'POST', body });
+      pollSoon();
+      bar.hidden = false;
+      bar.value = 0;
+      await api.putFile(up.upload_url, file, contentType, (f) => {
+        bar.value = f;
+        setText('upload-status', `Uploading ${file.name}: ${Math.floor(f * 100)} % of ${(file.size / 1e6).toFixed(1)} MB`);
+      });
+      bar.value = 1;
+      setText('upload-status', `Uploaded ${file.name}; the server is probing it.`);
+      $('upload-form').reset();
+    } catch (err) {
+      setText('upload-status', `Upload failed: ${err.message}`);
+    } finally {
+      player.uploads -= 1;
+      button.disabled = false;
+      pollSoon();
+    }
+  });
+}
+
+// ---------------------------------------------------------------- playback
+
+let playSeq = 0; // a newer play() makes older flows stop at their next await
+let switching = false;
+let lastReportedAt = -1;
+
+async function requestStream(id, extra, seq) {
+  const caps = detect();
+  player.caps = caps;
+  setText('caps', JSON.stringify(caps, null, 2));
+  const q = new URLSearchParams({ ...caps.query, ...extra });
+  for (let attempt = 0; ; attempt += 1) {
+    const resp = await api.call(`/stream/${encodeURIComponent(id)}?${q}`);
+    if (seq !== playSeq) return null;
+    if (resp.status === 202 && attempt < 60) {
+      const wait = Math.min(10, Number(resp.headers.get('retry-after')) || 2);
+      setText('now', `“${player.title}” is still being prepared; retrying in ${wait} s…`);
+      await new Promise((r) => setTimeout(r, wait * 1000));
+      if (seq !== playSeq) return null;
+      continue;
+    }
+    if (!resp.ok) throw await api.errorOf(resp);
+    return resp.json();
+  }
+}
+
+function showDecision(d) {
+  player.decision = d;
+  player.method = d.method;
+  player.protocol = d.protocol;
+  player.reasons = d.reasons || [];
+  setText('method', d.method);
+  setText('reasons', player.reasons.length ? player.reasons.join(', ') : 'none: everything fits');
+}
+
+function askResume(at) {
+  player.resumeOffered = at;
+  player.state = 'choosing';
+  const box = $('resume-prompt');
+  $('resume').textContent = `Resume at ${clock(at)}`;
+  box.hidden = false;
+  return new Promise((resolve) => {
+    const done = (choice) => {
+      box.hidden = true;
+      $('resume').onclick = null;
+      $('start-over').onclick = null;
+      resolve(choice);
+    };
+    $('resume').onclick = () => done('resume');
+    $('start-over').onclick = () => done('start');
+  });
+}
+
+/** Reports the playback position (PUT /progress/{id}). */
+async function report(completed = false, { keepalive = false } = {}) {
+  const id = player.mediaId;
+  if (!id || !video.currentSrc) return;
+  let pos = completed && Number.isFinite(video.duration) ? video.duration : video.currentTime;
+  if (!Number.isFinite(pos) || pos < 0) return;
+  pos = Math.round(pos * 1000) / 1000;
+  lastReportedAt = pos;
+  const entry = { position: pos, completed, ok: false, status: 0 };
+  try {
+    const r = await api.call(`/progress/${encodeURIComponent(id)}`, { method: 'PUT', body: { position_seconds: pos, completed }, keepalive });
+    entry.status = r.status;
+    entry.ok = r.status === 204;
+  } catch (e) {
+    entry.error = String(e.message || e);
+  }
+  player.progressReports += 1;
+  player.lastReport = entry;
+  if (id === player.mediaId) setText('progress-status', entry.ok ? (completed ? 'Watched to the end.' : `Saved at ${clock(pos)}`) : `Could not save the position (${entry.status || entry.error}).`);
+}
+
+function recordError(source, detail) {
+  const e = { source, ...detail, at: video.currentTime };
+  player.errors.push(e);
+  player.state = 'error';
+  showError(`${source}: ${detail.message || detail.details || detail.code || 'error'}`);
+}
+
+function showLevel() {
+  const l = player.levels[player.currentLevel];
+  if (!l) return;
+  setText('level', `${l.height ? `${l.height}p` : `level ${player.currentLevel}`} · ${mbps(l.bitrate)} (${player.currentLevel + 1}/${player.levels.length}, ABR ${player.hls?.autoLevelEnabled ? 'on' : 'off'})`);
+}
+
+function startHls(url, start) {
+  const Hls = window.Hls;
+  const conf = {
+    // Ladder rungs are chosen by bandwidth, not by the element's size on the page.
+    capLevelToPlayerSize: false,
+    autoStartLoad: false,
+    startPosition: start > 0 ? start : -1,
+    ...(cfg.hls || {}),
+  };
+  const hls = new Hls(conf);
+  player.hls = hls;
+  let recoveredMedia = false;
+  let recoveredNetwork = false;
+  hls.on(Hls.Events.MANIFEST_PARSED, () => {
+    player.levels = hls.levels.map((l) => ({ width: l.width, height: l.height, bitrate: l.bitrate, codecs: l.codecSet }));
+    const sl = cfg.startLevel;
+    if (sl === 'top') hls.startLevel = hls.levels.length - 1;
+    else if (sl === 'bottom') hls.startLevel = 0;
+    else if (Number.isInteger(sl)) hls.startLevel = sl;
+    hls.startLoad(conf.startPosition);
+  });
+  hls.on(Hls.Events.LEVEL_SWITCHED, (_, d) => {
+    player.currentLevel = d.level;
+    player.levelSwitches.push({ level: d.level, height: player.levels[d.level]?.height, at: video.currentTime });
+    showLevel();
+  });
+  hls.on(Hls.Events.FRAG_LOADED, (_, d) => {
+    const f = d.frag;
+    if (f.type !== 'main') return;
+    const s = f.stats;
+    player.fragments.push({ level: f.level, sn: f.sn, start: f.start, bytes: s.loaded, ms: Math.round(s.loading.end - s.loading.start), bwEstimate: Math.round(hls.bandwidthEstimate) });
+    if (player.fragments.length > 500) player.fragments.shift();
+  });
+  hls.on(Hls.Events.ERROR, (_, d) => {
+    const detail = { type: d.type, details: d.details, fatal: d.fatal, message: d.error?.message || d.details, status: d.response?.code };
+    if (!d.fatal) {
+      player.warnings.push(detail);
+      if (player.warnings.length > 200) player.warnings.shift();
+      return;
+    }
+    recordError('hls.js', detail);
+    // hls.js's documented recovery, once each; then give up.
+    if (d.type === Hls.ErrorTypes.MEDIA_ERROR && !recoveredMedia) {
+      recoveredMedia = true;
+      hls.recoverMediaError();
+    } else if (d.type === Hls.ErrorTypes.NETWORK_ERROR && !recoveredNetwork) {
+      recoveredNetwork = true;
+      hls.startLoad();
+    } else {
+      hls.destroy();
+      if (player.hls === hls) player.hls = null;
+    }
+  });
+  hls.loadSource(url);
+  hls.attachMedia(video);
+}
+
+function seekWhenReady(start) {
+  if (!(start > 0)) return;
+  const seek = () => {
+    video.currentTime = start;
+  };
+  if (video.readyState >= HTMLMediaElement.HAVE_METADATA) seek();
+  else video.addEventListener('loadedmetadata', seek, { once: true });
+}
+
+async function load(d, start) {
+  player.startPosition = start || 0;
+  player.state = 'loading';
+  video.muted = !!cfg.muted;
+  if (d.protocol === 'file') {
+    player.delivery = 'file';
+    video.src = d.url;
+    seekWhenReady(start);
+  } else {
+    const mode = hlsMode();
+    player.delivery = mode;
+    if (mode === 'hls.js') {
+      startHls(d.url, start);
+    } else if (mode === 'native') {
+      video.src = d.url;
+      seekWhenReady(start);
+    } else {
+      recordError('player', { message: window.Hls ? 'This browser cannot play HLS (no Media Source Extensions, no native HLS).' : 'hls.js is not installed (run scripts/player-assets.sh) and this browser has no native HLS.' });
+      return;
+    }
+  }
+  setText('delivery', `${d.protocol === 'file' ? 'the original file, <video src>' : `HLS via ${player.delivery}`}${start > 0 ? `, from ${clock(start)}` : ''}`);
+  try {
+    await video.play();
+  } catch (e) {
+    if (e.name === 'NotAllowedError') {
+      // Autoplay policy: muted playback is always allowed; the controls unmute.
+      video.muted = true;
+      setText('now', `${$('now').textContent} (muted by the browser's autoplay policy: unmute with the controls)`);
+      try {
+        await video.play();
+      } catch {
+        /* the user presses play */
+      }
+    } else if (e.name !== 'AbortError') {
+      player.warnings.push({ source: 'play()', message: e.message });
+    }
+  }
+}
+
+/** Stops what plays now, saving its position first. */
+async function stop() {
+  if (player.mediaId && video.currentSrc && !video.ended && video.currentTime > 0) await report(false);
+  switching = true;
+  try {
+    if (player.hls) {
+      player.hls.destroy();
+      player.hls = null;
+    }
+    video.pause();
+    video.removeAttribute('src');
+    video.load();
+  } finally {
+    switching = false;
+  }
+}
+
+async function play(id) {
+  const seq = ++playSeq;
+  await stop();
+  if (seq !== playSeq) return;
+  const m = player.library.find((x) => x.id === id);
+  Object.assign(player, {
+    mediaId: id, title: m ? m.title : id, state: 'requesting', method: null, protocol: null, reasons: [], decision: null, delivery: null,
+    startPosition: 0, resumeOffered: null, levels: [], currentLevel: -1, levelSwitches: [], fragments: [], errors: [], warnings: [], lastReport: null,
+  });
+  lastReportedAt = -1;
+  showError('');
+  for (const k of ['method', 'reasons', 'delivery', 'level', 'progress-status']) setText(k, '–');
+  $('resume-prompt').hidden = true;
+  setText('now', `“${player.title}”`);
+  renderLibrary(player.library);
+  try {
+    let d = await requestStream(id, {}, seq);
+    if (!d) return;
+    showDecision(d);
+    let start = 0;
+    const saved = d.resume_position_seconds;
+    if (saved != null && saved > 0.5) {
+      const choice = await askResume(saved);
+      if (seq !== playSeq) return;
+      if (choice === 'resume') {
+        if (d.protocol === 'hls') {
+          // The server starts the session there (EXT-X-START) and reports where.
+          d = await requestStream(id, { resume: 'true' }, seq);
+          if (!d) return;
+          showDecision(d);
+          start = d.start_position_seconds ?? saved;
+        } else {
+          start = saved;
+        }
+      }
+    }
+    await load(d, start);
+  } catch (e) {
+    if (seq !== playSeq) return;
+    recordError('stream', { message: e.message, code: e.code, status: e.status });
+  }
+}
+
+function initVideo() {
+  video.addEventListener('playing', () => {
+    player.state = 'playing';
+  });
+  video.addEventListener('pause', () => {
+    if (switching || video.ended || !player.mediaId) return;
+    player.state = 'paused';
+    report(false);
+  });
+  video.addEventListener('ended', () => {
+    player.state = 'ended';
+    report(true);
+  });
+  video.addEventListener('error', () => {
+    if (switching || !video.currentSrc) return;
+    const err = video.error;
+    // With hls.js the element's source is a MediaSource: hls.js reports (and recovers) itself.
+    recordError('media', { code: err?.code, message: err?.message || `media error ${err?.code}` });
+  });
+  setInterval(() => {
+    if (!player.mediaId || video.paused || video.seeking || video.ended) return;
+    if (Math.abs(video.currentTime - lastReportedAt) < 0.5) return;
+    report(false);
+  }, PROGRESS_INTERVAL_MS);
+  // Leaving the page: a last report that survives the unload.
+  window.addEventListener('pagehide', () => {
+    if (player.mediaId && video.currentSrc && !video.ended && video.currentTime > 0) report(false, { keepalive: true });
+  });
+}
+
+function init() {
+  const fromFragment = api.adoptFragment();
+  initSettings();
+  initUpload();
+  initVideo();
+  $('refresh').addEventListener('click', pollSoon);
+  if (fromFragment) setText('settings-status', 'Token taken from the link and kept in this browser.');
+  // The link opened again in a tab already showing the page changes only the fragment.
+  window.addEventListener('hashchange', () => {
+    if (!api.adoptFragment()) return;
+    $('api-base').value = api.settings.apiBase;
+    $('token').value = api.settings.token;
+    setText('settings-status', 'Token taken from the link and kept in this browser.');
+    renderWho();
+    pollSoon();
+  });
+  refreshLibrary();
+  player.ready = true;
+}
+
+init();
