@@ -499,3 +499,46 @@ async fn cloud_a_source_broken_halfway_fails_clearly() {
 async fn cloud_session_life_and_authorization() {
     session_life_and_authorization(Api::cloud().await).await;
 }
+
+/// Cleanup after a session ends (the `cleanup` function's and streamd's sweeper's logic): what
+/// another live session of the media still uses is kept; what nobody uses any more is removed.
+async fn cleanup_keeps_what_live_sessions_share(api: Api) {
+    let alice = token("alice-c");
+    let bob = token("bob-c");
+    let id = api.upload_settled(&alice, &media_dir().join("h264_aac.mkv")).await;
+    assert_eq!(api.call("PATCH", &format!("/api/v1/media/{id}"), Some(&alice), &[], Some(json!({"visibility": "shared"}))).await.status, 200);
+    let a = start(&api, &alice, &id, "profile=chrome").await;
+    let b = start(&api, &bob, &id, "profile=chrome").await;
+    assert!(ffmpeg_plays(&a.master, &[]).0);
+    let (set, _) = set_of(&api, &a.session_id).await;
+    let key = set.content_key(&set.video[0].id).unwrap();
+    let init = segment_id(&key, "init.mp4");
+    let object = api.state().meta.get_segment(&init).await.unwrap().unwrap().object_key.unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let session_a = api.state().meta.get_session(&a.session_id, now).await.unwrap().unwrap();
+    let session_b = api.state().meta.get_session(&b.session_id, now).await.unwrap().unwrap();
+    // Alice's session ends while Bob's lives: the shared renditions stay.
+    api.state().meta.delete_session(&a.session_id).await.unwrap();
+    let report = common::cleanup::cleanup_session(api.state(), &session_a).await.unwrap();
+    assert_eq!(report.renditions_removed, 0, "{report:?}");
+    assert!(report.renditions_kept >= 1);
+    assert!(api.state().objects.head(&object).await.unwrap().is_some(), "kept for Bob");
+    // Bob's ends too: now they go, records and objects.
+    api.state().meta.delete_session(&b.session_id).await.unwrap();
+    let report = common::cleanup::cleanup_session(api.state(), &session_b).await.unwrap();
+    assert!(report.renditions_removed >= 1 && report.objects_deleted >= 1, "{report:?}");
+    assert!(api.state().objects.head(&object).await.unwrap().is_none(), "removed");
+    assert!(api.state().meta.get_segment(&init).await.unwrap().is_none());
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_cleanup_keeps_what_live_sessions_share() {
+    cleanup_keeps_what_live_sessions_share(Api::embedded().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the local AWS stack (scripts/test.sh runs it)"]
+async fn cloud_cleanup_keeps_what_live_sessions_share() {
+    cleanup_keeps_what_live_sessions_share(Api::cloud().await).await;
+}
