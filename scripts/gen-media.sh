@@ -80,7 +80,9 @@ ff $(video 640x360 24 8) $(tone 8 300) -map 0:v -map 1:a \
   -c:v libx264 -preset veryfast -profile:v high -pix_fmt yuv420p -g 24 -keyint_min 24 -sc_threshold 0 \
   -c:a aac -b:a 96k -ac 2 "$TMP/corrupt_half.mkv"
 size=$(stat -c %s "$TMP/corrupt_half.mkv")
-head -c $((size * 4 / 10)) /dev/urandom | dd of="$TMP/corrupt_half.mkv" bs=1 seek=$((size / 2)) conv=notrunc status=none
+# Seeded noise: the same damage on every machine (random damage may happen to stay decodable).
+python3 -c 'import random, sys; r = random.Random(20261126); sys.stdout.buffer.write(r.randbytes(int(sys.argv[1])))' $((size * 4 / 10)) |
+  dd of="$TMP/corrupt_half.mkv" bs=1 seek=$((size / 2)) conv=notrunc status=none
 
 # Audio only: AAC in M4A (ready, says it has no video).
 # shellcheck disable=SC2046

@@ -751,7 +751,13 @@ async fn corpus_plays() {
                         });
                     }
                     eprintln!("{name} {method:?} {format:?}: {results:?}");
-                    assert!(results.iter().any(|r| r.starts_with("Source")));
+                    // Decoding the damaged half fails clearly; copying it (remux, and the copied
+                    // video of transcode_audio) passes the damaged bytes through if the demuxer
+                    // resyncs, which is the decoder's business downstream.
+                    if method == Method::Transcode {
+                        assert!(results.iter().any(|r| r.starts_with("Source")), "{results:?}");
+                    }
+                    assert!(!results.iter().any(|r| r.starts_with("Tool")), "failures are the source's, not the tool's: {results:?}");
                     continue;
                 }
                 let master = package(dir.path(), path.to_str().unwrap(), &probe, &set).await;
