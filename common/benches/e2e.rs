@@ -324,7 +324,14 @@ async fn prepare(file: &Path, query: &str) -> Res<Prepared> {
     let (caps, opts) = from_query(&q, None).map_err(|e| format!("{e:?}"))?;
     let audio = select_audio(&probe, opts.audio_track)?;
     let decision = decide(&probe, &caps, audio, opts.prefer_ts);
-    let set = ladder::build("bench", &probe, &decision, &(&caps).into(), &LadderConfig::default()).map_err(|e| e.to_string())?;
+    // A file this client plays directly has no renditions; its set is then the transcode's
+    // (segcost measures every file as a transcode; the other commands check the decision).
+    let for_set = if decision.method == Method::DirectPlay {
+        Decision { method: Method::Transcode, reasons: vec![], audio_track: decision.audio_track, segment_format: Some(SegmentFormat::Fmp4) }
+    } else {
+        decision.clone()
+    };
+    let set = ladder::build("bench", &probe, &for_set, &(&caps).into(), &LadderConfig::default()).map_err(|e| e.to_string())?;
     let plan = set.plan.plan(&probe).map_err(|e| e.to_string())?;
     Ok(Prepared { probe, decision, set, plan, features: features().await })
 }

@@ -356,8 +356,9 @@ pub fn run(o: &Opts) -> Res<()> {
     let _ = writeln!(w, "| micro | `cargo bench -p common --bench micro` ({runs} times; warm-up 0.3 s, measurement 1 s, 50 samples; `target/criterion/<id>/new/estimates.json` → median) |");
     let _ = writeln!(w, "| http | `wrk -t2 -c32 -d{} --latency <url>` per target, {runs} rounds, alternating streamd and nginx; the stream route with `-H 'Authorization: Bearer <JWT>' -H 'Accept: application/json'`; nginx: `nginx -c target/bench-tmp/nginx/nginx.conf` (below) |", m.get("wrk_duration").map_or("5s", String::as_str));
     let _ = writeln!(w, "| ttfs | `e2e ttfs --transcode … --transcode-audio … --remux … --runs {runs}`: a fresh upload per streamd run, then `GET /stream` (JSON) → master → media playlist → `init.mp4` → the segment (video and audio legs in parallel, redirects followed); ffmpeg: the workers' exact arguments (below) |");
+    let _ = writeln!(w, "| ttfs (diagnostics) | `e2e ttfs-diag --runs {runs}` against two streamd at once (defaults; `STREAM_READ_AHEAD=0`): the transcode start and seek with and without read-ahead, init and segment asked for in a row or together, interleaved with ffmpeg alone |");
     let _ = writeln!(w, "| ladder | `e2e throughput --file h264_aac_720p_120s.mp4 --runs {runs}`: a fresh upload per run, one client per rendition fetching every segment; ffmpeg: one process, `split` filter, the workers' exact x264/AAC arguments (below) |");
-    let _ = writeln!(w, "| segcost | `e2e segcost --samples {runs}`: one ffmpeg at a time, the workers' exact arguments, full 4 s segments |");
+    let _ = writeln!(w, "| segcost | `e2e segcost --samples {runs}`: one ffmpeg at a time, the workers' exact arguments, full 4 s segments; decoding alone (`-f null`) for the same segments |");
     let _ = writeln!(w, "| memory | `e2e memory` with streamd's `STREAM_FFMPEG`/`STREAM_FFPROBE` pointing at a wrapper that runs the tool under `/usr/bin/time -f %M` (peak RSS from `wait4`); streamd's `VmHWM` from `/proc/<pid>/status`; a fresh streamd per run |\n");
 
     // ---- 1. micro ----
@@ -1097,7 +1098,7 @@ fn analysis(ctx: &Ctx) -> String {
         let _ = writeln!(w, "### The playlist route against nginx\n");
         let short = ctx.http_rows.first();
         let (srps, nrps) = short.map_or((f64::NAN, f64::NAN), |r| (med(&r.1.iter().map(|x| x.rps).collect::<Vec<_>>()), med(&r.2.iter().map(|x| x.rps).collect::<Vec<_>>())));
-        let _ = writeln!(
+        let _ = write!(
             w,
             "**What bounds it.** Not the playlist itself: rendering a 1,800-segment variant takes {} and the rendition set {} (section 1), \
              and the short playlist's whole request budget at {} req/s on 2 cores is about {:.0} µs of CPU per request (nginx: {:.0} µs). \
@@ -1113,7 +1114,7 @@ fn analysis(ctx: &Ctx) -> String {
             2e6 / nrps
         );
         if let Some(p) = perf_summary(ctx.dir) {
-            let _ = writeln!(
+            let _ = write!(
                 w,
                 " The profile says the same: {:.0} % of streamd's samples are in the kernel, {:.0} % under `futex` (the hand-offs and the \
                  connection mutex), {:.0} % under `fcntl` (SQLite's file locks), {:.0} % writing the WAL, against {:.1} % rendering the playlist.",
@@ -1125,7 +1126,7 @@ fn analysis(ctx: &Ctx) -> String {
             w,
             "\n\n**What would close it** (in `common/src/api/hls.rs` and `common/src/storage/embedded.rs`, not in this benchmark): \
              (1) cache what never changes for a session — the media's probe, the rendition set and the plan are pure functions of \
-             (media, decision, limits) — in memory by session id, so a playlist request is the session-token check ({} ) plus the \
+             (media, decision, limits) — in memory by session id, so a playlist request is the session-token check ({}) plus the \
              render; (2) coalesce the expiry write: with a 2 h idle timeout, moving `expires_at` at most once a minute per session is \
              indistinguishable and takes the write transaction off almost every request; (3) for the reads that remain, run them on \
              the async thread or a pool of read connections (WAL allows concurrent readers) with `prepare_cached`, and keep the \
@@ -1192,6 +1193,9 @@ fn analysis(ctx: &Ctx) -> String {
                     );
                     if d_ra.abs() < noise && d_par.abs() < noise {
                         let _ = write!(s, " Neither change alone moves it beyond this run's noise (±{}): the cost is in running two ffmpeg processes for one segment.", msf(noise));
+                    } else if (d_par - d_ra).abs() < noise {
+                        init_first = d_par >= d_ra;
+                        let _ = write!(s, " **The two costs are of about the same size** here (within ±{} of each other).", msf(noise));
                     } else {
                         init_first = d_par >= d_ra;
                         let _ = write!(s, " **{}**", if init_first { "The separate init run is the larger cost." } else { "The read-ahead sharing the cores is the larger cost." });
@@ -1274,7 +1278,7 @@ fn analysis(ctx: &Ctx) -> String {
                             if m == "remux" {
                                 "Making the init from the segment's own run (one ffmpeg instead of two in a row) is the change that matters here."
                             } else {
-                                "The SPEC's bound for copied video is the absolute 0.5 s of a remux; as a ratio to a 0.1 s ffmpeg run, two ffmpeg starts in a row (init, then segment) cannot stay within 1.25×: making the init from the segment's run halves it."
+                                "The SPEC's bound for copied video is the absolute 0.5 s of a remux (met by the same path); as a ratio to a short ffmpeg run, two ffmpeg starts in a row (init, then segment) cannot stay within 1.25×: making the init from the segment's run removes one of them."
                             }
                         ));
                     }
