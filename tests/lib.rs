@@ -68,11 +68,26 @@ impl TestServer {
     }
 
     pub async fn start_with(extra: &[(&str, &str)]) -> TestServer {
+        Self::launch(extra, None).await
+    }
+
+    /// With streamd's own options (player dir, test throttle) given instead of read from the
+    /// environment.
+    pub async fn start_with_options(extra: &[(&str, &str)], options: streamd::Options) -> TestServer {
+        Self::launch(extra, Some(options)).await
+    }
+
+    async fn launch(extra: &[(&str, &str)], options: Option<streamd::Options>) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().to_string_lossy().into_owned();
         let mut pairs = vec![("STREAM_STORAGE", "embedded"), ("STREAM_LISTEN", "127.0.0.1:0"), ("STREAM_DATA_DIR", data.as_str()), ("STREAM_JWT_SECRET", SECRET)];
         pairs.extend_from_slice(extra);
-        let prepared = streamd::prepare(config_with(&pairs), false).await.expect("streamd starts");
+        let config = config_with(&pairs);
+        let prepared = match options {
+            Some(o) => streamd::prepare_with(config, false, o).await,
+            None => streamd::prepare(config, false).await,
+        }
+        .expect("streamd starts");
         let base = format!("http://{}", prepared.addr);
         let state = prepared.server.state.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

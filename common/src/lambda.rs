@@ -37,9 +37,7 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
 /// Starts the Lambda runtime for an HTTP function: configuration, tracing and state once per
 /// cold start, then [`handle`] per request.
 pub async fn run_http() -> Result<(), lambda_http::Error> {
-    let config = crate::config::Config::from_env()?;
-    crate::telemetry::init(config.log_format);
-    let state = AppState::from_config(config).await?;
+    let state = AppState::init_from_env().await?;
     lambda_http::run(lambda_http::service_fn(move |req: Request| {
         let state = state.clone();
         async move { Ok::<_, std::convert::Infallible>(handle(&state, req).await) }

@@ -45,6 +45,13 @@ impl From<Error> for StartupError {
 }
 
 impl AppState {
+    /// A Lambda function's cold start: configuration from the environment, tracing, state.
+    pub async fn init_from_env() -> Result<Self, StartupError> {
+        let config = Config::from_env()?;
+        crate::telemetry::init(config.log_format);
+        Self::from_config(config).await
+    }
+
     pub async fn from_config(config: Config) -> Result<Self, StartupError> {
         let verifier = Arc::new(TokenVerifier::new(&config.jwt)?);
         let prober = Arc::new(Prober::new(&config.ffprobe));

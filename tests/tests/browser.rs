@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use stream_tests::{config_with, http, media_dir, repo_root, token, upload, wait_settled};
+use stream_tests::{http, media_dir, repo_root, token, upload, wait_settled, TestServer};
 
 /// One browser at a time: Chromium and the just-in-time encodes share two cores.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -29,47 +29,8 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const NODE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// An in-process streamd with streamd's own options (player dir, throttle) set explicitly.
-struct Server {
-    base: String,
-    state: common::state::AppState,
-    _dir: tempfile::TempDir,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    handle: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Server {
-    async fn start(player_dir: PathBuf, throttle: Option<u64>) -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let data = dir.path().to_string_lossy().into_owned();
-        let config = config_with(&[
-            ("STREAM_STORAGE", "embedded"),
-            ("STREAM_LISTEN", "127.0.0.1:0"),
-            ("STREAM_DATA_DIR", data.as_str()),
-            ("STREAM_JWT_SECRET", stream_tests::SECRET),
-        ]);
-        let options = streamd::Options { player_dir, throttle_bytes_per_sec: throttle };
-        let prepared = streamd::prepare_with(config, false, options).await.expect("streamd starts");
-        let base = format!("http://{}", prepared.addr);
-        let state = prepared.server.state.clone();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let handle = tokio::spawn(async move {
-            streamd::serve(prepared, async {
-                let _ = rx.await;
-            })
-            .await
-            .expect("serve");
-        });
-        Server { base, state, _dir: dir, shutdown: Some(tx), handle: Some(handle) }
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(h) = self.handle.take() {
-            let _ = h.await;
-        }
-    }
+async fn start_server(player_dir: PathBuf, throttle: Option<u64>) -> TestServer {
+    TestServer::start_with_options(&[], streamd::Options { player_dir, throttle_bytes_per_sec: throttle }).await
 }
 
 fn player_dir() -> PathBuf {
@@ -183,7 +144,7 @@ async fn node(script: &str, args: &[&str], name: &str) -> Value {
 async fn play_case(name: &str, file: &Path, expected: &str) -> Value {
     let _serial = SERIAL.lock().await;
     prerequisites();
-    let srv = Server::start(player_dir(), None).await;
+    let srv = start_server(player_dir(), None).await;
     let t = token("viewer");
     let id = upload(&srv.base, &t, file).await;
     let media = wait_settled(&srv.base, &t, &id).await;
@@ -211,7 +172,7 @@ fn has_container(report: &Value, name: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_player_page_is_served_beside_the_api() {
-    let srv = Server::start(player_dir(), None).await;
+    let srv = start_server(player_dir(), None).await;
     let c = http();
     let get = |path: &str| c.get(format!("{}{path}", srv.base)).send();
 
@@ -271,7 +232,7 @@ async fn the_player_page_is_served_beside_the_api() {
 
     // Not installed: a short note at /, the API unaffected.
     let empty = tempfile::tempdir().unwrap();
-    let srv = Server::start(empty.path().join("player"), None).await;
+    let srv = start_server(empty.path().join("player"), None).await;
     let r = http().get(format!("{}/", srv.base)).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
@@ -284,7 +245,7 @@ async fn the_player_page_is_served_beside_the_api() {
 async fn the_test_throttle_slows_rendition_objects_only() {
     const RATE: u64 = 200_000;
     const SIZE: usize = 300_000;
-    let srv = Server::start(player_dir(), Some(RATE)).await;
+    let srv = start_server(player_dir(), Some(RATE)).await;
     let body = bytes::Bytes::from(vec![7u8; SIZE]);
     let mut took = vec![];
     for key in ["renditions/m1/k1/seg_00000.m4s", "uploads/m1/source.mp4"] {
@@ -304,7 +265,7 @@ async fn the_test_throttle_slows_rendition_objects_only() {
     assert!(took[1] < expected * 0.5, "an upload object is not throttled, took {:.2} s", took[1]);
     srv.stop().await;
     // Unset: nothing is throttled.
-    let srv = Server::start(player_dir(), None).await;
+    let srv = start_server(player_dir(), None).await;
     let key = "renditions/m1/k1/seg_00001.m4s";
     srv.state.objects.put(key, body.clone(), "application/octet-stream", None).await.expect("put");
     let url = srv.state.objects.presign_get(key, Duration::from_secs(60)).await.expect("presign");
@@ -321,7 +282,7 @@ async fn the_test_throttle_slows_rendition_objects_only() {
 async fn chromium_uploads_through_the_page() {
     let _serial = SERIAL.lock().await;
     prerequisites();
-    let srv = Server::start(player_dir(), None).await;
+    let srv = start_server(player_dir(), None).await;
     let t = token("uploader");
     let file = media_dir().join("h264_aac.mp4");
     let shot = artifacts().join("upload-h264_aac.mp4.png");
@@ -436,7 +397,7 @@ async fn abr_case(name: &str, throttle: Option<u64>, direction: &str) -> Value {
     prerequisites();
     let file = abr_source();
     let _serial = SERIAL.lock().await;
-    let srv = Server::start(player_dir(), throttle).await;
+    let srv = start_server(player_dir(), throttle).await;
     let t = token("viewer");
     let id = upload(&srv.base, &t, &file).await;
     let media = wait_settled(&srv.base, &t, &id).await;

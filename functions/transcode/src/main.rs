@@ -17,8 +17,6 @@ async fn handle(state: &AppState, event: LambdaEvent<Job>) -> Result<serde_json:
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let config = common::config::Config::from_env()?;
-    common::telemetry::init(config.log_format);
-    let state = AppState::from_config(config).await?;
+    let state = AppState::init_from_env().await?;
     lambda_runtime::run(service_fn(|ev| handle(&state, ev))).await
 }
