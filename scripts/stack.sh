@@ -122,8 +122,9 @@ start() {
   echo $! >"$STATE/localstack.pid"
 
   log "starting DynamoDB Local on 127.0.0.1:${ddb_port}"
-  setsid java -Djava.library.path="$(dirname "$jar")/DynamoDBLocal_lib" -jar "$jar" \
-    -inMemory -port "$ddb_port" >"$STATE/dynamodb.log" 2>&1 </dev/null &
+  # Started from the state dir: DynamoDB Local writes its metadata file into its working dir.
+  (cd "$STATE" && exec setsid java -Djava.library.path="$(dirname "$jar")/DynamoDBLocal_lib" -jar "$jar" \
+    -inMemory -disableTelemetry -port "$ddb_port" >"$STATE/dynamodb.log" 2>&1 </dev/null) &
   echo $! >"$STATE/dynamodb.pid"
 
   wait_for "LocalStack" 120 "$STATE/localstack.pid" "$STATE/localstack.log" \

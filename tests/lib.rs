@@ -4,6 +4,8 @@
 //! Tests that need LocalStack + DynamoDB Local are `#[ignore]`d so a bare `cargo test` runs
 //! without them; `scripts/test.sh` starts the stack and runs them all (`--include-ignored`).
 
+pub mod cdn;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -26,12 +28,7 @@ pub fn media_dir() -> PathBuf {
         let dir = std::env::var("STREAM_TEST_MEDIA_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target/test-media"));
         std::fs::create_dir_all(&dir).expect("create media dir");
         // flock: several test binaries may ask at once.
-        let status = std::process::Command::new("flock")
-            .arg(dir.join(".lock"))
-            .arg(repo_root().join("scripts/gen-media.sh"))
-            .arg(&dir)
-            .status()
-            .expect("run scripts/gen-media.sh");
+        let status = std::process::Command::new("flock").arg(dir.join(".lock")).arg(repo_root().join("scripts/gen-media.sh")).arg(&dir).status().expect("run scripts/gen-media.sh");
         assert!(status.success(), "scripts/gen-media.sh failed");
         dir
     })
@@ -60,6 +57,8 @@ pub struct TestServer {
     _dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
+    /// The cloud shape's CDN stand-in (then `base` is its URL).
+    cdn: Option<cdn::Cdn>,
 }
 
 impl TestServer {
@@ -98,7 +97,7 @@ impl TestServer {
             .await
             .expect("serve");
         });
-        TestServer { base, state, _dir: dir, shutdown: Some(tx), handle: Some(handle) }
+        TestServer { base, state, _dir: dir, shutdown: Some(tx), handle: Some(handle), cdn: None }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -111,6 +110,9 @@ impl TestServer {
         }
         if let Some(h) = self.handle.take() {
             let _ = h.await;
+        }
+        if let Some(cdn) = self.cdn.take() {
+            cdn.stop().await;
         }
     }
 }
@@ -146,13 +148,8 @@ pub fn http() -> reqwest::Client {
 /// Creates an upload as `token`'s user and PUTs `file` to the returned URL; returns the media id.
 pub async fn upload(base: &str, token: &str, file: &Path) -> String {
     let name = file.file_name().expect("file name").to_string_lossy().into_owned();
-    let r = http()
-        .post(format!("{base}/api/v1/uploads"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({"filename": name, "content_type": "application/octet-stream"}))
-        .send()
-        .await
-        .expect("POST /uploads");
+    let r =
+        http().post(format!("{base}/api/v1/uploads")).bearer_auth(token).json(&serde_json::json!({"filename": name, "content_type": "application/octet-stream"})).send().await.expect("POST /uploads");
     assert_eq!(r.status(), 201, "POST /uploads");
     let body: Value = r.json().await.expect("json");
     let url = body["upload_url"].as_str().expect("upload_url").to_string();
@@ -223,13 +220,18 @@ impl Api {
     }
 
     pub async fn cloud_with(extra: &[(&str, &str)]) -> Api {
-        assert!(
-            std::env::var("AWS_ENDPOINT_URL_S3").is_ok() && std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
-            "this test needs the local AWS stack: run it through scripts/test.sh"
-        );
-        let mut pairs = vec![("STREAM_STORAGE", "aws")];
+        assert!(std::env::var("AWS_ENDPOINT_URL_S3").is_ok() && std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(), "this test needs the local AWS stack: run it through scripts/test.sh");
+        // Behind the CDN, as deployed: every request, and the segment redirects, go through
+        // one host (see `cdn`).
+        let cdn = cdn::Cdn::start().await;
+        let mut pairs = vec![("STREAM_STORAGE", "aws"), ("STREAM_SEGMENT_URL_BASE", cdn.url.as_str())];
         pairs.extend_from_slice(extra);
-        Api::Cloud(TestServer::start_with(&pairs).await)
+        let mut server = TestServer::start_with(&pairs).await;
+        let s3 = std::env::var("AWS_ENDPOINT_URL_S3").expect("AWS_ENDPOINT_URL_S3");
+        cdn.route(&server.base, &s3, &server.state.config.bucket);
+        server.base = cdn.url.clone();
+        server.cdn = Some(cdn);
+        Api::Cloud(server)
     }
 
     pub fn server(&self) -> &TestServer {

@@ -34,6 +34,10 @@ pub struct Config {
     pub upload_url_ttl: Duration,
     pub direct_play_url_ttl: Duration,
     pub segment_url_ttl: Duration,
+    /// Origin (`scheme://host[:port]`) given to the presigned URLs of segment redirects instead
+    /// of S3's own: the CDN, which forwards `/renditions/*` with its query string (the
+    /// signature) to the bucket. Players then get playlists and segments from one host.
+    pub segment_url_base: Option<url::Url>,
     pub session_idle: Duration,
     pub max_upload_bytes: u64,
     pub ffprobe: String,
@@ -126,10 +130,7 @@ impl Config {
         };
         let listen = get("STREAM_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
         let public_url_explicit = get("STREAM_PUBLIC_URL").is_some();
-        let public_url = get("STREAM_PUBLIC_URL")
-            .unwrap_or_else(|| format!("http://{listen}"))
-            .trim_end_matches('/')
-            .to_string();
+        let public_url = get("STREAM_PUBLIC_URL").unwrap_or_else(|| format!("http://{listen}")).trim_end_matches('/').to_string();
         let log_format = match get("STREAM_LOG_FORMAT").as_deref() {
             Some("json") => LogFormat::Json,
             Some("pretty") => LogFormat::Pretty,
@@ -137,9 +138,7 @@ impl Config {
             None => LogFormat::Pretty,
             Some(other) => return Err(err("STREAM_LOG_FORMAT", format!("expected `json` or `pretty`, got `{other}`"))),
         };
-        let algorithms = get("STREAM_JWT_ALGORITHMS")
-            .map(|v| v.split(',').map(|s| s.trim().to_ascii_uppercase()).filter(|s| !s.is_empty()).collect())
-            .unwrap_or_default();
+        let algorithms = get("STREAM_JWT_ALGORITHMS").map(|v| v.split(',').map(|s| s.trim().to_ascii_uppercase()).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
         Ok(Config {
             storage,
             listen,
@@ -160,6 +159,7 @@ impl Config {
             upload_url_ttl: secs(&get, "STREAM_UPLOAD_URL_TTL_SECONDS", 3600)?,
             direct_play_url_ttl: secs(&get, "STREAM_DIRECT_PLAY_URL_TTL_SECONDS", 6 * 3600)?,
             segment_url_ttl: secs(&get, "STREAM_SEGMENT_URL_TTL_SECONDS", 15 * 60)?,
+            segment_url_base: origin_url(&get, "STREAM_SEGMENT_URL_BASE")?,
             session_idle: secs(&get, "STREAM_SESSION_IDLE_SECONDS", 2 * 3600)?,
             max_upload_bytes: num(&get, "STREAM_MAX_UPLOAD_BYTES", 50 * 1024 * 1024 * 1024)?,
             ffprobe: get("STREAM_FFPROBE").unwrap_or_else(|| "ffprobe".into()),
@@ -189,6 +189,20 @@ fn num(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: u64) -
         None => Ok(default),
         Some(v) => v.trim().parse().map_err(|_| err(var, format!("expected a whole number, got `{v}`"))),
     }
+}
+
+/// An `http(s)://host[:port]` origin (no path, query or credentials), or None when unset/empty.
+fn origin_url(get: &impl Fn(&str) -> Option<String>, var: &'static str) -> Result<Option<url::Url>, ConfigError> {
+    let Some(v) = get(var).filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let u = url::Url::parse(v.trim()).map_err(|e| err(var, format!("not a URL ({e})")))?;
+    let is_origin =
+        matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.path() == "/" && u.query().is_none() && u.fragment().is_none() && u.username().is_empty() && u.password().is_none();
+    if !is_origin {
+        return Err(err(var, "expected an origin such as `https://cdn.example.com` (no path, query or credentials)"));
+    }
+    Ok(Some(u))
 }
 
 fn secs(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: u64) -> Result<Duration, ConfigError> {
@@ -237,6 +251,13 @@ mod tests {
         assert_eq!(e.var, "STREAM_SEGMENT_URL_TTL_SECONDS");
         let e = cfg(&[("STREAM_SEGMENT_URL_TTL_SECONDS", "0")]).unwrap_err();
         assert_eq!(e.var, "STREAM_SEGMENT_URL_TTL_SECONDS");
+        for bad in ["cdn.example.com", "ftp://cdn.example.com", "https://cdn.example.com/renditions", "https://u:p@cdn.example.com", "https://cdn.example.com/?a=1"] {
+            let e = cfg(&[("STREAM_SEGMENT_URL_BASE", bad)]).unwrap_err();
+            assert_eq!(e.var, "STREAM_SEGMENT_URL_BASE", "{bad}");
+        }
+        let c = cfg(&[("STREAM_SEGMENT_URL_BASE", "https://d1.cloudfront.net/")]).unwrap();
+        assert_eq!(c.segment_url_base.map(|u| u.to_string()), Some("https://d1.cloudfront.net/".into()));
+        assert!(cfg(&[("STREAM_SEGMENT_URL_BASE", "")]).unwrap().segment_url_base.is_none());
     }
 
     #[test]

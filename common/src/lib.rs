@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cleanup;
 pub mod config;
 pub mod error;
+pub mod frame_rate;
 pub mod hls;
 pub mod ids;
 pub mod ingest;

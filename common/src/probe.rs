@@ -178,7 +178,7 @@ pub fn interpret(out: &FfprobeOutput, filename: &str) -> Result<Probe, ProbeErro
             height: st.height.unwrap_or(0),
             bit_depth: bit_depth(st),
             pix_fmt: st.pix_fmt.clone(),
-            frame_rate: st.avg_frame_rate.as_deref().and_then(parse_rate).or_else(|| st.r_frame_rate.as_deref().and_then(parse_rate)),
+            frame_rate: st.avg_frame_rate.as_deref().and_then(parse_rate).or_else(|| st.r_frame_rate.as_deref().and_then(parse_rate)).map(crate::frame_rate::normalize),
             codec_tag: st.codec_tag_string.clone().filter(|t| !t.starts_with('[')),
             color_transfer: st.color_transfer.clone(),
             hdr: hdr_kind(st),
@@ -257,9 +257,7 @@ impl Prober {
 
     async fn run_json(&self, location: &str) -> Result<FfprobeOutput, ProbeError> {
         let mut cmd = Command::new(&self.ffprobe);
-        cmd.args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams", "-i", location])
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
+        cmd.args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams", "-i", location]).stdin(Stdio::null()).kill_on_drop(true);
         let out = tokio::time::timeout(self.probe_timeout, cmd.output())
             .await
             .map_err(|_| ProbeError::Tool(format!("ffprobe did not finish within {:?}", self.probe_timeout)))?
@@ -297,9 +295,8 @@ impl Prober {
             let status = child.wait().await.map_err(|e| ProbeError::Tool(e.to_string()))?;
             Ok::<_, ProbeError>((times, status, err))
         };
-        let (mut times, status, err) = tokio::time::timeout(self.keyframe_timeout, collect)
-            .await
-            .map_err(|_| ProbeError::Tool(format!("keyframe scan did not finish within {:?}", self.keyframe_timeout)))??;
+        let (mut times, status, err) =
+            tokio::time::timeout(self.keyframe_timeout, collect).await.map_err(|_| ProbeError::Tool(format!("keyframe scan did not finish within {:?}", self.keyframe_timeout)))??;
         if !status.success() && times.is_empty() {
             return Err(ProbeError::Unusable(explain_failure(&err)));
         }
@@ -373,7 +370,10 @@ mod tests {
 
     #[test]
     fn audio_only_is_usable_and_says_so() {
-        let out: FfprobeOutput = serde_json::from_str(r#"{"streams":[{"index":0,"codec_type":"audio","codec_name":"aac","channels":2}],"format":{"format_name":"mov,mp4,m4a,3gp,3g2,mj2","duration":"4.0","tags":{"major_brand":"M4A "}}}"#).unwrap();
+        let out: FfprobeOutput = serde_json::from_str(
+            r#"{"streams":[{"index":0,"codec_type":"audio","codec_name":"aac","channels":2}],"format":{"format_name":"mov,mp4,m4a,3gp,3g2,mj2","duration":"4.0","tags":{"major_brand":"M4A "}}}"#,
+        )
+        .unwrap();
         let p = interpret(&out, "song.m4a").unwrap();
         assert!(p.video.is_none());
         assert_eq!(p.container, "m4a");

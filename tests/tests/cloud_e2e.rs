@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use stream_tests::cdn::Cdn;
 use stream_tests::{http, media_dir, put_file, repo_root, token, SECRET};
 
 /// `cargo lambda watch` (the Lambda APIs and Function URLs) plus one process per function, each
@@ -47,19 +48,11 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn start_watch() -> Watch {
+/// `segment_url_base`: the CDN stand-in the functions put on segment redirects.
+fn start_watch(segment_url_base: &str) -> Watch {
     let port = free_port();
     let mut env: Vec<(String, String)> = vec![];
-    for v in [
-        "AWS_ENDPOINT_URL_S3",
-        "AWS_ENDPOINT_URL_DYNAMODB",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_REGION",
-        "STREAM_BUCKET",
-        "STREAM_TABLE_PREFIX",
-        "STREAM_S3_FORCE_PATH_STYLE",
-    ] {
+    for v in ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "STREAM_BUCKET", "STREAM_TABLE_PREFIX", "STREAM_S3_FORCE_PATH_STYLE"] {
         env.push((v.into(), std::env::var(v).unwrap_or_else(|_| panic!("{v} (run under scripts/stack.sh)"))));
     }
     for (k, v) in [
@@ -71,6 +64,7 @@ fn start_watch() -> Watch {
         ("STREAM_READ_AHEAD", "0"),
         ("STREAM_LOG_FORMAT", "pretty"),
         ("RUST_LOG", "info"),
+        ("STREAM_SEGMENT_URL_BASE", segment_url_base),
     ] {
         env.push((k.into(), v.into()));
     }
@@ -141,7 +135,11 @@ async fn wait_for(url: &str, want: u16) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs the local AWS stack and cargo-lambda (scripts/test.sh runs it)"]
 async fn upload_ingest_decide_and_play_under_cargo_lambda_watch() {
-    let watch = start_watch();
+    // The functions behind the CDN stand-in, as deployed (see tests/cdn.rs): the player gets
+    // playlists and segments from one host.
+    let cdn = Cdn::start().await;
+    let watch = start_watch(&cdn.url);
+    cdn.route(&watch.base, &std::env::var("AWS_ENDPOINT_URL_S3").unwrap(), &std::env::var("STREAM_BUCKET").unwrap());
     wait_for(&format!("{}/healthz", watch.base), 200).await;
     let t = token("e2e-user");
     let file = media_dir().join("hevc10_ac3_51.mkv");
@@ -175,21 +173,19 @@ async fn upload_ingest_decide_and_play_under_cargo_lambda_watch() {
 
     // The decision (stream function): a 10-bit HEVC file for an H.264/AAC client → transcode.
     let q = "containers=mp4&video_codecs=h264&audio_codecs=aac&max_audio_channels=2&max_video_bit_depth=8";
-    let r = http().get(format!("{}/api/v1/stream/{id}?{q}", watch.base)).bearer_auth(&t).header("accept", "application/json").send().await.unwrap();
+    let r = http().get(format!("{}/api/v1/stream/{id}?{q}", cdn.url)).bearer_auth(&t).header("accept", "application/json").send().await.unwrap();
     assert_eq!(r.status(), 200);
     let d: Value = r.json().await.unwrap();
     assert_eq!(d["method"], "transcode", "{d}");
     let master = d["url"].as_str().unwrap();
-    let master = if master.starts_with('/') { format!("{}{master}", watch.base) } else { master.to_string() };
+    let master = if master.starts_with('/') { format!("{}{master}", cdn.url) } else { master.to_string() };
 
-    // Play everything with ffmpeg: playlists from the hls function, segments made by the
-    // transcode function via the emulated Invoke API, bytes from LocalStack.
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("ffmpeg").args(["-v", "error", "-nostdin", "-http_persistent", "0", "-i", &master, "-map", "0", "-f", "null", "-"]).output().unwrap()
-    })
-    .await
-    .unwrap();
+    // Play everything with ffmpeg, exactly the issue's client: playlists from the hls function,
+    // segments made by the transcode function via the emulated Invoke API, bytes from
+    // LocalStack, all through the CDN stand-in.
+    let out = tokio::task::spawn_blocking(move || Command::new("ffmpeg").args(["-v", "error", "-nostdin", "-i", &master, "-map", "0", "-f", "null", "-"]).output().unwrap()).await.unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && stderr.trim().is_empty(), "ffmpeg played with errors:\n{stderr}\n(see target/cargo-lambda-watch/*.log)");
     drop(watch);
+    cdn.stop().await;
 }

@@ -46,16 +46,11 @@ pub fn secs(t: f64) -> String {
 
 /// A frame rate for `-r`: an exact rational for integer and NTSC (x/1001) rates, else decimal.
 pub fn rate(fps: f64) -> String {
-    let whole = fps.round();
-    if whole > 0.0 && (fps - whole).abs() < 1e-4 {
-        return format!("{}", whole as u64);
+    match crate::frame_rate::exact(fps) {
+        Some((n, 1)) => format!("{n}"),
+        Some((n, d)) => format!("{n}/{d}"),
+        None => format!("{fps:.6}"),
     }
-    // 23.976 -> 24000/1001, 29.97 -> 30000/1001, 59.94 -> 60000/1001.
-    let ntsc = (fps * 1.001).round() * 1000.0;
-    if ntsc > 0.0 && (fps - ntsc / 1001.0).abs() < 1e-4 {
-        return format!("{}/1001", ntsc as u64);
-    }
-    format!("{fps:.6}")
 }
 
 /// Arguments every run starts with.

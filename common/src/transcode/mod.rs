@@ -54,6 +54,7 @@
 
 pub mod args;
 pub mod boxes;
+pub mod frame_grid;
 mod run;
 mod ts;
 
@@ -194,7 +195,9 @@ pub async fn encode_video_segment(input: &EncodeInput<'_>, index: u32) -> Result
     let features = if v.copy { args::Features::default() } else { run::features(input.ffmpeg).await };
     let args = args::video_args(input.source, input.probe.video.as_ref(), v, video_range(v, &seg, last), features);
     let bytes = run_checked(input, &args).await?;
-    let (init, media) = fmp4_segment(&bytes, v, index, &seg, last)?;
+    // Copied video goes on the source's frame grid (see `frame_grid`), from its first keyframe.
+    let grid_origin = if v.copy { input.probe.keyframes.first().copied() } else { None };
+    let (init, media) = fmp4_segment(&bytes, v, index, &seg, last, grid_origin)?;
     match input.set.format {
         SegmentFormat::Fmp4 => Ok(media),
         SegmentFormat::Ts => ts::fmp4_to_ts(input, &init, &media).await,
@@ -208,8 +211,10 @@ fn no_video(index: u32, seg: &Segment) -> String {
 /// Checks and trims the fMP4 output of a video segment run: the fragments that start before
 /// the segment's end (a copy reads into the next GOP), which must start with a keyframe and
 /// cover the segment.
+/// With `grid_origin` (copied video: the source time of its first keyframe) the media is put on
+/// the exact frame grid when it is within rounding of it ([`frame_grid`]).
 /// Returns (the run's init, the segment's media).
-fn fmp4_segment(bytes: &[u8], v: &VideoRendition, index: u32, seg: &Segment, last: bool) -> Result<(Bytes, Bytes), EncodeError> {
+fn fmp4_segment(bytes: &[u8], v: &VideoRendition, index: u32, seg: &Segment, last: bool, grid_origin: Option<f64>) -> Result<(Bytes, Bytes), EncodeError> {
     let (init, media) = split_fmp4(bytes)?;
     let track = boxes::track_info(&init)?;
     let ts = f64::from(track.timescale);
@@ -235,6 +240,15 @@ fn fmp4_segment(bytes: &[u8], v: &VideoRendition, index: u32, seg: &Segment, las
     for f in kept {
         out.extend_from_slice(f.bytes);
     }
+    let grid = grid_origin.zip(v.frame_rate).and_then(|(origin, fps)| frame_grid::FrameGrid::new(track.timescale, origin + base, fps));
+    if let Some(grid) = grid {
+        match frame_grid::snap_media(&out, &track, &grid)? {
+            Some(snapped) => return Ok((init, Bytes::from(snapped))),
+            None => {
+                tracing::debug!(target: "transcode", index, "copied video is not on a constant frame grid: timestamps kept")
+            }
+        }
+    }
     Ok((init, out.freeze()))
 }
 
@@ -244,7 +258,13 @@ fn audio_range(a: &AudioRendition, plan: &SegmentPlan, start: f64, init: bool) -
     let rest = (plan.total - start).max(0.0);
     AudioRange {
         seek,
-        duration: if init { Some(0.1) } else if a.copy { None } else { Some(rest) },
+        duration: if init {
+            Some(0.1)
+        } else if a.copy {
+            None
+        } else {
+            Some(rest)
+        },
         pad_to: if a.copy || init { None } else { Some(rest) },
         offset: seek,
     }

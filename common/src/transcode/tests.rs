@@ -261,8 +261,39 @@ fn ffmpeg_ok(args: &[&str]) {
 fn make_h264(dir: &Path) -> PathBuf {
     let p = dir.join("h264.mkv");
     ffmpeg_ok(&[
-        "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=24", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "6", "-map", "0:v", "-map", "1:a",
-        "-c:v", "libx264", "-preset", "veryfast", "-g", "48", "-keyint_min", "48", "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2", "-b:a", "96k", p.to_str().unwrap(),
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=24",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        "6",
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-g",
+        "48",
+        "-keyint_min",
+        "48",
+        "-sc_threshold",
+        "0",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-ac",
+        "2",
+        "-b:a",
+        "96k",
+        p.to_str().unwrap(),
     ]);
     p
 }
@@ -271,9 +302,41 @@ fn make_h264(dir: &Path) -> PathBuf {
 fn make_hevc(dir: &Path) -> PathBuf {
     let p = dir.join("hevc.mkv");
     ffmpeg_ok(&[
-        "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=24", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "4", "-map", "0:v", "-map", "1:a",
-        "-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le", "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc",
-        "-x265-params", "keyint=48:min-keyint=48:log-level=error", "-c:a", "ac3", "-ac", "6", "-b:a", "384k", p.to_str().unwrap(),
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=24",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        "4",
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "libx265",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p10le",
+        "-color_primaries",
+        "bt2020",
+        "-color_trc",
+        "smpte2084",
+        "-colorspace",
+        "bt2020nc",
+        "-x265-params",
+        "keyint=48:min-keyint=48:log-level=error",
+        "-c:a",
+        "ac3",
+        "-ac",
+        "6",
+        "-b:a",
+        "384k",
+        p.to_str().unwrap(),
     ]);
     p
 }
@@ -339,12 +402,12 @@ fn media_start(init: &[u8], media: &[u8]) -> f64 {
     frags[0].info.first_pts() as f64 / f64::from(track.timescale) - args::TIMELINE_OFFSET
 }
 
-/// Decodes a file (or playlist) with ffmpeg: it must succeed without a word on stderr.
-/// `-enc_time_base -1` keeps the null muxer's timestamps in the input's time base: by default
-/// it re-times video to 1/fps ticks, and millisecond-rounded Matroska timestamps then collide
-/// ("non monotonically increasing dts"), which the source file itself does too.
+/// Decodes a file (or playlist) with ffmpeg, exactly as a client does
+/// (`ffmpeg -v error -i <file> -map 0 -f null -`): it must succeed without a word on stderr.
+/// (Copied Matroska video is put on its frame grid: its millisecond timestamps would
+/// otherwise collide when the null muxer re-times frames to 1/fps, see `frame_grid`.)
 fn decodes_cleanly(path: &Path) {
-    let (ok, _, err) = sh(FFMPEG, &["-v", "error", "-nostdin", "-i", path.to_str().unwrap(), "-map", "0", "-enc_time_base", "-1", "-f", "null", "-"]);
+    let (ok, _, err) = sh(FFMPEG, &["-v", "error", "-nostdin", "-i", path.to_str().unwrap(), "-map", "0", "-f", "null", "-"]);
     assert!(ok && err.trim().is_empty(), "decoding {path:?}: ok={ok} stderr={err}");
 }
 
@@ -647,7 +710,9 @@ async fn serve_file(path: PathBuf) -> (String, std::sync::Arc<std::sync::atomic:
     let data = std::sync::Arc::new(std::fs::read(&path).unwrap());
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             let data = data.clone();
             let counter = counter.clone();
             tokio::spawn(async move {
