@@ -277,12 +277,20 @@ impl Api {
 /// (pid, command name) of the processes whose parent is `pid`.
 fn children_of(pid: u32) -> Vec<(u32, String)> {
     let mut out = vec![];
-    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
     for e in dir.flatten() {
         let name = e.file_name();
-        let Some(child) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else { continue };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let Some(child) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
         let comm = stat[open + 1..close].to_string();
         let ppid = stat[close + 1..].split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
         if ppid == Some(pid) {
@@ -581,11 +589,8 @@ async fn cmd_ttfs_diag(o: &Opts) -> Res<()> {
         let start = (position == "middle").then(|| (p.probe.duration_seconds / 2.0 * 1000.0).round() / 1000.0);
         let index = p.plan.segment_at(start.unwrap_or(0.0)).unwrap_or(0) as usize;
         let vargs = video_segment_args(&p, &source, &p.set.video[0], index);
-        let configs: Vec<(&str, &Api, bool)> = if position == "start" {
-            vec![("default", &a, false), ("par", &a, true), ("ra0", &b, false), ("ra0par", &b, true)]
-        } else {
-            vec![("default", &a, false), ("ra0", &b, false)]
-        };
+        let configs: Vec<(&str, &Api, bool)> =
+            if position == "start" { vec![("default", &a, false), ("par", &a, true), ("ra0", &b, false), ("ra0par", &b, true)] } else { vec![("default", &a, false), ("ra0", &b, false)] };
         let mut results: HashMap<String, Vec<Value>> = HashMap::new();
         for run in 0..runs {
             let n = configs.len() + 1;
@@ -628,20 +633,20 @@ async fn throughput_streamd(api: &Api, file: &Path, query: &str) -> Res<Value> {
     let players = lists.into_iter().map(|url| {
         let api = api.clone();
         async move {
-        let pl = parse_media_playlist(&url, &api.text(&url).await?)?;
-        let (mut bytes, mut retries, mut n) = (0usize, 0u32, 0usize);
-        if let Some(m) = &pl.map {
-            let (b, r) = api.fetch(m).await?;
-            bytes += b;
-            retries += r;
-        }
-        for (_, s) in &pl.segments {
-            let (b, r) = api.fetch(s).await?;
-            bytes += b;
-            retries += r;
-            n += 1;
-        }
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>((bytes, retries, n))
+            let pl = parse_media_playlist(&url, &api.text(&url).await?)?;
+            let (mut bytes, mut retries, mut n) = (0usize, 0u32, 0usize);
+            if let Some(m) = &pl.map {
+                let (b, r) = api.fetch(m).await?;
+                bytes += b;
+                retries += r;
+            }
+            for (_, s) in &pl.segments {
+                let (b, r) = api.fetch(s).await?;
+                bytes += b;
+                retries += r;
+                n += 1;
+            }
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>((bytes, retries, n))
         }
     });
     let results = futures_join_all(players).await;
@@ -784,10 +789,28 @@ async fn cmd_segcost(o: &Opts) -> Res<()> {
         let mut decode = vec![];
         for &i in &full {
             let seg = p.plan.segments[i];
-            let a: Vec<String> = ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "-level+error", "-y", "-ss", &args::secs(seg.start), "-i", &source, "-map", "0:v:0", "-t", &args::secs(seg.duration), "-f", "null", "-"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+            let a: Vec<String> = [
+                "-hide_banner",
+                "-nostdin",
+                "-nostats",
+                "-loglevel",
+                "-level+error",
+                "-y",
+                "-ss",
+                &args::secs(seg.start),
+                "-i",
+                &source,
+                "-map",
+                "0:v:0",
+                "-t",
+                &args::secs(seg.duration),
+                "-f",
+                "null",
+                "-",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
             let (_, took) = run_ffmpeg(&a).await?;
             decode.push(took.as_secs_f64());
         }

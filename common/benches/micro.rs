@@ -52,8 +52,28 @@ fn film_probe() -> Probe {
         bitrate: Some(8_000_000),
     };
     let audio = vec![
-        AudioStream { index: 1, codec: "eac3".into(), profile: None, channels: 6, channel_layout: Some("5.1(side)".into()), sample_rate: Some(48_000), bitrate: Some(640_000), language: Some("eng".into()), default: true },
-        AudioStream { index: 2, codec: "aac".into(), profile: Some("LC".into()), channels: 2, channel_layout: Some("stereo".into()), sample_rate: Some(48_000), bitrate: Some(128_000), language: Some("eng".into()), default: false },
+        AudioStream {
+            index: 1,
+            codec: "eac3".into(),
+            profile: None,
+            channels: 6,
+            channel_layout: Some("5.1(side)".into()),
+            sample_rate: Some(48_000),
+            bitrate: Some(640_000),
+            language: Some("eng".into()),
+            default: true,
+        },
+        AudioStream {
+            index: 2,
+            codec: "aac".into(),
+            profile: Some("LC".into()),
+            channels: 2,
+            channel_layout: Some("stereo".into()),
+            sample_rate: Some(48_000),
+            bitrate: Some(128_000),
+            language: Some("eng".into()),
+            default: false,
+        },
     ];
     Probe {
         container: "mkv".into(),

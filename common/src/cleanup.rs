@@ -29,10 +29,18 @@ fn set_of(session: &Session, media: &crate::model::Media) -> Option<RenditionSet
 /// Removes the renditions of `ended` that no live session of its media uses.
 pub async fn cleanup_session(state: &AppState, ended: &Session) -> Result<CleanupReport> {
     let mut report = CleanupReport::default();
-    let Some(media) = state.meta.get_media(&ended.media_id).await? else { return Ok(report) };
-    let Some(set) = set_of(ended, &media) else { return Ok(report) };
-    let Some(probe) = media.probe.as_ref() else { return Ok(report) };
-    let Ok(plan) = set.plan.plan(probe) else { return Ok(report) };
+    let Some(media) = state.meta.get_media(&ended.media_id).await? else {
+        return Ok(report);
+    };
+    let Some(set) = set_of(ended, &media) else {
+        return Ok(report);
+    };
+    let Some(probe) = media.probe.as_ref() else {
+        return Ok(report);
+    };
+    let Ok(plan) = set.plan.plan(probe) else {
+        return Ok(report);
+    };
     let now = chrono::Utc::now().timestamp();
     let mut in_use = std::collections::HashSet::new();
     for live in state.meta.live_sessions_of_media(&media.id, now).await? {
@@ -83,11 +91,15 @@ pub fn classify_stream_record(record: &serde_json::Value) -> StreamRecordKind {
         return StreamRecordKind::Ignored("not a TTL deletion");
     }
     let old = &record["dynamodb"]["OldImage"];
-    let Some(pk) = old["pk"]["S"].as_str() else { return StreamRecordKind::Ignored("no key in the old image") };
+    let Some(pk) = old["pk"]["S"].as_str() else {
+        return StreamRecordKind::Ignored("no key in the old image");
+    };
     if !pk.starts_with(crate::storage::aws::SESSION_PK_PREFIX) {
         return StreamRecordKind::Ignored("not a session item");
     }
-    let Some(doc) = old["doc"]["S"].as_str() else { return StreamRecordKind::Ignored("no session document") };
+    let Some(doc) = old["doc"]["S"].as_str() else {
+        return StreamRecordKind::Ignored("no session document");
+    };
     match serde_json::from_str::<Session>(doc) {
         Ok(s) => StreamRecordKind::ExpiredSession(Box::new(s)),
         Err(_) => StreamRecordKind::Ignored("unreadable session document"),

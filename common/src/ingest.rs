@@ -11,11 +11,8 @@ pub const UPLOAD_PREFIX: &str = "uploads/";
 
 /// `uploads/<media id>/source.<ext>`: keyed by id, never by the client's file name.
 pub fn upload_key(media_id: &str, filename: &str) -> String {
-    let ext: String = filename
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .filter(|e| !e.is_empty() && e.len() <= 5 && e.bytes().all(|b| b.is_ascii_alphanumeric()))
-        .unwrap_or_else(|| "bin".into());
+    let ext: String =
+        filename.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).filter(|e| !e.is_empty() && e.len() <= 5 && e.bytes().all(|b| b.is_ascii_alphanumeric())).unwrap_or_else(|| "bin".into());
     format!("{UPLOAD_PREFIX}{media_id}/source.{ext}")
 }
 

@@ -8,10 +8,10 @@ use crate::auth::{SessionTokens, TokenVerifier};
 use crate::config::{Config, ConfigError, StorageKind};
 use crate::error::{Error, Result};
 use crate::probe::Prober;
+use crate::segments::dispatch::{Dispatcher, InProcess, LambdaInvoke};
 use crate::storage::aws::{DynamoMetaStore, S3ObjectStore};
 use crate::storage::embedded::{FsObjectStore, SqliteMetaStore};
 use crate::storage::signed_url::UrlSigner;
-use crate::segments::dispatch::{Dispatcher, InProcess, LambdaInvoke};
 use crate::storage::{MetaStore, ObjectStore};
 
 #[derive(Clone)]
@@ -111,10 +111,7 @@ fn session_tokens(config: &Config, file: Option<&Path>) -> Result<SessionTokens,
     }
     match file {
         Some(path) => Ok(SessionTokens::new(secret_file(path)?.0.as_bytes())),
-        None => Err(StartupError::Config(ConfigError {
-            var: "STREAM_SESSION_SECRET",
-            message: "required when no HS256 STREAM_JWT_SECRET is configured (it keys the HLS session tokens)".into(),
-        })),
+        None => Err(StartupError::Config(ConfigError { var: "STREAM_SESSION_SECRET", message: "required when no HS256 STREAM_JWT_SECRET is configured (it keys the HLS session tokens)".into() })),
     }
 }
 

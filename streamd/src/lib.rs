@@ -195,7 +195,9 @@ fn spawn_session_sweeper(server: &Arc<Server>) {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            let Some(meta) = state.local_meta.clone() else { return };
+            let Some(meta) = state.local_meta.clone() else {
+                return;
+            };
             match meta.sweep_expired_sessions(chrono::Utc::now().timestamp()).await {
                 Ok(ended) => {
                     for s in ended {
@@ -222,10 +224,12 @@ fn clean_temp_files(state: &AppState) {
 
 /// Media left in `probing` by a stop mid-ingest, or uploaded but not yet probed, are probed again.
 async fn resume_interrupted_ingests(server: &Arc<Server>) {
-    let Ok(all) = server.state.meta.list_media().await else { return };
+    let Ok(all) = server.state.meta.list_media().await else {
+        return;
+    };
     for m in all {
-        let interrupted = m.status == common::model::MediaStatus::Probing
-            || (m.status == common::model::MediaStatus::Uploading && server.state.objects.head(&m.source_key).await.ok().flatten().is_some());
+        let interrupted =
+            m.status == common::model::MediaStatus::Probing || (m.status == common::model::MediaStatus::Uploading && server.state.objects.head(&m.source_key).await.ok().flatten().is_some());
         if interrupted {
             tracing::info!(media_id = %m.id, "resuming interrupted ingest");
             server.spawn_ingest(m.id);

@@ -65,8 +65,7 @@ fn not_found() -> Response {
 /// Whether a path below `/player/` may be served: no dot files or dot directories (also refuses
 /// `..`), nothing from npm's working tree.
 fn servable(rest: &str) -> bool {
-    rest.split('/').all(|seg| !seg.starts_with('.') && !seg.contains('\\') && seg != "node_modules")
-        && !matches!(rest, "package.json" | "package-lock.json")
+    rest.split('/').all(|seg| !seg.starts_with('.') && !seg.contains('\\') && seg != "node_modules") && !matches!(rest, "package.json" | "package-lock.json")
 }
 
 /// `GET|HEAD /player/...`: a file of the player directory.
@@ -75,7 +74,9 @@ pub async fn asset(dir: PathBuf, req: Request) -> Response {
     if path == "/player" {
         return (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, "/player/")]).into_response();
     }
-    let Some(rest) = path.strip_prefix("/player/") else { return not_found() };
+    let Some(rest) = path.strip_prefix("/player/") else {
+        return not_found();
+    };
     // Percent-decoding happens inside ServeDir; check the decoded form too.
     let decoded = percent_decode(rest);
     if !servable(rest) || !servable(&decoded) {
@@ -86,7 +87,9 @@ pub async fn asset(dir: PathBuf, req: Request) -> Response {
         Some(q) => format!("/{rest}?{q}"),
         None => format!("/{rest}"),
     };
-    let Ok(uri) = inner.parse::<Uri>() else { return not_found() };
+    let Ok(uri) = inner.parse::<Uri>() else {
+        return not_found();
+    };
     parts.uri = uri;
     let svc = ServeDir::new(&dir).append_index_html_on_directories(true).redirect_to_trailing_slash(false);
     let mut resp = match svc.oneshot(Request::from_parts(parts, body)).await {

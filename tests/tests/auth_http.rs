@@ -17,14 +17,7 @@ fn bad_tokens() -> Vec<(&'static str, Option<String>)> {
     let wrong_sig = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &json!({"sub":"mallory","exp":future}), &EncodingKey::from_secret(b"not-the-secret-of-the-server-000")).unwrap();
     let expired = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &json!({"sub":"alice","exp":1_600_000_000}), &EncodingKey::from_secret(SECRET.as_bytes())).unwrap();
     let no_exp = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &json!({"sub":"alice"}), &EncodingKey::from_secret(SECRET.as_bytes())).unwrap();
-    vec![
-        ("no token", None),
-        ("malformed", Some("not-a-jwt".into())),
-        ("alg none", Some(alg_none)),
-        ("wrong signature", Some(wrong_sig)),
-        ("expired", Some(expired)),
-        ("no exp", Some(no_exp)),
-    ]
+    vec![("no token", None), ("malformed", Some("not-a-jwt".into())), ("alg none", Some(alg_none)), ("wrong signature", Some(wrong_sig)), ("expired", Some(expired)), ("no exp", Some(no_exp))]
 }
 
 #[tokio::test]

@@ -82,12 +82,7 @@ fn made_media(name: &str, args: &[&str]) -> PathBuf {
         return out;
     }
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let status = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(args)
-        .arg(&tmp)
-        .status()
-        .expect("run ffmpeg");
+    let status = std::process::Command::new("ffmpeg").args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"]).args(args).arg(&tmp).status().expect("run ffmpeg");
     assert!(status.success(), "ffmpeg could not make {name}");
     std::fs::rename(&tmp, &out).expect("publish media");
     std::fs::write(&stamp, key).expect("stamp");
@@ -108,12 +103,38 @@ fn abr_source() -> PathBuf {
     made_media(
         "hevc_720p_12s.mp4",
         &[
-            "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=24:duration=12",
-            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=12",
-            "-map", "0:v", "-map", "1:a",
-            "-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-tag:v", "hvc1",
-            "-x265-params", "keyint=48:min-keyint=48:scenecut=0:log-level=error",
-            "-c:a", "aac", "-b:a", "96k", "-ac", "2", "-movflags", "+faststart", "-f", "mp4",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=24:duration=12",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=12",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-tag:v",
+            "hvc1",
+            "-x265-params",
+            "keyint=48:min-keyint=48:scenecut=0:log-level=error",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "96k",
+            "-ac",
+            "2",
+            "-movflags",
+            "+faststart",
+            "-f",
+            "mp4",
         ],
     )
 }
@@ -199,7 +220,16 @@ async fn the_player_page_is_served_beside_the_api() {
     assert_eq!(r.status(), 200);
 
     // Hostile or private paths: nothing outside the directory, no npm tree, no dot files.
-    for path in ["/player/../Cargo.toml", "/player/%2e%2e/Cargo.toml", "/player/..%2fCargo.toml", "/player/%2e%2e%2f%2e%2e%2fetc/passwd", "/player/package.json", "/player/node_modules/hls.js/package.json", "/player/.gitignore", "/player/nope.js"] {
+    for path in [
+        "/player/../Cargo.toml",
+        "/player/%2e%2e/Cargo.toml",
+        "/player/..%2fCargo.toml",
+        "/player/%2e%2e%2f%2e%2e%2fetc/passwd",
+        "/player/package.json",
+        "/player/node_modules/hls.js/package.json",
+        "/player/.gitignore",
+        "/player/nope.js",
+    ] {
         let r = c.get(format!("{}{path}", srv.base)).send().await.unwrap();
         assert_eq!(r.status(), 404, "{path}");
         let body = r.text().await.unwrap();

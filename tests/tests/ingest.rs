@@ -89,13 +89,7 @@ async fn a_second_put_after_ingest_is_refused_and_loses_nothing() {
     let server = TestServer::start().await;
     let t = token("ingest-user");
     let file = media_dir().join("h264_aac.mp4");
-    let r = http()
-        .post(server.url("/api/v1/uploads"))
-        .bearer_auth(&t)
-        .json(&serde_json::json!({"filename": "h264_aac.mp4"}))
-        .send()
-        .await
-        .unwrap();
+    let r = http().post(server.url("/api/v1/uploads")).bearer_auth(&t).json(&serde_json::json!({"filename": "h264_aac.mp4"})).send().await.unwrap();
     let body: Value = r.json().await.unwrap();
     let url = body["upload_url"].as_str().unwrap().to_string();
     let id = body["media_id"].as_str().unwrap().to_string();
@@ -178,11 +172,8 @@ async fn cloud_ingest_from_the_s3_event_matches_the_generated_truth() {
 #[ignore = "needs the local AWS stack (scripts/test.sh runs it)"]
 async fn cloud_events_for_foreign_keys_are_ignored() {
     let state = aws_state().await;
-    let outcomes = common::ingest::ingest_object_keys(
-        &state,
-        ["segments/x/y.m4s", "uploads/0123456789abcdef0123456789abcdef/source.mkv", "uploads/..%2F..%2Fetc/source.mp4"],
-    )
-    .await
-    .expect("foreign keys are skipped, not errors");
+    let outcomes = common::ingest::ingest_object_keys(&state, ["segments/x/y.m4s", "uploads/0123456789abcdef0123456789abcdef/source.mkv", "uploads/..%2F..%2Fetc/source.mp4"])
+        .await
+        .expect("foreign keys are skipped, not errors");
     assert!(outcomes.iter().all(|o| o.status.is_none()), "{outcomes:?}");
 }

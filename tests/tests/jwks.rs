@@ -68,13 +68,7 @@ fn base64_url(s: &str) -> String {
 async fn jwks_from_a_file() {
     let path = repo_root().join("tests/fixtures/jwt/jwks.json");
     let path = path.to_string_lossy().into_owned();
-    let server = TestServer::start_with(&[
-        ("STREAM_JWT_SECRET", ""),
-        ("STREAM_JWT_JWKS_FILE", &path),
-        ("STREAM_JWT_ISSUER", "https://issuer.test"),
-        ("STREAM_JWT_AUDIENCE", "stream"),
-    ])
-    .await;
+    let server = TestServer::start_with(&[("STREAM_JWT_SECRET", ""), ("STREAM_JWT_JWKS_FILE", &path), ("STREAM_JWT_ISSUER", "https://issuer.test"), ("STREAM_JWT_AUDIENCE", "stream")]).await;
     check(&server).await;
     server.stop().await;
 }
@@ -87,7 +81,9 @@ async fn jwks_from_a_url() {
     let body = String::from_utf8(fixture("jwks.json")).unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             let body = body.clone();
             tokio::spawn(async move {
                 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -79,7 +79,13 @@ async fn every_method_with_its_reasons(api: Api) {
 
     // A user agent refines the default profile: Safari plays HEVC 10-bit in MP4 but not MKV.
     let r = api
-        .call("GET", &format!("/api/v1/stream/{hevc}"), Some(&t), &[("accept", "application/json"), ("user-agent", "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15")], None)
+        .call(
+            "GET",
+            &format!("/api/v1/stream/{hevc}"),
+            Some(&t),
+            &[("accept", "application/json"), ("user-agent", "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15")],
+            None,
+        )
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["method"], "remux", "{}", r.json());

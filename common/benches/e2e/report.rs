@@ -84,11 +84,7 @@ fn read_json(path: &Path) -> Option<Value> {
 }
 
 fn kv(path: &Path) -> HashMap<String, String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
-        .collect()
+    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))).collect()
 }
 
 fn f(v: &Value) -> f64 {
@@ -114,13 +110,7 @@ fn pluck(runs: &Value, path: &[&str]) -> Vec<f64> {
 /// Shell-quotes an argument list for display.
 fn shell(args: &[String]) -> String {
     args.iter()
-        .map(|a| {
-            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@%".contains(c)) {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', "'\\''"))
-            }
-        })
+        .map(|a| if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@%".contains(c)) { a.clone() } else { format!("'{}'", a.replace('\'', "'\\''")) })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -286,7 +276,17 @@ pub fn run(o: &Opts) -> Res<()> {
     // ---- machine ----
     let _ = writeln!(w, "## Machine\n");
     let _ = writeln!(w, "| | |\n|---|---|");
-    for (k, label) in [("nproc", "cores (`nproc`)"), ("cpu", "CPU (`/proc/cpuinfo`)"), ("mem", "memory"), ("kernel", "kernel"), ("os", "OS"), ("ffmpeg", "ffmpeg"), ("wrk", "wrk"), ("nginx", "nginx"), ("rustc", "rustc")] {
+    for (k, label) in [
+        ("nproc", "cores (`nproc`)"),
+        ("cpu", "CPU (`/proc/cpuinfo`)"),
+        ("mem", "memory"),
+        ("kernel", "kernel"),
+        ("os", "OS"),
+        ("ffmpeg", "ffmpeg"),
+        ("wrk", "wrk"),
+        ("nginx", "nginx"),
+        ("rustc", "rustc"),
+    ] {
         let _ = writeln!(w, "| {label} | {} |", m.get(k).map_or("?", String::as_str));
     }
     let phases = std::fs::read_to_string(dir.join("phases.tsv")).unwrap_or_default();
@@ -349,7 +349,12 @@ pub fn run(o: &Opts) -> Res<()> {
         m.get("nproc").map_or("2", String::as_str)
     );
     if let Some(t) = m.get("total_seconds").and_then(|t| t.parse::<f64>().ok()) {
-        let _ = writeln!(w, "This run took **{:.1} minutes** in total (the build was {}).\n", t / 60.0, phases.lines().find(|l| l.starts_with("build\t")).and_then(|l| l.split('\t').nth(1)).map_or("not measured".to_string(), |s| format!("{s} s, incremental")));
+        let _ = writeln!(
+            w,
+            "This run took **{:.1} minutes** in total (the build was {}).\n",
+            t / 60.0,
+            phases.lines().find(|l| l.starts_with("build\t")).and_then(|l| l.split('\t').nth(1)).map_or("not measured".to_string(), |s| format!("{s} s, incremental"))
+        );
     }
     let _ = writeln!(w, "The exact commands of each phase:\n");
     let _ = writeln!(w, "| phase | command |\n|---|---|");
@@ -363,7 +368,10 @@ pub fn run(o: &Opts) -> Res<()> {
 
     // ---- 1. micro ----
     let _ = writeln!(w, "## 1. Micro-benchmarks (criterion)\n");
-    let _ = writeln!(w, "SPEC §8: \"decision and playlist handlers: microseconds, not milliseconds\". The baseline is absolute: 1 ms. Time per call, the median of the {runs} criterion medians [min – max of them]:\n");
+    let _ = writeln!(
+        w,
+        "SPEC §8: \"decision and playlist handlers: microseconds, not milliseconds\". The baseline is absolute: 1 ms. Time per call, the median of the {runs} criterion medians [min – max of them]:\n"
+    );
     let _ = writeln!(w, "| benchmark | what | time per call | ≪ 1 ms |\n|---|---|---|---|");
     for (id, what, v) in &micro {
         if v.is_empty() {
@@ -424,12 +432,7 @@ pub fn run(o: &Opts) -> Res<()> {
                 met: Some(met),
             });
             if !met {
-                misses.push(format!(
-                    "**Playlist route ({})**: {} of nginx's requests/s, {:.0} points short of 50 %.",
-                    label.split(':').next().unwrap_or(label),
-                    pct(ratio),
-                    (0.5 - ratio) * 100.0
-                ));
+                misses.push(format!("**Playlist route ({})**: {} of nginx's requests/s, {:.0} points short of 50 %.", label.split(':').next().unwrap_or(label), pct(ratio), (0.5 - ratio) * 100.0));
             }
         }
         if !stream_json.is_empty() {
@@ -456,7 +459,11 @@ pub fn run(o: &Opts) -> Res<()> {
         if let Some(p) = perf_summary(&dir) {
             let _ = writeln!(w, "{}", p.text);
         }
-        let _ = writeln!(w, "<details><summary>nginx.conf of the baseline</summary>\n\n```nginx\n{}```\n</details>\n", tidy(&std::fs::read_to_string(root.clone() + "/target/bench-tmp/nginx/nginx.conf").unwrap_or_default(), &root));
+        let _ = writeln!(
+            w,
+            "<details><summary>nginx.conf of the baseline</summary>\n\n```nginx\n{}```\n</details>\n",
+            tidy(&std::fs::read_to_string(root.clone() + "/target/bench-tmp/nginx/nginx.conf").unwrap_or_default(), &root)
+        );
     }
 
     // ---- 3. ttfs ----
@@ -523,7 +530,12 @@ pub fn run(o: &Opts) -> Res<()> {
                         met: Some(met),
                     });
                     if !met {
-                        misses.push(format!("**TTFS {method} ({position})**: {rv:.2}× ffmpeg alone ({} vs {}), {:.0} % over the 1.25× bound.", msf(med(&sv)), msf(med(&fv)), (rv / 1.25 - 1.0) * 100.0));
+                        misses.push(format!(
+                            "**TTFS {method} ({position})**: {rv:.2}× ffmpeg alone ({} vs {}), {:.0} % over the 1.25× bound.",
+                            msf(med(&sv)),
+                            msf(med(&fv)),
+                            (rv / 1.25 - 1.0) * 100.0
+                        ));
                     }
                     if method == "transcode" && position == "start" {
                         let met = med(&sv) <= 1000.0;
@@ -559,7 +571,10 @@ pub fn run(o: &Opts) -> Res<()> {
         }
         // Breakdown.
         let _ = writeln!(w, "\nWhere streamd's time goes (medians, cumulative from the stream request; the video leg):\n");
-        let _ = writeln!(w, "| method | position | stream request | master | media playlist | `init.mp4` in hand | segment in hand | audio segment in hand | 503s |\n|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(
+            w,
+            "| method | position | stream request | master | media playlist | `init.mp4` in hand | segment in hand | audio segment in hand | 503s |\n|---|---|---|---|---|---|---|---|---|"
+        );
         for c in t["cases"].as_array().cloned().unwrap_or_default() {
             let s = &c["streamd"];
             let retries: f64 = pluck(s, &["video", "retries_503"]).iter().sum::<f64>() + pluck(s, &["audio", "retries_503"]).iter().sum::<f64>();
@@ -612,7 +627,13 @@ pub fn run(o: &Opts) -> Res<()> {
         let sw = pluck(&t["streamd"], &["wall_s"]);
         let fw = pluck(&t["ffmpeg"], &["wall_s"]);
         ladder_ratio = med(&fw) / med(&sw);
-        let rungs: Vec<String> = t["rungs"].as_array().cloned().unwrap_or_default().iter().map(|r| format!("{} {} @ {} kbit/s", r["id"].as_str().unwrap_or(""), r["size"].as_str().unwrap_or(""), r["bitrate"].as_u64().unwrap_or(0) / 1000)).collect();
+        let rungs: Vec<String> = t["rungs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|r| format!("{} {} @ {} kbit/s", r["id"].as_str().unwrap_or(""), r["size"].as_str().unwrap_or(""), r["bitrate"].as_u64().unwrap_or(0) / 1000))
+            .collect();
         let _ = writeln!(
             w,
             "The source is **{}** ({}, {:.0} s, H.264 High 8-bit 720p at a constant 6 Mbit/s + AAC stereo; 720p rather than 1080p to keep {} runs of both sides within the time budget). \
@@ -648,7 +669,12 @@ pub fn run(o: &Opts) -> Res<()> {
             met: Some(met),
         });
         if !met {
-            misses.push(format!("**Ladder throughput**: the workers reach {ladder_ratio:.2} of one ffmpeg's throughput ({} vs {}), {:.0} % short of 0.9.", secs(med(&sw)), secs(med(&fw)), (1.0 - ladder_ratio / 0.9) * 100.0));
+            misses.push(format!(
+                "**Ladder throughput**: the workers reach {ladder_ratio:.2} of one ffmpeg's throughput ({} vs {}), {:.0} % short of 0.9.",
+                secs(med(&sw)),
+                secs(med(&fw)),
+                (1.0 - ladder_ratio / 0.9) * 100.0
+            ));
         }
     } else {
         let _ = writeln!(w, "Not run.\n");
@@ -674,18 +700,40 @@ pub fn run(o: &Opts) -> Res<()> {
                 let v = pluck(&r["runs"], &[]);
                 let v: Vec<f64> = r["runs"].as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or(v);
                 let seg = f(&r["segment_seconds"]);
-                let _ = writeln!(w, "| {} ({}) | {} {} | {} | {:.2}× |", s["file"].as_str().unwrap_or(""), s["source"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""), r["size"].as_str().unwrap_or(""), mmm(&v, |x| format!("{x:.2} s")), seg / med(&v));
+                let _ = writeln!(
+                    w,
+                    "| {} ({}) | {} {} | {} | {:.2}× |",
+                    s["file"].as_str().unwrap_or(""),
+                    s["source"].as_str().unwrap_or(""),
+                    r["id"].as_str().unwrap_or(""),
+                    r["size"].as_str().unwrap_or(""),
+                    mmm(&v, |x| format!("{x:.2} s")),
+                    seg / med(&v)
+                );
                 rungs.push((r["id"].as_str().unwrap_or("").to_string(), med(&v)));
             }
             let mut audio_speed = f64::NAN;
             if let Some(a) = s["audio"].as_object() {
                 let v: Vec<f64> = a["runs"].as_array().map(|x| x.iter().filter_map(Value::as_f64).collect()).unwrap_or_default();
                 audio_speed = f(&a["media_seconds"]) / med(&v);
-                let _ = writeln!(w, "| {} | audio pass, AAC stereo ({:.0} s of media) | {} | {:.0}× |", s["file"].as_str().unwrap_or(""), f(&a["media_seconds"]), mmm(&v, |x| format!("{x:.2} s")), audio_speed);
+                let _ = writeln!(
+                    w,
+                    "| {} | audio pass, AAC stereo ({:.0} s of media) | {} | {:.0}× |",
+                    s["file"].as_str().unwrap_or(""),
+                    f(&a["media_seconds"]),
+                    mmm(&v, |x| format!("{x:.2} s")),
+                    audio_speed
+                );
             }
             let decode: Vec<f64> = s["decode_only"].as_array().map(|x| x.iter().filter_map(Value::as_f64).collect()).unwrap_or_default();
             if !decode.is_empty() {
-                let _ = writeln!(w, "| {} | decoding only (same seek and 4 s, `-f null`, no scale, no encode) | {} | {:.2}× |", s["file"].as_str().unwrap_or(""), mmm(&decode, |x| format!("{x:.2} s")), 4.0 / med(&decode));
+                let _ = writeln!(
+                    w,
+                    "| {} | decoding only (same seek and 4 s, `-f null`, no scale, no encode) | {} | {:.2}× |",
+                    s["file"].as_str().unwrap_or(""),
+                    mmm(&decode, |x| format!("{x:.2} s")),
+                    4.0 / med(&decode)
+                );
             }
             decode_rows.push((s["file"].as_str().unwrap_or("").to_string(), rungs.clone(), med(&decode), f(&s["duration"])));
             if rungs.iter().any(|r| r.0 == "v1080") {
@@ -768,9 +816,18 @@ pub fn run(o: &Opts) -> Res<()> {
             peaks.insert(name.clone(), med(&hwm));
             let size = runs_v.first().map(|r| f(&r["size_bytes"]) / 1048576.0).unwrap_or(f64::NAN);
             let dur = runs_v.first().map(|r| f(&r["duration"])).unwrap_or(f64::NAN);
-            let _ = write!(w, "| {} ({:.0} s) | {:.1} MiB | {} | {} |", runs_v.first().and_then(|r| r["file"].as_str()).unwrap_or(name), dur, size, mmm(&pluck(&arr, &["streamd_idle_hwm_kb"]), mib), mmm(&hwm, mib));
+            let _ = write!(
+                w,
+                "| {} ({:.0} s) | {:.1} MiB | {} | {} |",
+                runs_v.first().and_then(|r| r["file"].as_str()).unwrap_or(name),
+                dur,
+                size,
+                mmm(&pluck(&arr, &["streamd_idle_hwm_kb"]), mib),
+                mmm(&hwm, mib)
+            );
             for k in &kinds {
-                let v: Vec<f64> = runs_v.iter().filter_map(|r| r["tools_max_rss_kb"][k].as_array().map(|a| a.iter().filter_map(Value::as_f64).fold(f64::NAN, f64::max))).filter(|x| x.is_finite()).collect();
+                let v: Vec<f64> =
+                    runs_v.iter().filter_map(|r| r["tools_max_rss_kb"][k].as_array().map(|a| a.iter().filter_map(Value::as_f64).fold(f64::NAN, f64::max))).filter(|x| x.is_finite()).collect();
                 tool_peaks.insert((name.clone(), k.clone()), med(&v));
                 let _ = write!(w, " {} |", mmm(&v, mib));
             }
@@ -911,7 +968,13 @@ pub fn run(o: &Opts) -> Res<()> {
                 );
             }
             let per_rung: Vec<String> = rungs.iter().map(|(id, t)| format!("{id} {t:.2} s")).collect();
-            let _ = writeln!(w, "| | *inputs* | per 4 s segment: {}; audio pass {:.0}× real time ({:.0} s for 2 h) | | | | |", per_rung.join(", "), audio_speed, if audio_speed.is_finite() { film / audio_speed } else { f64::NAN });
+            let _ = writeln!(
+                w,
+                "| | *inputs* | per 4 s segment: {}; audio pass {:.0}× real time ({:.0} s for 2 h) | | | | |",
+                per_rung.join(", "),
+                audio_speed,
+                if audio_speed.is_finite() { film / audio_speed } else { f64::NAN }
+            );
         }
         let _ = writeln!(
             w,
@@ -943,7 +1006,18 @@ pub fn run(o: &Opts) -> Res<()> {
             let _ = writeln!(w, "- {mi}");
         }
         let _ = writeln!(w);
-        let ctx = Ctx { dir: &dir, micro: &micro, http_rows: &http_rows, ttfs: &ttfs, thr: &thr, cost_rows: &cost_rows, ladder_ratio, misses_http: misses.iter().any(|m| m.starts_with("**Playlist")), mem: &mem, throughput_accounting };
+        let ctx = Ctx {
+            dir: &dir,
+            micro: &micro,
+            http_rows: &http_rows,
+            ttfs: &ttfs,
+            thr: &thr,
+            cost_rows: &cost_rows,
+            ladder_ratio,
+            misses_http: misses.iter().any(|m| m.starts_with("**Playlist")),
+            mem: &mem,
+            throughput_accounting,
+        };
         let _ = writeln!(w, "{}", analysis(&ctx));
     }
 
@@ -1040,7 +1114,9 @@ impl Diag {
 
 fn diagnostics(dir: &Path) -> Vec<Diag> {
     let mut out = vec![];
-    let Some(j) = read_json(&dir.join("ttfs-diag.json")) else { return out };
+    let Some(j) = read_json(&dir.join("ttfs-diag.json")) else {
+        return out;
+    };
     for c in j["cases"].as_array().cloned().unwrap_or_default() {
         let ffmpeg = pluck(&c["configs"]["ffmpeg"], &["video_ms"]);
         for (name, label) in [
@@ -1179,7 +1255,13 @@ fn analysis(ctx: &Ctx) -> String {
                     let (d_ra, d_par) = (def - r0, def - pa);
                     let noise = (0.1 * def).max(50.0);
                     let both = find("read-ahead 0, init and");
-                    let change = |d: f64| if d >= 0.0 { format!("{} less", msf(d)) } else { format!("{} more", msf(-d)) };
+                    let change = |d: f64| {
+                        if d >= 0.0 {
+                            format!("{} less", msf(d))
+                        } else {
+                            format!("{} more", msf(-d))
+                        }
+                    };
                     let _ = write!(
                         s,
                         " The diagnostics (section 3, all interleaved in one loop) take the two apart: at its defaults the start took {} there; without \
@@ -1240,7 +1322,13 @@ fn analysis(ctx: &Ctx) -> String {
                 let init = med(&pluck(&c["streamd"], &["video", "init_ms"]));
                 let pl = med(&pluck(&c["streamd"], &["video", "playlist_ms"]));
                 let diags = diagnostics(ctx.dir);
-                let ra0 = diags.iter().find(|d| d.position == "middle" && d.label.starts_with("read-ahead 0, init then")).map(|d| Diag { label: d.label.clone(), position: d.position.clone(), init_ms: d.init_ms, streamd: d.streamd.clone(), ffmpeg: d.ffmpeg.clone() });
+                let ra0 = diags.iter().find(|d| d.position == "middle" && d.label.starts_with("read-ahead 0, init then")).map(|d| Diag {
+                    label: d.label.clone(),
+                    position: d.position.clone(),
+                    init_ms: d.init_ms,
+                    streamd: d.streamd.clone(),
+                    ffmpeg: d.ffmpeg.clone(),
+                });
                 let def_mid = diags.iter().find(|d| d.position == "middle" && d.label.starts_with("read-ahead 3 (default)")).map_or(sv, |d| med(&d.streamd));
                 parts.push(format!(
                     "**Seek (transcode, middle).** A seek lands in a full 4 s segment: ffmpeg alone needs {} for it, streamd {} ({:.2}×): the \

@@ -123,10 +123,7 @@ async fn segment(state: &AppState, req: &Req, sid: &str, rendition: &str, file: 
             Ok(r)
         }
         Delivery::Pending => {
-            let mut r = super::http::json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &serde_json::json!({"error": {"code": "segment_pending", "message": "The segment is still being made; retry shortly."}}),
-            );
+            let mut r = super::http::json(StatusCode::SERVICE_UNAVAILABLE, &serde_json::json!({"error": {"code": "segment_pending", "message": "The segment is still being made; retry shortly."}}));
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(SEGMENT_RETRY_AFTER));
             r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             Ok(r)

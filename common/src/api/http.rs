@@ -47,10 +47,7 @@ pub fn parse_json<T: DeserializeOwned>(req: &Req) -> Result<T> {
 
 /// Decoded query parameters (last value wins).
 pub fn query(req: &Req) -> std::collections::HashMap<String, String> {
-    req.uri()
-        .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default()
+    req.uri().query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
 }
 
 pub fn header_str<'a>(req: &'a Req, name: header::HeaderName) -> Option<&'a str> {

@@ -41,7 +41,9 @@ fn clean_text(field: &'static str, value: &str, max: usize) -> Result<String> {
 }
 
 fn valid_content_type(ct: &str) -> bool {
-    let Some((kind, sub)) = ct.split(';').next().unwrap_or("").trim().split_once('/') else { return false };
+    let Some((kind, sub)) = ct.split(';').next().unwrap_or("").trim().split_once('/') else {
+        return false;
+    };
     let token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b));
     token(kind) && token(sub) && matches!(kind, "video" | "audio" | "application")
 }

@@ -32,13 +32,8 @@ pub async fn put(state: &AppState, caller: &Caller, media_id: &str, req: &Req) -
             return Err(Error::bad_request("invalid_field", format!("`position_seconds` is past the end of the media ({d:.3} s)")));
         }
     }
-    let progress = Progress {
-        user_id: caller.user_id.clone(),
-        media_id: media.id.clone(),
-        position_seconds: body.position_seconds,
-        completed: body.completed.unwrap_or(false),
-        updated_at: Utc::now(),
-    };
+    let progress =
+        Progress { user_id: caller.user_id.clone(), media_id: media.id.clone(), position_seconds: body.position_seconds, completed: body.completed.unwrap_or(false), updated_at: Utc::now() };
     state.meta.put_progress(&progress).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }

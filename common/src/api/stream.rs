@@ -60,11 +60,7 @@ pub async fn stream(state: &AppState, caller: &Caller, req: &Req, media_id: &str
     let (url, session_id, expires_at) = if decision.method == PlayMethod::DirectPlay {
         let ttl = state.config.direct_play_url_ttl;
         // HEAD gets a HEAD-signed URL: S3 signs the method, a GET URL would refuse it.
-        let url = if req.method() == Method::HEAD {
-            state.objects.presign_head(&media.source_key, ttl).await?
-        } else {
-            state.objects.presign_get(&media.source_key, ttl).await?
-        };
+        let url = if req.method() == Method::HEAD { state.objects.presign_head(&media.source_key, ttl).await? } else { state.objects.presign_get(&media.source_key, ttl).await? };
         (url, None, now + ttl.as_secs() as i64)
     } else {
         let session = open_session(state, caller, &media.id, &decision, &caps, start, now).await?;

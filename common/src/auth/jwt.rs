@@ -86,21 +86,12 @@ impl TokenVerifier {
             }
         }
         let jwks = match (&cfg.jwks_file, &cfg.jwks_url) {
-            (Some(_), Some(_)) => {
-                return Err(cfg_err("STREAM_JWT_JWKS_URL", "set either STREAM_JWT_JWKS_FILE or STREAM_JWT_JWKS_URL, not both"))
-            }
-            (Some(path), None) => Some(Arc::new(JwksCache {
-                source: JwksSource::File,
-                keys: RwLock::new((load_jwks_file(path)?, None)),
-                http: reqwest::Client::new(),
-            })),
+            (Some(_), Some(_)) => return Err(cfg_err("STREAM_JWT_JWKS_URL", "set either STREAM_JWT_JWKS_FILE or STREAM_JWT_JWKS_URL, not both")),
+            (Some(path), None) => Some(Arc::new(JwksCache { source: JwksSource::File, keys: RwLock::new((load_jwks_file(path)?, None)), http: reqwest::Client::new() })),
             (None, Some(url)) => Some(Arc::new(JwksCache {
                 source: JwksSource::Url(url.clone()),
                 keys: RwLock::new((JwkSet { keys: vec![] }, None)),
-                http: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(5))
-                    .build()
-                    .map_err(|e| cfg_err("STREAM_JWT_JWKS_URL", e.to_string()))?,
+                http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().map_err(|e| cfg_err("STREAM_JWT_JWKS_URL", e.to_string()))?,
             })),
             (None, None) => None,
         };
@@ -231,11 +222,8 @@ impl JwksCache {
         };
         let Some(jwk) = jwk else { return Ok(None) };
         // The key's own type must match the token's algorithm family.
-        let family_ok = matches!(
-            (&jwk.algorithm, alg),
-            (jsonwebtoken::jwk::AlgorithmParameters::RSA(_), Algorithm::RS256)
-                | (jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_), Algorithm::ES256)
-        );
+        let family_ok =
+            matches!((&jwk.algorithm, alg), (jsonwebtoken::jwk::AlgorithmParameters::RSA(_), Algorithm::RS256) | (jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_), Algorithm::ES256));
         if !family_ok {
             return Err(Error::Unauthorized("invalid token: key does not match algorithm".into()));
         }
@@ -263,8 +251,7 @@ struct MintClaims<'a> {
 pub fn mint_hs256(secret: &str, sub: &str, roles: &[&str], ttl: Duration) -> String {
     let now = chrono::Utc::now().timestamp().max(0) as u64;
     let claims = MintClaims { sub, exp: now + ttl.as_secs(), iat: now, roles };
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
-        .expect("HS256 encoding of plain claims cannot fail")
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).expect("HS256 encoding of plain claims cannot fail")
 }
 
 #[cfg(test)]

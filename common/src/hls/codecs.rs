@@ -84,13 +84,7 @@ pub fn h264_level_for(width: u32, height: u32, fps: f64, max_bitrate: u64) -> Op
     let mbps = fs as f64 * fps;
     H264_LEVELS
         .iter()
-        .find(|&&(_, max_mbps, max_fs, max_br)| {
-            fs <= max_fs
-                && mbw * mbw <= 8 * max_fs
-                && mbh * mbh <= 8 * max_fs
-                && mbps <= max_mbps as f64 + 1e-6
-                && max_bitrate <= max_br * 1250
-        })
+        .find(|&&(_, max_mbps, max_fs, max_br)| fs <= max_fs && mbw * mbw <= 8 * max_fs && mbh * mbh <= 8 * max_fs && mbps <= max_mbps as f64 + 1e-6 && max_bitrate <= max_br * 1250)
         .map(|&(idc, ..)| H264Level(idc))
 }
 

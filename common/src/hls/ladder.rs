@@ -229,14 +229,22 @@ impl RenditionSet {
         field(&mut h, "version", &FORMAT_VERSION.to_le_bytes());
         field(&mut h, "kind", kind.as_bytes());
         field(&mut h, "media", self.media_id.as_bytes());
-        field(&mut h, "format", match self.format {
-            SegmentFormat::Fmp4 => b"fmp4",
-            SegmentFormat::Ts => b"ts",
-        });
-        field(&mut h, "plan_mode", match self.plan.mode {
-            PlanMode::Keyframes => b"keyframes",
-            PlanMode::Fixed => b"fixed",
-        });
+        field(
+            &mut h,
+            "format",
+            match self.format {
+                SegmentFormat::Fmp4 => b"fmp4",
+                SegmentFormat::Ts => b"ts",
+            },
+        );
+        field(
+            &mut h,
+            "plan_mode",
+            match self.plan.mode {
+                PlanMode::Keyframes => b"keyframes",
+                PlanMode::Fixed => b"fixed",
+            },
+        );
         field(&mut h, "plan_target", &self.plan.target.to_bits().to_le_bytes());
         let first: Vec<u8> = self.plan.first.iter().flat_map(|f| f.to_bits().to_le_bytes()).collect();
         field(&mut h, "plan_first", &first);
@@ -429,7 +437,13 @@ fn h264_rendition(v: &VideoStream, name: u32, w: u32, h: u32, bitrate: u64) -> R
 fn ladder(v: &VideoStream, limits: &ClientLimits, audio_peak: u64) -> Result<Vec<VideoRendition>, LadderError> {
     let (sw, sh) = (v.width.max(2), v.height.max(2));
     let portrait = sh > sw;
-    let oriented = |r: &Rung| if portrait { (r.box_height, r.box_width) } else { (r.box_width, r.box_height) };
+    let oriented = |r: &Rung| {
+        if portrait {
+            (r.box_height, r.box_width)
+        } else {
+            (r.box_width, r.box_height)
+        }
+    };
     let within = |w: u32, h: u32, bitrate: u64| {
         limits.max_width.is_none_or(|m| w <= m) && limits.max_height.is_none_or(|m| h <= m) && limits.max_bitrate.is_none_or(|m| scale(bitrate, MAXRATE_FACTOR).saturating_add(audio_peak) <= m)
     };
@@ -454,7 +468,9 @@ fn ladder(v: &VideoStream, limits: &ClientLimits, audio_peak: u64) -> Result<Vec
     if out.is_empty() {
         // Nothing fits: the smallest rung (or the source, if smaller), scaled into the
         // client's box, its bitrate scaled with its size and lowered to the client's limit.
-        let Some(smallest) = RUNGS.last() else { return Err(LadderError::Level("an empty ladder".into())) };
+        let Some(smallest) = RUNGS.last() else {
+            return Err(LadderError::Level("an empty ladder".into()));
+        };
         let (bw, bh) = oriented(smallest);
         let (bw, bh) = (bw.min(limits.max_width.unwrap_or(u32::MAX)).max(2), bh.min(limits.max_height.unwrap_or(u32::MAX)).max(2));
         let (w, h) = fit(sw, sh, bw, bh);
@@ -521,7 +537,17 @@ mod tests {
     }
 
     fn probe(v: Option<VideoStream>, a: Vec<AudioStream>) -> Probe {
-        Probe { container: "mkv".into(), format_name: "matroska,webm".into(), duration_seconds: 60.0, bitrate: Some(6_000_000), video: v, audio: a, subtitles: vec![], keyframes: (0..30).map(|i| i as f64 * 2.0).collect(), notes: vec![] }
+        Probe {
+            container: "mkv".into(),
+            format_name: "matroska,webm".into(),
+            duration_seconds: 60.0,
+            bitrate: Some(6_000_000),
+            video: v,
+            audio: a,
+            subtitles: vec![],
+            keyframes: (0..30).map(|i| i as f64 * 2.0).collect(),
+            notes: vec![],
+        }
     }
 
     fn decision(method: Method, audio: Option<u32>, format: SegmentFormat) -> Decision {

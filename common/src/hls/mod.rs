@@ -12,5 +12,5 @@
 
 pub mod codecs;
 pub mod ladder;
-pub mod playlist;
 pub mod plan;
+pub mod playlist;

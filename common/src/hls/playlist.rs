@@ -193,8 +193,28 @@ mod tests {
             interlaced: false,
             bitrate: Some(4_000_000),
         };
-        let audio = AudioStream { index: 1, codec: audio.into(), profile: Some("LC".into()), channels, channel_layout: None, sample_rate: Some(48_000), bitrate: Some(160_000), language: Some("eng".into()), default: true };
-        Probe { container: "mkv".into(), format_name: "matroska,webm".into(), duration_seconds: 95.37, bitrate: Some(4_200_000), video: Some(video), audio: vec![audio], subtitles: vec![], keyframes: (0..48).map(|i| i as f64 * 2.002).collect(), notes: vec![] }
+        let audio = AudioStream {
+            index: 1,
+            codec: audio.into(),
+            profile: Some("LC".into()),
+            channels,
+            channel_layout: None,
+            sample_rate: Some(48_000),
+            bitrate: Some(160_000),
+            language: Some("eng".into()),
+            default: true,
+        };
+        Probe {
+            container: "mkv".into(),
+            format_name: "matroska,webm".into(),
+            duration_seconds: 95.37,
+            bitrate: Some(4_200_000),
+            video: Some(video),
+            audio: vec![audio],
+            subtitles: vec![],
+            keyframes: (0..48).map(|i| i as f64 * 2.002).collect(),
+            notes: vec![],
+        }
     }
 
     fn set(p: &Probe, method: Method, format: SegmentFormat) -> RenditionSet {
@@ -224,7 +244,10 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[..3], ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]);
         assert!(lines.contains(&"#EXT-X-START:TIME-OFFSET=754.250,PRECISE=YES"));
-        assert!(lines.contains(&"#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"eng\",LANGUAGE=\"eng\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"a/playlist.m3u8?token=abc.DEF_123-x\""), "{text}");
+        assert!(
+            lines.contains(&"#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"eng\",LANGUAGE=\"eng\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"a/playlist.m3u8?token=abc.DEF_123-x\""),
+            "{text}"
+        );
         assert!(lines.contains(&"#EXT-X-STREAM-INF:BANDWIDTH=5490800,AVERAGE-BANDWIDTH=5128000,RESOLUTION=1920x1080,FRAME-RATE=23.976,CODECS=\"avc1.640028,mp4a.40.2\",AUDIO=\"aud\""), "{text}");
 
         let m = parse_master(&text);

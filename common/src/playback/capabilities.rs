@@ -179,7 +179,22 @@ mod tests {
 
     #[test]
     fn bad_parameters_are_named() {
-        for (k, v) in [("profile", "toaster"), ("containers", "mp4,zip"), ("video_codecs", "h264;drop"), ("audio_codecs", "wma"), ("max_width", "-1"), ("max_height", "0"), ("max_bitrate", "lots"), ("max_audio_channels", "2.5"), ("max_video_bit_depth", "7"), ("hdr", "maybe"), ("audio_track", "x"), ("start", "-3"), ("start", "NaN"), ("resume", "yes please")] {
+        for (k, v) in [
+            ("profile", "toaster"),
+            ("containers", "mp4,zip"),
+            ("video_codecs", "h264;drop"),
+            ("audio_codecs", "wma"),
+            ("max_width", "-1"),
+            ("max_height", "0"),
+            ("max_bitrate", "lots"),
+            ("max_audio_channels", "2.5"),
+            ("max_video_bit_depth", "7"),
+            ("hdr", "maybe"),
+            ("audio_track", "x"),
+            ("start", "-3"),
+            ("start", "NaN"),
+            ("resume", "yes please"),
+        ] {
             let e = from_query(&q(&[(k, v)]), None).unwrap_err();
             assert_eq!(e.status(), 400, "{k}={v}");
             assert!(e.to_string().contains(&format!("`{k}`")), "{k}={v}: {e}");

@@ -40,7 +40,9 @@ impl Dispatcher for InProcess {
         // Not tied to the request: a client that disconnects does not cancel the encode (its
         // retry will want it).
         tokio::spawn(async move {
-            let Ok(_permit) = permits.acquire_owned().await else { return };
+            let Ok(_permit) = permits.acquire_owned().await else {
+                return;
+            };
             if let Err(e) = job::run(&state, &job).await {
                 tracing::error!(error = %e, rendition = %job.rendition, kind = ?job.kind, "job could not run; its claim will expire");
             }

@@ -141,10 +141,7 @@ async fn audio_run(state: &AppState, job: &Job, input: &EncodeInput<'_>, content
                 return true;
             }
             let now = chrono::Utc::now().timestamp();
-            let claimed = matches!(
-                state.meta.claim_segment(&segment_id(&key, &segment_file_name(next, format)), &worker, now, now + LEASE_SECONDS, MAX_ATTEMPTS).await,
-                Ok(Claim::Claimed(_))
-            );
+            let claimed = matches!(state.meta.claim_segment(&segment_id(&key, &segment_file_name(next, format)), &worker, now, now + LEASE_SECONDS, MAX_ATTEMPTS).await, Ok(Claim::Claimed(_)));
             *holding.lock().unwrap_or_else(|p| p.into_inner()) = claimed.then_some(next);
             claimed
         }

@@ -25,13 +25,7 @@ use crate::model::{Claim, Media, Progress, SegmentRecord, SegmentState, Session}
 /// with short timeouts so an unreachable service fails fast with `storage_unavailable`.
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(20))
-                .operation_timeout(Duration::from_secs(60))
-                .build(),
-        )
+        .timeout_config(TimeoutConfig::builder().connect_timeout(Duration::from_secs(2)).operation_attempt_timeout(Duration::from_secs(20)).operation_timeout(Duration::from_secs(60)).build())
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .load()
         .await
@@ -140,40 +134,19 @@ impl ObjectStore for S3ObjectStore {
 
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String> {
         Self::check(key)?;
-        let req = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .presigned(Self::presigning(ttl)?)
-            .await
-            .map_err(|e| Error::Internal(format!("presign GET: {}", DisplayErrorContext(e))))?;
+        let req = self.client.get_object().bucket(&self.bucket).key(key).presigned(Self::presigning(ttl)?).await.map_err(|e| Error::Internal(format!("presign GET: {}", DisplayErrorContext(e))))?;
         Ok(req.uri().to_string())
     }
 
     async fn presign_head(&self, key: &str, ttl: Duration) -> Result<String> {
         Self::check(key)?;
-        let req = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .presigned(Self::presigning(ttl)?)
-            .await
-            .map_err(|e| Error::Internal(format!("presign HEAD: {}", DisplayErrorContext(e))))?;
+        let req = self.client.head_object().bucket(&self.bucket).key(key).presigned(Self::presigning(ttl)?).await.map_err(|e| Error::Internal(format!("presign HEAD: {}", DisplayErrorContext(e))))?;
         Ok(req.uri().to_string())
     }
 
     async fn presign_put(&self, key: &str, _content_type: &str, ttl: Duration) -> Result<String> {
         Self::check(key)?;
-        let req = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .presigned(Self::presigning(ttl)?)
-            .await
-            .map_err(|e| Error::Internal(format!("presign PUT: {}", DisplayErrorContext(e))))?;
+        let req = self.client.put_object().bucket(&self.bucket).key(key).presigned(Self::presigning(ttl)?).await.map_err(|e| Error::Internal(format!("presign PUT: {}", DisplayErrorContext(e))))?;
         Ok(req.uri().to_string())
     }
 
@@ -194,12 +167,7 @@ pub struct TableNames {
 
 impl TableNames {
     pub fn new(prefix: &str) -> Self {
-        TableNames {
-            media: format!("{prefix}-media"),
-            progress: format!("{prefix}-progress"),
-            sessions: format!("{prefix}-sessions"),
-            segments: format!("{prefix}-segments"),
-        }
+        TableNames { media: format!("{prefix}-media"), progress: format!("{prefix}-progress"), sessions: format!("{prefix}-sessions"), segments: format!("{prefix}-segments") }
     }
 }
 
@@ -263,15 +231,7 @@ impl MetaStore for DynamoMetaStore {
     }
 
     async fn get_media(&self, id: &str) -> Result<Option<Media>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.media)
-            .key("id", s(id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable("DynamoDB GetItem", e))?;
+        let out = self.client.get_item().table_name(&self.tables.media).key("id", s(id)).consistent_read(true).send().await.map_err(|e| unavailable("DynamoDB GetItem", e))?;
         out.item().map(doc_of).transpose()
     }
 
@@ -292,9 +252,7 @@ impl MetaStore for DynamoMetaStore {
             .await;
         match r {
             Ok(_) => Ok(next),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
-                Err(Error::ConcurrentModification(format!("media {}", media.id)))
-            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Err(Error::ConcurrentModification(format!("media {}", media.id))),
             Err(e) => Err(unavailable("DynamoDB PutItem", e)),
         }
     }
@@ -303,15 +261,7 @@ impl MetaStore for DynamoMetaStore {
         let mut out = vec![];
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.tables.media)
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| unavailable("DynamoDB Scan", e))?;
+            let page = self.client.scan().table_name(&self.tables.media).consistent_read(true).set_exclusive_start_key(start.take()).send().await.map_err(|e| unavailable("DynamoDB Scan", e))?;
             for item in page.items() {
                 out.push(doc_of::<Media>(item)?);
             }
@@ -456,7 +406,9 @@ impl MetaStore for DynamoMetaStore {
     }
 
     async fn delete_session(&self, id: &str) -> Result<()> {
-        let Some(item) = self.get_item_pk(&session_pk(id)).await? else { return Ok(()) };
+        let Some(item) = self.get_item_pk(&session_pk(id)).await? else {
+            return Ok(());
+        };
         let session = session_of(&item)?;
         let r = self
             .client
@@ -505,15 +457,7 @@ impl MetaStore for DynamoMetaStore {
     }
 
     async fn get_segment(&self, id: &str) -> Result<Option<SegmentRecord>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.segments)
-            .key("id", s(id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable("DynamoDB GetItem", e))?;
+        let out = self.client.get_item().table_name(&self.tables.segments).key("id", s(id)).consistent_read(true).send().await.map_err(|e| unavailable("DynamoDB GetItem", e))?;
         Ok(out.item.as_ref().map(segment_of))
     }
 
@@ -524,9 +468,7 @@ impl MetaStore for DynamoMetaStore {
             .table_name(&self.tables.segments)
             .key("id", s(id))
             .update_expression("SET #st = :enc, worker = :w, lease_until = :lease, attempts = if_not_exists(attempts, :zero) + :one REMOVE #err")
-            .condition_expression(
-                "attribute_not_exists(id) OR (attempts < :max AND ((#st = :enc AND lease_until < :now) OR #st = :failed))",
-            )
+            .condition_expression("attribute_not_exists(id) OR (attempts < :max AND ((#st = :enc AND lease_until < :now) OR #st = :failed))")
             .expression_attribute_names("#st", "state")
             .expression_attribute_names("#err", "error")
             .expression_attribute_values(":enc", s("encoding"))
@@ -542,11 +484,13 @@ impl MetaStore for DynamoMetaStore {
             .await;
         match r {
             Ok(out) => Ok(Claim::Claimed(segment_of(&out.attributes.unwrap_or_default()))),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => match self.get_segment(id).await? {
-                Some(rec) => Ok(Claim::Held(rec)),
-                // Deleted in between: claim again.
-                None => Box::pin(self.claim_segment(id, worker, now, lease_until, max_attempts)).await,
-            },
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                match self.get_segment(id).await? {
+                    Some(rec) => Ok(Claim::Held(rec)),
+                    // Deleted in between: claim again.
+                    None => Box::pin(self.claim_segment(id, worker, now, lease_until, max_attempts)).await,
+                }
+            }
             Err(e) => Err(unavailable("DynamoDB UpdateItem", e)),
         }
     }
@@ -639,15 +583,7 @@ pub fn session_of(item: &HashMap<String, AttributeValue>) -> Result<Session> {
 
 impl DynamoMetaStore {
     async fn get_item_pk(&self, pk: &str) -> Result<Option<HashMap<String, AttributeValue>>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.sessions)
-            .key("pk", s(pk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable("DynamoDB GetItem", e))?;
+        let out = self.client.get_item().table_name(&self.tables.sessions).key("pk", s(pk)).consistent_read(true).send().await.map_err(|e| unavailable("DynamoDB GetItem", e))?;
         Ok(out.item)
     }
 

@@ -212,9 +212,7 @@ impl MetaStore for SqliteMetaStore {
 
     async fn get_media(&self, id: &str) -> Result<Option<Media>> {
         let id = id.to_string();
-        let doc: Option<String> = self
-            .with_conn(move |c| c.query_row("SELECT doc FROM media WHERE id = ?1", params![id], |r| r.get(0)).optional().map_err(db))
-            .await?;
+        let doc: Option<String> = self.with_conn(move |c| c.query_row("SELECT doc FROM media WHERE id = ?1", params![id], |r| r.get(0)).optional().map_err(db)).await?;
         doc.map(|d| from_json(&d)).transpose()
     }
 
@@ -223,9 +221,7 @@ impl MetaStore for SqliteMetaStore {
         next.version = media.version + 1;
         let (id, doc, expected) = (next.id.clone(), to_json(&next)?, media.version as i64);
         self.with_conn(move |c| {
-            let n = c
-                .execute("UPDATE media SET doc = ?1, version = ?2 WHERE id = ?3 AND version = ?4", params![doc, expected + 1, id, expected])
-                .map_err(db)?;
+            let n = c.execute("UPDATE media SET doc = ?1, version = ?2 WHERE id = ?3 AND version = ?4", params![doc, expected + 1, id, expected]).map_err(db)?;
             if n == 0 {
                 return Err(Error::ConcurrentModification(format!("media {id}")));
             }
@@ -249,8 +245,7 @@ impl MetaStore for SqliteMetaStore {
     async fn put_progress(&self, p: &Progress) -> Result<()> {
         let (u, m, doc) = (p.user_id.clone(), p.media_id.clone(), to_json(p)?);
         self.with_conn(move |c| {
-            c.execute("INSERT INTO progress (user_id, media_id, doc) VALUES (?1, ?2, ?3) ON CONFLICT(user_id, media_id) DO UPDATE SET doc = excluded.doc", params![u, m, doc])
-                .map_err(db)?;
+            c.execute("INSERT INTO progress (user_id, media_id, doc) VALUES (?1, ?2, ?3) ON CONFLICT(user_id, media_id) DO UPDATE SET doc = excluded.doc", params![u, m, doc]).map_err(db)?;
             Ok(())
         })
         .await
@@ -258,9 +253,7 @@ impl MetaStore for SqliteMetaStore {
 
     async fn get_progress(&self, user_id: &str, media_id: &str) -> Result<Option<Progress>> {
         let (u, m) = (user_id.to_string(), media_id.to_string());
-        let doc: Option<String> = self
-            .with_conn(move |c| c.query_row("SELECT doc FROM progress WHERE user_id = ?1 AND media_id = ?2", params![u, m], |r| r.get(0)).optional().map_err(db))
-            .await?;
+        let doc: Option<String> = self.with_conn(move |c| c.query_row("SELECT doc FROM progress WHERE user_id = ?1 AND media_id = ?2", params![u, m], |r| r.get(0)).optional().map_err(db)).await?;
         doc.map(|d| from_json(&d)).transpose()
     }
 
@@ -282,8 +275,7 @@ impl MetaStore for SqliteMetaStore {
                     .optional()
                     .map_err(db)?;
                 if live.is_none() {
-                    tx.execute("INSERT INTO sessions (id, reuse_key, expires_at, doc) VALUES (?1, ?2, ?3, ?4)", params![cand.id, cand.reuse_key, cand.expires_at, doc])
-                        .map_err(db)?;
+                    tx.execute("INSERT INTO sessions (id, reuse_key, expires_at, doc) VALUES (?1, ?2, ?3, ?4)", params![cand.id, cand.reuse_key, cand.expires_at, doc]).map_err(db)?;
                     tx.execute(
                         "INSERT INTO session_keys (reuse_key, session_id, expires_at) VALUES (?1, ?2, ?3)
                          ON CONFLICT(reuse_key) DO UPDATE SET session_id = excluded.session_id, expires_at = excluded.expires_at",
@@ -303,9 +295,7 @@ impl MetaStore for SqliteMetaStore {
 
     async fn get_session(&self, id: &str, now: i64) -> Result<Option<Session>> {
         let id = id.to_string();
-        let doc: Option<String> = self
-            .with_conn(move |c| c.query_row("SELECT doc FROM sessions WHERE id = ?1 AND expires_at > ?2", params![id, now], |r| r.get(0)).optional().map_err(db))
-            .await?;
+        let doc: Option<String> = self.with_conn(move |c| c.query_row("SELECT doc FROM sessions WHERE id = ?1 AND expires_at > ?2", params![id, now], |r| r.get(0)).optional().map_err(db)).await?;
         doc.map(|d| from_json(&d)).transpose()
     }
 
@@ -313,8 +303,7 @@ impl MetaStore for SqliteMetaStore {
         let id = id.to_string();
         self.with_conn(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
-            let doc: Option<String> =
-                tx.query_row("SELECT doc FROM sessions WHERE id = ?1 AND expires_at > ?2", params![id, now], |r| r.get(0)).optional().map_err(db)?;
+            let doc: Option<String> = tx.query_row("SELECT doc FROM sessions WHERE id = ?1 AND expires_at > ?2", params![id, now], |r| r.get(0)).optional().map_err(db)?;
             let Some(doc) = doc else { return Ok(None) };
             let mut session: Session = from_json(&doc)?;
             session.expires_at = session.expires_at.max(expires_at);
@@ -323,8 +312,7 @@ impl MetaStore for SqliteMetaStore {
                 session.last_position = position;
             }
             tx.execute("UPDATE sessions SET doc = ?1, expires_at = ?2 WHERE id = ?3", params![to_json(&session)?, session.expires_at, id]).map_err(db)?;
-            tx.execute("UPDATE session_keys SET expires_at = ?1 WHERE reuse_key = ?2 AND session_id = ?3", params![session.expires_at, session.reuse_key, id])
-                .map_err(db)?;
+            tx.execute("UPDATE session_keys SET expires_at = ?1 WHERE reuse_key = ?2 AND session_id = ?3", params![session.expires_at, session.reuse_key, id]).map_err(db)?;
             tx.commit().map_err(db)?;
             Ok(Some(session))
         })
@@ -356,8 +344,7 @@ impl MetaStore for SqliteMetaStore {
 
     async fn get_segment(&self, id: &str) -> Result<Option<SegmentRecord>> {
         let id = id.to_string();
-        self.with_conn(move |c| c.query_row(&format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE id = ?1"), params![id], segment_row).optional().map_err(db))
-            .await
+        self.with_conn(move |c| c.query_row(&format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE id = ?1"), params![id], segment_row).optional().map_err(db)).await
     }
 
     async fn claim_segment(&self, id: &str, worker: &str, now: i64, lease_until: i64, max_attempts: u32) -> Result<Claim> {
@@ -383,9 +370,7 @@ impl MetaStore for SqliteMetaStore {
     async fn complete_segment(&self, id: &str, worker: &str, object_key: &str) -> Result<bool> {
         let (id, worker, key) = (id.to_string(), worker.to_string(), object_key.to_string());
         self.with_conn(move |c| {
-            let n = c
-                .execute("UPDATE segments SET state = 'ready', object_key = ?3, error = NULL WHERE id = ?1 AND worker = ?2 AND state = 'encoding'", params![id, worker, key])
-                .map_err(db)?;
+            let n = c.execute("UPDATE segments SET state = 'ready', object_key = ?3, error = NULL WHERE id = ?1 AND worker = ?2 AND state = 'encoding'", params![id, worker, key]).map_err(db)?;
             Ok(n == 1)
         })
         .await

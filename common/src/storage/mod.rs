@@ -88,11 +88,7 @@ pub trait MetaStore: Send + Sync {
 
 /// Reads, modifies and writes a media record, retrying when a concurrent writer wins.
 /// `change` returns `Ok(false)` to leave the record as it is.
-pub async fn modify_media(
-    meta: &dyn MetaStore,
-    id: &str,
-    mut change: impl FnMut(&mut Media) -> Result<bool> + Send,
-) -> Result<Media> {
+pub async fn modify_media(meta: &dyn MetaStore, id: &str, mut change: impl FnMut(&mut Media) -> Result<bool> + Send) -> Result<Media> {
     for attempt in 0..24u32 {
         if attempt > 0 {
             // Jittered back-off so concurrent writers stop colliding on the same version.
@@ -117,11 +113,7 @@ pub async fn modify_media(
 /// Object keys are made by the service; anything arriving from outside is checked with this
 /// before it names a file or an S3 key: `/`-separated segments of `[A-Za-z0-9._-]`, no `.`/`..`.
 pub fn is_safe_key(key: &str) -> bool {
-    !key.is_empty()
-        && key.len() <= 512
-        && key.split('/').all(|seg| {
-            !seg.is_empty() && seg != "." && seg != ".." && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        })
+    !key.is_empty() && key.len() <= 512 && key.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != ".." && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')))
 }
 
 #[cfg(test)]

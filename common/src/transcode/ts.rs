@@ -10,8 +10,28 @@ use super::{run, EncodeError, EncodeInput, FFMPEG_TIMEOUT};
 /// The remux arguments: fMP4 on stdin, TS on stdout.
 pub fn remux_args() -> Vec<String> {
     [
-        "-hide_banner", "-nostdin", "-nostats", "-loglevel", "-level+error", "-y", "-f", "mp4", "-i", "pipe:0", "-map", "0", "-c", "copy", "-copyts", "-mpegts_copyts", "1",
-        "-fflags", "+bitexact", "-f", "mpegts", "pipe:1",
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        "-loglevel",
+        "-level+error",
+        "-y",
+        "-f",
+        "mp4",
+        "-i",
+        "pipe:0",
+        "-map",
+        "0",
+        "-c",
+        "copy",
+        "-copyts",
+        "-mpegts_copyts",
+        "1",
+        "-fflags",
+        "+bitexact",
+        "-f",
+        "mpegts",
+        "pipe:1",
     ]
     .iter()
     .map(|s| s.to_string())
