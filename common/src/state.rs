@@ -28,6 +28,8 @@ pub struct AppState {
     pub session_tokens: Arc<SessionTokens>,
     /// Where just-in-time encode jobs run.
     pub dispatcher: Arc<dyn Dispatcher>,
+    /// HLS sessions opened recently in this process (the HLS hot path).
+    pub open_sessions: Arc<crate::api::open_sessions::OpenSessions>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +75,7 @@ impl AppState {
                     local_objects: None,
                     local_meta: None,
                     session_tokens,
+                    open_sessions: Arc::default(),
                 })
             }
             StorageKind::Embedded => {
@@ -94,6 +97,7 @@ impl AppState {
                     local_objects: Some(objects),
                     local_meta: Some(meta),
                     session_tokens,
+                    open_sessions: Arc::default(),
                 })
             }
         }

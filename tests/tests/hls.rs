@@ -229,6 +229,49 @@ async fn seek_makes_only_what_is_asked(api: Api) {
     api.stop().await;
 }
 
+/// A stream that starts in the middle: its init is made by the run of the segment it starts
+/// at, in one job (one ffmpeg), and nothing before that segment is made.
+async fn a_start_makes_its_init_with_its_segment(api: Api) {
+    let t = token("starter");
+    let id = api.upload_settled(&t, &media_dir().join("h264_irregular_gop.mkv")).await;
+    let s = start(&api, &t, &id, "profile=chrome&max_height=240&start=5.5").await;
+    assert_eq!(s.method, "transcode");
+    assert!(s.master.contains("start=5.5"), "{}", s.master);
+    let master = text(&s.master).await;
+    let variant = resolve(&s.master, master.lines().find(|l| !l.is_empty() && !l.starts_with('#')).unwrap());
+    let (map, segs) = uris(&variant, &text(&variant).await);
+    let (set, _) = set_of(&api, &s.session_id).await;
+    let now = chrono::Utc::now().timestamp();
+    let media = api.state().meta.get_media(&id).await.unwrap().unwrap();
+    let plan = set.plan.plan(media.probe.as_ref().unwrap()).unwrap();
+    let k = plan.segment_at(5.5).unwrap();
+    assert!(k > 0);
+    let before = api.state().dispatcher.started();
+    let init = fetch_segment(&map.expect("EXT-X-MAP")).await.expect("init");
+    assert!(!init.is_empty());
+    assert_eq!(api.state().dispatcher.started(), before + 1, "{}: one job for the init", api.name());
+    let key = set.content_key(&set.video[0].id).unwrap();
+    let rec = |i: u32| {
+        let id = segment_id(&key, &format!("seg_{i:05}.m4s"));
+        let state = api.state().clone();
+        async move { state.meta.get_segment(&id).await.unwrap() }
+    };
+    assert_eq!(rec(k).await.map(|r| r.state), Some(common::model::SegmentState::Ready), "segment {k} was made with the init");
+    for earlier in 0..k {
+        assert!(rec(earlier).await.is_none(), "segment {earlier} was made for a start at {k}");
+    }
+    // The segment is then delivered without another encode of it, and decodes after the init.
+    let seg = fetch_segment(&segs[k as usize]).await.expect("segment");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("start.mp4");
+    std::fs::write(&file, [&init[..], &seg[..]].concat()).unwrap();
+    let (ok, stderr) = ffmpeg_plays(file.to_str().unwrap());
+    assert!(ok && stderr.trim().is_empty(), "{stderr}");
+    let session = api.state().meta.get_session(&s.session_id, now).await.unwrap().unwrap();
+    assert_eq!(session.last_position, Some(plan.segments[k as usize].start), "the position of the last segment asked");
+    api.stop().await;
+}
+
 async fn two_sessions_encode_each_segment_once(api: Api) {
     let alice = token("alice");
     let bob = token("bob");
@@ -415,6 +458,11 @@ async fn embedded_seek_makes_only_what_is_asked() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_a_start_makes_its_init_with_its_segment() {
+    a_start_makes_its_init_with_its_segment(Api::embedded().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn embedded_two_sessions_encode_each_segment_once() {
     two_sessions_encode_each_segment_once(Api::embedded().await).await;
 }
@@ -451,6 +499,12 @@ async fn cloud_every_hls_method_plays_whole() {
 #[ignore = "needs the local AWS stack (scripts/test.sh runs it)"]
 async fn cloud_seek_makes_only_what_is_asked() {
     seek_makes_only_what_is_asked(Api::cloud().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the local AWS stack (scripts/test.sh runs it)"]
+async fn cloud_a_start_makes_its_init_with_its_segment() {
+    a_start_makes_its_init_with_its_segment(Api::cloud().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

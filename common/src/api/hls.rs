@@ -8,13 +8,14 @@ use http::{header, HeaderValue, Method, StatusCode};
 use super::http::{empty, query, Req, Resp};
 use crate::auth::SessionTokenError;
 use crate::error::{Error, Result};
-use crate::hls::ladder::{build, ClientLimits, LadderConfig, RenditionSet};
-use crate::hls::plan::SegmentPlan;
+use crate::hls::ladder::{build, ClientLimits, LadderConfig};
 use crate::hls::playlist::{self, SegmentName};
-use crate::model::{Media, Session};
+use crate::model::Media;
 use crate::segments::job::JobKind;
 use crate::segments::service::{deliver, Delivery};
 use crate::state::AppState;
+
+use super::open_sessions::{OpenSession, PlaylistKind};
 
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 /// Playlists are per session (the token is in the URL): a CDN may keep them briefly.
@@ -22,12 +23,17 @@ const PLAYLIST_CACHE: &str = "public, max-age=10";
 /// Seconds a player is asked to wait when a segment is still being made.
 const SEGMENT_RETRY_AFTER: &str = "1";
 
-/// A verified session with what its requests need.
+/// A verified session with what its requests need, and the token it was opened with.
 struct Open {
-    session: Session,
-    set: RenditionSet,
-    plan: SegmentPlan,
+    open: std::sync::Arc<OpenSession>,
     token: String,
+}
+
+impl std::ops::Deref for Open {
+    type Target = OpenSession;
+    fn deref(&self) -> &OpenSession {
+        &self.open
+    }
 }
 
 fn token_error(e: SessionTokenError) -> Error {
@@ -38,12 +44,18 @@ fn token_error(e: SessionTokenError) -> Error {
     }
 }
 
+/// The session of a request, verified with its token: from this process's short-lived cache
+/// (`open_sessions`), else read and built (the rendition set and plan from the media's probe).
 async fn open(state: &AppState, req: &Req, session_id: &str) -> Result<Open> {
     if !crate::ids::is_valid_id(session_id) {
         return Err(Error::NotFound("session"));
     }
     let now = Utc::now().timestamp();
     let token = query(req).get("token").cloned();
+    if let Some(open) = state.open_sessions.get(session_id, now) {
+        state.session_tokens.verify(token.as_deref(), &open.session.id, &open.session.user_id, now).map_err(token_error)?;
+        return Ok(Open { open, token: token.unwrap_or_default() });
+    }
     let session = state.meta.get_session(session_id, now).await?.ok_or(Error::NotFound("session"))?;
     state.session_tokens.verify(token.as_deref(), &session.id, &session.user_id, now).map_err(token_error)?;
     let media: Media = state.meta.get_media(&session.media_id).await?.ok_or(Error::Gone { code: "media_gone", message: "The media of this session was deleted.".into() })?;
@@ -51,21 +63,29 @@ async fn open(state: &AppState, req: &Req, session_id: &str) -> Result<Open> {
     let set = build(&media.id, probe, &session.decision, &ClientLimits::from(session.limits), &LadderConfig::default())
         .map_err(|e| Error::Conflict { code: "not_playable", message: format!("This media cannot be delivered as HLS: {e}") })?;
     let plan = set.plan.plan(probe).map_err(|e| Error::Conflict { code: "not_playable", message: format!("No segment plan for this media: {e}") })?;
-    Ok(Open { session, set, plan, token: token.unwrap_or_default() })
+    let open = std::sync::Arc::new(OpenSession::new(session, set, plan, state.config.session_idle));
+    state.open_sessions.insert(open.clone());
+    Ok(Open { open, token: token.unwrap_or_default() })
 }
 
-fn playlist_response(body: String) -> Resp {
-    let mut r = http::Response::builder().status(StatusCode::OK).body(bytes::Bytes::from(body)).unwrap_or_default();
+fn playlist_response(body: bytes::Bytes) -> Resp {
+    let mut r = http::Response::builder().status(StatusCode::OK).body(body).unwrap_or_default();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(PLAYLIST_TYPE));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(PLAYLIST_CACHE));
     r
 }
 
-/// Every access moves the session's expiry forward; segment requests also record the position.
+/// Every access moves the session's expiry forward: segment requests always (with the
+/// position), playlist requests at most once per `open_sessions::TOUCH_EVERY`.
 async fn touch(state: &AppState, o: &Open, position: Option<f64>) -> Result<()> {
     let now = Utc::now().timestamp();
-    state.meta.touch_session(&o.session.id, now, now + state.config.session_idle.as_secs() as i64, position).await?;
+    if position.is_none() && !o.touch_due(now) {
+        return Ok(());
+    }
+    let expires_at = now + state.config.session_idle.as_secs() as i64;
+    state.meta.touch_session(&o.session.id, now, expires_at, position).await?;
+    o.touched(now, expires_at, position);
     Ok(())
 }
 
@@ -81,8 +101,13 @@ pub async fn route(state: &AppState, req: &Req, parts: &[&str]) -> Result<Resp> 
             };
             // Never past the end: a player would start on nothing.
             let start = start.map(|s| s.min((o.plan.total - 0.5).max(0.0)));
-            touch(state, &o, None).await?;
-            Ok(playlist_response(playlist::master(&o.set, start, &format!("token={}", o.token))))
+            // A start is the position the player is about to ask for (its init is made with it).
+            touch(state, &o, start).await?;
+            let render = || playlist::master(&o.set, start, &format!("token={}", o.token));
+            Ok(playlist_response(match start {
+                None => o.playlist(PlaylistKind::Master, &o.token, render),
+                Some(_) => bytes::Bytes::from(render()),
+            }))
         }
         ([sid, rendition, playlist::PLAYLIST_NAME], &Method::GET | &Method::HEAD) => {
             let o = open(state, req, sid).await?;
@@ -90,7 +115,7 @@ pub async fn route(state: &AppState, req: &Req, parts: &[&str]) -> Result<Resp> 
                 return Err(Error::NotFound("rendition"));
             }
             touch(state, &o, None).await?;
-            Ok(playlist_response(playlist::variant(&o.plan, o.set.format, &format!("token={}", o.token))))
+            Ok(playlist_response(o.playlist(PlaylistKind::Variant, &o.token, || playlist::variant(&o.plan, o.set.format, &format!("token={}", o.token)))))
         }
         ([sid, rendition, file], &Method::GET | &Method::HEAD) => segment(state, req, sid, rendition, file).await,
         ([_], _) | ([_, _], _) | ([_, _, _], _) => Err(Error::MethodNotAllowed),
@@ -114,7 +139,13 @@ async fn segment(state: &AppState, req: &Req, sid: &str, rendition: &str, file: 
         _ => None,
     };
     touch(state, &o, position).await?;
-    match deliver(state, &o.set, rendition, kind, o.plan.len() as u32).await? {
+    // An init is made by the run of the segment the player starts at (from the master's start
+    // or the last position), which it asks for next.
+    let init_from = match kind {
+        JobKind::Init => Some(o.position().and_then(|p| o.plan.segment_at(p)).unwrap_or(0)),
+        _ => None,
+    };
+    match deliver(state, &o.set, rendition, kind, o.plan.len() as u32, init_from).await? {
         Delivery::Ready(url) => {
             let mut r = empty(StatusCode::FOUND);
             r.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&url).map_err(Error::internal)?);
@@ -151,6 +182,7 @@ async fn end_session(state: &AppState, req: &Req, sid: &str) -> Result<Resp> {
         }
     }
     state.meta.delete_session(&session.id).await?;
+    state.open_sessions.remove(&session.id);
     tracing::info!(session = %session.id, "session ended");
     Ok(empty(StatusCode::NO_CONTENT))
 }

@@ -4,6 +4,7 @@
 pub mod hls;
 pub mod http;
 pub mod media;
+pub mod open_sessions;
 pub mod progress;
 pub mod stream;
 

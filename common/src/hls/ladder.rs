@@ -509,9 +509,18 @@ pub fn build(media_id: &str, probe: &Probe, decision: &Decision, limits: &Client
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::HdrKind;
+
+    /// A 60 s 720p H.264/AAC Matroska file played as remux: (probe, decision, set), for other
+    /// modules' tests.
+    pub(crate) fn remux_fixture() -> (Probe, Decision, RenditionSet) {
+        let p = probe(Some(vs("h264", "High", 4.0, 1280, 720, 24.0)), vec![aud(1, "aac", 2)]);
+        let d = decision(Method::Remux, Some(1), SegmentFormat::Fmp4);
+        let s = build("m1", &p, &d, &ClientLimits::default(), &LadderConfig::default()).unwrap();
+        (p, d, s)
+    }
 
     fn vs(codec: &str, profile: &str, level: f64, w: u32, h: u32, fps: f64) -> VideoStream {
         VideoStream {

@@ -12,7 +12,7 @@ use crate::hls::playlist::{segment_file_name, INIT_NAME};
 use crate::model::Claim;
 use crate::playback::decision::SegmentFormat;
 use crate::state::AppState;
-use crate::transcode::{encode_audio_run, encode_init, encode_video_segment, EncodeError, EncodeInput};
+use crate::transcode::{encode_audio_run, encode_init, encode_video_segment, encode_video_segment_and_init, EncodeError, EncodeInput};
 
 /// Cache-Control of segment objects: keyed by content, so immutable (SPEC §4).
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -25,6 +25,10 @@ pub const MAX_ATTEMPTS: u32 = 3;
 #[serde(rename_all = "snake_case", tag = "kind", content = "index")]
 pub enum JobKind {
     Init,
+    /// A video rendition's init segment and segment `i`, from one encode: the first request of
+    /// a stream (its init, then the segment it starts at) pays for one ffmpeg run. Both claims
+    /// are held by the job.
+    InitWith(u32),
     Segment(u32),
     /// The audio rendition, in one continuous pass from this segment on.
     AudioRun(u32),
@@ -52,7 +56,7 @@ pub fn object_key(media_id: &str, content_key: &str, file: &str) -> String {
 
 pub fn file_name(kind: JobKind, format: SegmentFormat) -> String {
     match kind {
-        JobKind::Init => INIT_NAME.to_string(),
+        JobKind::Init | JobKind::InitWith(_) => INIT_NAME.to_string(),
         JobKind::Segment(i) | JobKind::AudioRun(i) => segment_file_name(i, format),
     }
 }
@@ -103,6 +107,24 @@ pub async fn run(state: &AppState, job: &Job) -> Result<()> {
             Ok(bytes) => publish(state, set, &content_key, &first_file, &job.worker, bytes).await.map(|_| Ok(())),
             Err(e) => Ok(Err((first_file.clone(), e))),
         },
+        JobKind::InitWith(i) => {
+            let file = segment_file_name(i, set.format);
+            match encode_video_segment_and_init(&input, i).await {
+                Ok((init, media)) => {
+                    // The segment first: the request waiting on the init asks for it next.
+                    let published = async {
+                        publish(state, set, &content_key, &file, &job.worker, media).await?;
+                        publish(state, set, &content_key, &first_file, &job.worker, init).await
+                    };
+                    published.await.map(|_| Ok(()))
+                }
+                Err(e) => {
+                    // The segment's claim is released with the same error (the init's below).
+                    state.meta.fail_segment(&segment_id(&content_key, &file), &job.worker, &failure_message(&e)).await?;
+                    Ok(Err((first_file.clone(), e)))
+                }
+            }
+        }
         JobKind::AudioRun(from) => audio_run(state, job, &input, &content_key, from).await,
     };
     match result? {

@@ -30,17 +30,31 @@ fn job_kind(set: &RenditionSet, rendition: &str, kind: JobKind) -> JobKind {
 }
 
 /// Claims the piece and dispatches its job if nobody holds it; returns the record as it stands.
-async fn claim_and_dispatch(state: &AppState, set: &RenditionSet, rendition: &str, content_key: &str, kind: JobKind) -> Result<SegmentRecord> {
+/// `init_from`: for a video init, the segment the stream starts at; when its claim is ours too,
+/// one job makes both (`InitWith`).
+async fn claim_and_dispatch(state: &AppState, set: &RenditionSet, rendition: &str, content_key: &str, kind: JobKind, init_from: Option<u32>) -> Result<SegmentRecord> {
     let id = segment_id(content_key, &file_name(kind, set.format));
     let worker = crate::ids::random_id();
     let t = now();
     match state.meta.claim_segment(&id, &worker, t, t + LEASE_SECONDS, MAX_ATTEMPTS).await? {
         Claim::Held(rec) => Ok(rec),
         Claim::Claimed(rec) => {
-            let job = Job { set: set.clone(), rendition: rendition.to_string(), kind: job_kind(set, rendition, kind), worker };
+            let mut job_kind = job_kind(set, rendition, kind);
+            let mut also = None;
+            if let (JobKind::Init, Some(i)) = (kind, init_from) {
+                let seg = segment_id(content_key, &file_name(JobKind::Segment(i), set.format));
+                if !is_audio(set, rendition) && matches!(state.meta.claim_segment(&seg, &worker, t, t + LEASE_SECONDS, MAX_ATTEMPTS).await?, Claim::Claimed(_)) {
+                    job_kind = JobKind::InitWith(i);
+                    also = Some(seg);
+                }
+            }
+            let job = Job { set: set.clone(), rendition: rendition.to_string(), kind: job_kind, worker };
             if let Err(e) = state.dispatcher.dispatch(state, job).await {
-                // Release the claim at once so the next request can try again.
+                // Release the claims at once so the next request can try again.
                 let _ = state.meta.fail_segment(&id, &rec.worker, "the worker could not be started").await;
+                if let Some(seg) = also {
+                    let _ = state.meta.fail_segment(&seg, &rec.worker, "the worker could not be started").await;
+                }
                 return Err(e);
             }
             Ok(rec)
@@ -49,8 +63,9 @@ async fn claim_and_dispatch(state: &AppState, set: &RenditionSet, rendition: &st
 }
 
 /// Delivers one piece (`Init` or `Segment(i)`) of `rendition`, making it if needed and waiting at
-/// most the configured time. A piece that failed for good is a clear error.
-pub async fn deliver(state: &AppState, set: &RenditionSet, rendition: &str, kind: JobKind, plan_len: u32) -> Result<Delivery> {
+/// most the configured time. A piece that failed for good is a clear error. `init_from`: for
+/// an init, the segment the stream is expected to start at (made by the same run when free).
+pub async fn deliver(state: &AppState, set: &RenditionSet, rendition: &str, kind: JobKind, plan_len: u32, init_from: Option<u32>) -> Result<Delivery> {
     let content_key = set.content_key(rendition).ok_or(Error::NotFound("rendition"))?;
     let id = segment_id(&content_key, &file_name(kind, set.format));
     let deadline = Instant::now() + state.config.segment_wait;
@@ -64,7 +79,7 @@ pub async fn deliver(state: &AppState, set: &RenditionSet, rendition: &str, kind
             }
             Some(r) if r.state == SegmentState::Encoding && r.lease_until >= now() => r,
             // Absent, retryable failure, or a dead worker's expired lease: claim it ourselves.
-            _ => claim_and_dispatch(state, set, rendition, &content_key, kind).await?,
+            _ => claim_and_dispatch(state, set, rendition, &content_key, kind, init_from).await?,
         };
         if !read_ahead_done {
             read_ahead_done = true;
@@ -118,7 +133,7 @@ async fn read_ahead(state: &AppState, set: &RenditionSet, rendition: &str, conte
         return;
     }
     for j in from + 1..=last {
-        if let Err(e) = claim_and_dispatch(state, set, rendition, content_key, JobKind::Segment(j)).await {
+        if let Err(e) = claim_and_dispatch(state, set, rendition, content_key, JobKind::Segment(j), None).await {
             tracing::warn!(error = %e, segment = j, "read-ahead could not start");
             return;
         }

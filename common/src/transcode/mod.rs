@@ -178,17 +178,35 @@ pub async fn encode_init(input: &EncodeInput<'_>) -> Result<Bytes, EncodeError> 
     };
     let out = run_checked(input, &args).await?;
     let (init, _) = split_fmp4(&out)?;
-    // It must have a usable track.
-    boxes::track_info(&init)?;
-    if boxes::find(&init, b"ftyp")?.is_none() {
-        return Err(EncodeError::Output("no `ftyp` box".into()));
-    }
+    check_init(&init)?;
     Ok(init)
 }
 
 /// The bytes of video segment `index`: fMP4 media (`moof` + `mdat`, no init) or a complete TS
 /// segment.
 pub async fn encode_video_segment(input: &EncodeInput<'_>, index: u32) -> Result<Bytes, EncodeError> {
+    let (init, media) = video_segment_run(input, index).await?;
+    match input.set.format {
+        SegmentFormat::Fmp4 => Ok(media),
+        SegmentFormat::Ts => ts::fmp4_to_ts(input, &init, &media).await,
+    }
+}
+
+/// The rendition's init segment and the fMP4 media of video segment `index`, from one ffmpeg
+/// run: the `moov` a segment run writes is byte-identical to [`encode_init`]'s (tested), so the
+/// first request of a stream (init, then the segment it starts at) pays for one run, not two.
+/// fMP4 renditions only (a `Tool` error for TS).
+pub async fn encode_video_segment_and_init(input: &EncodeInput<'_>, index: u32) -> Result<(Bytes, Bytes), EncodeError> {
+    if input.set.format != SegmentFormat::Fmp4 {
+        return Err(EncodeError::Tool("TS renditions have no init segment".into()));
+    }
+    let (init, media) = video_segment_run(input, index).await?;
+    check_init(&init)?;
+    Ok((init, media))
+}
+
+/// One video segment run: (the run's init, the segment's fMP4 media).
+async fn video_segment_run(input: &EncodeInput<'_>, index: u32) -> Result<(Bytes, Bytes), EncodeError> {
     let v = video(input)?;
     let seg = segment(input.plan, index)?;
     let last = index as usize + 1 >= input.plan.len();
@@ -197,11 +215,16 @@ pub async fn encode_video_segment(input: &EncodeInput<'_>, index: u32) -> Result
     let bytes = run_checked(input, &args).await?;
     // Copied video goes on the source's frame grid (see `frame_grid`), from its first keyframe.
     let grid_origin = if v.copy { input.probe.keyframes.first().copied() } else { None };
-    let (init, media) = fmp4_segment(&bytes, v, index, &seg, last, grid_origin)?;
-    match input.set.format {
-        SegmentFormat::Fmp4 => Ok(media),
-        SegmentFormat::Ts => ts::fmp4_to_ts(input, &init, &media).await,
+    fmp4_segment(&bytes, v, index, &seg, last, grid_origin)
+}
+
+/// An init segment must have a usable track and an `ftyp`.
+fn check_init(init: &[u8]) -> Result<(), EncodeError> {
+    boxes::track_info(init)?;
+    if boxes::find(init, b"ftyp")?.is_none() {
+        return Err(EncodeError::Output("no `ftyp` box".into()));
     }
+    Ok(())
 }
 
 fn no_video(index: u32, seg: &Segment) -> String {
