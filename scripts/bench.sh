@@ -12,7 +12,8 @@
 #   3. ttfs     time to first segment (transcode, transcode_audio, remux; start and middle)
 #               against ffmpeg alone making that segment with the workers' exact arguments
 #   4. ladder   a 2-minute 720p source's whole ladder through the workers against one ffmpeg
-#               making the same ladder; per-segment encode cost per rung (the cloud model)
+#               making the same ladder, at the defaults and with STREAM_READ_AHEAD_ALL_RUNGS=1;
+#               per-segment encode cost per rung (the cloud model)
 #   5. memory   peak RSS of streamd and of every ffmpeg it runs, 10 s vs 10 min source
 #
 # From a clean clone: installs what is missing (ffmpeg, wrk, nginx, GNU time; apt), builds
@@ -293,6 +294,12 @@ if want ladder; then
   "$E2E" throughput --base "$BASE" --secret "$SECRET" --pid "$STREAMD_PID" --runs "$RUNS" \
     --file "$MEDIA/h264_aac_720p_120s.mp4" --query "$LADDER_QUERY" --workers "$(nproc)" \
     --tmp "$TMP/ladder" --out "$RES/throughput.json"
+  stop_streamd
+  # The same with the whole-ladder read-ahead (every rung of a read-ahead segment from one decode).
+  start_streamd ladder-all-rungs STREAM_READ_AHEAD_ALL_RUNGS=1
+  "$E2E" throughput --base "$BASE" --secret "$SECRET" --pid "$STREAMD_PID" --runs "$RUNS" \
+    --file "$MEDIA/h264_aac_720p_120s.mp4" --query "$LADDER_QUERY" --workers "$(nproc)" \
+    --tmp "$TMP/ladder" --out "$RES/throughput-all-rungs.json"
   stop_streamd
   phase segcost
   "$E2E" segcost --samples "$RUNS" --out "$RES/segcost.json" \

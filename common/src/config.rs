@@ -53,6 +53,10 @@ pub struct Config {
     pub segment_wait: Duration,
     /// Segments claimed and made ahead of a requested one.
     pub read_ahead: u32,
+    /// Read-ahead of a transcoded segment makes that segment of every rung of the ladder, from
+    /// one decode (for catalogues watched in several rungs: ABR switches find segments made;
+    /// per viewer it costs the other rungs' encodes).
+    pub read_ahead_all_rungs: bool,
     /// In-process encode workers (embedded; default: the number of cores).
     pub workers: usize,
     /// The cloud `transcode` function to invoke; unset = encode in-process.
@@ -171,6 +175,7 @@ impl Config {
             session_token_ttl: secs(&get, "STREAM_SESSION_TOKEN_TTL_SECONDS", 12 * 3600)?,
             segment_wait: Duration::from_millis(num(&get, "STREAM_SEGMENT_WAIT_MS", 8000)?),
             read_ahead: u32::try_from(num(&get, "STREAM_READ_AHEAD", 3)?).map_err(|_| err("STREAM_READ_AHEAD", "too large"))?,
+            read_ahead_all_rungs: parse_bool(&get, "STREAM_READ_AHEAD_ALL_RUNGS", false)?,
             workers: match num(&get, "STREAM_WORKERS", 0)? {
                 0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
                 n => usize::try_from(n).map_err(|_| err("STREAM_WORKERS", "too large"))?,

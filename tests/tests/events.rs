@@ -130,7 +130,7 @@ async fn transcode_job_event_is_current() {
     let audio = common::playback::decision::select_audio(&probe, None).unwrap();
     let decision = common::playback::decision::decide(&probe, &caps, audio, false);
     let set = common::hls::ladder::build(SAMPLE_MEDIA, &probe, &decision, &Default::default(), &Default::default()).unwrap();
-    let job = Job { rendition: set.video[0].id.clone(), set, kind: common::segments::job::JobKind::Segment(0), worker: "sample-worker-0001".into() };
+    let job = Job { rendition: set.video[0].id.clone(), set, kind: common::segments::job::JobKind::Segment(0), worker: "sample-worker-0001".into(), also: vec![] };
     let text = serde_json::to_string_pretty(&job).unwrap().replace(&id, SAMPLE_MEDIA) + "\n";
     if std::env::var("STREAM_WRITE_EVENTS").is_ok_and(|v| v == "1") {
         std::fs::write(event_path("transcode-job.json"), &text).unwrap();

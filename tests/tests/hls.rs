@@ -272,6 +272,48 @@ async fn a_start_makes_its_init_with_its_segment(api: Api) {
     api.stop().await;
 }
 
+/// `STREAM_READ_AHEAD_ALL_RUNGS`: read-ahead makes each segment of every rung in one job (one
+/// decode); the other rungs' segments are made without being asked for, and no more jobs run.
+async fn read_ahead_of_every_rung_in_one_job(api: Api) {
+    let t = token("ladder");
+    let id = api.upload_settled(&t, &media_dir().join("hevc10_ac3_51.mkv")).await;
+    let s = start(&api, &t, &id, STEREO_AAC_H264_MP4).await;
+    assert_eq!(s.method, "transcode");
+    let (set, len) = set_of(&api, &s.session_id).await;
+    assert!(set.video.len() >= 2, "a ladder of {} rungs", set.video.len());
+    let token_q = s.master.split("token=").nth(1).unwrap().split('&').next().unwrap().to_string();
+    let url = |r: &str, i: u32| api.server().url(&format!("/api/v1/hls/{}/{r}/seg_{i:05}.m4s?token={token_q}", s.session_id));
+    let before = api.state().dispatcher.started();
+    fetch_segment(&url(&set.video[0].id, 0)).await.expect("segment 0");
+    let ahead = (len as u32 - 1).min(3);
+    assert!(ahead >= 1);
+    let ready = |r: String, i: u32| {
+        let state = api.state().clone();
+        let key = set.content_key(&r).unwrap();
+        async move { state.meta.get_segment(&segment_id(&key, &format!("seg_{i:05}.m4s"))).await.unwrap().is_some_and(|r| r.state == common::model::SegmentState::Ready) }
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    'wait: loop {
+        let mut all = true;
+        for v in &set.video {
+            for i in 1..=ahead {
+                all &= ready(v.id.clone(), i).await;
+            }
+        }
+        if all {
+            break 'wait;
+        }
+        assert!(Instant::now() < deadline, "{}: read-ahead did not make every rung", api.name());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(api.state().dispatcher.started() - before, 1 + ahead as u64, "{}: one job per segment for the whole ladder", api.name());
+    for v in &set.video[1..] {
+        assert!(!fetch_segment(&url(&v.id, 1)).await.expect("made ahead").is_empty());
+    }
+    assert_eq!(api.state().dispatcher.started() - before, 1 + ahead as u64, "nothing made twice");
+    api.stop().await;
+}
+
 async fn two_sessions_encode_each_segment_once(api: Api) {
     let alice = token("alice");
     let bob = token("bob");
@@ -455,6 +497,17 @@ async fn embedded_every_hls_method_plays_whole() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn embedded_seek_makes_only_what_is_asked() {
     seek_makes_only_what_is_asked(Api::embedded().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_read_ahead_of_every_rung_in_one_job() {
+    read_ahead_of_every_rung_in_one_job(Api::embedded_with(&[("STREAM_READ_AHEAD_ALL_RUNGS", "1")]).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the local AWS stack (scripts/test.sh runs it)"]
+async fn cloud_read_ahead_of_every_rung_in_one_job() {
+    read_ahead_of_every_rung_in_one_job(Api::cloud_with(&[("STREAM_READ_AHEAD_ALL_RUNGS", "1")]).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

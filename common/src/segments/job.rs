@@ -12,7 +12,7 @@ use crate::hls::playlist::{segment_file_name, INIT_NAME};
 use crate::model::Claim;
 use crate::playback::decision::SegmentFormat;
 use crate::state::AppState;
-use crate::transcode::{encode_audio_run, encode_init, encode_video_segment, encode_video_segment_and_init, EncodeError, EncodeInput};
+use crate::transcode::{encode_audio_run, encode_init, encode_video_segment, encode_video_segment_and_init, encode_video_segments, EncodeError, EncodeInput};
 
 /// Cache-Control of segment objects: keyed by content, so immutable (SPEC §4).
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -42,6 +42,11 @@ pub struct Job {
     pub kind: JobKind,
     /// The worker id the claim was made for.
     pub worker: String,
+    /// With `Segment(i)` of a transcoded video rendition: other transcoded video renditions of
+    /// the set whose segment `i` this job also holds the claim of, made by the same run from
+    /// one decode (read-ahead of the whole ladder, `STREAM_READ_AHEAD_ALL_RUNGS`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<String>,
 }
 
 /// `<content key>/<file name>`: the segment's record id.
@@ -103,6 +108,7 @@ pub async fn run(state: &AppState, job: &Job) -> Result<()> {
             Ok(bytes) => publish(state, set, &content_key, &first_file, &job.worker, bytes).await.map(|_| Ok(())),
             Err(e) => Ok(Err((first_file.clone(), e))),
         },
+        JobKind::Segment(i) if !job.also.is_empty() => rungs(state, job, &input, i, &first_file).await,
         JobKind::Segment(i) => match encode_video_segment(&input, i).await {
             Ok(bytes) => publish(state, set, &content_key, &first_file, &job.worker, bytes).await.map(|_| Ok(())),
             Err(e) => Ok(Err((first_file.clone(), e))),
@@ -136,6 +142,29 @@ pub async fn run(state: &AppState, job: &Job) -> Result<()> {
             tracing::warn!(rendition = %job.rendition, segment = %file, error = %e, "job failed");
             state.meta.fail_segment(&segment_id(&content_key, &file), &job.worker, &failure_message(&e)).await?;
             Ok(())
+        }
+    }
+}
+
+/// Segment `i` of the job's rendition and of its `also` renditions, from one run.
+async fn rungs(state: &AppState, job: &Job, input: &EncodeInput<'_>, i: u32, file: &str) -> Result<std::result::Result<(), (String, EncodeError)>> {
+    let set = &job.set;
+    let ids: Vec<&str> = std::iter::once(job.rendition.as_str()).chain(job.also.iter().map(String::as_str)).collect();
+    let keys: Vec<String> = ids.iter().map(|id| set.content_key(id).ok_or(Error::NotFound("rendition"))).collect::<Result<_>>()?;
+    match encode_video_segments(input, i, &ids).await {
+        Ok(all) => {
+            for (key, (_, bytes)) in keys.iter().zip(all) {
+                publish(state, set, key, file, &job.worker, bytes).await?;
+            }
+            Ok(Ok(()))
+        }
+        Err(e) => {
+            // The other renditions' claims are released with the same error (the job's own by
+            // the caller).
+            for key in &keys[1..] {
+                state.meta.fail_segment(&segment_id(key, file), &job.worker, &failure_message(&e)).await?;
+            }
+            Ok(Err((file.to_string(), e)))
         }
     }
 }

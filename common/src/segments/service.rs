@@ -29,10 +29,19 @@ fn job_kind(set: &RenditionSet, rendition: &str, kind: JobKind) -> JobKind {
     }
 }
 
+/// What else a job may make with the piece it was claimed for, from the same run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Also {
+    Nothing,
+    /// For a video init: the segment the stream starts at (`InitWith`).
+    SegmentWithInit(u32),
+    /// For a transcoded video segment: the same segment of the set's other transcoded rungs.
+    OtherRungs,
+}
+
 /// Claims the piece and dispatches its job if nobody holds it; returns the record as it stands.
-/// `init_from`: for a video init, the segment the stream starts at; when its claim is ours too,
-/// one job makes both (`InitWith`).
-async fn claim_and_dispatch(state: &AppState, set: &RenditionSet, rendition: &str, content_key: &str, kind: JobKind, init_from: Option<u32>) -> Result<SegmentRecord> {
+/// With `also`, the job also makes what it can claim of that from the same run.
+async fn claim_and_dispatch(state: &AppState, set: &RenditionSet, rendition: &str, content_key: &str, kind: JobKind, also: Also) -> Result<SegmentRecord> {
     let id = segment_id(content_key, &file_name(kind, set.format));
     let worker = crate::ids::random_id();
     let t = now();
@@ -40,20 +49,38 @@ async fn claim_and_dispatch(state: &AppState, set: &RenditionSet, rendition: &st
         Claim::Held(rec) => Ok(rec),
         Claim::Claimed(rec) => {
             let mut job_kind = job_kind(set, rendition, kind);
-            let mut also = None;
-            if let (JobKind::Init, Some(i)) = (kind, init_from) {
-                let seg = segment_id(content_key, &file_name(JobKind::Segment(i), set.format));
-                if !is_audio(set, rendition) && matches!(state.meta.claim_segment(&seg, &worker, t, t + LEASE_SECONDS, MAX_ATTEMPTS).await?, Claim::Claimed(_)) {
-                    job_kind = JobKind::InitWith(i);
-                    also = Some(seg);
+            // Further claims this job holds: (record id, rendition).
+            let mut extra: Vec<(String, String)> = vec![];
+            let claim = |seg: String| {
+                let worker = worker.clone();
+                async move { Ok::<bool, Error>(matches!(state.meta.claim_segment(&seg, &worker, t, t + LEASE_SECONDS, MAX_ATTEMPTS).await?, Claim::Claimed(_))) }
+            };
+            match (kind, also) {
+                (JobKind::Init, Also::SegmentWithInit(i)) if !is_audio(set, rendition) => {
+                    let seg = segment_id(content_key, &file_name(JobKind::Segment(i), set.format));
+                    if claim(seg.clone()).await? {
+                        job_kind = JobKind::InitWith(i);
+                        extra.push((seg, rendition.to_string()));
+                    }
                 }
+                (JobKind::Segment(i), Also::OtherRungs) if set.video.iter().any(|v| v.id == rendition && !v.copy) => {
+                    for other in set.video.iter().filter(|v| v.id != rendition && !v.copy) {
+                        let Some(key) = set.content_key(&other.id) else { continue };
+                        let seg = segment_id(&key, &file_name(JobKind::Segment(i), set.format));
+                        if claim(seg.clone()).await? {
+                            extra.push((seg, other.id.clone()));
+                        }
+                    }
+                }
+                _ => {}
             }
-            let job = Job { set: set.clone(), rendition: rendition.to_string(), kind: job_kind, worker };
+            let also_rungs = if matches!(job_kind, JobKind::Segment(_)) { extra.iter().map(|(_, r)| r.clone()).collect() } else { vec![] };
+            let job = Job { set: set.clone(), rendition: rendition.to_string(), kind: job_kind, worker, also: also_rungs };
             if let Err(e) = state.dispatcher.dispatch(state, job).await {
                 // Release the claims at once so the next request can try again.
                 let _ = state.meta.fail_segment(&id, &rec.worker, "the worker could not be started").await;
-                if let Some(seg) = also {
-                    let _ = state.meta.fail_segment(&seg, &rec.worker, "the worker could not be started").await;
+                for (seg, _) in &extra {
+                    let _ = state.meta.fail_segment(seg, &rec.worker, "the worker could not be started").await;
                 }
                 return Err(e);
             }
@@ -79,7 +106,7 @@ pub async fn deliver(state: &AppState, set: &RenditionSet, rendition: &str, kind
             }
             Some(r) if r.state == SegmentState::Encoding && r.lease_until >= now() => r,
             // Absent, retryable failure, or a dead worker's expired lease: claim it ourselves.
-            _ => claim_and_dispatch(state, set, rendition, &content_key, kind, init_from).await?,
+            _ => claim_and_dispatch(state, set, rendition, &content_key, kind, init_from.map_or(Also::Nothing, Also::SegmentWithInit)).await?,
         };
         if !read_ahead_done {
             read_ahead_done = true;
@@ -133,7 +160,8 @@ async fn read_ahead(state: &AppState, set: &RenditionSet, rendition: &str, conte
         return;
     }
     for j in from + 1..=last {
-        if let Err(e) = claim_and_dispatch(state, set, rendition, content_key, JobKind::Segment(j), None).await {
+        let also = if state.config.read_ahead_all_rungs { Also::OtherRungs } else { Also::Nothing };
+        if let Err(e) = claim_and_dispatch(state, set, rendition, content_key, JobKind::Segment(j), also).await {
             tracing::warn!(error = %e, segment = j, "read-ahead could not start");
             return;
         }

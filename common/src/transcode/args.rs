@@ -80,10 +80,14 @@ fn push(args: &mut Vec<String>, items: &[&str]) {
     args.extend(items.iter().map(|s| s.to_string()));
 }
 
-/// The muxer options and `pipe:1`.
+/// The muxer options and the output (`pipe:1` unless given).
 /// `delay_moov`: the moov is written with the first fragment (AC-3 and E-AC-3 need a parsed
 /// packet for their `dac3`/`dec3` box).
 fn muxer(args: &mut Vec<String>, offset: f64, audio: bool, delay_moov: bool) {
+    muxer_to(args, offset, audio, delay_moov, "pipe:1");
+}
+
+fn muxer_to(args: &mut Vec<String>, offset: f64, audio: bool, delay_moov: bool, output: &str) {
     push(args, &["-map_metadata", "-1", "-map_chapters", "-1", "-fflags", "+bitexact", "-output_ts_offset", &secs(offset + TIMELINE_OFFSET)]);
     // Timestamps are exactly the source's (plus the fixed base): no shifting to zero per run,
     // so independently made segments line up: decode times continue from one segment to the
@@ -99,7 +103,7 @@ fn muxer(args: &mut Vec<String>, offset: f64, audio: bool, delay_moov: bool) {
     if delay_moov {
         flags.push_str("+delay_moov");
     }
-    push(args, &["-use_editlist", "0", "-movflags", &flags, "-f", "mp4", "pipe:1"]);
+    push(args, &["-use_editlist", "0", "-movflags", &flags, "-f", "mp4", output]);
 }
 
 /// The transfer function zscale is told the HDR input has.
@@ -168,22 +172,55 @@ pub fn video_args(source: &str, src: Option<&VideoStream>, v: &VideoRendition, r
             push(&mut a, &["-tag:v", "hvc1"]);
         }
     } else {
-        let level = v.h264_level.map(|l| l.x264_arg());
-        push(&mut a, &["-vf", &video_filter(src, v, features), "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high"]);
-        if let Some(level) = &level {
-            push(&mut a, &["-level", level]);
-        }
-        push(&mut a, &["-pix_fmt", "yuv420p", "-b:v", &v.bitrate.to_string(), "-maxrate", &v.maxrate.to_string(), "-bufsize", &v.bufsize.to_string()]);
-        if let Some(fps) = v.frame_rate.filter(|f| f.is_finite() && *f > 0.0) {
-            push(&mut a, &["-r", &rate(fps)]);
-        }
-        if src.is_some_and(|s| s.hdr != HdrKind::Sdr) && features.zscale {
-            push(&mut a, &["-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709"]);
-        }
-        // One keyframe, at the start; none inside the segment.
-        push(&mut a, &["-force_key_frames", "0", "-g", HUGE_GOP, "-keyint_min", HUGE_GOP, "-sc_threshold", "0", "-x264-params", "scenecut=0:open-gop=0"]);
+        push(&mut a, &["-vf", &video_filter(src, v, features)]);
+        x264(&mut a, src, v, features);
     }
     muxer(&mut a, range.offset, false, false);
+    a
+}
+
+/// The encoder arguments of a transcoded video rendition (after its filter).
+fn x264(a: &mut Vec<String>, src: Option<&VideoStream>, v: &VideoRendition, features: Features) {
+    let level = v.h264_level.map(|l| l.x264_arg());
+    push(a, &["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high"]);
+    if let Some(level) = &level {
+        push(a, &["-level", level]);
+    }
+    push(a, &["-pix_fmt", "yuv420p", "-b:v", &v.bitrate.to_string(), "-maxrate", &v.maxrate.to_string(), "-bufsize", &v.bufsize.to_string()]);
+    if let Some(fps) = v.frame_rate.filter(|f| f.is_finite() && *f > 0.0) {
+        push(a, &["-r", &rate(fps)]);
+    }
+    if src.is_some_and(|s| s.hdr != HdrKind::Sdr) && features.zscale {
+        push(a, &["-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709"]);
+    }
+    // One keyframe, at the start; none inside the segment.
+    push(a, &["-force_key_frames", "0", "-g", HUGE_GOP, "-keyint_min", HUGE_GOP, "-sc_threshold", "0", "-x264-params", "scenecut=0:open-gop=0"]);
+}
+
+/// The argument list of one run that makes the same time range of several transcoded video
+/// renditions of one source from **one decode**: the source's video is `split` into one chain
+/// per rendition (each [`video_filter`]), each encoded with exactly [`video_args`]' encoder and
+/// muxer arguments and written to its own file, `outputs[k]` for `rungs[k]`.
+pub fn video_ladder_args(source: &str, src: Option<&VideoStream>, rungs: &[&VideoRendition], range: VideoRange, features: Features, outputs: &[String]) -> Vec<String> {
+    let mut a = Vec::with_capacity(40 + 60 * rungs.len());
+    global(&mut a);
+    input(&mut a, source, Some(range.seek), None);
+    push(&mut a, &["-xerror"]);
+    let index = rungs.first().map_or(0, |v| v.source_index);
+    let labels: String = (0..rungs.len()).map(|k| format!("[s{k}]")).collect();
+    let mut graph = format!("[0:{index}]split={}{labels}", rungs.len());
+    for (k, v) in rungs.iter().enumerate() {
+        graph.push_str(&format!(";[s{k}]{}[v{k}]", video_filter(src, v, features)));
+    }
+    push(&mut a, &["-filter_complex", &graph]);
+    for (k, (v, out)) in rungs.iter().zip(outputs).enumerate() {
+        push(&mut a, &["-map", &format!("[v{k}]"), "-an", "-sn", "-dn"]);
+        if let Some(t) = range.duration {
+            push(&mut a, &["-t", &secs(t)]);
+        }
+        x264(&mut a, src, v, features);
+        muxer_to(&mut a, range.offset, false, false, out);
+    }
     a
 }
 

@@ -192,6 +192,60 @@ pub async fn encode_video_segment(input: &EncodeInput<'_>, index: u32) -> Result
     }
 }
 
+/// Segment `index` of several transcoded video renditions of the set (`rendition_ids`, all
+/// `copy: false`), from **one** ffmpeg run that decodes the source once and `split`s it into one
+/// encoder per rendition, each with exactly the arguments of its own single run (so its media
+/// fits the rendition's init segment; tested). Returns (the run's init, the segment's bytes: fMP4
+/// media or a complete TS segment) in the order of `rendition_ids`. Each output goes to a file in
+/// a private temporary directory, removed afterwards.
+pub async fn encode_video_segments(input: &EncodeInput<'_>, index: u32, rendition_ids: &[&str]) -> Result<Vec<(Bytes, Bytes)>, EncodeError> {
+    let mut rungs = Vec::with_capacity(rendition_ids.len());
+    for id in rendition_ids {
+        match input.set.rendition(id) {
+            Some(Rendition::Video(v)) if !v.copy => rungs.push(v),
+            _ => return Err(EncodeError::NoSuchRendition),
+        }
+    }
+    if rungs.is_empty() {
+        return Err(EncodeError::NoSuchRendition);
+    }
+    let seg = segment(input.plan, index)?;
+    let last = index as usize + 1 >= input.plan.len();
+    let features = run::features(input.ffmpeg).await;
+    let dir = TempDir::create()?;
+    let outputs: Vec<String> = (0..rungs.len()).map(|k| dir.0.join(format!("v{k}.mp4")).to_string_lossy().into_owned()).collect();
+    let args = args::video_ladder_args(input.source, input.probe.video.as_ref(), &rungs, video_range(rungs[0], &seg, last), features, &outputs);
+    run_checked(input, &args).await?;
+    let mut out = Vec::with_capacity(rungs.len());
+    for (v, path) in rungs.iter().zip(&outputs) {
+        let bytes = tokio::fs::read(path).await.map_err(|e| EncodeError::Output(format!("reading an output of the ladder run: {e}")))?;
+        let (init, media) = fmp4_segment(&bytes, v, index, &seg, last, None)?;
+        let bytes = match input.set.format {
+            SegmentFormat::Fmp4 => media,
+            SegmentFormat::Ts => ts::fmp4_to_ts(input, &init, &media).await?,
+        };
+        out.push((init, bytes));
+    }
+    Ok(out)
+}
+
+/// A private temporary directory, removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn create() -> Result<Self, EncodeError> {
+        let path = std::env::temp_dir().join(format!("stream-encode-{}", crate::ids::random_id()));
+        std::fs::create_dir(&path).map_err(|e| EncodeError::Tool(format!("creating a temporary directory: {e}")))?;
+        Ok(TempDir(path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The rendition's init segment and the fMP4 media of video segment `index`, from one ffmpeg
 /// run: the `moov` a segment run writes is byte-identical to [`encode_init`]'s (tested), so the
 /// first request of a stream (init, then the segment it starts at) pays for one run, not two.

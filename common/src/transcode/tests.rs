@@ -537,6 +537,58 @@ async fn h264_aac_every_method_plays() {
     }
 }
 
+/// 854x480 H.264, 5 s: a transcode ladder of two rungs (480p, 360p).
+fn make_480p(dir: &Path) -> PathBuf {
+    let p = dir.join("h264_480p.mkv");
+    ffmpeg_ok(&["-f", "lavfi", "-i", "testsrc2=size=854x480:rate=24", "-t", "5", "-c:v", "libx264", "-preset", "ultrafast", "-g", "48", "-pix_fmt", "yuv420p", p.to_str().unwrap()]);
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_run_makes_a_segment_of_every_rung() {
+    let dir = TempDir::new("rungs");
+    let source = make_480p(dir.path());
+    let probe = probe_of(&source).await;
+    for format in [SegmentFormat::Fmp4, SegmentFormat::Ts] {
+        let set = set_in(&probe, Method::Transcode, format);
+        assert!(set.video.len() >= 2, "a ladder: {:?}", set.video.iter().map(|v| &v.id).collect::<Vec<_>>());
+        let plan = set.plan.plan(&probe).unwrap();
+        let ids: Vec<&str> = set.video.iter().map(|v| v.id.as_str()).collect();
+        let inp = input(source.to_str().unwrap(), &probe, &set, ids[0], &plan);
+        let all = encode_video_segments(&inp, 2, &ids).await.unwrap();
+        assert_eq!(all.len(), ids.len());
+        for (id, (run_init, bytes)) in ids.iter().zip(all) {
+            let one = input(source.to_str().unwrap(), &probe, &set, id, &plan);
+            let single = encode_video_segment(&one, 2).await.unwrap();
+            if format == SegmentFormat::Fmp4 {
+                // The same `moov` as the rendition's own init: the segment plays after it.
+                let init = encode_init(&one).await.unwrap();
+                assert_eq!(run_init, init, "{id}: the ladder run's init is the rendition's");
+                let p = dir.path().join(format!("{id}_seg2.mp4"));
+                write(&p, &[&init[..], &bytes[..]].concat());
+                decodes_cleanly(&p);
+                let pk = video_packets(&p);
+                assert!(pk[0].1, "{id}: starts with a keyframe");
+                let single_p = dir.path().join(format!("{id}_single2.mp4"));
+                write(&single_p, &[&init[..], &single[..]].concat());
+                assert_eq!(pk.len(), video_packets(&single_p).len(), "{id}: as many frames as its own run");
+                let start = media_start(&init, &bytes);
+                assert!((start - plan.segments[2].start).abs() < 0.01, "{id}: {start}");
+            } else {
+                let p = dir.path().join(format!("{id}_seg2.ts"));
+                write(&p, &bytes);
+                decodes_cleanly(&p);
+                assert!(video_packets(&p)[0].1);
+            }
+        }
+    }
+    // A rendition that is not a transcoded video is refused before any work.
+    let set = set_of(&probe, Method::Transcode);
+    let plan = set.plan.plan(&probe).unwrap();
+    let inp = input(source.to_str().unwrap(), &probe, &set, &set.video[0].id, &plan);
+    assert!(matches!(encode_video_segments(&inp, 0, &["nope"]).await, Err(EncodeError::NoSuchRendition)));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mp4_and_ts_sources_play() {
     let dir = TempDir::new("containers");
