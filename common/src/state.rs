@@ -30,6 +30,9 @@ pub struct AppState {
     pub dispatcher: Arc<dyn Dispatcher>,
     /// HLS sessions opened recently in this process (the HLS hot path).
     pub open_sessions: Arc<crate::api::open_sessions::OpenSessions>,
+    /// Signalled whenever a job of this process publishes a piece or records a failure: a
+    /// waiting segment request looks again at once instead of at its next poll.
+    pub segment_events: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +79,7 @@ impl AppState {
                     local_meta: None,
                     session_tokens,
                     open_sessions: Arc::default(),
+                    segment_events: Arc::default(),
                 })
             }
             StorageKind::Embedded => {
@@ -98,6 +102,7 @@ impl AppState {
                     local_meta: Some(meta),
                     session_tokens,
                     open_sessions: Arc::default(),
+                    segment_events: Arc::default(),
                 })
             }
         }

@@ -17,6 +17,11 @@ pub trait Dispatcher: Send + Sync {
     async fn dispatch(&self, state: &AppState, job: Job) -> Result<()>;
     /// Jobs started by this process (for tests and logs).
     fn started(&self) -> u64;
+    /// Whether jobs run in this process (their completion then signals `segment_events`, and
+    /// work may go on after a response, which a Lambda invocation cannot count on).
+    fn in_process(&self) -> bool {
+        false
+    }
 }
 
 /// Runs jobs as tokio tasks, at most `workers` at once (ffmpeg is CPU-bound). FIFO: the segment
@@ -52,6 +57,10 @@ impl Dispatcher for InProcess {
 
     fn started(&self) -> u64 {
         self.started.load(Ordering::Relaxed)
+    }
+
+    fn in_process(&self) -> bool {
+        true
     }
 }
 

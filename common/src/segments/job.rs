@@ -82,6 +82,7 @@ async fn publish(state: &AppState, set: &RenditionSet, content_key: &str, file: 
         // Our lease ran out and another worker took over: its bytes are the same; nothing to do.
         tracing::warn!(segment = %file, "claim lost before completion; the object is identical");
     }
+    state.segment_events.notify_waiters();
     Ok(())
 }
 
@@ -133,7 +134,10 @@ pub async fn run(state: &AppState, job: &Job) -> Result<()> {
         }
         JobKind::AudioRun(from) => audio_run(state, job, &input, &content_key, from).await,
     };
-    match result? {
+    let outcome = result;
+    // Waiters look again (a failure recorded, or anything published).
+    let signal = |state: &AppState| state.segment_events.notify_waiters();
+    match outcome? {
         Ok(()) => {
             tracing::info!(rendition = %job.rendition, kind = ?job.kind, elapsed_ms = started.elapsed().as_millis() as u64, "job done");
             Ok(())
@@ -141,6 +145,7 @@ pub async fn run(state: &AppState, job: &Job) -> Result<()> {
         Err((file, e)) => {
             tracing::warn!(rendition = %job.rendition, segment = %file, error = %e, "job failed");
             state.meta.fail_segment(&segment_id(&content_key, &file), &job.worker, &failure_message(&e)).await?;
+            signal(state);
             Ok(())
         }
     }

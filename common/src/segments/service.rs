@@ -51,14 +51,24 @@ async fn claim_and_dispatch(state: &AppState, set: &RenditionSet, rendition: &st
             let mut job_kind = job_kind(set, rendition, kind);
             // Further claims this job holds: (record id, rendition).
             let mut extra: Vec<(String, String)> = vec![];
+            // A further claim that fails (the store is down) is simply not taken: the job makes
+            // its own piece, and the piece it holds is never left without a job.
             let claim = |seg: String| {
                 let worker = worker.clone();
-                async move { Ok::<bool, Error>(matches!(state.meta.claim_segment(&seg, &worker, t, t + LEASE_SECONDS, MAX_ATTEMPTS).await?, Claim::Claimed(_))) }
+                async move {
+                    match state.meta.claim_segment(&seg, &worker, t, t + LEASE_SECONDS, MAX_ATTEMPTS).await {
+                        Ok(c) => matches!(c, Claim::Claimed(_)),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "a further claim failed; the job makes its own piece only");
+                            false
+                        }
+                    }
+                }
             };
             match (kind, also) {
                 (JobKind::Init, Also::SegmentWithInit(i)) if !is_audio(set, rendition) => {
                     let seg = segment_id(content_key, &file_name(JobKind::Segment(i), set.format));
-                    if claim(seg.clone()).await? {
+                    if claim(seg.clone()).await {
                         job_kind = JobKind::InitWith(i);
                         extra.push((seg, rendition.to_string()));
                     }
@@ -67,7 +77,7 @@ async fn claim_and_dispatch(state: &AppState, set: &RenditionSet, rendition: &st
                     for other in set.video.iter().filter(|v| v.id != rendition && !v.copy) {
                         let Some(key) = set.content_key(&other.id) else { continue };
                         let seg = segment_id(&key, &file_name(JobKind::Segment(i), set.format));
-                        if claim(seg.clone()).await? {
+                        if claim(seg.clone()).await {
                             extra.push((seg, other.id.clone()));
                         }
                     }
@@ -99,6 +109,10 @@ pub async fn deliver(state: &AppState, set: &RenditionSet, rendition: &str, kind
     let poll = if state.local_meta.is_some() { Duration::from_millis(20) } else { Duration::from_millis(100) };
     let mut read_ahead_done = false;
     loop {
+        // Registered before the record is read, so a completion in between is not missed.
+        let notified = state.segment_events.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
         let rec = match state.meta.get_segment(&id).await? {
             Some(r) if r.state == SegmentState::Ready => r,
             Some(r) if r.state == SegmentState::Failed && r.attempts >= MAX_ATTEMPTS => {
@@ -111,7 +125,14 @@ pub async fn deliver(state: &AppState, set: &RenditionSet, rendition: &str, kind
         if !read_ahead_done {
             read_ahead_done = true;
             if let JobKind::Segment(i) = kind {
-                read_ahead(state, set, rendition, &content_key, i, plan_len).await;
+                if state.dispatcher.in_process() {
+                    // Off the response path: a segment that is made is answered at once.
+                    let (state, set, rendition, key) = (state.clone(), set.clone(), rendition.to_string(), content_key.clone());
+                    tokio::spawn(async move { read_ahead(&state, &set, &rendition, &key, i, plan_len).await });
+                } else {
+                    // A Lambda invocation may be frozen once it has answered: claim first.
+                    read_ahead(state, set, rendition, &content_key, i, plan_len).await;
+                }
             }
         }
         if rec.state == SegmentState::Ready {
@@ -122,7 +143,11 @@ pub async fn deliver(state: &AppState, set: &RenditionSet, rendition: &str, kind
         if Instant::now() >= deadline {
             return Ok(Delivery::Pending);
         }
-        tokio::time::sleep(poll).await;
+        // Woken by a job of this process, or at the next poll (a worker elsewhere).
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep(poll) => {}
+        }
     }
 }
 

@@ -74,6 +74,8 @@ use crate::model::Probe;
 use crate::playback::decision::SegmentFormat;
 use args::{AudioRange, VideoRange};
 
+/// The `nice` of the continuous audio pass (video runs go at the server's own).
+pub const AUDIO_NICE: i32 = 10;
 /// Wall-clock limit of one video (or init) ffmpeg run.
 pub const FFMPEG_TIMEOUT: Duration = Duration::from_secs(120);
 /// The audio run is stopped when ffmpeg writes nothing for this long.
@@ -368,7 +370,9 @@ where
     let args = args::audio_args(input.source, a, range);
     let mut grouper = AudioGrouper::new(input.plan, from, range.offset - range.seek + args::TIMELINE_OFFSET);
     let mut on_segment = on_segment;
-    let mut stream = run::Streaming::spawn(input.ffmpeg, &args)?;
+    // At a lower priority: the continuous pass runs beside the video segment a player is
+    // waiting for (and delivers its first audio segment long before that one is done).
+    let mut stream = run::Streaming::spawn(input.ffmpeg, &args, AUDIO_NICE)?;
     let mut buf = BytesMut::with_capacity(1 << 20);
     let mut delivered = 0u32;
     loop {

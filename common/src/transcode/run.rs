@@ -37,8 +37,25 @@ pub struct Running {
 impl Running {
     /// Starts `ffmpeg args...`; returns the process and its stdout.
     pub fn spawn(ffmpeg: &str, args: &[String]) -> Result<(Running, std::process::ChildStdout), EncodeError> {
+        Self::spawn_niced(ffmpeg, args, 0)
+    }
+
+    /// [`Running::spawn`] with the process (and every thread it starts) at `nice` (0: as this
+    /// process; higher: yields the cores to work at a lower value when they are contended).
+    pub fn spawn_niced(ffmpeg: &str, args: &[String], nice: i32) -> Result<(Running, std::process::ChildStdout), EncodeError> {
         let mut cmd = FfmpegCommand::new_with_path(ffmpeg);
         cmd.args(args);
+        if nice > 0 {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: between fork and exec only `nice(2)`, async-signal-safe, is called; its
+            // failure is ignored (the run then goes at the normal priority).
+            unsafe {
+                cmd.as_inner_mut().pre_exec(move || {
+                    let _ = libc::nice(nice);
+                    Ok(())
+                });
+            }
+        }
         tracing::debug!(target: "transcode", args = %redact_args(args), "ffmpeg");
         let mut child = cmd.spawn().map_err(|e| EncodeError::Tool(format!("cannot run `{ffmpeg}`: {e}")))?;
         // No commands are sent: close stdin.
@@ -47,6 +64,11 @@ impl Running {
         let stderr = child.take_stderr().ok_or_else(|| EncodeError::Tool("ffmpeg has no stderr".into()))?;
         let stderr = tokio::task::spawn_blocking(move || read_tail(stderr, STDERR_LIMIT));
         Ok((Running { child: Arc::new(Mutex::new(child)), stderr: Some(stderr), finished: false }, stdout))
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        lock(&self.child).as_inner().id()
     }
 
     /// Kills the process (idempotent).
@@ -186,8 +208,9 @@ pub struct Streaming {
 }
 
 impl Streaming {
-    pub fn spawn(ffmpeg: &str, args: &[String]) -> Result<Streaming, EncodeError> {
-        let (running, mut stdout) = Running::spawn(ffmpeg, args)?;
+    /// See [`Running::spawn_niced`] for `nice`.
+    pub fn spawn(ffmpeg: &str, args: &[String], nice: i32) -> Result<Streaming, EncodeError> {
+        let (running, mut stdout) = Running::spawn_niced(ffmpeg, args, nice)?;
         // A few chunks of slack: when the consumer is busy (uploading a segment), ffmpeg
         // blocks on a full pipe instead of buffering the whole output here.
         let (tx, rx) = mpsc::channel(8);

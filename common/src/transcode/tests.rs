@@ -537,6 +537,29 @@ async fn h264_aac_every_method_plays() {
     }
 }
 
+#[tokio::test]
+async fn a_niced_run_and_its_threads_yield_the_cores() {
+    let args: Vec<String> =
+        ["-hide_banner", "-nostdin", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=24", "-t", "10", "-c:v", "libx264", "-threads", "2", "-f", "null", "-"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    let (running, _stdout) = run::Running::spawn_niced(FFMPEG, &args, 10).unwrap();
+    let pid = running.pid();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Field 19 of /proc/<pid>/task/<tid>/stat is the nice value: every thread has it.
+    let tasks: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten().collect();
+    assert!(tasks.len() > 1, "ffmpeg runs threads");
+    for t in tasks {
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        let after = stat.rsplit(')').next().unwrap_or_default();
+        let nice: i32 = after.split_whitespace().nth(16).and_then(|v| v.parse().ok()).unwrap_or(-99);
+        assert_eq!(nice, 10, "thread {:?}", t.file_name());
+    }
+    running.kill();
+    let _ = running.finish().await;
+}
+
 /// 854x480 H.264, 5 s: a transcode ladder of two rungs (480p, 360p).
 fn make_480p(dir: &Path) -> PathBuf {
     let p = dir.join("h264_480p.mkv");
