@@ -18,7 +18,7 @@
 #
 # From a clean clone: installs what is missing (ffmpeg, wrk, nginx, GNU time; apt), builds
 # release itself, generates its media with ffmpeg into target/bench-media (once, cached).
-# Takes about 20 minutes on 2 cores plus the first build. Usage:
+# Takes about 25 minutes on 2 cores plus the first build (about 10 minutes). Usage:
 #
 #   scripts/bench.sh                 # everything, writes BENCHMARKS.md
 #   BENCH_RUNS=5 BENCH_ONLY="micro http" scripts/bench.sh   # a subset (report from what exists)
