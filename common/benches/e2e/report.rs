@@ -1245,6 +1245,7 @@ fn analysis(ctx: &Ctx) -> String {
     // ---- TTFS ----
     if let Some(t) = ctx.ttfs {
         let mut parts = vec![];
+        let diags = diagnostics(ctx.dir);
         for pos in ["start", "middle"] {
             let Some(c) = case(t, "transcode", pos) else { continue };
             let sv = med(&pluck(&c["streamd"], &["video_ms"]));
@@ -1256,7 +1257,6 @@ fn analysis(ctx: &Ctx) -> String {
             let init = med(&pluck(&c["streamd"], &["video", "init_ms"]));
             let pl = med(&pluck(&c["streamd"], &["video", "playlist_ms"]));
             let stream = med(&pluck(&c["streamd"], &["stream_ms"]));
-            let diags = diagnostics(ctx.dir);
             let diag_text: Vec<String> = diags.iter().filter(|d| d.position == pos).map(|d| format!("{}: {} ({:.2}× ffmpeg alone)", d.label, msf(med(&d.streamd)), d.ratio())).collect();
             let mut s = format!(
                 "### Time to first segment, transcode ({pos})\n\n**Where the time goes** (medians): ffmpeg alone makes the init and the \

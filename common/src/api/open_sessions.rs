@@ -45,10 +45,10 @@ pub struct OpenSession {
     position: AtomicU64,
     /// Rendered playlists, keyed by (kind, token): the master without a start offset, and the
     /// variant playlist (the same text for every rendition of the set: they share the plan).
-    rendered: Mutex<HashMap<(PlaylistKind, String), Bytes>>,
+    rendered: Mutex<Vec<(PlaylistKind, String, Bytes)>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlaylistKind {
     Master,
     Variant,
@@ -65,7 +65,7 @@ impl OpenSession {
             session,
             set,
             plan,
-            rendered: Mutex::new(HashMap::new()),
+            rendered: Mutex::new(Vec::new()),
         }
     }
 
@@ -92,19 +92,20 @@ impl OpenSession {
         Some(f64::from_bits(self.position.load(Ordering::Relaxed))).filter(|p| p.is_finite())
     }
 
-    /// The playlist of `kind` for `token`, rendered once by `render`.
+    /// The playlist of `kind` for `token`, rendered once by `render`. A session has one or two
+    /// tokens in use, so a short list is searched (no allocation on the hot path).
     pub fn playlist(&self, kind: PlaylistKind, token: &str, render: impl FnOnce() -> String) -> Bytes {
-        let key = (kind, token.to_string());
-        if let Some(b) = self.rendered.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        let cached = self.rendered.lock().ok().and_then(|l| l.iter().find(|(k, t, _)| *k == kind && t == token).map(|(_, _, b)| b.clone()));
+        if let Some(b) = cached {
             return b;
         }
         let body = Bytes::from(render());
-        if let Ok(mut m) = self.rendered.lock() {
-            // A session has one or two tokens in use; never let a client grow this.
-            if m.len() >= 8 {
-                m.clear();
+        if let Ok(mut l) = self.rendered.lock() {
+            // Never let a client grow this.
+            if l.len() >= 8 {
+                l.clear();
             }
-            m.insert(key, body.clone());
+            l.push((kind, token.to_string(), body.clone()));
         }
         body
     }

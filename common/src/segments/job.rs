@@ -134,10 +134,7 @@ pub async fn run(state: &AppState, job: &Job) -> Result<()> {
         }
         JobKind::AudioRun(from) => audio_run(state, job, &input, &content_key, from).await,
     };
-    let outcome = result;
-    // Waiters look again (a failure recorded, or anything published).
-    let signal = |state: &AppState| state.segment_events.notify_waiters();
-    match outcome? {
+    match result? {
         Ok(()) => {
             tracing::info!(rendition = %job.rendition, kind = ?job.kind, elapsed_ms = started.elapsed().as_millis() as u64, "job done");
             Ok(())
@@ -145,7 +142,8 @@ pub async fn run(state: &AppState, job: &Job) -> Result<()> {
         Err((file, e)) => {
             tracing::warn!(rendition = %job.rendition, segment = %file, error = %e, "job failed");
             state.meta.fail_segment(&segment_id(&content_key, &file), &job.worker, &failure_message(&e)).await?;
-            signal(state);
+            // Waiters look again (`publish` signals what is made).
+            state.segment_events.notify_waiters();
             Ok(())
         }
     }

@@ -48,7 +48,7 @@ async fn claim_and_dispatch(state: &AppState, set: &RenditionSet, rendition: &st
     match state.meta.claim_segment(&id, &worker, t, t + LEASE_SECONDS, MAX_ATTEMPTS).await? {
         Claim::Held(rec) => Ok(rec),
         Claim::Claimed(rec) => {
-            let mut job_kind = job_kind(set, rendition, kind);
+            let mut run_kind = job_kind(set, rendition, kind);
             // Further claims this job holds: (record id, rendition).
             let mut extra: Vec<(String, String)> = vec![];
             // A further claim that fails (the store is down) is simply not taken: the job makes
@@ -69,7 +69,7 @@ async fn claim_and_dispatch(state: &AppState, set: &RenditionSet, rendition: &st
                 (JobKind::Init, Also::SegmentWithInit(i)) if !is_audio(set, rendition) => {
                     let seg = segment_id(content_key, &file_name(JobKind::Segment(i), set.format));
                     if claim(seg.clone()).await {
-                        job_kind = JobKind::InitWith(i);
+                        run_kind = JobKind::InitWith(i);
                         extra.push((seg, rendition.to_string()));
                     }
                 }
@@ -84,8 +84,8 @@ async fn claim_and_dispatch(state: &AppState, set: &RenditionSet, rendition: &st
                 }
                 _ => {}
             }
-            let also_rungs = if matches!(job_kind, JobKind::Segment(_)) { extra.iter().map(|(_, r)| r.clone()).collect() } else { vec![] };
-            let job = Job { set: set.clone(), rendition: rendition.to_string(), kind: job_kind, worker, also: also_rungs };
+            let also_rungs = if matches!(run_kind, JobKind::Segment(_)) { extra.iter().map(|(_, r)| r.clone()).collect() } else { vec![] };
+            let job = Job { set: set.clone(), rendition: rendition.to_string(), kind: run_kind, worker, also: also_rungs };
             if let Err(e) = state.dispatcher.dispatch(state, job).await {
                 // Release the claims at once so the next request can try again.
                 let _ = state.meta.fail_segment(&id, &rec.worker, "the worker could not be started").await;
