@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::config::Config;
-use common::state::AppState;
+use stream_service::config::Config;
+use stream_service::state::AppState;
 use serde_json::Value;
 
 pub const SECRET: &str = "integration-test-secret-0123456789abcdef";
@@ -134,11 +134,11 @@ pub async fn aws_state_with(extra: &[(&str, &str)]) -> AppState {
 }
 
 pub fn token(sub: &str) -> String {
-    common::auth::mint_hs256(SECRET, sub, &[], Duration::from_secs(3600))
+    stream_service::auth::mint_hs256(SECRET, sub, &[], Duration::from_secs(3600))
 }
 
 pub fn admin_token(sub: &str) -> String {
-    common::auth::mint_hs256(SECRET, sub, &["admin"], Duration::from_secs(3600))
+    stream_service::auth::mint_hs256(SECRET, sub, &["admin"], Duration::from_secs(3600))
 }
 
 pub fn http() -> reqwest::Client {
@@ -308,7 +308,7 @@ impl Api {
             }
             Api::Cloud(s) => {
                 let media = s.state.meta.get_media(&id).await.expect("get media").expect("media");
-                common::ingest::ingest_object_keys(&s.state, [media.source_key.as_str()]).await.expect("ingest");
+                stream_service::ingest::ingest_object_keys(&s.state, [media.source_key.as_str()]).await.expect("ingest");
             }
         }
         id

@@ -13,9 +13,9 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::{any, get};
 use axum::Router;
-use common::config::{Config, StorageKind};
-use common::state::{secret_file, AppState};
-use common::storage::embedded::FsObjectStore;
+use stream_service::config::{Config, StorageKind};
+use stream_service::state::{secret_file, AppState};
+use stream_storage::embedded::FsObjectStore;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
@@ -32,7 +32,7 @@ pub struct Server {
     throttle: objects::Link,
 }
 
-/// streamd's own settings, beside `common::config::Config`.
+/// streamd's own settings, beside `stream_service::config::Config`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     /// `STREAM_PLAYER_DIR` (default `./player`): the player page's files.
@@ -71,8 +71,9 @@ impl Options {
 }
 
 impl Server {
-    fn local_objects(&self) -> &FsObjectStore {
-        self.state.local_objects.as_deref().expect("streamd always runs the embedded object store")
+    /// The embedded object store (the signed object route is mounted only when there is one).
+    fn local_objects(&self) -> Option<&FsObjectStore> {
+        self.state.embedded.as_ref().map(|e| e.objects.as_ref())
     }
 
     /// Runs ingest in the background, at most one per core at a time.
@@ -81,7 +82,7 @@ impl Server {
         let slots = self.ingest_slots.clone();
         self.tasks.spawn(async move {
             let Ok(_permit) = slots.acquire_owned().await else { return };
-            if let Err(e) = common::ingest::ingest(&state, &media_id).await {
+            if let Err(e) = stream_service::ingest::ingest(&state, &media_id).await {
                 tracing::error!(media_id = %media_id, error = %e, "ingest could not record its outcome");
             }
         });
@@ -99,10 +100,10 @@ impl Server {
 async fn api(State(server): State<Arc<Server>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let resp = match to_bytes(body, MAX_API_BODY).await {
-        Ok(bytes) => common::api::handle(&server.state, http::Request::from_parts(parts, bytes)).await,
+        Ok(bytes) => stream_http::handle(&server.state, http::Request::from_parts(parts, bytes)).await,
         Err(_) => {
-            let e = common::Error::PayloadTooLarge { message: format!("request bodies are limited to {MAX_API_BODY} bytes") };
-            common::api::http::error_response(&e, &common::ids::random_id())
+            let e = stream_core::Error::TooLarge { message: format!("request bodies are limited to {MAX_API_BODY} bytes") };
+            stream_http::response::error_response(&e, &stream_core::ids::random_id())
         }
     };
     let (p, b) = resp.into_parts();
@@ -162,7 +163,7 @@ pub async fn prepare_with(mut config: Config, public_url_from_env: bool, options
 pub fn router(server: Arc<Server>) -> Router {
     let mut r = Router::new();
     // The signed object route stands in for S3: only the embedded shape has it.
-    if server.state.local_objects.is_some() {
+    if server.local_objects().is_some() {
         r = r.route("/objects/{*key}", any(objects::object));
     }
     // The player page: `/` and `/player/...` only, so no API path is shadowed.
@@ -195,13 +196,13 @@ fn spawn_session_sweeper(server: &Arc<Server>) {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            let Some(meta) = state.local_meta.clone() else {
+            let Some(meta) = state.embedded.as_ref().map(|e| e.meta.clone()) else {
                 return;
             };
             match meta.sweep_expired_sessions(chrono::Utc::now().timestamp()).await {
                 Ok(ended) => {
                     for s in ended {
-                        if let Err(e) = common::cleanup::cleanup_session(&state, &s).await {
+                        if let Err(e) = stream_service::cleanup::cleanup_session(&state, &s).await {
                             tracing::warn!(session = %s.id, error = %e, "cleanup failed");
                         }
                     }
@@ -229,7 +230,7 @@ async fn resume_interrupted_ingests(server: &Arc<Server>) {
     };
     for m in all {
         let interrupted =
-            m.status == common::model::MediaStatus::Probing || (m.status == common::model::MediaStatus::Uploading && server.state.objects.head(&m.source_key).await.ok().flatten().is_some());
+            m.status == stream_core::model::MediaStatus::Probing || (m.status == stream_core::model::MediaStatus::Uploading && server.state.objects.head(&m.source_key).await.ok().flatten().is_some());
         if interrupted {
             tracing::info!(media_id = %m.id, "resuming interrupted ingest");
             server.spawn_ingest(m.id);

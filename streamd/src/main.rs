@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use common::config::Config;
+use stream_service::config::Config;
 
 async fn shutdown_signal() {
     let ctrl_c = async {
@@ -30,12 +30,12 @@ async fn main() {
 
 async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let config = Config::from_env()?;
-    common::telemetry::init(config.log_format);
+    stream_service::telemetry::init(config.log_format);
     let public_url_set = std::env::var("STREAM_PUBLIC_URL").is_ok_and(|v| !v.is_empty());
     let prepared = streamd::prepare(config, public_url_set).await?;
     let public_url = prepared.server.state.config.public_url.clone();
     if let Some(secret) = &prepared.dev_secret {
-        let token = common::auth::mint_hs256(secret, "dev", &["admin"], Duration::from_secs(30 * 24 * 3600));
+        let token = stream_service::auth::mint_hs256(secret, "dev", &["admin"], Duration::from_secs(30 * 24 * 3600));
         println!("dev token (user `dev`, admin, valid 30 days):\n{token}");
         println!("player page: {public_url}/#token={token}");
     }

@@ -16,9 +16,9 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use common::api::http::error_response;
-use common::storage::signed_url::{SignatureError, SignedMethod};
-use common::Error;
+use stream_http::response::{error_body, error_response};
+use stream_storage::signed_url::{SignatureError, SignedMethod};
+use stream_core::Error;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
@@ -40,8 +40,13 @@ fn reply(e: Error, rid: &str) -> Response {
     Response::from_parts(parts, Body::from(body))
 }
 
+/// The embedded object store (the route is mounted only when there is one).
+fn store(server: &Server) -> Result<&stream_storage::embedded::FsObjectStore, Error> {
+    server.local_objects().ok_or_else(|| Error::Internal("the object route without an embedded store".into()))
+}
+
 fn check(server: &Server, sig: &Signature, method: SignedMethod, key: &str) -> Result<(), Error> {
-    let store = server.local_objects();
+    let store = store(server)?;
     let (Some(m), Some(exp), Some(s)) = (sig.method.as_deref(), sig.expires, sig.signature.as_deref()) else {
         return Err(Error::Forbidden("missing URL signature".into()));
     };
@@ -55,7 +60,7 @@ fn check(server: &Server, sig: &Signature, method: SignedMethod, key: &str) -> R
 }
 
 pub async fn object(State(server): State<Arc<Server>>, Path(key): Path<String>, Query(sig): Query<Signature>, req: Request) -> Response {
-    let rid = common::ids::random_id();
+    let rid = stream_core::ids::random_id();
     let span = tracing::info_span!("object", request_id = %rid, method = %req.method(), key = %key);
     async move {
         let mut resp = match *req.method() {
@@ -68,7 +73,11 @@ pub async fn object(State(server): State<Arc<Server>>, Path(key): Path<String>, 
                 Err(e) => reply(e, &rid),
             },
             Method::OPTIONS => preflight(),
-            _ => reply(Error::MethodNotAllowed, &rid),
+            _ => {
+                let r = error_body(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed", &rid);
+                let (parts, body) = r.into_parts();
+                Response::from_parts(parts, Body::from(body))
+            }
         };
         if let Ok(v) = HeaderValue::from_str(&server.state.config.cors_origin) {
             resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
@@ -82,7 +91,7 @@ pub async fn object(State(server): State<Arc<Server>>, Path(key): Path<String>, 
 }
 
 async fn serve(server: &Server, key: &str, req: Request) -> Result<Response, Error> {
-    let path = server.local_objects().path_of(key)?;
+    let path = store(server)?.path_of(key)?;
     if !tokio::fs::metadata(&path).await.map(|m| m.is_file()).unwrap_or(false) {
         return Err(Error::NotFound("object"));
     }
@@ -107,33 +116,24 @@ async fn upload(server: &Server, key: &str, req: Request) -> Result<Response, Er
     let state = &server.state;
     // Like S3 with an ObjectCreated trigger on the upload prefix: any signed key may be written;
     // an upload key must belong to a media record still waiting for its bytes, and starts ingest.
-    let media_id = common::ingest::media_id_from_key(key).map(str::to_string);
-    if let Some(id) = &media_id {
-        let media = state.meta.get_media(id).await?.ok_or(Error::NotFound("media"))?;
-        if media.source_key != key {
-            return Err(Error::NotFound("media"));
-        }
-        if media.status != common::model::MediaStatus::Uploading {
-            return Err(Error::Conflict { code: "upload_complete", message: "this media has already been uploaded".into() });
-        }
-    }
+    let media_id = stream_service::ingest::accept_upload(state, key).await?;
     let limit = state.config.max_upload_bytes;
     if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()) {
         if len > limit {
-            return Err(Error::PayloadTooLarge { message: format!("the upload exceeds the limit of {limit} bytes") });
+            return Err(Error::TooLarge { message: format!("the upload exceeds the limit of {limit} bytes") });
         }
     }
-    let store = server.local_objects();
+    let store = store(server)?;
     let tmp = store.temp_path();
     let result = async {
         let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| Error::Unavailable(e.to_string()))?;
         let mut stream = req.into_body().into_data_stream();
         let mut written: u64 = 0;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| Error::bad_request("upload_interrupted", format!("the upload was interrupted: {e}")))?;
+            let chunk = chunk.map_err(|e| Error::invalid("upload_interrupted", format!("the upload was interrupted: {e}")))?;
             written += chunk.len() as u64;
             if written > limit {
-                return Err(Error::PayloadTooLarge { message: format!("the upload exceeds the limit of {limit} bytes") });
+                return Err(Error::TooLarge { message: format!("the upload exceeds the limit of {limit} bytes") });
             }
             file.write_all(&chunk).await.map_err(|e| Error::Unavailable(e.to_string()))?;
         }

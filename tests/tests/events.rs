@@ -6,8 +6,9 @@
 
 use std::path::PathBuf;
 
-use common::model::{Claim, SegmentState};
-use common::segments::job::{segment_id, Job};
+use stream_core::model::{Claim, SegmentState};
+use stream_core::segment::record_id as segment_id;
+use stream_service::segments::worker::Job;
 use serde_json::Value;
 use stream_tests::{media_dir, repo_root, token, Api};
 
@@ -29,7 +30,7 @@ fn read_event(name: &str, replacements: &[(&str, &str)]) -> String {
 /// Runs an HTTP API v2 event through the same adapter the HTTP functions run.
 async fn invoke_http(api: &Api, name: &str, replacements: &[(&str, &str)]) -> (u16, http::HeaderMap, String) {
     let req = lambda_http::request::from_str(&read_event(name, replacements)).unwrap_or_else(|e| panic!("events/{name} is an HTTP API event: {e}"));
-    let resp = common::lambda::handle(api.state(), req).await;
+    let resp = stream_http::lambda::handle(api.state(), req).await;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = match resp.into_body() {
@@ -84,13 +85,13 @@ async fn every_event(api: Api) {
     let event: Value = serde_json::from_str(&event_text).unwrap();
     let (s, _, _) = invoke_http(&api, "http-hls-delete.json", &hls).await;
     assert_eq!(s, 204, "DELETE ends the session");
-    let reports = common::cleanup::handle_stream_event(api.state(), &event).await.unwrap();
+    let reports = stream_service::cleanup::handle_stream_event(api.state(), &event).await.unwrap();
     assert_eq!(reports.len(), 1);
     assert!(reports[0].objects_deleted >= 1, "{:?}", reports[0]);
     // A removal by a user (not TTL) is not cleanup's business.
     let mut user_delete = event.clone();
     user_delete["Records"][0]["userIdentity"] = Value::Null;
-    assert!(common::cleanup::handle_stream_event(api.state(), &user_delete).await.unwrap().is_empty());
+    assert!(stream_service::cleanup::handle_stream_event(api.state(), &user_delete).await.unwrap().is_empty());
 
     // The transcode job event runs on the worker: segment 0 of the copied rendition of a remux.
     let job_text = read_event("transcode-job.json", &[(SAMPLE_MEDIA, &id)]);
@@ -99,7 +100,7 @@ async fn every_event(api: Api) {
     let seg = segment_id(&key, "seg_00000.m4s");
     let now = chrono::Utc::now().timestamp();
     assert!(matches!(api.state().meta.claim_segment(&seg, &job.worker, now, now + 60, 3).await.unwrap(), Claim::Claimed(_)));
-    common::segments::job::run(api.state(), &job).await.unwrap();
+    stream_service::segments::worker::run(&api.state().worker_context(), &job).await.unwrap();
     let rec = api.state().meta.get_segment(&seg).await.unwrap().unwrap();
     assert_eq!(rec.state, SegmentState::Ready, "{rec:?}");
     assert!(api.state().objects.head(rec.object_key.as_deref().unwrap()).await.unwrap().is_some());
@@ -126,11 +127,11 @@ async fn transcode_job_event_is_current() {
     let id = api.upload_settled(&t, &media_dir().join("h264_irregular_gop.mkv")).await;
     let media = api.state().meta.get_media(&id).await.unwrap().unwrap();
     let probe = media.probe.unwrap();
-    let caps = common::playback::capabilities::from_query(&[("profile".to_string(), "chrome".to_string())].into_iter().collect(), None).unwrap().0;
-    let audio = common::playback::decision::select_audio(&probe, None).unwrap();
-    let decision = common::playback::decision::decide(&probe, &caps, audio, false);
-    let set = common::hls::ladder::build(SAMPLE_MEDIA, &probe, &decision, &Default::default(), &Default::default()).unwrap();
-    let job = Job { rendition: set.video[0].id.clone(), set, kind: common::segments::job::JobKind::Segment(0), worker: "sample-worker-0001".into(), also: vec![] };
+    let caps = stream_core::playback::query::from_query(&[("profile".to_string(), "chrome".to_string())].into_iter().collect(), None).unwrap().0;
+    let audio = stream_core::playback::decision::select_audio(&probe, None).unwrap();
+    let decision = stream_core::playback::decision::decide(&probe, &caps, audio, false);
+    let set = stream_core::hls::ladder::build(SAMPLE_MEDIA, &probe, &decision, &Default::default(), &Default::default()).unwrap();
+    let job = Job { rendition: set.video[0].id.clone(), set, kind: stream_service::segments::worker::JobKind::Segment(0), worker: "sample-worker-0001".into(), also: vec![] };
     let text = serde_json::to_string_pretty(&job).unwrap().replace(&id, SAMPLE_MEDIA) + "\n";
     if std::env::var("STREAM_WRITE_EVENTS").is_ok_and(|v| v == "1") {
         std::fs::write(event_path("transcode-job.json"), &text).unwrap();

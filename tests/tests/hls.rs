@@ -7,9 +7,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::hls::ladder::{build, ClientLimits, LadderConfig, RenditionSet};
-use common::model::Claim;
-use common::segments::job::segment_id;
+use stream_core::hls::ladder::{build, ClientLimits, LadderConfig, RenditionSet};
+use stream_core::model::Claim;
+use stream_core::segment::record_id as segment_id;
 use futures::future::join_all;
 use serde_json::{json, Value};
 use stream_tests::{media_dir, token, Api};
@@ -260,7 +260,7 @@ async fn a_start_makes_its_init_with_its_segment(api: Api) {
         let state = api.state().clone();
         async move { state.meta.get_segment(&id).await.unwrap() }
     };
-    assert_eq!(rec(k).await.map(|r| r.state), Some(common::model::SegmentState::Ready), "segment {k} was made with the init");
+    assert_eq!(rec(k).await.map(|r| r.state), Some(stream_core::model::SegmentState::Ready), "segment {k} was made with the init");
     for earlier in 0..k {
         assert!(rec(earlier).await.is_none(), "segment {earlier} was made for a start at {k}");
     }
@@ -294,7 +294,7 @@ async fn read_ahead_of_every_rung_in_one_job(api: Api) {
     let ready = |r: String, i: u32| {
         let state = api.state().clone();
         let key = set.content_key(&r).unwrap();
-        async move { state.meta.get_segment(&segment_id(&key, &format!("seg_{i:05}.m4s"))).await.unwrap().is_some_and(|r| r.state == common::model::SegmentState::Ready) }
+        async move { state.meta.get_segment(&segment_id(&key, &format!("seg_{i:05}.m4s"))).await.unwrap().is_some_and(|r| r.state == stream_core::model::SegmentState::Ready) }
     };
     let deadline = Instant::now() + Duration::from_secs(90);
     'wait: loop {
@@ -337,7 +337,7 @@ async fn two_sessions_encode_each_segment_once(api: Api) {
     let mut ids: Vec<String> = vec![];
     for r in set.video.iter().map(|v| v.id.clone()).chain(set.audio.iter().map(|a| a.id.clone())) {
         let key = set.content_key(&r).unwrap();
-        if set.format == common::playback::decision::SegmentFormat::Fmp4 {
+        if set.format == stream_core::playback::decision::SegmentFormat::Fmp4 {
             ids.push(segment_id(&key, "init.mp4"));
         }
         ids.extend((0..len).map(|i| segment_id(&key, &format!("seg_{i:05}.m4s"))));
@@ -613,13 +613,13 @@ async fn cleanup_keeps_what_live_sessions_share(api: Api) {
     let session_b = api.state().meta.get_session(&b.session_id, now).await.unwrap().unwrap();
     // Alice's session ends while Bob's lives: the shared renditions stay.
     api.state().meta.delete_session(&a.session_id).await.unwrap();
-    let report = common::cleanup::cleanup_session(api.state(), &session_a).await.unwrap();
+    let report = stream_service::cleanup::cleanup_session(api.state(), &session_a).await.unwrap();
     assert_eq!(report.renditions_removed, 0, "{report:?}");
     assert!(report.renditions_kept >= 1);
     assert!(api.state().objects.head(&object).await.unwrap().is_some(), "kept for Bob");
     // Bob's ends too: now they go, records and objects.
     api.state().meta.delete_session(&b.session_id).await.unwrap();
-    let report = common::cleanup::cleanup_session(api.state(), &session_b).await.unwrap();
+    let report = stream_service::cleanup::cleanup_session(api.state(), &session_b).await.unwrap();
     assert!(report.renditions_removed >= 1 && report.objects_deleted >= 1, "{report:?}");
     assert!(api.state().objects.head(&object).await.unwrap().is_none(), "removed");
     assert!(api.state().meta.get_segment(&init).await.unwrap().is_none());

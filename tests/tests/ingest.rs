@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use bytes::Bytes;
-use common::state::AppState;
+use stream_service::state::AppState;
 use futures::future::join_all;
 use serde_json::Value;
 use stream_tests::{aws_state, http, manifest, media_dir, repo_root, token, upload, wait_settled, TestServer};
@@ -114,7 +114,7 @@ async fn call(state: &AppState, method: &str, path: &str, token: &str, body: Opt
         .header("content-type", "application/json")
         .body(body.map(|b| Bytes::from(b.to_string())).unwrap_or_default())
         .expect("request");
-    let resp = common::api::handle(state, req).await;
+    let resp = stream_http::handle(state, req).await;
     let status = resp.status().as_u16();
     let v = serde_json::from_slice(resp.body()).unwrap_or(Value::Null);
     (status, v)
@@ -127,7 +127,7 @@ async fn deliver_object_created(state: &AppState, key: &str) {
     // S3 URL-encodes keys in notifications; our keys are plain, so encoding is the identity here.
     event.records[0].s3.object.key = Some(key.to_string());
     let keys = event.records.iter().filter_map(|r| r.s3.object.key.as_deref());
-    let outcomes = common::ingest::ingest_object_keys(state, keys).await.expect("ingest event");
+    let outcomes = stream_service::ingest::ingest_object_keys(state, keys).await.expect("ingest event");
     assert_eq!(outcomes.len(), 1);
 }
 
@@ -172,7 +172,7 @@ async fn cloud_ingest_from_the_s3_event_matches_the_generated_truth() {
 #[ignore = "needs the local AWS stack (scripts/test.sh runs it)"]
 async fn cloud_events_for_foreign_keys_are_ignored() {
     let state = aws_state().await;
-    let outcomes = common::ingest::ingest_object_keys(&state, ["segments/x/y.m4s", "uploads/0123456789abcdef0123456789abcdef/source.mkv", "uploads/..%2F..%2Fetc/source.mp4"])
+    let outcomes = stream_service::ingest::ingest_object_keys(&state, ["segments/x/y.m4s", "uploads/0123456789abcdef0123456789abcdef/source.mkv", "uploads/..%2F..%2Fetc/source.mp4"])
         .await
         .expect("foreign keys are skipped, not errors");
     assert!(outcomes.iter().all(|o| o.status.is_none()), "{outcomes:?}");

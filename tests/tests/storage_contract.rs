@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::Utc;
-use common::ids::random_id;
-use common::model::{Claim, Media, MediaStatus, Progress, RenditionLimits, SegmentState, Session, Visibility};
-use common::playback::decision::{Decision, Method as PlayMethod, SegmentFormat};
-use common::storage::{modify_media, MetaStore, ObjectStore};
-use common::Error;
+use stream_core::ids::random_id;
+use stream_core::model::{Claim, Media, MediaStatus, Progress, RenditionLimits, SegmentState, Visibility};
+use stream_core::session::Session;
+use stream_core::playback::decision::{Decision, Method as PlayMethod, SegmentFormat};
+use stream_storage::{modify_media, MetaStore, ObjectStore};
+use stream_core::Error;
 use stream_tests::{aws_state, http, TestServer};
 
 fn payload() -> Bytes {
@@ -75,7 +76,7 @@ async fn object_store_contract(store: &dyn ObjectStore) {
 
     // Hostile keys never reach storage.
     for bad in ["../etc/passwd", "a/../../b", "/abs", ""] {
-        assert!(matches!(store.head(bad).await, Err(Error::BadRequest { .. })), "{bad}");
+        assert!(matches!(store.head(bad).await, Err(Error::Invalid { .. })), "{bad}");
         assert!(store.presign_get(bad, Duration::from_secs(60)).await.is_err(), "{bad}");
     }
 
@@ -309,11 +310,11 @@ async fn unreachable_cloud_storage_is_a_clear_error() {
         .timeout_config(aws_config::timeout::TimeoutConfig::builder().connect_timeout(Duration::from_millis(500)).operation_timeout(Duration::from_secs(5)).build())
         .load()
         .await;
-    let meta = common::storage::aws::DynamoMetaStore::new(&sdk, &cfg);
-    let objects = common::storage::aws::S3ObjectStore::new(&sdk, &cfg);
+    let meta = stream_storage::aws::DynamoMetaStore::new(&sdk, &cfg.table_prefix);
+    let objects = stream_storage::aws::S3ObjectStore::new(&sdk, &cfg.bucket, cfg.s3_force_path_style);
     let e = meta.get_media(&random_id()).await.unwrap_err();
     assert!(matches!(e, Error::Unavailable(_)), "{e:?}");
-    assert_eq!(e.status(), 503);
+    assert_eq!(stream_http::response::status_of(&e), 503);
     let e = objects.head("uploads/x/source.mp4").await.unwrap_err();
     assert!(matches!(e, Error::Unavailable(_)), "{e:?}");
 }

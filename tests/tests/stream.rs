@@ -65,7 +65,7 @@ async fn every_method_with_its_reasons(api: Api) {
         } else {
             assert_eq!(v["protocol"], "hls");
             let sid = v["session_id"].as_str().expect("session id");
-            assert!(common::ids::is_valid_id(sid), "128-bit hex session id: {sid}");
+            assert!(stream_core::ids::is_valid_id(sid), "128-bit hex session id: {sid}");
             assert!(url.contains(&format!("/api/v1/hls/{sid}/master.m3u8?token=")), "{url}");
         }
         // Redirect mode: 302 to the same place, never cached.

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    common::lambda::run_http().await
+    stream_http::lambda::run_http().await
 }

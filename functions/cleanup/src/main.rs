@@ -1,12 +1,12 @@
 //! The `cleanup` function: the sessions table's DynamoDB stream, filtered to TTL deletions →
 //! removes the renditions only the expired session used (SPEC §5, §6). Thin: the work is
-//! `common::cleanup::handle_stream_event`.
+//! `stream_service::cleanup::handle_stream_event`.
 
-use common::state::AppState;
+use stream_service::state::AppState;
 use lambda_runtime::{service_fn, LambdaEvent};
 
 async fn handle(state: &AppState, event: LambdaEvent<serde_json::Value>) -> Result<serde_json::Value, lambda_runtime::Error> {
-    let reports = common::cleanup::handle_stream_event(state, &event.payload).await?;
+    let reports = stream_service::cleanup::handle_stream_event(state, &event.payload).await?;
     Ok(serde_json::json!({ "cleaned": reports }))
 }
 

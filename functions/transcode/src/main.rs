@@ -1,9 +1,9 @@
 //! The `transcode` function (container image with ffmpeg): runs one claimed job — an init
 //! segment, a video segment, or a continuous audio pass — and publishes what it made (SPEC §6).
-//! Invoked asynchronously by `hls`; the event is a `common::segments::job::Job`.
+//! Invoked asynchronously by `hls`; the event is a `stream_service::segments::worker::Job`.
 
-use common::segments::job::{self, Job};
-use common::state::AppState;
+use stream_service::segments::worker::{self, Job};
+use stream_service::state::AppState;
 use lambda_runtime::{service_fn, LambdaEvent};
 
 async fn handle(state: &AppState, event: LambdaEvent<Job>) -> Result<serde_json::Value, lambda_runtime::Error> {
@@ -11,7 +11,7 @@ async fn handle(state: &AppState, event: LambdaEvent<Job>) -> Result<serde_json:
     // A failed encode is recorded on the segment (not an invocation error: retrying the same
     // input would fail the same way; the claim's attempts bound the retries). Storage errors
     // fail the invocation.
-    job::run(state, &job).await?;
+    worker::run(&state.worker_context(), &job).await?;
     Ok(serde_json::json!({"rendition": job.rendition, "kind": job.kind}))
 }
 

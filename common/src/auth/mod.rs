@@ -1,7 +1,0 @@
-//! Authentication (SPEC §2): JWT bearer tokens for the API, session tokens for HLS URLs.
-
-mod jwt;
-pub mod session_token;
-
-pub use jwt::{mint_hs256, Caller, TokenVerifier};
-pub use session_token::{SessionTokenError, SessionTokens};

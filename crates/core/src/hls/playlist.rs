@@ -1,0 +1,328 @@
+//! Playlist text (SPEC §3 "HLS"). Segment file names are `crate::segment`'s.
+//!
+//! The text is written here directly rather than through `m3u8-rs` (6.0, which the tests use
+//! to parse the output back): its writer stores EXTINF durations as `f32`, sets the printed
+//! precision through a process-wide atomic (shared by every concurrent request), prints
+//! `FRAME-RATE` and `TIME-OFFSET` with every digit of an `f64`, leaves out
+//! `EXT-X-MEDIA-SEQUENCE:0` and goes through `io::Write` into a byte buffer. These playlists
+//! are served on every request (SPEC §8: microseconds), so one `String` sized up front is
+//! written once, with durations printed from integer microseconds.
+//!
+//! All URIs are relative (players resolve them against the playlist's URL) and carry the
+//! session token's query; characters that could break out of a URI line or a quoted
+//! attribute are percent-encoded.
+
+use std::fmt::Write as _;
+
+use percent_encoding::{AsciiSet, CONTROLS};
+
+use super::ladder::{RenditionSet, AUDIO_ID};
+use super::plan::SegmentPlan;
+use crate::playback::decision::SegmentFormat;
+use crate::segment::{extension, INDEX_DIGITS, INIT_NAME};
+
+/// The name of every rendition playlist.
+pub const PLAYLIST_NAME: &str = "playlist.m3u8";
+/// The audio group of the master playlist.
+pub const AUDIO_GROUP: &str = "aud";
+
+/// What may not appear raw in a URI of a playlist: controls (CR/LF would start a new line),
+/// space, `"` (ends a quoted attribute), `#`, `<`, `>`, `` ` ``, and everything non-ASCII.
+const QUERY_UNSAFE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'<').add(b'>').add(b'`');
+
+/// `?<token_query>` ready to append to a URI, or nothing for an empty query.
+fn query_suffix(token_query: &str) -> String {
+    let q = token_query.trim_start_matches('?');
+    if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", percent_encoding::utf8_percent_encode(q, QUERY_UNSAFE))
+    }
+}
+
+/// `EXT-X-VERSION`: 7 for fMP4 (EXT-X-MAP in a non-I-frame playlist needs 6; Apple asks 7);
+/// 3 for TS (floating-point EXTINF is the newest feature used).
+fn version(format: SegmentFormat) -> u8 {
+    match format {
+        SegmentFormat::Fmp4 => 7,
+        SegmentFormat::Ts => 3,
+    }
+}
+
+/// A quoted-string attribute value: no `"`, CR or LF allowed (RFC 8216 4.2).
+fn quoted(s: &str) -> String {
+    s.chars().filter(|c| *c != '"' && *c != '\r' && *c != '\n').collect()
+}
+
+/// The master playlist of a rendition set (SPEC §3). `start` (seconds) becomes
+/// `EXT-X-START:TIME-OFFSET=<t>,PRECISE=YES` when it is positive; the caller keeps it within
+/// the media. Variants are listed best first: the first is the default start for Apple's
+/// players (hls.js picks its own from a 500 kbit/s estimate).
+pub fn master(set: &RenditionSet, start: Option<f64>, token_query: &str) -> String {
+    let q = query_suffix(token_query);
+    let mut out = String::with_capacity(512 + set.video.len() * (200 + q.len()));
+    // Writing to a String cannot fail; the results are ignored deliberately.
+    let _ = writeln!(out, "#EXTM3U\n#EXT-X-VERSION:{}\n#EXT-X-INDEPENDENT-SEGMENTS", version(set.format));
+    if let Some(t) = start.filter(|t| t.is_finite() && *t > 0.0) {
+        let _ = writeln!(out, "#EXT-X-START:TIME-OFFSET={t:.3},PRECISE=YES");
+    }
+    let audio_uri = format!("{AUDIO_ID}/{PLAYLIST_NAME}{q}");
+    match (&set.audio, set.video.is_empty()) {
+        (Some(a), true) => {
+            // Audio only: the audio playlist is the one variant.
+            let bw = set.audio_bandwidth().unwrap_or(super::ladder::Bandwidth { peak: a.bitrate, average: a.bitrate });
+            let _ = writeln!(out, "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\"\n{audio_uri}", bw.peak.max(1), bw.average.max(1), quoted(&a.codecs));
+            return out;
+        }
+        (Some(a), false) => {
+            let _ = write!(out, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"{}\"", quoted(a.language.as_deref().unwrap_or("Audio")));
+            if let Some(l) = &a.language {
+                let _ = write!(out, ",LANGUAGE=\"{}\"", quoted(l));
+            }
+            let _ = writeln!(out, ",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"{}\",URI=\"{audio_uri}\"", a.channels);
+        }
+        (None, _) => {}
+    }
+    for v in &set.video {
+        let bw = set.bandwidth(v);
+        let _ = write!(out, "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},RESOLUTION={}x{}", bw.peak.max(1), bw.average.max(1), v.width, v.height);
+        if let Some(f) = v.frame_rate.filter(|f| f.is_finite() && *f > 0.0) {
+            let _ = write!(out, ",FRAME-RATE={f:.3}");
+        }
+        let _ = write!(out, ",CODECS=\"{}", quoted(&v.codecs));
+        if let Some(a) = &set.audio {
+            let _ = write!(out, ",{}\",AUDIO=\"{AUDIO_GROUP}\"", quoted(&a.codecs));
+        } else {
+            out.push('"');
+        }
+        let _ = writeln!(out, "\n{}/{PLAYLIST_NAME}{q}", v.id);
+    }
+    out
+}
+
+/// The VOD media playlist of one rendition (SPEC §3): complete from the first request.
+pub fn variant(plan: &SegmentPlan, format: SegmentFormat, token_query: &str) -> String {
+    let q = query_suffix(token_query);
+    let mut out = String::with_capacity(256 + plan.segments.len() * (34 + q.len()));
+    let _ = writeln!(
+        out,
+        "#EXTM3U\n#EXT-X-VERSION:{}\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS",
+        version(format),
+        plan.target_duration_tag()
+    );
+    if format == SegmentFormat::Fmp4 {
+        let _ = writeln!(out, "#EXT-X-MAP:URI=\"{INIT_NAME}{q}\"");
+    }
+    let ext = extension(format);
+    for s in &plan.segments {
+        let us = s.extinf_micros();
+        let _ = writeln!(out, "#EXTINF:{}.{:06},\nseg_{:0INDEX_DIGITS$}.{ext}{q}", us / 1_000_000, us % 1_000_000, s.index);
+    }
+    out.push_str("#EXT-X-ENDLIST\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segment::{parse_segment_name, SegmentName};
+    use crate::hls::ladder::{self, ClientLimits, LadderConfig};
+    use crate::hls::plan::{plan_copy, plan_transcode, TRANSCODE_FIRST};
+    use crate::model::{AudioStream, HdrKind, Probe, VideoStream};
+    use crate::playback::decision::{Decision, Method};
+    use m3u8_rs::Playlist;
+
+    const TQ: &str = "token=abc.DEF_123-x";
+
+    fn probe(codec: &str, profile: &str, level: f64, w: u32, h: u32, audio: &str, channels: u32) -> Probe {
+        let video = VideoStream {
+            index: 0,
+            codec: codec.into(),
+            profile: Some(profile.into()),
+            level: Some(level),
+            width: w,
+            height: h,
+            bit_depth: 8,
+            pix_fmt: None,
+            frame_rate: Some(24000.0 / 1001.0),
+            codec_tag: None,
+            color_transfer: None,
+            hdr: HdrKind::Sdr,
+            interlaced: false,
+            bitrate: Some(4_000_000),
+        };
+        let audio = AudioStream {
+            index: 1,
+            codec: audio.into(),
+            profile: Some("LC".into()),
+            channels,
+            channel_layout: None,
+            sample_rate: Some(48_000),
+            bitrate: Some(160_000),
+            language: Some("eng".into()),
+            default: true,
+        };
+        Probe {
+            container: "mkv".into(),
+            format_name: "matroska,webm".into(),
+            duration_seconds: 95.37,
+            bitrate: Some(4_200_000),
+            video: Some(video),
+            audio: vec![audio],
+            subtitles: vec![],
+            keyframes: (0..48).map(|i| i as f64 * 2.002).collect(),
+            notes: vec![],
+        }
+    }
+
+    fn set(p: &Probe, method: Method, format: SegmentFormat) -> RenditionSet {
+        let d = Decision { method, reasons: vec![], audio_track: Some(1), segment_format: Some(format) };
+        ladder::build("media-1", p, &d, &ClientLimits::default(), &LadderConfig::default()).unwrap()
+    }
+
+    fn parse_master(text: &str) -> m3u8_rs::MasterPlaylist {
+        match m3u8_rs::parse_playlist_res(text.as_bytes()) {
+            Ok(Playlist::MasterPlaylist(m)) => m,
+            other => panic!("not a master playlist: {other:?}\n{text}"),
+        }
+    }
+
+    fn parse_media(text: &str) -> m3u8_rs::MediaPlaylist {
+        match m3u8_rs::parse_playlist_res(text.as_bytes()) {
+            Ok(Playlist::MediaPlaylist(m)) => m,
+            other => panic!("not a media playlist: {other:?}\n{text}"),
+        }
+    }
+
+    #[test]
+    fn master_of_a_transcode() {
+        let p = probe("hevc", "Main 10", 5.1, 1920, 1080, "ac3", 6);
+        let s = set(&p, Method::Transcode, SegmentFormat::Fmp4);
+        let text = master(&s, Some(754.25), TQ);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[..3], ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]);
+        assert!(lines.contains(&"#EXT-X-START:TIME-OFFSET=754.250,PRECISE=YES"));
+        assert!(
+            lines.contains(&"#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"eng\",LANGUAGE=\"eng\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"a/playlist.m3u8?token=abc.DEF_123-x\""),
+            "{text}"
+        );
+        assert!(lines.contains(&"#EXT-X-STREAM-INF:BANDWIDTH=5490800,AVERAGE-BANDWIDTH=5128000,RESOLUTION=1920x1080,FRAME-RATE=23.976,CODECS=\"avc1.640028,mp4a.40.2\",AUDIO=\"aud\""), "{text}");
+
+        let m = parse_master(&text);
+        assert_eq!(m.version, Some(7));
+        assert!(m.independent_segments);
+        assert_eq!(m.start.as_ref().map(|s| (s.time_offset, s.precise)), Some((754.25, Some(true))));
+        assert_eq!(m.variants.len(), 4);
+        let uris: Vec<&str> = m.variants.iter().map(|v| v.uri.as_str()).collect();
+        assert_eq!(uris, ["v1080/playlist.m3u8?token=abc.DEF_123-x", "v720/playlist.m3u8?token=abc.DEF_123-x", "v480/playlist.m3u8?token=abc.DEF_123-x", "v360/playlist.m3u8?token=abc.DEF_123-x"]);
+        // Best first, every variant with both bandwidths, a resolution, frame rate, codecs.
+        assert!(m.variants.windows(2).all(|w| w[0].bandwidth > w[1].bandwidth));
+        for v in &m.variants {
+            assert!(v.average_bandwidth.is_some_and(|a| a < v.bandwidth));
+            assert!(v.resolution.is_some());
+            assert_eq!(v.frame_rate, Some(23.976));
+            let codecs = v.codecs.as_deref().unwrap();
+            assert!(codecs.starts_with("avc1.6400") && codecs.ends_with(",mp4a.40.2"), "{codecs}");
+            assert_eq!(v.audio.as_deref(), Some("aud"));
+        }
+        assert_eq!(m.variants[1].codecs.as_deref(), Some("avc1.64001f,mp4a.40.2"));
+        assert_eq!(m.alternatives.len(), 1);
+        let a = &m.alternatives[0];
+        assert_eq!((a.group_id.as_str(), a.default, a.autoselect, a.channels.as_deref()), ("aud", true, true, Some("2")));
+        assert_eq!(a.uri.as_deref(), Some("a/playlist.m3u8?token=abc.DEF_123-x"));
+    }
+
+    #[test]
+    fn master_of_a_remux_copies_codecs() {
+        let p = probe("h264", "High", 4.1, 1920, 1080, "eac3", 6);
+        let s = set(&p, Method::Remux, SegmentFormat::Ts);
+        let text = master(&s, None, TQ);
+        assert!(text.starts_with("#EXTM3U\n#EXT-X-VERSION:3\n"));
+        assert!(!text.contains("EXT-X-START"));
+        let m = parse_master(&text);
+        assert_eq!(m.variants.len(), 1);
+        assert_eq!(m.variants[0].codecs.as_deref(), Some("avc1.640029,ec-3"));
+        assert_eq!(m.variants[0].uri, "copy/playlist.m3u8?token=abc.DEF_123-x");
+        assert_eq!(m.alternatives[0].channels.as_deref(), Some("6"));
+        // Copy: peak = 4 000 000 x 1.1 + 160 000 x 1.1, average = 4 000 000 + 160 000.
+        assert_eq!((m.variants[0].bandwidth, m.variants[0].average_bandwidth), (4_576_000, Some(4_160_000)));
+    }
+
+    #[test]
+    fn master_without_token_start_zero_and_audio_only() {
+        let p = probe("h264", "High", 4.1, 1280, 720, "aac", 2);
+        let s = set(&p, Method::TranscodeAudio, SegmentFormat::Fmp4);
+        let text = master(&s, Some(0.0), "");
+        assert!(!text.contains('?') && !text.contains("EXT-X-START"), "{text}");
+        assert!(!master(&s, Some(f64::NAN), "").contains("EXT-X-START"));
+
+        let mut audio_only = p.clone();
+        audio_only.video = None;
+        let s = set(&audio_only, Method::Remux, SegmentFormat::Fmp4);
+        let text = master(&s, None, TQ);
+        let m = parse_master(&text);
+        assert_eq!(m.variants.len(), 1);
+        assert_eq!(m.variants[0].uri, "a/playlist.m3u8?token=abc.DEF_123-x");
+        assert_eq!(m.variants[0].codecs.as_deref(), Some("mp4a.40.2"));
+        assert!(m.alternatives.is_empty());
+    }
+
+    #[test]
+    fn token_query_cannot_break_out() {
+        let p = probe("h264", "High", 4.1, 1280, 720, "aac", 2);
+        let s = set(&p, Method::Remux, SegmentFormat::Fmp4);
+        let text = master(&s, None, "?token=a\"b\n#EXT-X-ENDLIST x");
+        assert!(text.contains("token=a%22b%0A%23EXT-X-ENDLIST%20x"), "{text}");
+        assert!(!text.contains("\n#EXT-X-ENDLIST"));
+        let plan = plan_transcode(10.0, 4.0, &[]).unwrap();
+        let v = variant(&plan, SegmentFormat::Fmp4, "t=\r\n");
+        assert!(v.contains("seg_00000.m4s?t=%0D%0A\n"), "{v}");
+    }
+
+    fn check_variant(plan: &SegmentPlan, format: SegmentFormat) {
+        let text = variant(plan, format, TQ);
+        let m = parse_media(&text);
+        let tag = plan.target_duration_tag();
+        assert_eq!(m.target_duration, tag);
+        assert_eq!(m.playlist_type, Some(m3u8_rs::MediaPlaylistType::Vod));
+        assert!(m.end_list && m.independent_segments);
+        assert_eq!(m.segments.len(), plan.len());
+        assert_eq!(m.version, Some(if format == SegmentFormat::Fmp4 { 7 } else { 3 }));
+        // The sum of the printed EXTINFs (read from the text: the parser keeps f32) is the total.
+        let sum: f64 = text.lines().filter_map(|l| l.strip_prefix("#EXTINF:")).map(|l| l.trim_end_matches(',').parse::<f64>().unwrap()).sum();
+        assert!((sum - plan.total).abs() < 1e-3, "{sum} vs {}", plan.total);
+        for (i, seg) in m.segments.iter().enumerate() {
+            assert!((seg.duration.round() as u64) <= tag);
+            let name = seg.uri.strip_suffix(&format!("?{TQ}")).unwrap_or_else(|| panic!("token on {}", seg.uri));
+            assert_eq!(parse_segment_name(name), Some(SegmentName::Media { index: i as u32, format }));
+        }
+        let extinf_lines = text.lines().filter(|l| l.starts_with("#EXTINF:")).count();
+        assert_eq!(extinf_lines, plan.len());
+        assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:0\n"));
+        if format == SegmentFormat::Fmp4 {
+            let map = m.segments[0].map.as_ref().expect("EXT-X-MAP");
+            assert_eq!(map.uri, format!("init.mp4?{TQ}"));
+        } else {
+            assert!(!text.contains("EXT-X-MAP"));
+        }
+        assert!(text.ends_with("#EXT-X-ENDLIST\n"));
+    }
+
+    #[test]
+    fn variant_playlists() {
+        let kf: Vec<f64> = (0..).map(|i| i as f64 * 2.002).take_while(|&t| t < 7200.0).collect();
+        check_variant(&plan_copy(&kf, 7200.0, 6.0).unwrap(), SegmentFormat::Fmp4);
+        check_variant(&plan_copy(&[0.0, 0.5, 7.3, 8.0, 15.1], 20.0, 6.0).unwrap(), SegmentFormat::Ts);
+        check_variant(&plan_transcode(95.37, 4.0, &TRANSCODE_FIRST).unwrap(), SegmentFormat::Fmp4);
+        // Thirds of a second never drift in print.
+        let thirds: Vec<f64> = (0..3000).map(|i| i as f64 * 10.0 / 3.0).collect();
+        check_variant(&plan_copy(&thirds, 9999.9, 6.0).unwrap(), SegmentFormat::Ts);
+        let text = variant(&plan_transcode(9.0, 4.0, &TRANSCODE_FIRST).unwrap(), SegmentFormat::Fmp4, "");
+        let expected = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\"\n\
+                        #EXTINF:1.000000,\nseg_00000.m4s\n#EXTINF:1.000000,\nseg_00001.m4s\n#EXTINF:2.000000,\nseg_00002.m4s\n#EXTINF:4.000000,\nseg_00003.m4s\n\
+                        #EXTINF:1.000000,\nseg_00004.m4s\n#EXT-X-ENDLIST\n";
+        assert_eq!(text, expected);
+    }
+
+
+}

@@ -1,0 +1,216 @@
+//! Domain types: media files and their probe, progress. Serialized as JSON documents in both
+//! storage shapes, so the two stores hold exactly the same data.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Visibility {
+    Private,
+    Shared,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum MediaStatus {
+    Uploading,
+    Probing,
+    Ready,
+    Failed,
+}
+
+/// Who is asking: the subject of a verified bearer token (`sub`), and whether its roles or
+/// scope make it an admin (SPEC §2). Made by the service's token verifier, used by every rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user_id: String,
+    pub is_admin: bool,
+}
+
+/// A media file: the record of an upload and, once probed, of what it holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Media {
+    pub id: String,
+    pub title: String,
+    pub owner: String,
+    pub visibility: Visibility,
+    pub status: MediaStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub filename: String,
+    pub content_type: String,
+    /// Object key of the original upload.
+    pub source_key: String,
+    #[serde(default)]
+    pub size_bytes: Option<u64>,
+    #[serde(default)]
+    pub probe: Option<Probe>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Optimistic-concurrency version: every write must name the version it read.
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl Media {
+    pub fn visible_to(&self, caller: &Caller) -> bool {
+        caller.is_admin || self.owner == caller.user_id || self.visibility == Visibility::Shared
+    }
+}
+
+/// What ffprobe found, in typed form (SPEC §3 "Ingest").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Probe {
+    /// Normalised container name: mp4, mov, mkv, webm, avi, ts, m4a, mp3, ...
+    pub container: String,
+    /// ffprobe's raw `format_name`.
+    pub format_name: String,
+    pub duration_seconds: f64,
+    /// Overall bitrate in bits/s.
+    pub bitrate: Option<u64>,
+    pub video: Option<VideoStream>,
+    pub audio: Vec<AudioStream>,
+    pub subtitles: Vec<SubtitleStream>,
+    /// Presentation times (seconds) of the primary video stream's keyframes, ascending.
+    #[serde(default)]
+    pub keyframes: Vec<f64>,
+    /// Human-readable remarks, e.g. that a file is audio only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum HdrKind {
+    Sdr,
+    Hdr10,
+    Hlg,
+    DolbyVision,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VideoStream {
+    pub index: u32,
+    pub codec: String,
+    pub profile: Option<String>,
+    /// Level as a number (4.1 for H.264 level 41, 4.0 for HEVC level 120).
+    pub level: Option<f64>,
+    pub width: u32,
+    pub height: u32,
+    pub bit_depth: u8,
+    pub pix_fmt: Option<String>,
+    pub frame_rate: Option<f64>,
+    pub codec_tag: Option<String>,
+    pub color_transfer: Option<String>,
+    pub hdr: HdrKind,
+    pub interlaced: bool,
+    pub bitrate: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AudioStream {
+    pub index: u32,
+    pub codec: String,
+    pub profile: Option<String>,
+    pub channels: u32,
+    pub channel_layout: Option<String>,
+    pub sample_rate: Option<u32>,
+    pub bitrate: Option<u64>,
+    pub language: Option<String>,
+    pub default: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SubtitleStream {
+    pub index: u32,
+    pub codec: String,
+    pub language: Option<String>,
+    /// `text` (srt, ass, webvtt, mov_text) or `bitmap` (PGS, DVD, DVB).
+    pub kind: SubtitleKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum SubtitleKind {
+    Text,
+    Bitmap,
+}
+
+/// A user's playback position in one media file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub user_id: String,
+    pub media_id: String,
+    pub position_seconds: f64,
+    pub completed: bool,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The client limits that shape a transcode ladder (kept in the session so the rendition set
+/// can be rebuilt exactly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RenditionLimits {
+    pub max_width: Option<u32>,
+    pub max_height: Option<u32>,
+    pub max_bitrate: Option<u64>,
+}
+
+/// The state of one segment (or init segment) of a rendition (SPEC §4): claimed before it is made
+/// (one worker, a lease), then `ready` with its object or `failed` with the encoder's error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SegmentState {
+    Encoding,
+    Ready,
+    Failed,
+}
+
+impl SegmentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SegmentState::Encoding => "encoding",
+            SegmentState::Ready => "ready",
+            SegmentState::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "encoding" => Some(SegmentState::Encoding),
+            "ready" => Some(SegmentState::Ready),
+            "failed" => Some(SegmentState::Failed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentRecord {
+    /// `<rendition content key>/<file name>`: shared by every session of that rendition.
+    pub id: String,
+    pub state: SegmentState,
+    /// The worker holding the claim (or that finished it).
+    pub worker: String,
+    /// Epoch seconds; an `encoding` claim past it belongs to a dead worker and may be taken over.
+    pub lease_until: i64,
+    /// How many times a worker claimed it (the test of "encoded once", and the retry bound).
+    pub attempts: u32,
+    pub object_key: Option<String>,
+    pub error: Option<String>,
+}
+
+/// What a claim attempt found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// The caller holds the claim now and must make the segment.
+    Claimed(SegmentRecord),
+    /// Someone else holds a live claim, or it is ready, or it failed for good.
+    Held(SegmentRecord),
+}

@@ -1,0 +1,288 @@
+//! The playback decision (SPEC §3, normative): one pure function of the probe, the client's
+//! capabilities and the selected audio track. It lists every reason that applies, none extra.
+
+use serde::{Deserialize, Serialize};
+
+use super::capabilities::Capabilities;
+use crate::model::{AudioStream, HdrKind, Probe};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Method {
+    DirectPlay,
+    Remux,
+    TranscodeAudio,
+    Transcode,
+}
+
+impl Method {
+    pub fn is_hls(self) -> bool {
+        self != Method::DirectPlay
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::DirectPlay => "direct_play",
+            Method::Remux => "remux",
+            Method::TranscodeAudio => "transcode_audio",
+            Method::Transcode => "transcode",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Reason {
+    ContainerNotSupported,
+    VideoCodecNotSupported,
+    VideoResolutionExceedsLimit,
+    VideoBitDepthNotSupported,
+    VideoRangeNotSupported,
+    BitrateExceedsLimit,
+    AudioCodecNotSupported,
+    AudioChannelsExceedLimit,
+    VideoCodecNotHlsCompatible,
+}
+
+/// How HLS segments are packaged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum SegmentFormat {
+    Fmp4,
+    Ts,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub method: Method,
+    pub reasons: Vec<Reason>,
+    /// The audio stream index played (None for a file without audio).
+    pub audio_track: Option<u32>,
+    /// For HLS methods: the segment packaging (fMP4 unless asked otherwise and allowed).
+    pub segment_format: Option<SegmentFormat>,
+}
+
+/// Video codecs HLS can carry (h264 in fMP4 or TS; hevc and av1 in fMP4 only).
+pub const HLS_VIDEO_CODECS: &[&str] = &["h264", "hevc", "av1"];
+
+/// The selected audio track: the requested index, else the file's default, else the first.
+pub fn select_audio<'a>(probe: &'a Probe, requested: Option<u32>) -> Result<Option<&'a AudioStream>, String> {
+    match requested {
+        Some(i) => probe.audio.iter().find(|a| a.index == i).map(Some).ok_or_else(|| {
+            let have: Vec<String> = probe.audio.iter().map(|a| a.index.to_string()).collect();
+            format!("`audio_track`: the file has no audio stream {i} (audio streams: {})", if have.is_empty() { "none".into() } else { have.join(", ") })
+        }),
+        None => Ok(probe.audio.iter().find(|a| a.default).or_else(|| probe.audio.first())),
+    }
+}
+
+/// Decides how `probe` plays on a client with `caps`, with `audio` as the selected track.
+/// `prefer_ts` asks for TS segments; granted only for h264 (hevc/av1 need fMP4).
+pub fn decide(probe: &Probe, caps: &Capabilities, audio: Option<&AudioStream>, prefer_ts: bool) -> Decision {
+    let has = |list: &[String], v: &str| list.iter().any(|x| x == v);
+    let mut reasons = vec![];
+
+    let container_fits = has(&caps.containers, &probe.container);
+    if !container_fits {
+        reasons.push(Reason::ContainerNotSupported);
+    }
+
+    let mut video_fits = true;
+    if let Some(v) = &probe.video {
+        let level_ok = !(v.codec == "h264" && caps.max_h264_level.zip(v.level).is_some_and(|(max, lvl)| lvl > max + 1e-9));
+        if !has(&caps.video_codecs, &v.codec) || !level_ok {
+            reasons.push(Reason::VideoCodecNotSupported);
+        }
+        if caps.max_width.is_some_and(|w| v.width > w) || caps.max_height.is_some_and(|h| v.height > h) {
+            reasons.push(Reason::VideoResolutionExceedsLimit);
+        }
+        if v.bit_depth > caps.max_video_bit_depth {
+            reasons.push(Reason::VideoBitDepthNotSupported);
+        }
+        if v.hdr != HdrKind::Sdr && !caps.hdr {
+            reasons.push(Reason::VideoRangeNotSupported);
+        }
+        video_fits = reasons.iter().all(|r| *r == Reason::ContainerNotSupported);
+    }
+    // The overall bitrate limit is part of "video fits" (SPEC §3).
+    if let (Some(max), Some(rate)) = (caps.max_bitrate, probe.bitrate) {
+        if rate > max {
+            reasons.push(Reason::BitrateExceedsLimit);
+            video_fits = false;
+        }
+    }
+
+    let mut audio_fits = true;
+    if let Some(a) = audio {
+        if !has(&caps.audio_codecs, &a.codec) {
+            reasons.push(Reason::AudioCodecNotSupported);
+            audio_fits = false;
+        }
+        if a.channels > caps.max_audio_channels {
+            reasons.push(Reason::AudioChannelsExceedLimit);
+            audio_fits = false;
+        }
+    }
+
+    let mut method = match (video_fits, audio_fits, container_fits) {
+        (true, true, true) => Method::DirectPlay,
+        (true, true, false) => Method::Remux,
+        (true, false, _) => Method::TranscodeAudio,
+        (false, _, _) => Method::Transcode,
+    };
+    if matches!(method, Method::Remux | Method::TranscodeAudio) {
+        if let Some(v) = &probe.video {
+            if !HLS_VIDEO_CODECS.contains(&v.codec.as_str()) {
+                reasons.push(Reason::VideoCodecNotHlsCompatible);
+                method = Method::Transcode;
+            }
+        }
+    }
+    reasons.sort();
+    let segment_format = method.is_hls().then(|| {
+        // Transcoded video is H.264; copied video keeps its codec.
+        let video_codec = if method == Method::Transcode { Some("h264") } else { probe.video.as_ref().map(|v| v.codec.as_str()) };
+        if prefer_ts && video_codec.is_none_or(|c| c == "h264") {
+            SegmentFormat::Ts
+        } else {
+            SegmentFormat::Fmp4
+        }
+    });
+    Decision { method, reasons, audio_track: audio.map(|a| a.index), segment_format }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::VideoStream;
+    use crate::playback::profiles;
+    use Method::*;
+    use Reason::*;
+
+    fn video(codec: &str, w: u32, h: u32, depth: u8, hdr: HdrKind) -> VideoStream {
+        VideoStream {
+            index: 0,
+            codec: codec.into(),
+            profile: None,
+            level: Some(4.0),
+            width: w,
+            height: h,
+            bit_depth: depth,
+            pix_fmt: None,
+            frame_rate: Some(24.0),
+            codec_tag: None,
+            color_transfer: None,
+            hdr,
+            interlaced: false,
+            bitrate: None,
+        }
+    }
+
+    fn audio(index: u32, codec: &str, channels: u32, default: bool) -> AudioStream {
+        AudioStream { index, codec: codec.into(), profile: None, channels, channel_layout: None, sample_rate: Some(48000), bitrate: None, language: None, default }
+    }
+
+    fn probe(container: &str, v: Option<VideoStream>, a: Vec<AudioStream>, bitrate: u64) -> Probe {
+        Probe { container: container.into(), format_name: container.into(), duration_seconds: 60.0, bitrate: Some(bitrate), video: v, audio: a, subtitles: vec![], keyframes: vec![0.0], notes: vec![] }
+    }
+
+    fn sdr(codec: &str, w: u32, h: u32) -> Option<VideoStream> {
+        Some(video(codec, w, h, 8, HdrKind::Sdr))
+    }
+
+    /// H.264/AAC-stereo client, MP4 only, 1080p, 8-bit SDR, 10 Mbit/s.
+    fn h264_client() -> Capabilities {
+        let mut c = profiles::GENERIC.capabilities();
+        c.max_bitrate = Some(10_000_000);
+        c
+    }
+
+    #[test]
+    fn decision_table() {
+        let stereo_aac = || vec![audio(1, "aac", 2, true)];
+        #[rustfmt::skip]
+        let cases: Vec<(&str, Probe, Method, Vec<Reason>)> = vec![
+            ("compatible mp4", probe("mp4", sdr("h264", 1920, 1080), stereo_aac(), 5_000_000), DirectPlay, vec![]),
+            ("mkv needs remux", probe("mkv", sdr("h264", 1280, 720), stereo_aac(), 3_000_000), Remux, vec![ContainerNotSupported]),
+            ("ac3 5.1", probe("mp4", sdr("h264", 1280, 720), vec![audio(1, "ac3", 6, true)], 3_000_000), TranscodeAudio, vec![AudioCodecNotSupported, AudioChannelsExceedLimit]),
+            ("aac 5.1", probe("mkv", sdr("h264", 1280, 720), vec![audio(1, "aac", 6, true)], 3_000_000), TranscodeAudio, vec![ContainerNotSupported, AudioChannelsExceedLimit]),
+            ("eac3 stereo", probe("mp4", sdr("h264", 1280, 720), vec![audio(1, "eac3", 2, true)], 3_000_000), TranscodeAudio, vec![AudioCodecNotSupported]),
+            ("hevc 10-bit hdr", probe("mkv", Some(video("hevc", 1920, 1080, 10, HdrKind::Hdr10)), vec![audio(1, "ac3", 6, true)], 8_000_000), Transcode,
+                vec![ContainerNotSupported, VideoCodecNotSupported, VideoBitDepthNotSupported, VideoRangeNotSupported, AudioCodecNotSupported, AudioChannelsExceedLimit]),
+            ("4k", probe("mp4", sdr("h264", 3840, 2160), stereo_aac(), 9_000_000), Transcode, vec![VideoResolutionExceedsLimit]),
+            ("bitrate cap", probe("mp4", sdr("h264", 1920, 1080), stereo_aac(), 25_000_000), Transcode, vec![BitrateExceedsLimit]),
+            ("hlg", probe("mp4", Some(video("h264", 1920, 1080, 8, HdrKind::Hlg)), stereo_aac(), 5_000_000), Transcode, vec![VideoRangeNotSupported]),
+            ("vp9 webm", probe("webm", sdr("vp9", 640, 360), vec![audio(1, "opus", 2, true)], 1_000_000), Transcode, vec![ContainerNotSupported, VideoCodecNotSupported, AudioCodecNotSupported]),
+            ("audio only m4a", probe("m4a", None, stereo_aac(), 128_000), Remux, vec![ContainerNotSupported]),
+        ];
+        for (name, p, method, reasons) in cases {
+            let a = select_audio(&p, None).unwrap();
+            let d = decide(&p, &h264_client(), a, false);
+            assert_eq!((d.method, d.reasons.clone()), (method, reasons), "{name}");
+        }
+    }
+
+    #[test]
+    fn codecs_hls_cannot_carry_force_transcode() {
+        // A VP9 client that needs HLS (container or audio does not fit) cannot get VP9 copied into HLS.
+        let mut caps = profiles::by_name("chrome").unwrap().capabilities();
+        caps.containers = vec!["mp4".into()];
+        let p = probe("webm", sdr("vp9", 640, 360), vec![audio(1, "opus", 2, true)], 1_000_000);
+        let d = decide(&p, &caps, select_audio(&p, None).unwrap(), false);
+        assert_eq!(d.method, Transcode);
+        assert_eq!(d.reasons, vec![ContainerNotSupported, VideoCodecNotHlsCompatible]);
+        // Audio not fitting has the same effect.
+        let mut caps2 = profiles::by_name("chrome").unwrap().capabilities();
+        caps2.audio_codecs = vec!["aac".into()];
+        let d = decide(&p, &caps2, select_audio(&p, None).unwrap(), false);
+        assert_eq!(d.reasons, vec![AudioCodecNotSupported, VideoCodecNotHlsCompatible]);
+        assert_eq!(d.method, Transcode);
+        // ...while direct play of VP9 in WebM needs no HLS at all.
+        let d = decide(&p, &profiles::by_name("chrome").unwrap().capabilities(), select_audio(&p, None).unwrap(), false);
+        assert_eq!((d.method, d.reasons), (DirectPlay, vec![]));
+        // MPEG-4 Part 2 in AVI for a client that has it but not the container: still transcode.
+        let mut caps3 = h264_client();
+        caps3.video_codecs.push("mpeg4".into());
+        let p = probe("avi", sdr("mpeg4", 320, 240), vec![audio(1, "aac", 2, true)], 500_000);
+        let d = decide(&p, &caps3, select_audio(&p, None).unwrap(), false);
+        assert_eq!((d.method, d.reasons), (Transcode, vec![ContainerNotSupported, VideoCodecNotHlsCompatible]));
+    }
+
+    #[test]
+    fn segment_format_follows_hls_carriage_rules() {
+        let mut caps = h264_client();
+        caps.video_codecs.push("hevc".into());
+        caps.max_video_bit_depth = 10;
+        let hevc = probe("mkv", Some(video("hevc", 1280, 720, 10, HdrKind::Sdr)), vec![audio(1, "aac", 2, true)], 2_000_000);
+        let d = decide(&hevc, &caps, select_audio(&hevc, None).unwrap(), true);
+        assert_eq!((d.method, d.segment_format), (Remux, Some(SegmentFormat::Fmp4)), "hevc only in fMP4, even when TS is asked");
+        let h264 = probe("mkv", sdr("h264", 1280, 720), vec![audio(1, "aac", 2, true)], 2_000_000);
+        assert_eq!(decide(&h264, &caps, select_audio(&h264, None).unwrap(), true).segment_format, Some(SegmentFormat::Ts));
+        assert_eq!(decide(&h264, &caps, select_audio(&h264, None).unwrap(), false).segment_format, Some(SegmentFormat::Fmp4));
+        let mp4 = probe("mp4", sdr("h264", 1280, 720), vec![audio(1, "aac", 2, true)], 2_000_000);
+        assert_eq!(decide(&mp4, &caps, select_audio(&mp4, None).unwrap(), false).segment_format, None, "direct play has no segments");
+    }
+
+    #[test]
+    fn audio_track_selection() {
+        let p = probe("mp4", sdr("h264", 1280, 720), vec![audio(1, "ac3", 6, false), audio(2, "aac", 2, true)], 2_000_000);
+        assert_eq!(select_audio(&p, None).unwrap().unwrap().index, 2, "the default track");
+        let d = decide(&p, &h264_client(), select_audio(&p, None).unwrap(), false);
+        assert_eq!(d.method, DirectPlay);
+        let d = decide(&p, &h264_client(), select_audio(&p, Some(1)).unwrap(), false);
+        assert_eq!((d.method, d.audio_track), (TranscodeAudio, Some(1)));
+        assert!(select_audio(&p, Some(0)).is_err(), "stream 0 is video");
+        assert!(select_audio(&p, Some(7)).is_err());
+    }
+
+    #[test]
+    fn h264_level_above_the_conservative_limit_is_a_codec_reason() {
+        let mut v = video("h264", 1920, 1080, 8, HdrKind::Sdr);
+        v.level = Some(5.1);
+        let p = probe("mp4", Some(v), vec![audio(1, "aac", 2, true)], 5_000_000);
+        let d = decide(&p, &h264_client(), select_audio(&p, None).unwrap(), false);
+        assert_eq!((d.method, d.reasons), (Transcode, vec![VideoCodecNotSupported]));
+    }
+}

@@ -1,0 +1,179 @@
+//! The identity of a segment, in one place (SPEC §4 "Segment objects are keyed by what they
+//! contain"). A piece of a rendition (its init, or media segment `i`) is named by the
+//! rendition's content key (`hls::ladder`: a hash of everything that shapes its bytes) and its
+//! file name. From that one value come:
+//!
+//! - the file name players ask for (`seg_00042.m4s`, `init.mp4`), and its strict parser: a
+//!   request can only name what this module writes;
+//! - the claim record's id (`<content key>/<file>`), shared by every session of the rendition;
+//! - the object key its bytes are published under (`renditions/<media>/<content key>/<file>`),
+//!   never a session's, so objects are shared and immutable;
+//! - the content type it is served with.
+
+use crate::playback::decision::SegmentFormat;
+
+/// The name of the fMP4 initialization segment.
+pub const INIT_NAME: &str = "init.mp4";
+/// Digits of a segment index in its file name (more only past 99 999).
+pub(crate) const INDEX_DIGITS: usize = 5;
+
+/// The segment's file name: `seg_00042.m4s` (fMP4) or `seg_00042.ts`.
+pub fn segment_file_name(index: u32, format: SegmentFormat) -> String {
+    format!("seg_{index:0INDEX_DIGITS$}.{}", extension(format))
+}
+
+pub(crate) fn extension(format: SegmentFormat) -> &'static str {
+    match format {
+        SegmentFormat::Fmp4 => "m4s",
+        SegmentFormat::Ts => "ts",
+    }
+}
+
+/// A segment file name of a rendition, as requested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SegmentName {
+    Init,
+    Media { index: u32, format: SegmentFormat },
+}
+
+/// Parses a name [`segment_file_name`] (or `init.mp4`) writes, and nothing else: exactly the
+/// canonical form (`seg_1.m4s`, `seg_000001.m4s`, `../x`, `seg_00001.m4s.exe`, an index past
+/// u32 are all refused). Whether the index is in the plan is the caller's check.
+pub fn parse_segment_name(name: &str) -> Option<SegmentName> {
+    if name == INIT_NAME {
+        return Some(SegmentName::Init);
+    }
+    let (stem, ext) = name.strip_prefix("seg_")?.split_once('.')?;
+    let format = match ext {
+        "m4s" => SegmentFormat::Fmp4,
+        "ts" => SegmentFormat::Ts,
+        _ => return None,
+    };
+    if stem.len() < INDEX_DIGITS || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let index: u32 = stem.parse().ok()?;
+    // Canonical: no superfluous leading zero (a 6-digit name is only for indices >= 100 000).
+    (segment_file_name(index, format) == name).then_some(SegmentName::Media { index, format })
+}
+
+/// The claim record id of the piece named `file` of the rendition with `content_key`.
+pub fn record_id(content_key: &str, file: &str) -> String {
+    format!("{content_key}/{file}")
+}
+
+/// Which piece of a rendition: its fMP4 initialization segment or media segment `i`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Piece {
+    Init,
+    Media(u32),
+}
+
+/// One piece of one rendition: everything that names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SegmentId {
+    pub media_id: String,
+    /// The rendition's content key (`RenditionSet::content_key`).
+    pub content_key: String,
+    pub piece: Piece,
+    pub format: SegmentFormat,
+}
+
+/// Cache-Control of segment objects: keyed by content, so immutable (SPEC §4).
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+impl SegmentId {
+    pub fn new(media_id: &str, content_key: &str, piece: Piece, format: SegmentFormat) -> Self {
+        SegmentId { media_id: media_id.to_string(), content_key: content_key.to_string(), piece, format }
+    }
+
+    /// The same rendition's other piece.
+    pub fn with_piece(&self, piece: Piece) -> Self {
+        SegmentId { piece, ..self.clone() }
+    }
+
+    /// `init.mp4` or `seg_00042.m4s` / `seg_00042.ts`.
+    pub fn file_name(&self) -> String {
+        match self.piece {
+            Piece::Init => INIT_NAME.to_string(),
+            Piece::Media(i) => segment_file_name(i, self.format),
+        }
+    }
+
+    /// `<content key>/<file name>`: the id of its claim record, shared by every session.
+    pub fn record_id(&self) -> String {
+        record_id(&self.content_key, &self.file_name())
+    }
+
+    /// Where its bytes live: by media and content, never by session.
+    pub fn object_key(&self) -> String {
+        format!("renditions/{}/{}/{}", self.media_id, self.content_key, self.file_name())
+    }
+
+    pub fn content_type(&self) -> &'static str {
+        match (self.format, self.piece) {
+            (SegmentFormat::Ts, _) => "video/mp2t",
+            (SegmentFormat::Fmp4, Piece::Init) => "video/mp4",
+            (SegmentFormat::Fmp4, Piece::Media(_)) => "video/iso.segment",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_names() {
+        use SegmentFormat::*;
+        assert_eq!(segment_file_name(42, Fmp4), "seg_00042.m4s");
+        assert_eq!(segment_file_name(42, Ts), "seg_00042.ts");
+        assert_eq!(segment_file_name(123_456, Fmp4), "seg_123456.m4s");
+        assert_eq!(parse_segment_name("init.mp4"), Some(SegmentName::Init));
+        assert_eq!(parse_segment_name("seg_00042.m4s"), Some(SegmentName::Media { index: 42, format: Fmp4 }));
+        assert_eq!(parse_segment_name("seg_00000.ts"), Some(SegmentName::Media { index: 0, format: Ts }));
+        assert_eq!(parse_segment_name("seg_123456.m4s"), Some(SegmentName::Media { index: 123_456, format: Fmp4 }));
+        assert_eq!(parse_segment_name("seg_4294967295.ts"), Some(SegmentName::Media { index: u32::MAX, format: Ts }));
+        for bad in [
+            "seg_1.m4s",
+            "seg_000001.m4s",
+            "seg_00001.m4s.exe",
+            "seg_00001.mp4",
+            "seg_-0001.m4s",
+            "seg_+0001.m4s",
+            "seg_ 0001.m4s",
+            "seg_4294967296.m4s",
+            "seg_99999999999999999999.m4s",
+            "../x",
+            "../seg_00001.m4s",
+            "seg_00001.M4S",
+            "SEG_00001.m4s",
+            "init.mp4.exe",
+            "Init.mp4",
+            "seg_.m4s",
+            "seg_٠٠٠٠١.m4s",
+            "",
+            "playlist.m3u8",
+        ] {
+            assert_eq!(parse_segment_name(bad), None, "{bad}");
+        }
+        for i in [0, 1, 99_999, 100_000, u32::MAX] {
+            for f in [Fmp4, Ts] {
+                assert_eq!(parse_segment_name(&segment_file_name(i, f)), Some(SegmentName::Media { index: i, format: f }));
+            }
+        }
+    }
+    #[test]
+    fn one_identity_names_record_object_and_type() {
+        let id = SegmentId::new("m1", "abc", Piece::Media(3), SegmentFormat::Fmp4);
+        assert_eq!(id.file_name(), "seg_00003.m4s");
+        assert_eq!(id.record_id(), "abc/seg_00003.m4s");
+        assert_eq!(id.object_key(), "renditions/m1/abc/seg_00003.m4s");
+        assert_eq!(id.content_type(), "video/iso.segment");
+        let init = id.with_piece(Piece::Init);
+        assert_eq!(init.record_id(), "abc/init.mp4");
+        assert_eq!(init.content_type(), "video/mp4");
+        let ts = SegmentId::new("m1", "abc", Piece::Media(0), SegmentFormat::Ts);
+        assert_eq!((ts.file_name().as_str(), ts.content_type()), ("seg_00000.ts", "video/mp2t"));
+    }
+}

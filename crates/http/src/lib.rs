@@ -1,0 +1,144 @@
+//! The HTTP edge: where HTTP begins. Every request of both shapes (the Lambda functions through
+//! [`lambda`], `streamd` through axum) enters at [`handle`], a function of the service state and
+//! an `http::Request<Bytes>`. Here, once: the request id and its tracing span, routing by the one
+//! route table ([`routes`]), authentication, CORS, and the mapping of every domain error to a
+//! status and the JSON error body ([`response::error_response`]).
+//!
+//! # Layout
+//!
+//! - [`routes`]: the route table (method, path template, function, auth) and its matcher.
+//! - [`handlers`]: one module per resource; each parses, calls `stream_service`, shapes.
+//! - [`wire`]: the request and response bodies, and their JSON schemas.
+//! - [`openapi`]: the OpenAPI 3.1 document, generated from the table and the wire types.
+//! - [`response`]: JSON bodies, redirects, the error mapping, query and header readers.
+//! - [`lambda`] (feature `lambda`): the adapter from `lambda_http` events.
+
+pub mod handlers;
+#[cfg(feature = "lambda")]
+pub mod lambda;
+pub mod openapi;
+pub mod response;
+pub mod routes;
+pub mod wire;
+
+use http::{header, HeaderValue, Method, StatusCode};
+use stream_core::error::{Error, Result};
+use stream_core::model::Caller;
+use stream_service::AppState;
+use tracing::Instrument;
+
+use self::handlers::{hls, media, progress, stream};
+use self::response::{empty, error_body, error_response, json, status_of, Req, Resp};
+use self::routes::{param, Auth, Resolution, RouteId};
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The request id: the caller's `x-request-id` when it is sane, else a new one.
+pub fn request_id(req: &Req) -> String {
+    let sane = |v: &&str| {
+        !v.is_empty()
+            && v.len() <= 64
+            && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let given = req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok());
+    given.filter(sane).map(str::to_string).unwrap_or_else(stream_core::ids::random_id)
+}
+
+/// Handles one request. Never panics on input; every error becomes the JSON error body.
+pub async fn handle(state: &AppState, req: Req) -> Resp {
+    let rid = request_id(&req);
+    // The path only: query strings may carry tokens and must never reach a log line.
+    let span = tracing::info_span!("request", request_id = %rid, method = %req.method(), path = %req.uri().path());
+    async {
+        let started = std::time::Instant::now();
+        let mut resp = match route(state, &req, &rid).await {
+            Ok(r) => r,
+            Err(e) => {
+                if status_of(&e).is_server_error() {
+                    tracing::error!(error = %e, "request failed");
+                } else {
+                    tracing::info!(error = %e, "request refused");
+                }
+                error_response(&e, &rid)
+            }
+        };
+        let h = resp.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&rid) {
+            h.insert(REQUEST_ID_HEADER, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&state.config.cors_origin) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+            let exposed = "x-request-id, content-range, content-length, location, retry-after";
+            h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(exposed));
+        }
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        tracing::info!(status = resp.status().as_u16(), elapsed_us, "done");
+        resp
+    }
+    .instrument(span)
+    .await
+}
+
+async fn caller(state: &AppState, req: &Req) -> Result<Caller> {
+    state.verifier.verify_header(response::header_str(req, header::AUTHORIZATION)).await
+}
+
+fn method_not_allowed(rid: &str) -> Resp {
+    error_body(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed", rid)
+}
+
+async fn route(state: &AppState, req: &Req, rid: &str) -> Result<Resp> {
+    if req.method() == Method::OPTIONS {
+        return Ok(preflight());
+    }
+    let path = req.uri().path();
+    let (route, params) = match routes::resolve(req.method(), path) {
+        Resolution::Found(route, params) => (route, params),
+        miss => {
+            // Under the API, an unauthenticated caller learns nothing, not even which paths
+            // exist (HLS paths carry their own authorization).
+            let guarded = path.starts_with("/api/v1/") && !path.starts_with("/api/v1/hls/");
+            if guarded {
+                caller(state, req).await?;
+            }
+            return match miss {
+                Resolution::WrongMethod => Ok(method_not_allowed(rid)),
+                _ => Err(Error::NotFound("route")),
+            };
+        }
+    };
+    let who = match route.auth {
+        Auth::Bearer => Some(caller(state, req).await?),
+        Auth::Public | Auth::SessionToken => None,
+    };
+    let p = |name| param(&params, name);
+    match (route.id, who.as_ref()) {
+        (RouteId::Health, _) => Ok(json(StatusCode::OK, &wire::Health { status: "ok".into() })),
+        (RouteId::OpenApi, _) => Ok(openapi::response()),
+        (RouteId::CreateUpload, Some(c)) => media::create_upload(state, c, req).await,
+        (RouteId::ListMedia, Some(c)) => media::list(state, c).await,
+        (RouteId::GetMedia, Some(c)) => media::get(state, c, p("id")).await,
+        (RouteId::PatchMedia, Some(c)) => media::patch(state, c, p("id"), req).await,
+        (RouteId::PutProgress, Some(c)) => progress::put(state, c, p("id"), req).await,
+        (RouteId::GetProgress, Some(c)) => progress::get(state, c, p("id")).await,
+        (RouteId::Stream, Some(c)) => stream::stream(state, c, req, p("id")).await,
+        (RouteId::EndSession, _) => hls::end_session(state, req, p("session")).await,
+        (RouteId::Master, _) => hls::master(state, req, p("session")).await,
+        (RouteId::Variant, _) => hls::variant(state, req, p("session"), p("rendition")).await,
+        (RouteId::Segment, _) => {
+            hls::segment(state, req, rid, (p("session"), p("rendition"), p("file"))).await
+        }
+        (_, None) => Err(Error::Internal("a bearer route without a caller".into())),
+    }
+}
+
+fn preflight() -> Resp {
+    let mut r = empty(StatusCode::NO_CONTENT);
+    let h = r.headers_mut();
+    let methods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(methods));
+    let allowed = "authorization, content-type, range, x-request-id";
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(allowed));
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    r
+}

@@ -1,0 +1,201 @@
+//! The route table: every HTTP route of the API, once. The router, the OpenAPI document, the
+//! Cargo router table of `cargo lambda watch` and the template's API routes all come from (or
+//! are checked against, by `tests/tests/routes.rs`) this list.
+//!
+//! A route is a method and a path template (`{name}` matches one non-empty path segment); the
+//! first route whose template matches wins, so literal routes stand before the templated ones
+//! they overlap (`.../playlist.m3u8` before `.../{file}`). `gateway_path` is the template the
+//! cloud's HTTP API routes on (API Gateway and the Cargo router match templates, not literal
+//! file names: a variant playlist reaches `hls` through `{rendition}/{file}`).
+
+use http::Method;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Anyone.
+    Public,
+    /// `Authorization: Bearer <JWT>` (SPEC §2).
+    Bearer,
+    /// An HLS session token in the `token` query parameter (players cannot add headers).
+    SessionToken,
+}
+
+/// Which Lambda function serves a route in the cloud shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    Api,
+    Stream,
+    Hls,
+}
+
+impl Function {
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Api => "api",
+            Function::Stream => "stream",
+            Function::Hls => "hls",
+        }
+    }
+}
+
+/// What a route does (the handler it dispatches to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteId {
+    Health,
+    OpenApi,
+    CreateUpload,
+    ListMedia,
+    GetMedia,
+    PatchMedia,
+    PutProgress,
+    GetProgress,
+    Stream,
+    EndSession,
+    Master,
+    Variant,
+    Segment,
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub id: RouteId,
+    pub method: Method,
+    pub path: &'static str,
+    pub gateway_path: &'static str,
+    pub function: Function,
+    pub auth: Auth,
+    /// One line for the API's readers (the OpenAPI summary).
+    pub summary: &'static str,
+}
+
+const fn route(id: RouteId, method: Method, path: &'static str, function: Function, auth: Auth, summary: &'static str) -> Route {
+    Route { id, method, path, gateway_path: path, function, auth, summary }
+}
+
+/// A route the cloud's HTTP API reaches through another (templated) path.
+const fn route_via(id: RouteId, method: Method, path: &'static str, gateway_path: &'static str, summary: &'static str) -> Route {
+    Route { id, method, path, gateway_path, function: Function::Hls, auth: Auth::SessionToken, summary }
+}
+
+const MASTER: &str = "/api/v1/hls/{session}/master.m3u8";
+const VARIANT: &str = "/api/v1/hls/{session}/{rendition}/playlist.m3u8";
+const PIECE: &str = "/api/v1/hls/{session}/{rendition}/{file}";
+
+/// Every route. HEAD is listed where it is served (a HEAD gets the GET's headers).
+pub const ROUTES: &[Route] = &[
+    route(RouteId::Health, Method::GET, "/healthz", Function::Api, Auth::Public, "Liveness"),
+    route(RouteId::OpenApi, Method::GET, "/api/v1/openapi.json", Function::Api, Auth::Public, "This API's OpenAPI 3.1 document"),
+    route(RouteId::CreateUpload, Method::POST, "/api/v1/uploads", Function::Api, Auth::Bearer, "Create an upload: a media record and a URL to PUT its bytes to"),
+    route(RouteId::ListMedia, Method::GET, "/api/v1/media", Function::Api, Auth::Bearer, "List the media the caller may see"),
+    route(RouteId::GetMedia, Method::GET, "/api/v1/media/{id}", Function::Api, Auth::Bearer, "One media record, with what the probe found"),
+    route(RouteId::PatchMedia, Method::PATCH, "/api/v1/media/{id}", Function::Api, Auth::Bearer, "Change a media's title or visibility (owner or admin)"),
+    route(RouteId::PutProgress, Method::PUT, "/api/v1/progress/{id}", Function::Api, Auth::Bearer, "Save the caller's playback position"),
+    route(RouteId::GetProgress, Method::GET, "/api/v1/progress/{id}", Function::Api, Auth::Bearer, "The caller's saved playback position"),
+    route(RouteId::Stream, Method::GET, "/api/v1/stream/{id}", Function::Stream, Auth::Bearer, "Play a media: the decision, then a redirect (or JSON) to the original or an HLS session"),
+    route(RouteId::Stream, Method::HEAD, "/api/v1/stream/{id}", Function::Stream, Auth::Bearer, "Play a media (HEAD: a HEAD-signed URL)"),
+    route(RouteId::EndSession, Method::DELETE, "/api/v1/hls/{session}", Function::Hls, Auth::SessionToken, "End an HLS session (session token, or the owner's bearer token)"),
+    route(RouteId::Master, Method::GET, MASTER, Function::Hls, Auth::SessionToken, "The session's master playlist"),
+    route(RouteId::Master, Method::HEAD, MASTER, Function::Hls, Auth::SessionToken, "The session's master playlist (headers)"),
+    route_via(RouteId::Variant, Method::GET, VARIANT, PIECE, "A rendition's VOD media playlist"),
+    route_via(RouteId::Variant, Method::HEAD, VARIANT, PIECE, "A rendition's media playlist (headers)"),
+    route(RouteId::Segment, Method::GET, PIECE, Function::Hls, Auth::SessionToken, "A segment or init segment: 302 to its object, made just in time"),
+    route(RouteId::Segment, Method::HEAD, PIECE, Function::Hls, Auth::SessionToken, "A segment or init segment (headers)"),
+];
+
+/// The path parameters of a matched route, in template order: (name, value).
+pub type Params<'a> = Vec<(&'static str, &'a str)>;
+
+/// What the table says of a request.
+#[derive(Debug)]
+pub enum Resolution<'a> {
+    Found(&'static Route, Params<'a>),
+    /// The path is a route's, the method is none of its.
+    WrongMethod,
+    NotFound,
+}
+
+/// Matches `path` against `template`, returning the captured parameters.
+pub fn matches<'a>(template: &'static str, path: &'a str) -> Option<Params<'a>> {
+    let mut params = Vec::new();
+    let mut t = template.split('/');
+    let mut p = path.split('/');
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return Some(params),
+            (Some(ts), Some(ps)) => match ts.strip_prefix('{').and_then(|n| n.strip_suffix('}')) {
+                Some(name) if !ps.is_empty() => params.push((name, ps)),
+                Some(_) => return None,
+                None if ts == ps => {}
+                None => return None,
+            },
+            _ => return None,
+        }
+    }
+}
+
+/// The route of a request.
+pub fn resolve<'a>(method: &Method, path: &'a str) -> Resolution<'a> {
+    let mut path_known = false;
+    for r in ROUTES {
+        if let Some(params) = matches(r.path, path) {
+            if r.method == *method {
+                return Resolution::Found(r, params);
+            }
+            path_known = true;
+        }
+    }
+    if path_known {
+        Resolution::WrongMethod
+    } else {
+        Resolution::NotFound
+    }
+}
+
+/// The value of path parameter `name`.
+pub fn param<'a>(params: &Params<'a>, name: &str) -> &'a str {
+    params.iter().find(|(n, _)| *n == name).map_or("", |(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id_of(m: Method, p: &str) -> Option<RouteId> {
+        match resolve(&m, p) {
+            Resolution::Found(r, _) => Some(r.id),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn literal_routes_win_and_params_are_captured() {
+        assert_eq!(id_of(Method::GET, "/api/v1/hls/s/v720/playlist.m3u8"), Some(RouteId::Variant));
+        assert_eq!(id_of(Method::GET, "/api/v1/hls/s/v720/seg_00001.m4s"), Some(RouteId::Segment));
+        assert_eq!(id_of(Method::GET, "/api/v1/hls/s/master.m3u8"), Some(RouteId::Master));
+        let Resolution::Found(_, p) = resolve(&Method::GET, "/api/v1/hls/abc/a/init.mp4") else { panic!() };
+        assert_eq!((param(&p, "session"), param(&p, "rendition"), param(&p, "file")), ("abc", "a", "init.mp4"));
+    }
+
+    #[test]
+    fn wrong_methods_and_unknown_paths() {
+        assert!(matches!(resolve(&Method::DELETE, "/api/v1/media"), Resolution::WrongMethod));
+        assert!(matches!(resolve(&Method::GET, "/api/v1/hls/s"), Resolution::WrongMethod));
+        assert!(matches!(resolve(&Method::GET, "/api/v1/nothing"), Resolution::NotFound));
+        // Empty segments never match a parameter; extra segments never match.
+        assert!(matches!(resolve(&Method::GET, "/api/v1/media/"), Resolution::NotFound));
+        assert!(matches!(resolve(&Method::GET, "/api/v1/media/a/b"), Resolution::NotFound));
+        assert!(matches!(resolve(&Method::GET, "/api/v1/hls//master.m3u8"), Resolution::NotFound));
+    }
+
+    #[test]
+    fn every_route_is_reachable() {
+        for r in ROUTES {
+            let path = r.path.replace("{file}", "seg_00000.m4s").replace('{', "x").replace('}', "");
+            match resolve(&r.method, &path) {
+                Resolution::Found(found, _) => assert_eq!((found.id, &found.method), (r.id, &r.method), "{path}"),
+                other => panic!("{} {path}: {other:?}", r.method),
+            }
+        }
+    }
+}

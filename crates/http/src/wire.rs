@@ -1,0 +1,219 @@
+//! The wire format: request and response bodies of the API, as the clients see them (SPEC §3).
+//! They are converted from and to the service's types at the edge, and their JSON schemas are
+//! the OpenAPI document's (`utoipa::ToSchema`).
+
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use stream_core::model::{AudioStream, Media, MediaStatus, Progress, SubtitleStream, VideoStream, Visibility};
+use stream_core::playback::decision::{Method, Reason, SegmentFormat};
+use stream_service::media::{MediaChanges, NewUpload, UploadTicket};
+use stream_service::playback::Playback;
+use utoipa::ToSchema;
+
+/// `{"error": {"code", "message", "request_id"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// snake_case, stable: what a client branches on.
+    pub code: String,
+    /// For a person; internal details are never included.
+    pub message: String,
+    pub request_id: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: &str, message: &str, request_id: &str) -> Self {
+        let error = ErrorDetail { code: code.into(), message: message.into(), request_id: request_id.into() };
+        ErrorBody { error }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}
+
+/// `POST /uploads`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUploadBody {
+    /// The client's file name (only its extension is kept, lower-cased, in the object key).
+    pub filename: String,
+    #[serde(default)]
+    pub content_type: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub visibility: Option<Visibility>,
+}
+
+impl From<NewUploadBody> for NewUpload {
+    fn from(b: NewUploadBody) -> Self {
+        NewUpload { filename: b.filename, content_type: b.content_type, title: b.title, visibility: b.visibility }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadCreated {
+    pub media_id: String,
+    /// PUT the file's bytes here (a presigned S3 PUT, or the embedded server's signed route).
+    pub upload_url: String,
+    /// Always `PUT`.
+    pub upload_method: String,
+    pub expires_at: String,
+}
+
+impl From<UploadTicket> for UploadCreated {
+    fn from(t: UploadTicket) -> Self {
+        UploadCreated {
+            media_id: t.media_id,
+            upload_url: t.upload_url,
+            upload_method: "PUT".into(),
+            expires_at: t.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        }
+    }
+}
+
+/// A media record as the API shows it (SPEC §3 `GET /media/{id}`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MediaView {
+    pub id: String,
+    pub title: String,
+    pub owner: String,
+    pub visibility: Visibility,
+    pub status: MediaStatus,
+    /// Why ingest failed (only when `status` is `failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub filename: String,
+    pub content_type: String,
+    pub size_bytes: Option<u64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub duration_seconds: Option<f64>,
+    pub container: Option<String>,
+    /// Overall bitrate, bits/s.
+    pub bitrate: Option<u64>,
+    pub video: Option<VideoStream>,
+    pub audio: Vec<AudioStream>,
+    pub subtitles: Vec<SubtitleStream>,
+    pub keyframe_count: Option<usize>,
+    pub notes: Vec<String>,
+}
+
+impl From<&Media> for MediaView {
+    fn from(m: &Media) -> Self {
+        let p = m.probe.as_ref();
+        MediaView {
+            id: m.id.clone(),
+            title: m.title.clone(),
+            owner: m.owner.clone(),
+            visibility: m.visibility,
+            status: m.status,
+            error: m.error.clone(),
+            filename: m.filename.clone(),
+            content_type: m.content_type.clone(),
+            size_bytes: m.size_bytes,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            duration_seconds: p.map(|p| p.duration_seconds),
+            container: p.map(|p| p.container.clone()),
+            bitrate: p.and_then(|p| p.bitrate),
+            video: p.and_then(|p| p.video.clone()),
+            audio: p.map(|p| p.audio.clone()).unwrap_or_default(),
+            subtitles: p.map(|p| p.subtitles.clone()).unwrap_or_default(),
+            keyframe_count: p.map(|p| p.keyframes.len()),
+            notes: p.map(|p| p.notes.clone()).unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MediaList {
+    pub items: Vec<MediaView>,
+}
+
+/// `PATCH /media/{id}`: at least one field.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MediaPatchBody {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub visibility: Option<Visibility>,
+}
+
+impl From<MediaPatchBody> for MediaChanges {
+    fn from(b: MediaPatchBody) -> Self {
+        MediaChanges { title: b.title, visibility: b.visibility }
+    }
+}
+
+/// `PUT /progress/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProgressBody {
+    pub position_seconds: f64,
+    #[serde(default)]
+    pub completed: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgressView {
+    pub position_seconds: f64,
+    pub completed: bool,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Progress> for ProgressView {
+    fn from(p: Progress) -> Self {
+        ProgressView { position_seconds: p.position_seconds, completed: p.completed, updated_at: p.updated_at }
+    }
+}
+
+/// `202` while a media is uploading or being probed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Preparing {
+    /// Always `preparing`.
+    pub status: String,
+    pub media_status: MediaStatus,
+}
+
+/// The decision as JSON (`GET /stream/{id}` with `Accept: application/json`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamAnswer {
+    pub method: Method,
+    /// `file` (direct play) or `hls`.
+    pub protocol: String,
+    pub url: String,
+    pub session_id: Option<String>,
+    /// Every reason that applies, sorted.
+    pub reasons: Vec<Reason>,
+    pub audio_track: Option<u32>,
+    pub segment_format: Option<SegmentFormat>,
+    pub start_position_seconds: Option<f64>,
+    pub resume_position_seconds: Option<f64>,
+    pub expires_at: Option<String>,
+}
+
+impl From<Playback> for StreamAnswer {
+    fn from(p: Playback) -> Self {
+        let expires = Utc.timestamp_opt(p.expires_at, 0).single();
+        StreamAnswer {
+            method: p.decision.method,
+            protocol: if p.decision.method.is_hls() { "hls" } else { "file" }.into(),
+            url: p.url,
+            session_id: p.session_id,
+            reasons: p.decision.reasons,
+            audio_track: p.decision.audio_track,
+            segment_format: p.decision.segment_format,
+            start_position_seconds: p.start,
+            resume_position_seconds: p.saved,
+            expires_at: expires.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        }
+    }
+}

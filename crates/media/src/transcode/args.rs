@@ -1,0 +1,283 @@
+//! The ffmpeg argument lists, as pure functions of the rendition and the time range (so the
+//! init segment and every media segment of a rendition are made by exactly the same
+//! encoder settings).
+
+use stream_core::hls::ladder::{AudioRendition, VideoRendition};
+use stream_core::model::{HdrKind, VideoStream};
+
+/// The timescale of every video track (`-video_track_timescale`).
+pub const VIDEO_TIMESCALE: u32 = 90_000;
+/// Copied video: the input seek point is this much before the keyframe a segment starts at
+/// (the probe's keyframe times are rounded to the millisecond); packets before the seek point
+/// are dropped (`-copypriorss 0`), so the segment starts at that keyframe.
+pub const COPY_SEEK_SLACK: f64 = 0.002;
+/// Copied video: ffmpeg's `-t` is read past the segment's end by this much; the fragment that
+/// starts at the next keyframe is then dropped (see `encode_video_segment`).
+pub const COPY_TAIL_MARGIN: f64 = 0.1;
+/// Every output timestamp is the source's (relative to its start) plus this, in every run
+/// (video, audio, init, fMP4 and TS alike). It keeps decode times positive: with B-frames the
+/// first frame is decoded before it is shown (up to 16 frames), the AAC encoder's priming
+/// packet precedes the first sample, and a source may start slightly below zero. Players map
+/// the first segment's timestamp to the playlist's start, so the base does not show.
+pub const TIMELINE_OFFSET: f64 = 10.0;
+/// Audio fragments (`-frag_duration`, microseconds): the grain of the audio segment boundaries.
+pub const AUDIO_FRAGMENT_US: u32 = 100_000;
+/// A GOP length no segment reaches: x264 never places a keyframe inside a segment.
+const HUGE_GOP: &str = "100000";
+
+/// What an ffmpeg build offers that the arguments depend on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Features {
+    /// The `zscale` filter (libzimg), for HDR tone mapping.
+    pub zscale: bool,
+}
+
+/// A time for ffmpeg: seconds with microsecond precision (what ffmpeg parses durations to).
+pub fn secs(t: f64) -> String {
+    let t = if t.is_finite() { t.max(0.0) } else { 0.0 };
+    let s = format!("{t:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() {
+        "0".into()
+    } else {
+        s.to_string()
+    }
+}
+
+/// A frame rate for `-r`: an exact rational for integer and NTSC (x/1001) rates, else decimal.
+pub fn rate(fps: f64) -> String {
+    match stream_core::frame_rate::exact(fps) {
+        Some((n, 1)) => format!("{n}"),
+        Some((n, d)) => format!("{n}/{d}"),
+        None => format!("{fps:.6}"),
+    }
+}
+
+/// Arguments every run starts with.
+fn global(args: &mut Vec<String>) {
+    // `-loglevel -level+error`: errors only, without the `[error]` prefix ffmpeg-sidecar's
+    // default `level+info` would add. `-nostdin`: never read commands from stdin (and keeps
+    // ffmpeg-sidecar from adding `-n`).
+    push(args, &["-hide_banner", "-nostdin", "-nostats", "-loglevel", "-level+error", "-y"]);
+}
+
+/// Input options and the input. HTTP(S) sources get a read timeout and reconnects, so a
+/// stalled connection ends in an error instead of a hang.
+fn input(args: &mut Vec<String>, source: &str, seek: Option<f64>, read_duration: Option<f64>) {
+    if source.starts_with("http://") || source.starts_with("https://") {
+        push(args, &["-rw_timeout", "30000000", "-reconnect", "1", "-reconnect_on_network_error", "1", "-reconnect_delay_max", "4"]);
+    }
+    if let Some(ss) = seek {
+        push(args, &["-ss", &secs(ss)]);
+    }
+    if let Some(t) = read_duration {
+        push(args, &["-t", &secs(t)]);
+    }
+    push(args, &["-i", source]);
+}
+
+fn push(args: &mut Vec<String>, items: &[&str]) {
+    args.extend(items.iter().map(|s| s.to_string()));
+}
+
+/// The muxer options and the output (`pipe:1` unless given).
+/// `delay_moov`: the moov is written with the first fragment (AC-3 and E-AC-3 need a parsed
+/// packet for their `dac3`/`dec3` box).
+fn muxer(args: &mut Vec<String>, offset: f64, audio: bool, delay_moov: bool) {
+    muxer_to(args, offset, audio, delay_moov, "pipe:1");
+}
+
+fn muxer_to(args: &mut Vec<String>, offset: f64, audio: bool, delay_moov: bool, output: &str) {
+    push(args, &["-map_metadata", "-1", "-map_chapters", "-1", "-fflags", "+bitexact", "-output_ts_offset", &secs(offset + TIMELINE_OFFSET)]);
+    // Timestamps are exactly the source's (plus the fixed base): no shifting to zero per run,
+    // so independently made segments line up: decode times continue from one segment to the
+    // next (also for open GOPs, whose leading frames follow the keyframe), presentation
+    // times are the source's. `frag_discont` makes the first `tfdt` that of the first packet.
+    push(args, &["-avoid_negative_ts", "disabled"]);
+    if !audio {
+        push(args, &["-video_track_timescale", &VIDEO_TIMESCALE.to_string()]);
+    } else {
+        push(args, &["-frag_duration", &AUDIO_FRAGMENT_US.to_string()]);
+    }
+    let mut flags = String::from(if audio { "+empty_moov+default_base_moof+frag_discont" } else { "+frag_keyframe+empty_moov+default_base_moof+frag_discont" });
+    if delay_moov {
+        flags.push_str("+delay_moov");
+    }
+    push(args, &["-use_editlist", "0", "-movflags", &flags, "-f", "mp4", output]);
+}
+
+/// The transfer function zscale is told the HDR input has.
+fn hdr_transfer(hdr: HdrKind) -> &'static str {
+    match hdr {
+        HdrKind::Hlg => "arib-std-b67",
+        // HDR10 and Dolby Vision (profile 8.1/7 base layers are PQ; profile 5 is not, see
+        // the module doc).
+        _ => "smpte2084",
+    }
+}
+
+/// The `-vf` of a transcode: deinterlace (when the probe says interlaced), scale to the
+/// rendition's size, and make 8-bit SDR 4:2:0: tone-mapped (zscale + tonemap hable) from HDR
+/// when this ffmpeg has zscale, a plain format conversion otherwise.
+pub fn video_filter(src: Option<&VideoStream>, v: &VideoRendition, features: Features) -> String {
+    let mut parts: Vec<String> = vec![];
+    if src.is_some_and(|s| s.interlaced) {
+        parts.push("yadif=mode=send_frame:deint=interlaced".into());
+    }
+    let hdr = src.map_or(HdrKind::Sdr, |s| s.hdr);
+    if hdr != HdrKind::Sdr && features.zscale {
+        parts.push(format!(
+            "zscale=w={w}:h={h}:tin={tin}:min=bt2020nc:pin=bt2020:rin=tv:t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv",
+            w = v.width,
+            h = v.height,
+            tin = hdr_transfer(hdr)
+        ));
+    } else {
+        parts.push(format!("scale={}:{}", v.width, v.height));
+    }
+    parts.push("format=yuv420p".into());
+    parts.join(",")
+}
+
+/// The time range of one video run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VideoRange {
+    /// Input seek (`-ss` before `-i`).
+    pub seek: f64,
+    /// Output duration (`-t`); None with `frames1`.
+    pub duration: Option<f64>,
+    /// Only the first frame (`-frames:v 1`): for the init segment.
+    pub frames1: bool,
+    /// The source time at the seek point (output timestamps are source times plus
+    /// [`TIMELINE_OFFSET`]).
+    pub offset: f64,
+}
+
+/// The full argument list of a video run (everything after the ffmpeg binary).
+pub fn video_args(source: &str, src: Option<&VideoStream>, v: &VideoRendition, range: VideoRange, features: Features) -> Vec<String> {
+    let mut a = Vec::with_capacity(80);
+    global(&mut a);
+    input(&mut a, source, Some(range.seek), None);
+    // -xerror: a decoding error (a damaged source) ends the run with an error.
+    push(&mut a, &["-xerror", "-map", &format!("0:{}", v.source_index), "-an", "-sn", "-dn"]);
+    if range.frames1 {
+        push(&mut a, &["-frames:v", "1"]);
+    }
+    if let Some(t) = range.duration {
+        push(&mut a, &["-t", &secs(t)]);
+    }
+    if v.copy {
+        push(&mut a, &["-c:v", "copy", "-copypriorss", "0"]);
+        if v.codec == "hevc" {
+            push(&mut a, &["-tag:v", "hvc1"]);
+        }
+    } else {
+        push(&mut a, &["-vf", &video_filter(src, v, features)]);
+        x264(&mut a, src, v, features);
+    }
+    muxer(&mut a, range.offset, false, false);
+    a
+}
+
+/// The encoder arguments of a transcoded video rendition (after its filter).
+fn x264(a: &mut Vec<String>, src: Option<&VideoStream>, v: &VideoRendition, features: Features) {
+    let level = v.h264_level.map(|l| l.x264_arg());
+    push(a, &["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high"]);
+    if let Some(level) = &level {
+        push(a, &["-level", level]);
+    }
+    push(a, &["-pix_fmt", "yuv420p", "-b:v", &v.bitrate.to_string(), "-maxrate", &v.maxrate.to_string(), "-bufsize", &v.bufsize.to_string()]);
+    if let Some(fps) = v.frame_rate.filter(|f| f.is_finite() && *f > 0.0) {
+        push(a, &["-r", &rate(fps)]);
+    }
+    if src.is_some_and(|s| s.hdr != HdrKind::Sdr) && features.zscale {
+        push(a, &["-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709"]);
+    }
+    // One keyframe, at the start; none inside the segment.
+    push(a, &["-force_key_frames", "0", "-g", HUGE_GOP, "-keyint_min", HUGE_GOP, "-sc_threshold", "0", "-x264-params", "scenecut=0:open-gop=0"]);
+}
+
+/// The argument list of one run that makes the same time range of several transcoded video
+/// renditions of one source from **one decode**: the source's video is `split` into one chain
+/// per rendition (each [`video_filter`]), each encoded with exactly [`video_args`]' encoder and
+/// muxer arguments and written to its own file, `outputs[k]` for `rungs[k]`.
+pub fn video_ladder_args(source: &str, src: Option<&VideoStream>, rungs: &[&VideoRendition], range: VideoRange, features: Features, outputs: &[String]) -> Vec<String> {
+    let mut a = Vec::with_capacity(40 + 60 * rungs.len());
+    global(&mut a);
+    input(&mut a, source, Some(range.seek), None);
+    push(&mut a, &["-xerror"]);
+    let index = rungs.first().map_or(0, |v| v.source_index);
+    let labels: String = (0..rungs.len()).map(|k| format!("[s{k}]")).collect();
+    let mut graph = format!("[0:{index}]split={}{labels}", rungs.len());
+    for (k, v) in rungs.iter().enumerate() {
+        graph.push_str(&format!(";[s{k}]{}[v{k}]", video_filter(src, v, features)));
+    }
+    push(&mut a, &["-filter_complex", &graph]);
+    for (k, (v, out)) in rungs.iter().zip(outputs).enumerate() {
+        push(&mut a, &["-map", &format!("[v{k}]"), "-an", "-sn", "-dn"]);
+        if let Some(t) = range.duration {
+            push(&mut a, &["-t", &secs(t)]);
+        }
+        x264(&mut a, src, v, features);
+        muxer_to(&mut a, range.offset, false, false, out);
+    }
+    a
+}
+
+/// The time range of one audio run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AudioRange {
+    /// Input seek.
+    pub seek: f64,
+    /// Output duration (`-t`).
+    pub duration: Option<f64>,
+    /// Encoded audio is padded with silence to at least this long (so it covers the plan).
+    pub pad_to: Option<f64>,
+    pub offset: f64,
+}
+
+/// The full argument list of an audio run.
+pub fn audio_args(source: &str, a: &AudioRendition, range: AudioRange) -> Vec<String> {
+    let mut args = Vec::with_capacity(60);
+    global(&mut args);
+    // No seek from the very start: after any seek the Matroska demuxer skips the packets
+    // before the video keyframe it lands on, which drops the first audio frames.
+    input(&mut args, source, (range.seek > 0.0).then_some(range.seek), None);
+    push(&mut args, &["-xerror", "-map", &format!("0:{}", a.source_index), "-vn", "-sn", "-dn"]);
+    if let Some(t) = range.duration {
+        push(&mut args, &["-t", &secs(t)]);
+    }
+    if a.copy {
+        push(&mut args, &["-c:a", "copy"]);
+        if range.seek > 0.0 {
+            // Not from the start: drop the packets between the demuxer's seek point and ours.
+            // From the start everything is kept, also a first frame that begins slightly
+            // before zero (E-AC-3 / AAC priming in MP4 edit lists): the base keeps it positive.
+            push(&mut args, &["-copypriorss", "0"]);
+        }
+        if a.codec == "aac" {
+            // ADTS (TS, .aac sources) to MP4's AudioSpecificConfig; a no-op for other sources.
+            push(&mut args, &["-bsf:a", "aac_adtstoasc"]);
+        }
+        if a.codec == "flac" {
+            // FLAC in MP4 is "experimental" in ffmpeg 5.1 (the fLaC sample entry of the
+            // spec, which Safari and Chrome play).
+            push(&mut args, &["-strict", "-2"]);
+        }
+    } else {
+        // aresample=async=1: timestamps counted in samples (no millisecond jitter from the
+        // source), gaps filled, and (first_pts=0) silence from the run's start if the audio
+        // starts later; apad: silence up to the plan's end.
+        let mut af = String::from("aresample=async=1:first_pts=0");
+        if let Some(p) = range.pad_to.filter(|p| *p > 0.0) {
+            af.push_str(&format!(",apad=whole_dur={}", secs(p)));
+        }
+        let sr = a.sample_rate.unwrap_or(stream_core::hls::ladder::AAC_SAMPLE_RATE);
+        push(&mut args, &["-af", &af, "-c:a", "aac", "-b:a", &a.bitrate.to_string(), "-ac", &a.channels.max(1).to_string(), "-ar", &sr.to_string()]);
+    }
+    // Copied AC-3/E-AC-3 need a parsed frame for their sample entry; copied AAC from ADTS
+    // (MPEG-TS sources, through aac_adtstoasc) has no decoder config before the first packet.
+    // Without delay_moov the init segment lacks it and MSE players refuse the audio.
+    muxer(&mut args, range.offset, true, a.copy && matches!(a.codec.as_str(), "ac3" | "eac3" | "aac"));
+    args
+}

@@ -1,0 +1,158 @@
+//! HLS sessions (SPEC §3 "HLS"): a request names a session and carries its token (players
+//! cannot add headers to segment requests, so HLS URLs are capabilities). Here a session is
+//! opened and verified (from this process's short-lived cache, `open_sessions`, else read and
+//! built: the rendition set and plan from the media's probe), kept alive, and asked for its
+//! playlists and segments.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::Utc;
+use stream_core::error::{Error, Result};
+use stream_core::hls::ladder::{build, ClientLimits, LadderConfig};
+use stream_core::hls::playlist;
+use stream_core::playback::decision::SegmentFormat;
+use stream_core::segment::{parse_segment_name, SegmentName};
+
+use crate::auth::SessionTokenError;
+use crate::open_sessions::{OpenSession, PlaylistKind};
+use crate::segments::request::{deliver, Delivery};
+use crate::segments::worker::JobKind;
+use crate::state::AppState;
+
+/// A verified session, and the token it was opened with (every URI it emits carries it).
+pub struct HlsSession {
+    open: Arc<OpenSession>,
+    token: String,
+}
+
+impl std::ops::Deref for HlsSession {
+    type Target = OpenSession;
+    fn deref(&self) -> &OpenSession {
+        &self.open
+    }
+}
+
+fn token_error(e: SessionTokenError) -> Error {
+    match e {
+        SessionTokenError::Invalid => Error::Forbidden("the session token is not valid for this session".into()),
+        SessionTokenError::Missing => {
+            Error::Unauthenticated("a session token is required (`token` query parameter)".into())
+        }
+        SessionTokenError::Malformed | SessionTokenError::Expired => {
+            Error::Unauthenticated("the session token is malformed or expired".into())
+        }
+    }
+}
+
+/// The session `session_id`, verified with `token`.
+pub async fn open(state: &AppState, session_id: &str, token: Option<&str>) -> Result<HlsSession> {
+    if !stream_core::ids::is_valid_id(session_id) {
+        return Err(Error::NotFound("session"));
+    }
+    let now = Utc::now().timestamp();
+    let tokens = &state.session_tokens;
+    let owned = || token.unwrap_or_default().to_string();
+    if let Some(open) = state.open_sessions.get(session_id, now) {
+        tokens.verify(token, &open.session.id, &open.session.user_id, now).map_err(token_error)?;
+        return Ok(HlsSession { open, token: owned() });
+    }
+    let session = state.meta.get_session(session_id, now).await?.ok_or(Error::NotFound("session"))?;
+    tokens.verify(token, &session.id, &session.user_id, now).map_err(token_error)?;
+    let gone = || Error::Gone { code: "media_gone", message: "The media of this session was deleted.".into() };
+    let media = state.meta.get_media(&session.media_id).await?.ok_or_else(gone)?;
+    let probe = media.probe.as_ref().ok_or_else(|| Error::Internal("session media without probe".into()))?;
+    let not_playable = |what: String| Error::Conflict { code: "not_playable", message: what };
+    let limits = ClientLimits::from(session.limits);
+    let set = build(&media.id, probe, &session.decision, &limits, &LadderConfig::default())
+        .map_err(|e| not_playable(format!("This media cannot be delivered as HLS: {e}")))?;
+    let plan = set.plan.plan(probe).map_err(|e| not_playable(format!("No segment plan for this media: {e}")))?;
+    let open = Arc::new(OpenSession::new(session, set, plan, state.config.session_idle));
+    state.open_sessions.insert(open.clone());
+    Ok(HlsSession { open, token: owned() })
+}
+
+/// Every access moves the session's expiry forward: segment requests always (with the
+/// position), playlist requests at most once per `open_sessions::TOUCH_EVERY`.
+async fn touch(state: &AppState, s: &HlsSession, position: Option<f64>) -> Result<()> {
+    let now = Utc::now().timestamp();
+    if position.is_none() && !s.touch_due(now) {
+        return Ok(());
+    }
+    let expires_at = now + state.config.session_idle.as_secs() as i64;
+    state.meta.touch_session(&s.session.id, now, expires_at, position).await?;
+    s.touched(now, expires_at, position);
+    Ok(())
+}
+
+/// The master playlist; `start` (seconds) becomes its `EXT-X-START`, kept within the media.
+pub async fn master(state: &AppState, s: &HlsSession, start: Option<f64>) -> Result<Bytes> {
+    // Never past the end: a player would start on nothing.
+    let start = start.map(|t| t.min((s.plan.total - 0.5).max(0.0)));
+    // A start is the position the player is about to ask for (its init is made with it).
+    touch(state, s, start).await?;
+    let render = || playlist::master(&s.set, start, &format!("token={}", s.token));
+    Ok(match start {
+        None => s.playlist(PlaylistKind::Master, &s.token, render),
+        Some(_) => Bytes::from(render()),
+    })
+}
+
+/// The VOD media playlist of one rendition.
+pub async fn variant(state: &AppState, s: &HlsSession, rendition: &str) -> Result<Bytes> {
+    if s.set.rendition(rendition).is_none() {
+        return Err(Error::NotFound("rendition"));
+    }
+    touch(state, s, None).await?;
+    let render = || playlist::variant(&s.plan, s.set.format, &format!("token={}", s.token));
+    Ok(s.playlist(PlaylistKind::Variant, &s.token, render))
+}
+
+/// One segment (or init) of a rendition: made, made now, or still being made.
+pub async fn segment(state: &AppState, s: &HlsSession, rendition: &str, file: &str) -> Result<Delivery> {
+    if s.set.rendition(rendition).is_none() {
+        return Err(Error::NotFound("rendition"));
+    }
+    // Only names of the plan exist: anything else is not found before any work.
+    let kind = match parse_segment_name(file) {
+        Some(SegmentName::Init) if s.set.format == SegmentFormat::Fmp4 => JobKind::Init,
+        Some(SegmentName::Media { index, format }) if format == s.set.format && (index as usize) < s.plan.len() => {
+            JobKind::Segment(index)
+        }
+        _ => return Err(Error::NotFound("segment")),
+    };
+    let position = match kind {
+        JobKind::Segment(i) => s.plan.get(i).map(|seg| seg.start),
+        _ => None,
+    };
+    touch(state, s, position).await?;
+    // An init is made by the run of the segment the player starts at (from the master's start
+    // or the last position), which it asks for next.
+    let init_from = match kind {
+        JobKind::Init => Some(s.position().and_then(|p| s.plan.segment_at(p)).unwrap_or(0)),
+        _ => None,
+    };
+    deliver(state, &s.set, rendition, kind, s.plan.len() as u32, init_from).await
+}
+
+/// Ends a session: with its session token, or with the owner's (or an admin's) bearer token.
+pub async fn end(state: &AppState, session_id: &str, token: Option<&str>, bearer: Option<&str>) -> Result<()> {
+    if !stream_core::ids::is_valid_id(session_id) {
+        return Err(Error::NotFound("session"));
+    }
+    let now = Utc::now().timestamp();
+    let session = state.meta.get_session(session_id, now).await?.ok_or(Error::NotFound("session"))?;
+    if let Err(token_err) = state.session_tokens.verify(token, &session.id, &session.user_id, now) {
+        let Some(header) = bearer else {
+            return Err(token_error(token_err));
+        };
+        let caller = state.verifier.verify_header(Some(header)).await?;
+        if caller.user_id != session.user_id && !caller.is_admin {
+            return Err(Error::NotFound("session"));
+        }
+    }
+    state.meta.delete_session(&session.id).await?;
+    state.open_sessions.remove(&session.id);
+    tracing::info!(session = %session.id, "session ended");
+    Ok(())
+}

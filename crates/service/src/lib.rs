@@ -1,0 +1,41 @@
+//! The service: what each request or event asks of the system, above the pure core
+//! (`stream-core`), the media engine (`stream-media`) and storage (`stream-storage`), below the
+//! HTTP edge (`stream-http`). Its functions take the state and typed inputs and return typed
+//! outcomes or a `stream_core::Error` in the domain's words: no HTTP here.
+//!
+//! # Layout
+//!
+//! - [`state`]: [`AppState`], built once per process from [`config`]; the one place that picks
+//!   a backend (feature `aws`: S3 + DynamoDB + the `transcode` Lambda; feature `embedded`: disk
+//!   + SQLite + in-process workers).
+//! - [`auth`]: JWT bearer tokens (the API) and session tokens (HLS URLs).
+//! - [`media`], [`progress`]: uploads and media records; playback positions.
+//! - [`ingest`]: from an uploaded object to a probed media record.
+//! - [`playback`]: the stream endpoint's work: the decision applied, a session opened.
+//! - [`hls`]: HLS sessions: verify, keep alive, playlists, segments ([`open_sessions`] keeps the
+//!   hot path in memory for a few seconds).
+//! - [`segments`]: just-in-time segments: the request side, the claim lifecycle, the worker,
+//!   the dispatcher. **This is where a segment is made** (`segments::worker::run`).
+//! - [`cleanup`]: what an ended session leaves behind.
+//! - [`telemetry`]: tracing setup.
+//!
+//! Dependencies inside the crate point one way: `hls` and `playback` → `segments::request` →
+//! `segments::dispatch` → `segments::worker` → `segments::claims`; `state` builds the
+//! dispatcher with a `WorkerContext`, and nothing below `state` reaches back up to it except
+//! the request side, which is given the state.
+
+pub mod auth;
+pub mod cleanup;
+pub mod config;
+pub mod hls;
+pub mod ingest;
+pub mod media;
+pub mod open_sessions;
+pub mod playback;
+pub mod progress;
+pub mod segments;
+pub mod state;
+pub mod telemetry;
+
+pub use state::AppState;
+pub use stream_core::error::{Error, Result};

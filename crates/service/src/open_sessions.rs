@@ -1,0 +1,206 @@
+//! The HLS hot path: what a request needs of its session, kept per process for a few seconds.
+//!
+//! Every playlist and segment request of a session needs the same things: the session (is it
+//! live, whose is it), its rendition set and segment plan (built from the media's probe), and
+//! for playlists the same text again. Read and built on every request, that is two store reads,
+//! a ladder and a plan, a render and a session write per request (the benchmark's playlist
+//! route was bound by exactly that). Here they are kept for [`FRESH_FOR`] after they were read,
+//! with the rendered playlists, and a playlist request extends the session at most once per
+//! [`TOUCH_EVERY`] (segment requests always write: they carry the position).
+//!
+//! Staleness is bounded and no worse than the CDN's: a session ended through another process
+//! (another Lambda instance) is still served by this one for at most [`FRESH_FOR`], as the CDN
+//! serves its playlists for up to 10 s; one ended here is dropped at once. The session token is
+//! verified on every request, cached or not.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use stream_core::hls::ladder::RenditionSet;
+use stream_core::hls::plan::SegmentPlan;
+use stream_core::session::Session;
+
+/// How long a session read from the store is used without reading it again.
+pub const FRESH_FOR: Duration = Duration::from_secs(5);
+/// A playlist request writes the session's new expiry only when the last write is this old
+/// (seconds); the idle timeout is hours, so the expiry is at most this much short.
+pub const TOUCH_EVERY: i64 = 60;
+/// Entries kept at most; past it, stale ones are dropped, then the whole map if need be.
+const MAX_ENTRIES: usize = 10_000;
+
+/// A verified, live session with what its requests need.
+pub struct OpenSession {
+    pub session: Session,
+    pub set: RenditionSet,
+    pub plan: SegmentPlan,
+    /// The expiry as last written (moves forward with touches), epoch seconds.
+    expires_at: AtomicI64,
+    /// When the expiry was last written, epoch seconds.
+    touched_at: AtomicI64,
+    /// The last known position (f64 bits; NaN: none).
+    position: AtomicU64,
+    /// Rendered playlists, keyed by (kind, token): the master without a start offset, and the
+    /// variant playlist (the same text for every rendition of the set: they share the plan).
+    rendered: Mutex<Vec<(PlaylistKind, String, Bytes)>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaylistKind {
+    Master,
+    Variant,
+}
+
+impl OpenSession {
+    /// `idle`: the session idle timeout (the last touch was `expires_at - idle`).
+    pub fn new(session: Session, set: RenditionSet, plan: SegmentPlan, idle: Duration) -> Self {
+        let expires = session.expires_at;
+        OpenSession {
+            expires_at: AtomicI64::new(expires),
+            touched_at: AtomicI64::new(expires - idle.as_secs() as i64),
+            position: AtomicU64::new(session.last_position.unwrap_or(f64::NAN).to_bits()),
+            session,
+            set,
+            plan,
+            rendered: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn is_live(&self, now: i64) -> bool {
+        self.expires_at.load(Ordering::Relaxed) > now
+    }
+
+    /// Whether a playlist request at `now` should write the session's expiry.
+    pub fn touch_due(&self, now: i64) -> bool {
+        now - self.touched_at.load(Ordering::Relaxed) >= TOUCH_EVERY
+    }
+
+    /// Records a write of the expiry (and of the position, when one was written).
+    pub fn touched(&self, now: i64, expires_at: i64, position: Option<f64>) {
+        self.touched_at.fetch_max(now, Ordering::Relaxed);
+        self.expires_at.fetch_max(expires_at, Ordering::Relaxed);
+        if let Some(p) = position {
+            self.position.store(p.to_bits(), Ordering::Relaxed);
+        }
+    }
+
+    /// The last known position (seconds): the session's start, or its latest segment request.
+    pub fn position(&self) -> Option<f64> {
+        Some(f64::from_bits(self.position.load(Ordering::Relaxed))).filter(|p| p.is_finite())
+    }
+
+    /// The playlist of `kind` for `token`, rendered once by `render`. A session has one or two
+    /// tokens in use, so a short list is searched (no allocation on the hot path).
+    pub fn playlist(&self, kind: PlaylistKind, token: &str, render: impl FnOnce() -> String) -> Bytes {
+        let cached = self.rendered.lock().ok().and_then(|l| l.iter().find(|(k, t, _)| *k == kind && t == token).map(|(_, _, b)| b.clone()));
+        if let Some(b) = cached {
+            return b;
+        }
+        let body = Bytes::from(render());
+        if let Ok(mut l) = self.rendered.lock() {
+            // Never let a client grow this.
+            if l.len() >= 8 {
+                l.clear();
+            }
+            l.push((kind, token.to_string(), body.clone()));
+        }
+        body
+    }
+}
+
+/// The per-process map session id → open session.
+#[derive(Default)]
+pub struct OpenSessions {
+    map: Mutex<HashMap<String, (Instant, Arc<OpenSession>)>>,
+}
+
+impl OpenSessions {
+    /// The session if it was read less than [`FRESH_FOR`] ago and is live at `now`.
+    pub fn get(&self, id: &str, now: i64) -> Option<Arc<OpenSession>> {
+        let map = self.map.lock().ok()?;
+        let (at, open) = map.get(id)?;
+        (at.elapsed() < FRESH_FOR && open.is_live(now)).then(|| open.clone())
+    }
+
+    pub fn insert(&self, open: Arc<OpenSession>) {
+        let Ok(mut map) = self.map.lock() else { return };
+        if map.len() >= MAX_ENTRIES {
+            map.retain(|_, (at, _)| at.elapsed() < FRESH_FOR);
+            if map.len() >= MAX_ENTRIES {
+                map.clear();
+            }
+        }
+        map.insert(open.session.id.clone(), (Instant::now(), open));
+    }
+
+    /// Forgets a session (ended here).
+    pub fn remove(&self, id: &str) {
+        if let Ok(mut map) = self.map.lock() {
+            map.remove(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stream_core::model::RenditionLimits;
+    use chrono::Utc;
+
+    fn open(expires_at: i64) -> OpenSession {
+        let (probe, decision, set) = stream_core::fixtures::remux_fixture();
+        let plan = set.plan.plan(&probe).unwrap();
+        let limits = RenditionLimits { max_width: None, max_height: None, max_bitrate: None };
+        let now = Utc::now();
+        let session =
+            Session { id: "s1".into(), user_id: "u".into(), media_id: "m1".into(), reuse_key: "k".into(), decision, limits, created_at: now, last_access: now, last_position: None, expires_at };
+        OpenSession::new(session, set, plan, Duration::from_secs(7200))
+    }
+
+    #[test]
+    fn touches_are_throttled_and_expiry_only_moves_forward() {
+        let now = 1_000_000;
+        // Last touched 10 s ago (expiry = then + idle).
+        let o = open(now - 10 + 7200);
+        assert!(!o.touch_due(now));
+        assert!(o.touch_due(now + 50));
+        assert_eq!(o.position(), None);
+        o.touched(now + 50, now + 50 + 7200, Some(12.5));
+        assert!(!o.touch_due(now + 100));
+        o.touched(now + 20, now + 20 + 7200, None);
+        assert_eq!(o.position(), Some(12.5));
+        assert!(o.is_live(now + 50 + 7199) && !o.is_live(now + 50 + 7200));
+    }
+
+    #[test]
+    fn fresh_live_sessions_only() {
+        let now = Utc::now().timestamp();
+        let cache = OpenSessions::default();
+        cache.insert(Arc::new(open(now + 100)));
+        assert!(cache.get("s1", now).is_some());
+        assert!(cache.get("s1", now + 100).is_none(), "expired");
+        assert!(cache.get("s2", now).is_none());
+        cache.remove("s1");
+        assert!(cache.get("s1", now).is_none());
+    }
+
+    #[test]
+    fn playlists_render_once_per_token() {
+        let o = open(i64::MAX / 2);
+        let mut renders = 0;
+        for _ in 0..3 {
+            o.playlist(PlaylistKind::Variant, "t1", || {
+                renders += 1;
+                "#EXTM3U".into()
+            });
+        }
+        o.playlist(PlaylistKind::Variant, "t2", || {
+            renders += 1;
+            "#EXTM3U".into()
+        });
+        assert_eq!(renders, 2);
+    }
+}

@@ -1,0 +1,218 @@
+//! The request side of just-in-time segments: a request for a piece finds it made, or claims
+//! it and has a worker make it, and waits a bounded time; read-ahead claims what comes next.
+
+use std::time::Instant;
+
+use stream_core::error::{Error, Result};
+use stream_core::hls::ladder::RenditionSet;
+use stream_core::model::{Claim, SegmentRecord};
+use stream_core::segment::{Piece, SegmentId};
+
+use super::claims::{self, Standing};
+use super::worker::{is_audio, Job, JobKind};
+use crate::state::AppState;
+
+/// What a segment request gets.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    /// Made: a presigned URL of its object.
+    Ready(String),
+    /// Not made within the wait: the encode goes on; ask again shortly.
+    Pending,
+    /// It failed for good (`claims::MAX_ATTEMPTS`): the encoder's last error.
+    Failed(String),
+}
+
+/// The job that makes `kind` of `rendition`: audio segments come from one continuous pass.
+fn job_kind(set: &RenditionSet, rendition: &str, kind: JobKind) -> JobKind {
+    match kind {
+        JobKind::Segment(i) if is_audio(set, rendition) => JobKind::AudioRun(i),
+        other => other,
+    }
+}
+
+/// What else a job may make with the piece it was claimed for, from the same run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Also {
+    Nothing,
+    /// For a video init: the segment the stream starts at (`InitWith`).
+    SegmentWithInit(u32),
+    /// For a transcoded video segment: the same segment of the set's other transcoded rungs.
+    OtherRungs,
+}
+
+/// Claims the piece and dispatches its job if nobody holds it; returns the record as it stands.
+/// With `also`, the job also makes what it can claim of that from the same run.
+async fn claim_and_dispatch(
+    state: &AppState,
+    set: &RenditionSet,
+    rendition: &str,
+    id: &SegmentId,
+    kind: JobKind,
+    also: Also,
+) -> Result<SegmentRecord> {
+    let worker = stream_core::ids::random_id();
+    let meta = state.meta.as_ref();
+    let rec = match claims::claim(meta, id, &worker).await? {
+        Claim::Held(rec) => return Ok(rec),
+        Claim::Claimed(rec) => rec,
+    };
+    let mut job = Job {
+        set: set.clone(),
+        rendition: rendition.to_string(),
+        kind: job_kind(set, rendition, kind),
+        worker,
+        also: vec![],
+    };
+    match (kind, also) {
+        (JobKind::Init, Also::SegmentWithInit(i)) if !is_audio(set, rendition) => {
+            if claims::claim_more(meta, &id.with_piece(Piece::Media(i)), &job.worker).await {
+                job.kind = JobKind::InitWith(i);
+            }
+        }
+        (JobKind::Segment(i), Also::OtherRungs) if set.video.iter().any(|v| v.id == rendition && !v.copy) => {
+            for other in set.video.iter().filter(|v| v.id != rendition && !v.copy) {
+                let Some(seg) = set.segment(&other.id, Piece::Media(i)) else { continue };
+                if claims::claim_more(meta, &seg, &job.worker).await {
+                    job.also.push(other.id.clone());
+                }
+            }
+        }
+        _ => {}
+    }
+    let held = job.claims()?;
+    if let Err(e) = state.dispatcher.dispatch(job).await {
+        // Release the claims at once so the next request can try again.
+        let held = claims::Held::new(meta, &rec.worker, held);
+        let _ = held.release_all("the worker could not be started").await;
+        return Err(e);
+    }
+    Ok(rec)
+}
+
+/// Delivers one piece (`Init` or `Segment(i)`) of `rendition`, making it if needed and waiting at
+/// most the configured time. `init_from`: for an init, the segment the stream is expected to
+/// start at (made by the same run when free).
+pub async fn deliver(
+    state: &AppState,
+    set: &RenditionSet,
+    rendition: &str,
+    kind: JobKind,
+    plan_len: u32,
+    init_from: Option<u32>,
+) -> Result<Delivery> {
+    let id = set.segment(rendition, kind.piece()).ok_or(Error::NotFound("rendition"))?;
+    let deadline = Instant::now() + state.config.segment_wait;
+    let mut read_ahead_done = false;
+    loop {
+        // Registered before the record is read, so a completion in between is not missed.
+        let notified = state.segment_events.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let rec = state.meta.get_segment(&id.record_id()).await?;
+        let standing = match Standing::of(rec.as_ref(), claims::now()) {
+            Standing::Free => {
+                let also = init_from.map_or(Also::Nothing, Also::SegmentWithInit);
+                let rec = claim_and_dispatch(state, set, rendition, &id, kind, also).await?;
+                Standing::of(Some(&rec), claims::now())
+            }
+            other => other,
+        };
+        if !read_ahead_done {
+            read_ahead_done = true;
+            if let JobKind::Segment(i) = kind {
+                start_read_ahead(state, set, rendition, &id, i, plan_len).await;
+            }
+        }
+        match standing {
+            Standing::FailedForGood(error) => {
+                return Ok(Delivery::Failed(error.unwrap_or_else(|| "The segment could not be made.".into())));
+            }
+            Standing::Ready(key) => {
+                let key = key.ok_or_else(|| Error::Internal(format!("segment {} ready without object", id.record_id())))?;
+                let url = state.objects.presign_get(&key, state.config.segment_url_ttl).await?;
+                return Ok(Delivery::Ready(on_origin(url, state.config.segment_url_base.as_ref())));
+            }
+            Standing::Encoding | Standing::Free => {}
+        }
+        if Instant::now() >= deadline {
+            return Ok(Delivery::Pending);
+        }
+        // Woken by a job of this process, or at the next poll (a worker elsewhere).
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep(state.config.segment_poll) => {}
+        }
+    }
+}
+
+/// Starts read-ahead from segment `i`: off the response path when jobs run in this process (a
+/// segment that is made is answered at once); before answering in a Lambda invocation, which
+/// may be frozen once it has answered.
+async fn start_read_ahead(state: &AppState, set: &RenditionSet, rendition: &str, id: &SegmentId, i: u32, plan_len: u32) {
+    if state.dispatcher.in_process() {
+        let (state, set, rendition, id) = (state.clone(), set.clone(), rendition.to_string(), id.clone());
+        tokio::spawn(async move { read_ahead(&state, &set, &rendition, &id, i, plan_len).await });
+    } else {
+        read_ahead(state, set, rendition, id, i, plan_len).await;
+    }
+}
+
+/// `url` with its scheme, host and port replaced by `origin`'s (path and query, the
+/// signature, unchanged): the CDN forwards it to the bucket, whose host the signature names.
+fn on_origin(url: String, origin: Option<&url::Url>) -> String {
+    let Some(origin) = origin else { return url };
+    match url::Url::parse(&url) {
+        Ok(mut u) => {
+            let ok = u.set_scheme(origin.scheme()).is_ok() && u.set_host(origin.host_str()).is_ok() && u.set_port(origin.port()).is_ok();
+            if ok {
+                u.to_string()
+            } else {
+                url
+            }
+        }
+        // Relative (the embedded object route): already on the service's host.
+        Err(_) => url,
+    }
+}
+
+/// Claims and starts the next `read_ahead` video segments (audio runs carry on by themselves),
+/// so playback does not stall after the start or a seek. Best effort: errors are logged.
+async fn read_ahead(state: &AppState, set: &RenditionSet, rendition: &str, from: &SegmentId, i: u32, plan_len: u32) {
+    if is_audio(set, rendition) || state.config.read_ahead == 0 {
+        return;
+    }
+    let last = (i + state.config.read_ahead).min(plan_len.saturating_sub(1));
+    if last <= i {
+        return;
+    }
+    // Cheap check first: if the furthest one exists, the run ahead is covered.
+    let far = from.with_piece(Piece::Media(last));
+    if matches!(state.meta.get_segment(&far.record_id()).await, Ok(Some(_))) {
+        return;
+    }
+    let also = if state.config.read_ahead_all_rungs { Also::OtherRungs } else { Also::Nothing };
+    for j in i + 1..=last {
+        let id = from.with_piece(Piece::Media(j));
+        if let Err(e) = claim_and_dispatch(state, set, rendition, &id, JobKind::Segment(j), also).await {
+            tracing::warn!(error = %e, segment = j, "read-ahead could not start");
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::on_origin;
+
+    #[test]
+    fn segment_urls_move_to_the_cdn_with_their_signature() {
+        let cdn = url::Url::parse("https://d1.cloudfront.net").unwrap();
+        let s3 = "https://b.s3.eu-west-1.amazonaws.com/renditions/ab/v1/seg_00001.m4s?X-Amz-Signature=f00&X-Amz-SignedHeaders=host".to_string();
+        assert_eq!(on_origin(s3.clone(), Some(&cdn)), "https://d1.cloudfront.net/renditions/ab/v1/seg_00001.m4s?X-Amz-Signature=f00&X-Amz-SignedHeaders=host");
+        let local = url::Url::parse("http://127.0.0.1:4001").unwrap();
+        assert_eq!(on_origin("http://127.0.0.1:4566/bucket/renditions/k?sig=1".into(), Some(&local)), "http://127.0.0.1:4001/bucket/renditions/k?sig=1");
+        assert_eq!(on_origin(s3.clone(), None), s3);
+        assert_eq!(on_origin("/objects/k?sig=1".into(), Some(&cdn)), "/objects/k?sig=1");
+    }
+}

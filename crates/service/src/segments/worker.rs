@@ -1,0 +1,225 @@
+//! A transcode job: make the claimed pieces of a rendition and publish them. Run by the
+//! in-process worker pool (embedded) or by the `transcode` Lambda function (cloud): the same
+//! code, given only what it needs ([`WorkerContext`]), never the whole service state.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use stream_core::error::{Error, Result};
+use stream_core::hls::ladder::{Rendition, RenditionSet};
+use stream_core::segment::{Piece, SegmentId, IMMUTABLE};
+use stream_media::transcode::{
+    encode_audio_run, encode_init, encode_video_segment, encode_video_segment_and_init,
+    encode_video_segments, EncodeError, EncodeInput,
+};
+use stream_storage::{MetaStore, ObjectStore};
+
+use super::claims::Held;
+
+/// What a worker needs: the stores, the ffmpeg binary, and where to signal completions.
+#[derive(Clone)]
+pub struct WorkerContext {
+    pub objects: Arc<dyn ObjectStore>,
+    pub meta: Arc<dyn MetaStore>,
+    pub ffmpeg: String,
+    /// Signalled whenever this worker publishes a piece or records a failure: a waiting request
+    /// of this process looks again at once.
+    pub events: Arc<tokio::sync::Notify>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "index")]
+pub enum JobKind {
+    Init,
+    /// A video rendition's init segment and segment `i`, from one encode: the first request of
+    /// a stream (its init, then the segment it starts at) pays for one ffmpeg run. Both claims
+    /// are held by the job.
+    InitWith(u32),
+    Segment(u32),
+    /// The audio rendition, in one continuous pass from this segment on.
+    AudioRun(u32),
+}
+
+impl JobKind {
+    /// The piece the job was claimed for.
+    pub fn piece(self) -> Piece {
+        match self {
+            JobKind::Init | JobKind::InitWith(_) => Piece::Init,
+            JobKind::Segment(i) | JobKind::AudioRun(i) => Piece::Media(i),
+        }
+    }
+}
+
+/// The payload of a job (also the `transcode` function's event).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub set: RenditionSet,
+    pub rendition: String,
+    pub kind: JobKind,
+    /// The worker id the claim was made for.
+    pub worker: String,
+    /// With `Segment(i)` of a transcoded video rendition: other transcoded video renditions of
+    /// the set whose segment `i` this job also holds the claim of, made by the same run from
+    /// one decode (read-ahead of the whole ladder, `STREAM_READ_AHEAD_ALL_RUNGS`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<String>,
+}
+
+impl Job {
+    /// The identity of `piece` of rendition `rendition` of the job's set.
+    fn id(&self, rendition: &str, piece: Piece) -> Result<SegmentId> {
+        self.set.segment(rendition, piece).ok_or(Error::NotFound("rendition"))
+    }
+
+    /// Every claim the job holds when it starts.
+    pub fn claims(&self) -> Result<Vec<SegmentId>> {
+        let mut ids = vec![self.id(&self.rendition, self.kind.piece())?];
+        if let JobKind::InitWith(i) = self.kind {
+            ids.push(self.id(&self.rendition, Piece::Media(i))?);
+        }
+        if let JobKind::Segment(i) = self.kind {
+            for other in &self.also {
+                ids.push(self.id(other, Piece::Media(i))?);
+            }
+        }
+        Ok(ids)
+    }
+}
+
+/// A failed encode: the message recorded on every claim the job still holds.
+fn failure_message(e: &EncodeError) -> String {
+    match e {
+        EncodeError::Source(m) => format!("The source could not be converted: {m}"),
+        other => format!("The segment could not be made: {other}"),
+    }
+}
+
+/// Publishes a made piece (a whole object: readers never see part of it) and marks it ready.
+async fn publish(ctx: &WorkerContext, held: &Held<'_>, id: &SegmentId, bytes: Bytes) -> Result<()> {
+    ctx.objects.put(&id.object_key(), bytes, id.content_type(), Some(IMMUTABLE)).await?;
+    held.complete(id).await?;
+    ctx.events.notify_waiters();
+    Ok(())
+}
+
+/// Runs a claimed job to the end: publishes what it made; whatever it still holds when it stops
+/// (an encode error, a storage error) is released as failed, so waiting requests look again.
+pub async fn run(ctx: &WorkerContext, job: &Job) -> Result<()> {
+    let held = Held::new(ctx.meta.as_ref(), &job.worker, job.claims()?);
+    let started = std::time::Instant::now();
+    let outcome = make(ctx, job, &held).await;
+    let message = match &outcome {
+        Ok(Ok(())) => {
+            let ms = started.elapsed().as_millis() as u64;
+            tracing::info!(rendition = %job.rendition, kind = ?job.kind, elapsed_ms = ms, "job done");
+            // An audio run that stopped while holding a claim it did not fill.
+            "The audio pass ended before this segment.".to_string()
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(rendition = %job.rendition, kind = ?job.kind, error = %e, "job failed");
+            failure_message(e)
+        }
+        Err(e) => format!("The segment could not be stored: {e}"),
+    };
+    held.release_all(&message).await?;
+    ctx.events.notify_waiters();
+    outcome.map(|_| ())
+}
+
+/// The encode of each kind of job. The outer error is storage's; the inner one the encoder's.
+async fn make(ctx: &WorkerContext, job: &Job, held: &Held<'_>) -> Result<Result<(), EncodeError>> {
+    let set = &job.set;
+    let media = ctx.meta.get_media(&set.media_id).await?.ok_or(Error::NotFound("media"))?;
+    let probe = media.probe.as_ref().ok_or_else(|| Error::Internal("media without probe".into()))?;
+    let plan = set.plan.plan(probe).map_err(|e| Error::Internal(format!("segment plan: {e}")))?;
+    let location = ctx.objects.media_location(&media.source_key).await?;
+    let input = EncodeInput {
+        ffmpeg: &ctx.ffmpeg,
+        source: &location,
+        probe,
+        set,
+        rendition_id: &job.rendition,
+        plan: &plan,
+    };
+    let own = job.id(&job.rendition, job.kind.piece())?;
+    match job.kind {
+        JobKind::Init => match encode_init(&input).await {
+            Ok(bytes) => publish(ctx, held, &own, bytes).await.map(Ok),
+            Err(e) => Ok(Err(e)),
+        },
+        JobKind::Segment(i) if !job.also.is_empty() => {
+            let ids: Vec<&str> =
+                std::iter::once(job.rendition.as_str()).chain(job.also.iter().map(String::as_str)).collect();
+            match encode_video_segments(&input, i, &ids).await {
+                Ok(all) => {
+                    for (rendition, (_, bytes)) in ids.iter().zip(all) {
+                        publish(ctx, held, &job.id(rendition, Piece::Media(i))?, bytes).await?;
+                    }
+                    Ok(Ok(()))
+                }
+                Err(e) => Ok(Err(e)),
+            }
+        }
+        JobKind::Segment(i) => match encode_video_segment(&input, i).await {
+            Ok(bytes) => publish(ctx, held, &own, bytes).await.map(Ok),
+            Err(e) => Ok(Err(e)),
+        },
+        JobKind::InitWith(i) => match encode_video_segment_and_init(&input, i).await {
+            Ok((init, media)) => {
+                // The segment first: the request waiting on the init asks for it next.
+                publish(ctx, held, &own.with_piece(Piece::Media(i)), media).await?;
+                publish(ctx, held, &own, init).await.map(Ok)
+            }
+            Err(e) => Ok(Err(e)),
+        },
+        JobKind::AudioRun(from) => audio_run(ctx, held, &input, &own, from).await,
+    }
+}
+
+/// One continuous audio pass: publishes each segment as it completes and claims the next; stops
+/// where another worker already holds (or made) the rest.
+async fn audio_run(
+    ctx: &WorkerContext,
+    held: &Held<'_>,
+    input: &EncodeInput<'_>,
+    first: &SegmentId,
+    from: u32,
+) -> Result<Result<(), EncodeError>> {
+    let total = input.plan.len() as u32;
+    // The first storage error stops the pass (the callback answers `false`) and is returned.
+    let storage_error: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
+    let outcome = encode_audio_run(input, from, |i, bytes| {
+        let (id, next) = (first.with_piece(Piece::Media(i)), first.with_piece(Piece::Media(i + 1)));
+        let storage_error = &storage_error;
+        async move {
+            if let Err(e) = publish(ctx, held, &id, bytes).await {
+                *storage_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                return false;
+            }
+            i + 1 < total && held.add(next).await
+        }
+    })
+    .await;
+    if let Some(e) = storage_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    match outcome {
+        Ok(_) => Ok(Ok(())),
+        // Failed after its last claimed segment: nothing is left to release.
+        Err(e) if !held_any(held, first, from, total) => {
+            tracing::warn!(error = %e, "audio pass failed after its last claimed segment");
+            Ok(Ok(()))
+        }
+        Err(e) => Ok(Err(e)),
+    }
+}
+
+fn held_any(held: &Held<'_>, first: &SegmentId, from: u32, total: u32) -> bool {
+    (from..total).any(|i| held.holds(&first.with_piece(Piece::Media(i))))
+}
+
+/// Whether a rendition id is the audio rendition of `set`.
+pub fn is_audio(set: &RenditionSet, rendition: &str) -> bool {
+    matches!(set.rendition(rendition), Some(Rendition::Audio(_)))
+}

@@ -1,0 +1,430 @@
+//! The embedded storage shape: objects as files under `<data dir>/objects`, records in SQLite
+//! (`<data dir>/meta.sqlite3`). Objects are written to a temporary file and renamed into place,
+//! so a reader never sees half an object.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use super::signed_url::{SignedMethod, UrlSigner};
+use super::{is_safe_key, MetaStore, ObjectInfo, ObjectStore};
+use stream_core::error::{Error, Result};
+use stream_core::model::{Claim, Media, Progress, SegmentRecord, SegmentState};
+use stream_core::session::Session;
+
+pub struct FsObjectStore {
+    root: PathBuf,
+    public_url: String,
+    signer: UrlSigner,
+}
+
+impl FsObjectStore {
+    pub fn new(data_dir: &Path, public_url: &str, signer: UrlSigner) -> Result<Self> {
+        let root = data_dir.join("objects");
+        std::fs::create_dir_all(root.join(".tmp")).map_err(|e| Error::Unavailable(format!("{}: {e}", root.display())))?;
+        Ok(FsObjectStore { root, public_url: public_url.to_string(), signer })
+    }
+
+    pub fn signer(&self) -> &UrlSigner {
+        &self.signer
+    }
+
+    /// The file behind a key; `BadRequest` for a key that could escape the object root.
+    pub fn path_of(&self, key: &str) -> Result<PathBuf> {
+        if !is_safe_key(key) {
+            return Err(Error::invalid("invalid_key", "invalid object key"));
+        }
+        Ok(self.root.join(key))
+    }
+
+    /// A fresh temporary path on the same file system as the objects (for atomic renames).
+    pub fn temp_path(&self) -> PathBuf {
+        self.root.join(".tmp").join(stream_core::ids::random_id())
+    }
+
+    /// Moves a complete temporary file into place under `key`.
+    pub async fn publish(&self, temp: &Path, key: &str) -> Result<()> {
+        let dest = self.path_of(key)?;
+        if let Some(parent) = dest.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(io)?;
+        }
+        tokio::fs::rename(temp, &dest).await.map_err(io)
+    }
+}
+
+fn io(e: std::io::Error) -> Error {
+    Error::Unavailable(format!("local disk: {e}"))
+}
+
+#[async_trait]
+impl ObjectStore for FsObjectStore {
+    async fn put(&self, key: &str, body: Bytes, _content_type: &str, _cache_control: Option<&str>) -> Result<()> {
+        self.path_of(key)?;
+        let tmp = self.temp_path();
+        let mut f = tokio::fs::File::create(&tmp).await.map_err(io)?;
+        f.write_all(&body).await.map_err(io)?;
+        f.sync_all().await.map_err(io)?;
+        drop(f);
+        self.publish(&tmp, key).await
+    }
+
+    async fn put_file(&self, key: &str, path: &Path, _content_type: &str, _cache_control: Option<&str>) -> Result<()> {
+        self.path_of(key)?;
+        let tmp = self.temp_path();
+        tokio::fs::copy(path, &tmp).await.map_err(io)?;
+        self.publish(&tmp, key).await
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>> {
+        match tokio::fs::metadata(self.path_of(key)?).await {
+            Ok(m) if m.is_file() => Ok(Some(ObjectInfo { size: m.len(), content_type: None })),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    async fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<Option<Bytes>> {
+        let mut f = match tokio::fs::File::open(self.path_of(key)?).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(e)),
+        };
+        f.seek(std::io::SeekFrom::Start(offset)).await.map_err(io)?;
+        let mut buf = Vec::with_capacity(len.min(16 << 20) as usize);
+        f.take(len).read_to_end(&mut buf).await.map_err(io)?;
+        Ok(Some(Bytes::from(buf)))
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        match tokio::fs::remove_file(self.path_of(key)?).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String> {
+        self.path_of(key)?;
+        Ok(self.signer.sign(&self.public_url, SignedMethod::Get, key, expiry(ttl)))
+    }
+
+    async fn presign_head(&self, key: &str, ttl: Duration) -> Result<String> {
+        // The object route answers HEAD on a GET signature: HEAD is the body-less GET.
+        self.presign_get(key, ttl).await
+    }
+
+    async fn presign_put(&self, key: &str, _content_type: &str, ttl: Duration) -> Result<String> {
+        self.path_of(key)?;
+        Ok(self.signer.sign(&self.public_url, SignedMethod::Put, key, expiry(ttl)))
+    }
+
+    async fn media_location(&self, key: &str) -> Result<String> {
+        let path = self.path_of(key)?;
+        let abs = std::path::absolute(&path).map_err(io)?;
+        Ok(abs.to_string_lossy().into_owned())
+    }
+}
+
+fn expiry(ttl: Duration) -> i64 {
+    chrono::Utc::now().timestamp() + ttl.as_secs() as i64
+}
+
+/// Records in SQLite. One connection behind a mutex, used from blocking threads: SQLite
+/// serialises writers anyway, and every statement here is a point read or write.
+#[derive(Clone)]
+pub struct SqliteMetaStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn db(e: rusqlite::Error) -> Error {
+    Error::Unavailable(format!("embedded database: {e}"))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(Error::internal)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| Error::Internal(format!("corrupt record: {e}")))
+}
+
+impl SqliteMetaStore {
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let conn = Connection::open(path).map_err(db)?;
+        Self::init(conn)
+    }
+
+    pub fn in_memory() -> Result<Self> {
+        Self::init(Connection::open_in_memory().map_err(db)?)
+    }
+
+    fn init(conn: Connection) -> Result<Self> {
+        conn.busy_timeout(Duration::from_secs(5)).map_err(db)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             PRAGMA synchronous=NORMAL;
+             CREATE TABLE IF NOT EXISTS media (id TEXT PRIMARY KEY, owner TEXT NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS progress (user_id TEXT NOT NULL, media_id TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (user_id, media_id));
+             CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, reuse_key TEXT NOT NULL, expires_at INTEGER NOT NULL, doc TEXT NOT NULL);
+             CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
+             CREATE TABLE IF NOT EXISTS session_keys (reuse_key TEXT PRIMARY KEY, session_id TEXT NOT NULL, expires_at INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS segments (id TEXT PRIMARY KEY, state TEXT NOT NULL, worker TEXT NOT NULL, lease_until INTEGER NOT NULL,
+                                                  attempts INTEGER NOT NULL, object_key TEXT, error TEXT);",
+        )
+        .map_err(db)?;
+        Ok(SqliteMetaStore { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// Runs `f` with the connection on a blocking thread.
+    pub async fn with_conn<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static) -> Result<T> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|_| Error::Internal("embedded database lock poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(Error::internal)?
+    }
+}
+
+#[async_trait]
+impl MetaStore for SqliteMetaStore {
+    async fn create_media(&self, media: &Media) -> Result<()> {
+        let (id, owner, doc) = (media.id.clone(), media.owner.clone(), to_json(media)?);
+        let version = media.version as i64;
+        self.with_conn(move |c| {
+            let n = c.execute("INSERT OR IGNORE INTO media (id, owner, version, doc) VALUES (?1, ?2, ?3, ?4)", params![id, owner, version, doc]).map_err(db)?;
+            if n == 0 {
+                return Err(Error::Conflict { code: "media_exists", message: format!("media {id} already exists") });
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_media(&self, id: &str) -> Result<Option<Media>> {
+        let id = id.to_string();
+        let doc: Option<String> = self.with_conn(move |c| c.query_row("SELECT doc FROM media WHERE id = ?1", params![id], |r| r.get(0)).optional().map_err(db)).await?;
+        doc.map(|d| from_json(&d)).transpose()
+    }
+
+    async fn update_media(&self, media: &Media) -> Result<Media> {
+        let mut next = media.clone();
+        next.version = media.version + 1;
+        let (id, doc, expected) = (next.id.clone(), to_json(&next)?, media.version as i64);
+        self.with_conn(move |c| {
+            let n = c.execute("UPDATE media SET doc = ?1, version = ?2 WHERE id = ?3 AND version = ?4", params![doc, expected + 1, id, expected]).map_err(db)?;
+            if n == 0 {
+                return Err(Error::ConcurrentModification(format!("media {id}")));
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(next)
+    }
+
+    async fn list_media(&self) -> Result<Vec<Media>> {
+        let docs: Vec<String> = self
+            .with_conn(|c| {
+                let mut st = c.prepare("SELECT doc FROM media ORDER BY rowid").map_err(db)?;
+                let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
+                rows.collect::<std::result::Result<Vec<_>, _>>().map_err(db)
+            })
+            .await?;
+        docs.iter().map(|d| from_json(d)).collect()
+    }
+
+    async fn put_progress(&self, p: &Progress) -> Result<()> {
+        let (u, m, doc) = (p.user_id.clone(), p.media_id.clone(), to_json(p)?);
+        self.with_conn(move |c| {
+            c.execute("INSERT INTO progress (user_id, media_id, doc) VALUES (?1, ?2, ?3) ON CONFLICT(user_id, media_id) DO UPDATE SET doc = excluded.doc", params![u, m, doc]).map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_progress(&self, user_id: &str, media_id: &str) -> Result<Option<Progress>> {
+        let (u, m) = (user_id.to_string(), media_id.to_string());
+        let doc: Option<String> = self.with_conn(move |c| c.query_row("SELECT doc FROM progress WHERE user_id = ?1 AND media_id = ?2", params![u, m], |r| r.get(0)).optional().map_err(db)).await?;
+        doc.map(|d| from_json(&d)).transpose()
+    }
+
+    async fn create_or_reuse_session(&self, candidate: &Session, now: i64) -> Result<Session> {
+        let cand = candidate.clone();
+        let doc = to_json(&cand)?;
+        let found: Option<String> = self
+            .with_conn(move |c| {
+                // One IMMEDIATE transaction: concurrent callers serialise here, so the first one
+                // stores its candidate and every later one reads it back.
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
+                let live: Option<String> = tx
+                    .query_row(
+                        "SELECT s.doc FROM session_keys k JOIN sessions s ON s.id = k.session_id
+                         WHERE k.reuse_key = ?1 AND k.expires_at > ?2 AND s.expires_at > ?2",
+                        params![cand.reuse_key, now],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(db)?;
+                if live.is_none() {
+                    tx.execute("INSERT INTO sessions (id, reuse_key, expires_at, doc) VALUES (?1, ?2, ?3, ?4)", params![cand.id, cand.reuse_key, cand.expires_at, doc]).map_err(db)?;
+                    tx.execute(
+                        "INSERT INTO session_keys (reuse_key, session_id, expires_at) VALUES (?1, ?2, ?3)
+                         ON CONFLICT(reuse_key) DO UPDATE SET session_id = excluded.session_id, expires_at = excluded.expires_at",
+                        params![cand.reuse_key, cand.id, cand.expires_at],
+                    )
+                    .map_err(db)?;
+                }
+                tx.commit().map_err(db)?;
+                Ok(live)
+            })
+            .await?;
+        match found {
+            Some(d) => from_json(&d),
+            None => Ok(candidate.clone()),
+        }
+    }
+
+    async fn get_session(&self, id: &str, now: i64) -> Result<Option<Session>> {
+        let id = id.to_string();
+        let doc: Option<String> = self.with_conn(move |c| c.query_row("SELECT doc FROM sessions WHERE id = ?1 AND expires_at > ?2", params![id, now], |r| r.get(0)).optional().map_err(db)).await?;
+        doc.map(|d| from_json(&d)).transpose()
+    }
+
+    async fn touch_session(&self, id: &str, now: i64, expires_at: i64, position: Option<f64>) -> Result<Option<Session>> {
+        let id = id.to_string();
+        self.with_conn(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
+            let doc: Option<String> = tx.query_row("SELECT doc FROM sessions WHERE id = ?1 AND expires_at > ?2", params![id, now], |r| r.get(0)).optional().map_err(db)?;
+            let Some(doc) = doc else { return Ok(None) };
+            let mut session: Session = from_json(&doc)?;
+            session.expires_at = session.expires_at.max(expires_at);
+            session.last_access = chrono::DateTime::from_timestamp(now, 0).unwrap_or_else(chrono::Utc::now);
+            if position.is_some() {
+                session.last_position = position;
+            }
+            tx.execute("UPDATE sessions SET doc = ?1, expires_at = ?2 WHERE id = ?3", params![to_json(&session)?, session.expires_at, id]).map_err(db)?;
+            tx.execute("UPDATE session_keys SET expires_at = ?1 WHERE reuse_key = ?2 AND session_id = ?3", params![session.expires_at, session.reuse_key, id]).map_err(db)?;
+            tx.commit().map_err(db)?;
+            Ok(Some(session))
+        })
+        .await
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<()> {
+        let id = id.to_string();
+        self.with_conn(move |c| {
+            let tx = c.transaction().map_err(db)?;
+            tx.execute("DELETE FROM session_keys WHERE session_id = ?1", params![id]).map_err(db)?;
+            tx.execute("DELETE FROM sessions WHERE id = ?1", params![id]).map_err(db)?;
+            tx.commit().map_err(db)
+        })
+        .await
+    }
+
+    async fn live_sessions_of_media(&self, media_id: &str, now: i64) -> Result<Vec<Session>> {
+        let media_id = media_id.to_string();
+        let docs: Vec<String> = self
+            .with_conn(move |c| {
+                let mut st = c.prepare("SELECT doc FROM sessions WHERE expires_at > ?1 AND json_extract(doc, '$.media_id') = ?2").map_err(db)?;
+                let rows = st.query_map(params![now, media_id], |r| r.get::<_, String>(0)).map_err(db)?;
+                rows.collect::<std::result::Result<Vec<_>, _>>().map_err(db)
+            })
+            .await?;
+        docs.iter().map(|d| from_json(d)).collect()
+    }
+
+    async fn get_segment(&self, id: &str) -> Result<Option<SegmentRecord>> {
+        let id = id.to_string();
+        self.with_conn(move |c| c.query_row(&format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE id = ?1"), params![id], segment_row).optional().map_err(db)).await
+    }
+
+    async fn claim_segment(&self, id: &str, worker: &str, now: i64, lease_until: i64, max_attempts: u32) -> Result<Claim> {
+        let (id, worker) = (id.to_string(), worker.to_string());
+        self.with_conn(move |c| {
+            // Insert, or take over a dead worker's claim / a retryable failure: one statement,
+            // so two claimers can never both succeed.
+            let n = c
+                .execute(
+                    "INSERT INTO segments (id, state, worker, lease_until, attempts) VALUES (?1, 'encoding', ?2, ?3, 1)
+                     ON CONFLICT(id) DO UPDATE SET state = 'encoding', worker = excluded.worker, lease_until = excluded.lease_until,
+                                                   attempts = segments.attempts + 1, error = NULL
+                     WHERE segments.attempts < ?5 AND ((segments.state = 'encoding' AND segments.lease_until < ?4) OR segments.state = 'failed')",
+                    params![id, worker, lease_until, now, max_attempts],
+                )
+                .map_err(db)?;
+            let rec = c.query_row(&format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE id = ?1"), params![id], segment_row).map_err(db)?;
+            Ok(if n == 1 && rec.worker == worker && rec.state == SegmentState::Encoding { Claim::Claimed(rec) } else { Claim::Held(rec) })
+        })
+        .await
+    }
+
+    async fn complete_segment(&self, id: &str, worker: &str, object_key: &str) -> Result<bool> {
+        let (id, worker, key) = (id.to_string(), worker.to_string(), object_key.to_string());
+        self.with_conn(move |c| {
+            let n = c.execute("UPDATE segments SET state = 'ready', object_key = ?3, error = NULL WHERE id = ?1 AND worker = ?2 AND state = 'encoding'", params![id, worker, key]).map_err(db)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn fail_segment(&self, id: &str, worker: &str, error: &str) -> Result<bool> {
+        let (id, worker, error) = (id.to_string(), worker.to_string(), error.to_string());
+        self.with_conn(move |c| {
+            let n = c.execute("UPDATE segments SET state = 'failed', error = ?3 WHERE id = ?1 AND worker = ?2 AND state = 'encoding'", params![id, worker, error]).map_err(db)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn delete_segment(&self, id: &str) -> Result<()> {
+        let id = id.to_string();
+        self.with_conn(move |c| c.execute("DELETE FROM segments WHERE id = ?1", params![id]).map(|_| ()).map_err(db)).await
+    }
+}
+
+fn segment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SegmentRecord> {
+    let state: String = r.get(1)?;
+    Ok(SegmentRecord {
+        id: r.get(0)?,
+        state: SegmentState::parse(&state).unwrap_or(SegmentState::Failed),
+        worker: r.get(2)?,
+        lease_until: r.get(3)?,
+        attempts: r.get::<_, i64>(4)? as u32,
+        object_key: r.get(5)?,
+        error: r.get(6)?,
+    })
+}
+
+const SEGMENT_COLUMNS: &str = "id, state, worker, lease_until, attempts, object_key, error";
+
+impl SqliteMetaStore {
+    /// Deletes sessions (and their reuse keys) expired before `now`; returns the removed ones so
+    /// the caller can clean up what only they held. The embedded shape's stand-in for TTL.
+    pub async fn sweep_expired_sessions(&self, now: i64) -> Result<Vec<Session>> {
+        let docs: Vec<String> = self
+            .with_conn(move |c| {
+                let tx = c.transaction().map_err(db)?;
+                let docs = {
+                    let mut st = tx.prepare("SELECT doc FROM sessions WHERE expires_at <= ?1").map_err(db)?;
+                    let rows = st.query_map(params![now], |r| r.get::<_, String>(0)).map_err(db)?;
+                    rows.collect::<std::result::Result<Vec<_>, _>>().map_err(db)?
+                };
+                tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", params![now]).map_err(db)?;
+                tx.execute("DELETE FROM session_keys WHERE expires_at <= ?1", params![now]).map_err(db)?;
+                tx.commit().map_err(db)?;
+                Ok(docs)
+            })
+            .await?;
+        docs.iter().map(|d| from_json(d)).collect()
+    }
+}
