@@ -2,7 +2,13 @@
 //! from the results of the same `scripts/bench.sh` run; the prose around the numbers is written
 //! here, conditioned on them (a met target reads as met, a missed one says by how much).
 
-use super::*;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::{stats, Res};
 
 // ---------------------------------------------------------------------------------------------
 // Formatting
@@ -183,10 +189,19 @@ fn verdict_cell(met: Option<bool>) -> &'static str {
     }
 }
 
-pub fn run(o: &Opts) -> Res<()> {
-    let dir = PathBuf::from(o.get("dir"));
-    let out_path = o.get("out");
+/// `e2e report --dir D --out F`: writes the report of the results in `dir` to `out_path`. The
+/// current directory is the work tree the bench ran in (see [`render`]).
+pub fn run(dir: &Path, out_path: &Path) -> Res<()> {
     let root = std::env::current_dir()?.to_string_lossy().into_owned();
+    std::fs::write(out_path, render(dir, &root))?;
+    Ok(())
+}
+
+/// The report (BENCHMARKS.md) of the results in `dir`. `root` is the work tree the bench ran in:
+/// its absolute paths are shortened for display and the nginx baseline's configuration is read
+/// from `root/target/bench-tmp/nginx/nginx.conf`.
+pub fn render(dir: &Path, root: &str) -> String {
+    let root = root.to_string();
     let m = kv(&dir.join("machine.txt"));
     let runs: usize = m.get("runs").and_then(|r| r.parse().ok()).unwrap_or(5);
     let mut doc = String::new();
@@ -1068,8 +1083,7 @@ pub fn run(o: &Opts) -> Res<()> {
     }
     let _ = writeln!(s);
     doc.insert_str(summary_at, &s);
-    std::fs::write(out_path, doc)?;
-    Ok(())
+    doc
 }
 
 // ---------------------------------------------------------------------------------------------

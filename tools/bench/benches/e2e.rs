@@ -1,9 +1,10 @@
 //! The end-to-end benchmark driver of `scripts/bench.sh` (not a test; see BENCHMARKS.md).
 //!
-//! A `harness = false` bench target, so it is built by `cargo bench -p common --no-run` with the
-//! release profile and can call the library directly: the ffmpeg baselines use the *exact*
-//! argument lists of `common::transcode::args` (the ones the workers run), computed from the same
-//! probe, decision, rendition set and segment plan as the server's.
+//! A `harness = false` bench target of the `stream-bench` tool crate (tools/bench), so it is built
+//! by `cargo bench -p stream-bench --no-run` with the release profile and can call the library
+//! directly: the ffmpeg baselines use the *exact* argument lists of `common::transcode::args` (the
+//! ones the workers run), computed from the same probe, decision, rendition set and segment plan
+//! as the server's.
 //!
 //! Subcommands (all write JSON; `report` turns the results directory into BENCHMARKS.md):
 //!
@@ -23,7 +24,7 @@
 //! - `memory --base URL --secret S --pid N --file F --query Q --ffmpeg-log L --out J`: drives a
 //!   session over the start, middle and end of F and records streamd's VmHWM and the peak RSS of
 //!   every ffmpeg/ffprobe it ran (logged by the wrapper of scripts/bench.sh).
-//! - `report --dir D --out BENCHMARKS.md`.
+//! - `report --dir D --out BENCHMARKS.md`: `stream_bench::report` (the library of this crate).
 //!
 //! The streamd pid is used to wait until its workers are idle (no child processes) between
 //! measurements, so one measurement's read-ahead never runs into the next.
@@ -42,9 +43,8 @@ use common::playback::decision::{decide, select_audio, Decision, Method, Segment
 use common::probe::Prober;
 use common::transcode::args::{self, AudioRange, Features, VideoRange};
 use serde_json::{json, Value};
+use stream_bench::{stats, Res};
 use tokio::io::AsyncReadExt;
-
-type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// The client of the `transcode` cases (SPEC §8: H.264 8-bit stereo AAC in MP4).
 pub const TRANSCODE_QUERY: &str = "containers=mp4&video_codecs=h264&audio_codecs=aac&max_audio_channels=2&max_video_bit_depth=8";
@@ -85,18 +85,6 @@ impl Opts {
     fn num(&self, k: &str, default: usize) -> usize {
         self.opt(k).and_then(|v| v.parse().ok()).unwrap_or(default)
     }
-}
-
-/// (median, min, max) of a non-empty list.
-fn stats(v: &[f64]) -> (f64, f64, f64) {
-    if v.is_empty() {
-        return (f64::NAN, f64::NAN, f64::NAN);
-    }
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    let med = if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 };
-    (med, s[0], s[n - 1])
 }
 
 fn ms(d: Duration) -> f64 {
@@ -662,7 +650,7 @@ async fn throughput_streamd(api: &Api, file: &Path, query: &str) -> Res<Value> {
     Ok(json!({"wall_s": wall.as_secs_f64(), "bytes": bytes, "retries_503": retries, "segments": segments}))
 }
 
-/// Runs futures concurrently (no `futures` crate among common's dependencies).
+/// Runs futures concurrently (no `futures` crate among the bench's dependencies).
 async fn futures_join_all<F: std::future::Future + Send + 'static>(fs: impl IntoIterator<Item = F>) -> Vec<F::Output>
 where
     F::Output: Send + 'static,
@@ -931,17 +919,11 @@ async fn cmd_memory(o: &Opts) -> Res<()> {
     )
 }
 
-// ---------------------------------------------------------------------------------------------
-// report
-
-#[path = "e2e/report.rs"]
-mod report;
-
 fn main() {
     // cargo passes `--bench` to harness-less bench targets.
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let Some(cmd) = args.first().cloned() else {
-        eprintln!("e2e: the end-to-end driver of scripts/bench.sh (subcommands: token, session, ttfs, throughput, segcost, memory, report); see the doc comment of common/benches/e2e.rs");
+        eprintln!("e2e: the end-to-end driver of scripts/bench.sh (subcommands: token, session, ttfs, throughput, segcost, memory, report); see the doc comment of tools/bench/benches/e2e.rs");
         return;
     };
     let o = Opts::parse(&args[1..]);
@@ -958,7 +940,7 @@ fn main() {
             "throughput" => cmd_throughput(&o).await,
             "segcost" => cmd_segcost(&o).await,
             "memory" => cmd_memory(&o).await,
-            "report" => report::run(&o),
+            "report" => stream_bench::report::run(Path::new(o.get("dir")), Path::new(o.get("out"))),
             other => Err(format!("unknown subcommand `{other}`").into()),
         }
     });

@@ -3,8 +3,8 @@
 //! the median of the 5 criterion medians with min and max), or alone:
 //!
 //! ```sh
-//! cargo bench -p common --bench micro
-//! cargo bench -p common --bench micro -- --warm-up-time 0.5 --measurement-time 2 plan_   # a subset
+//! cargo bench -p stream-bench --bench micro
+//! cargo bench -p stream-bench --bench micro -- --warm-up-time 0.5 --measurement-time 2 plan_   # a subset
 //! ```
 //!
 //! Results: `target/criterion/<id>/new/estimates.json` (nanoseconds per iteration).
