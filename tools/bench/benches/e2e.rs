@@ -15,8 +15,8 @@
 //! - `ttfs --base URL --secret S --pid N --transcode F --transcode-audio F --remux F --runs N
 //!   --out J`: time to first segment, streamd (fresh upload each run) against ffmpeg alone.
 //! - `ttfs-diag --base URL --base-ra0 URL2 --pid N --pid N2 --transcode F --runs N --out J`: the
-//!   transcode start and seek taken apart (read-ahead on/off, init and segment asked for in a row or
-//!   together), every configuration interleaved with ffmpeg alone in one loop.
+//!   transcode start and seek taken apart (read-ahead on/off, init and segment asked for in a row
+//!   or together), every configuration interleaved with ffmpeg alone in one loop.
 //! - `throughput --base URL --secret S --pid N --file F --query Q --runs N --out J`: a whole file's
 //!   ladder through the workers against one ffmpeg making the same ladder.
 //! - `segcost --file F [--file F2] --samples N --out J`: encode seconds per 4 s segment per rung
@@ -47,7 +47,8 @@ use stream_bench::{stats, Res};
 use tokio::io::AsyncReadExt;
 
 /// The client of the `transcode` cases (SPEC §8: H.264 8-bit stereo AAC in MP4).
-pub const TRANSCODE_QUERY: &str = "containers=mp4&video_codecs=h264&audio_codecs=aac&max_audio_channels=2&max_video_bit_depth=8";
+pub const TRANSCODE_QUERY: &str =
+    "containers=mp4&video_codecs=h264&audio_codecs=aac&max_audio_channels=2&max_video_bit_depth=8";
 /// The client of the `transcode_audio` and `remux` cases.
 pub const CHROME_QUERY: &str = "profile=chrome";
 
@@ -168,18 +169,44 @@ fn parse_master(url: &str, text: &str) -> Res<(Vec<String>, Option<String>)> {
 impl Api {
     fn new(o: &Opts) -> Api {
         let secret = o.get("secret");
-        let jwt = common::auth::mint_hs256(secret, o.opt("user").unwrap_or("bench"), &[], Duration::from_secs(24 * 3600));
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).pool_max_idle_per_host(64).build().expect("HTTP client");
+        let jwt = common::auth::mint_hs256(
+            secret,
+            o.opt("user").unwrap_or("bench"),
+            &[],
+            Duration::from_secs(24 * 3600),
+        );
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .pool_max_idle_per_host(64)
+            .build()
+            .expect("HTTP client");
         let pids: Vec<u32> = o.all("pid").iter().filter_map(|p| p.parse().ok()).collect();
-        Api { base: o.get("base").trim_end_matches('/').to_string(), jwt, http, pid: pids.first().copied(), pids }
+        Api {
+            base: o.get("base").trim_end_matches('/').to_string(),
+            jwt,
+            http,
+            pid: pids.first().copied(),
+            pids,
+        }
     }
 
     /// Uploads `file` and waits until ingest has made it `ready`; returns the media id.
     async fn upload(&self, file: &Path) -> Res<String> {
         let name = file.file_name().ok_or("file name")?.to_string_lossy().into_owned();
-        let r = self.http.post(format!("{}/api/v1/uploads", self.base)).bearer_auth(&self.jwt).json(&json!({"filename": name, "title": "bench"})).send().await?;
+        let r = self
+            .http
+            .post(format!("{}/api/v1/uploads", self.base))
+            .bearer_auth(&self.jwt)
+            .json(&json!({"filename": name, "title": "bench"}))
+            .send()
+            .await?;
         if r.status() != 201 {
-            return Err(format!("POST /uploads: {} {}", r.status(), r.text().await.unwrap_or_default()).into());
+            return Err(format!(
+                "POST /uploads: {} {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            )
+            .into());
         }
         let v: Value = r.json().await?;
         let id = v["media_id"].as_str().ok_or("media_id")?.to_string();
@@ -191,11 +218,24 @@ impl Api {
         }
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
-            let v: Value = self.http.get(format!("{}/api/v1/media/{id}", self.base)).bearer_auth(&self.jwt).send().await?.json().await?;
+            let v: Value = self
+                .http
+                .get(format!("{}/api/v1/media/{id}", self.base))
+                .bearer_auth(&self.jwt)
+                .send()
+                .await?
+                .json()
+                .await?;
             match v["status"].as_str() {
                 Some("ready") => return Ok(id),
-                Some("failed") => return Err(format!("ingest of {} failed: {}", file.display(), v["error"]).into()),
-                _ if Instant::now() > deadline => return Err("ingest did not finish in 600 s".into()),
+                Some("failed") => {
+                    return Err(
+                        format!("ingest of {} failed: {}", file.display(), v["error"]).into()
+                    )
+                }
+                _ if Instant::now() > deadline => {
+                    return Err("ingest did not finish in 600 s".into())
+                }
                 _ => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         }
@@ -211,9 +251,20 @@ impl Api {
 
     /// `GET /api/v1/stream/{id}?query` in JSON mode.
     async fn stream(&self, id: &str, query: &str) -> Res<Value> {
-        let r = self.http.get(format!("{}/api/v1/stream/{id}?{query}", self.base)).bearer_auth(&self.jwt).header("accept", "application/json").send().await?;
+        let r = self
+            .http
+            .get(format!("{}/api/v1/stream/{id}?{query}", self.base))
+            .bearer_auth(&self.jwt)
+            .header("accept", "application/json")
+            .send()
+            .await?;
         if r.status() != 200 {
-            return Err(format!("GET /stream: {} {}", r.status(), r.text().await.unwrap_or_default()).into());
+            return Err(format!(
+                "GET /stream: {} {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            )
+            .into());
         }
         Ok(r.json().await?)
     }
@@ -238,7 +289,11 @@ impl Api {
                     retries += 1;
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                s => return Err(format!("GET segment: {s} {}", r.text().await.unwrap_or_default()).into()),
+                s => {
+                    return Err(
+                        format!("GET segment: {s} {}", r.text().await.unwrap_or_default()).into()
+                    )
+                }
             }
         }
     }
@@ -291,7 +346,10 @@ fn children_of(pid: u32) -> Vec<(u32, String)> {
 /// A `kB` field of /proc/<pid>/status.
 fn status_kb(pid: u32, field: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find_map(|l| l.strip_prefix(field)).and_then(|r| r.trim_start_matches(':').split_whitespace().next()).and_then(|v| v.parse().ok())
+    s.lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|r| r.trim_start_matches(':').split_whitespace().next())
+        .and_then(|v| v.parse().ok())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -306,8 +364,18 @@ struct Prepared {
 }
 
 async fn features() -> Features {
-    let out = tokio::process::Command::new("ffmpeg").args(["-hide_banner", "-nostdin", "-filters"]).stderr(Stdio::null()).output().await;
-    let zscale = out.map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.split_whitespace().nth(1) == Some("zscale"))).unwrap_or(false);
+    let out = tokio::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-filters"])
+        .stderr(Stdio::null())
+        .output()
+        .await;
+    let zscale = out
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.split_whitespace().nth(1) == Some("zscale"))
+        })
+        .unwrap_or(false);
     Features { zscale }
 }
 
@@ -315,19 +383,32 @@ async fn features() -> Features {
 /// compute them for this file.
 async fn prepare(file: &Path, query: &str) -> Res<Prepared> {
     let name = file.file_name().ok_or("file name")?.to_string_lossy().into_owned();
-    let probe = Prober::new("ffprobe").probe(&file.to_string_lossy(), &name).await.map_err(|e| format!("probe {}: {e}", file.display()))?;
-    let q: HashMap<String, String> = query.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let probe = Prober::new("ffprobe")
+        .probe(&file.to_string_lossy(), &name)
+        .await
+        .map_err(|e| format!("probe {}: {e}", file.display()))?;
+    let q: HashMap<String, String> = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let (caps, opts) = from_query(&q, None).map_err(|e| format!("{e:?}"))?;
     let audio = select_audio(&probe, opts.audio_track)?;
     let decision = decide(&probe, &caps, audio, opts.prefer_ts);
     // A file this client plays directly has no renditions; its set is then the transcode's
     // (segcost measures every file as a transcode; the other commands check the decision).
     let for_set = if decision.method == Method::DirectPlay {
-        Decision { method: Method::Transcode, reasons: vec![], audio_track: decision.audio_track, segment_format: Some(SegmentFormat::Fmp4) }
+        Decision {
+            method: Method::Transcode,
+            reasons: vec![],
+            audio_track: decision.audio_track,
+            segment_format: Some(SegmentFormat::Fmp4),
+        }
     } else {
         decision.clone()
     };
-    let set = ladder::build("bench", &probe, &for_set, &(&caps).into(), &LadderConfig::default()).map_err(|e| e.to_string())?;
+    let set = ladder::build("bench", &probe, &for_set, &(&caps).into(), &LadderConfig::default())
+        .map_err(|e| e.to_string())?;
     let plan = set.plan.plan(&probe).map_err(|e| e.to_string())?;
     Ok(Prepared { probe, decision, set, plan, features: features().await })
 }
@@ -338,10 +419,24 @@ fn video_segment_args(p: &Prepared, source: &str, v: &VideoRendition, index: usi
     let seg = p.plan.segments[index];
     let last = index + 1 >= p.plan.len();
     let range = if v.copy {
-        let seek = if seg.start <= args::COPY_SEEK_SLACK { 0.0 } else { seg.start - args::COPY_SEEK_SLACK };
-        VideoRange { seek, duration: (!last).then(|| seg.end() - seek + args::COPY_TAIL_MARGIN), frames1: false, offset: seek }
+        let seek = if seg.start <= args::COPY_SEEK_SLACK {
+            0.0
+        } else {
+            seg.start - args::COPY_SEEK_SLACK
+        };
+        VideoRange {
+            seek,
+            duration: (!last).then(|| seg.end() - seek + args::COPY_TAIL_MARGIN),
+            frames1: false,
+            offset: seek,
+        }
     } else {
-        VideoRange { seek: seg.start, duration: Some(seg.duration), frames1: false, offset: seg.start }
+        VideoRange {
+            seek: seg.start,
+            duration: Some(seg.duration),
+            frames1: false,
+            offset: seg.start,
+        }
     };
     args::video_args(source, p.probe.video.as_ref(), v, range, p.features)
 }
@@ -350,14 +445,25 @@ fn video_segment_args(p: &Prepared, source: &str, v: &VideoRendition, index: usi
 /// needs for that segment, made by ffmpeg alone with the same filters and encoder.
 fn audio_segment_args(p: &Prepared, source: &str, a: &AudioRendition, index: usize) -> Vec<String> {
     let seg = p.plan.segments[index];
-    let range = AudioRange { seek: seg.start, duration: Some(seg.duration), pad_to: (!a.copy).then_some(seg.duration), offset: seg.start };
+    let range = AudioRange {
+        seek: seg.start,
+        duration: Some(seg.duration),
+        pad_to: (!a.copy).then_some(seg.duration),
+        offset: seg.start,
+    };
     args::audio_args(source, a, range)
 }
 
 /// Runs `ffmpeg args` reading stdout to the end; returns (bytes of output, wall time).
 async fn run_ffmpeg(args: &[String]) -> Res<(usize, Duration)> {
     let t0 = Instant::now();
-    let mut child = tokio::process::Command::new("ffmpeg").args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true).spawn()?;
+    let mut child = tokio::process::Command::new("ffmpeg")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
     let mut stdout = child.stdout.take().ok_or("stdout")?;
     let mut stderr = child.stderr.take().ok_or("stderr")?;
     let read_out = async {
@@ -381,7 +487,9 @@ async fn run_ffmpeg(args: &[String]) -> Res<(usize, Duration)> {
     let status = child.wait().await?;
     let took = t0.elapsed();
     if !status.success() {
-        return Err(format!("ffmpeg failed ({status}): {}", err.lines().last().unwrap_or("")).into());
+        return Err(
+            format!("ffmpeg failed ({status}): {}", err.lines().last().unwrap_or("")).into()
+        );
     }
     Ok((n?, took))
 }
@@ -424,7 +532,14 @@ async fn cmd_session(o: &Opts) -> Res<()> {
 
 /// One player start through streamd: stream request → master → (video and audio in parallel:
 /// media playlist → init → the segment at `start`). Times are from the stream request.
-async fn ttfs_streamd(api: &Api, file: &Path, query: &str, start: Option<f64>, expect: &str, parallel_init: bool) -> Res<Value> {
+async fn ttfs_streamd(
+    api: &Api,
+    file: &Path,
+    query: &str,
+    start: Option<f64>,
+    expect: &str,
+    parallel_init: bool,
+) -> Res<Value> {
     let id = api.upload(file).await?;
     api.wait_idle().await;
     let q = match start {
@@ -458,7 +573,9 @@ async fn ttfs_streamd(api: &Api, file: &Path, query: &str, start: Option<f64>, e
         // A player asks for the init segment first, then the media segment (hls.js, AVPlayer);
         // the diagnostic `--parallel-init` asks for both at once.
         let (init_retries, t_init, bytes, seg_retries, t_seg) = if parallel_init {
-            let (i, s) = tokio::join!(init, async { api.fetch(seg_url).await.map(|(b, r)| (b, r, t0.elapsed())) });
+            let (i, s) = tokio::join!(init, async {
+                api.fetch(seg_url).await.map(|(b, r)| (b, r, t0.elapsed()))
+            });
             let ((ir, ti), (b, sr, ts)) = (i?, s?);
             (ir, ti, b, sr, ts.max(ti))
         } else {
@@ -468,7 +585,8 @@ async fn ttfs_streamd(api: &Api, file: &Path, query: &str, start: Option<f64>, e
         };
         let retries = init_retries + seg_retries;
         Ok::<Value, Box<dyn std::error::Error + Send + Sync>>(json!({
-            "index": index, "segment_duration": pl.segments[index].0, "bytes": bytes, "retries_503": retries,
+            "index": index, "segment_duration": pl.segments[index].0, "bytes": bytes,
+            "retries_503": retries,
             "playlist_ms": ms(t_playlist), "init_ms": ms(t_init), "segment_ms": ms(t_seg),
         }))
     };
@@ -480,9 +598,13 @@ async fn ttfs_streamd(api: &Api, file: &Path, query: &str, start: Option<f64>, e
     };
     let (video, audio) = tokio::join!(leg(video_url), audio_leg);
     let (video, audio) = (video?, audio?);
-    let both = video["segment_ms"].as_f64().unwrap_or(0.0).max(audio.as_ref().and_then(|a| a["segment_ms"].as_f64()).unwrap_or(0.0));
+    let both = video["segment_ms"]
+        .as_f64()
+        .unwrap_or(0.0)
+        .max(audio.as_ref().and_then(|a| a["segment_ms"].as_f64()).unwrap_or(0.0));
     Ok(json!({
-        "media_id": id, "rendition": rendition, "stream_ms": ms(t_stream), "master_ms": ms(t_master),
+        "media_id": id, "rendition": rendition, "stream_ms": ms(t_stream),
+        "master_ms": ms(t_master),
         "video": video, "audio": audio, "video_ms": video["segment_ms"], "both_ms": both,
     }))
 }
@@ -502,25 +624,35 @@ async fn ttfs_ffmpeg(video_args: &[String], audio_args: Option<&[String]>) -> Re
     let (v, a) = tokio::join!(video, audio);
     let (v, a) = (v?, a?);
     let both = ms(v.1).max(a.map_or(0.0, |a| ms(a.1)));
-    Ok(json!({"video_ms": ms(v.1), "video_bytes": v.0, "audio_ms": a.map(|a| ms(a.1)), "both_ms": both}))
+    Ok(json!({
+        "video_ms": ms(v.1), "video_bytes": v.0, "audio_ms": a.map(|a| ms(a.1)), "both_ms": both,
+    }))
 }
 
 async fn cmd_ttfs(o: &Opts) -> Res<()> {
     let api = Api::new(o);
     let runs = o.num("runs", 5);
     let parallel_init = o.opt("parallel-init") == Some("1");
-    let positions: Vec<String> = o.opt("positions").unwrap_or("start,middle").split(',').map(String::from).collect();
+    let positions: Vec<String> =
+        o.opt("positions").unwrap_or("start,middle").split(',').map(String::from).collect();
     let mut cases = vec![];
-    for (method, key, query) in [("transcode", "transcode", TRANSCODE_QUERY), ("transcode_audio", "transcode-audio", CHROME_QUERY), ("remux", "remux", CHROME_QUERY)] {
+    for (method, key, query) in [
+        ("transcode", "transcode", TRANSCODE_QUERY),
+        ("transcode_audio", "transcode-audio", CHROME_QUERY),
+        ("remux", "remux", CHROME_QUERY),
+    ] {
         let Some(f) = o.opt(key) else { continue };
         let file = PathBuf::from(f);
         let source = std::path::absolute(&file)?.to_string_lossy().into_owned();
         let p = prepare(&file, query).await?;
         if p.decision.method.as_str() != method {
-            return Err(format!("{f}: the decision is {:?}, not {method}", p.decision.method).into());
+            return Err(
+                format!("{f}: the decision is {:?}, not {method}", p.decision.method).into()
+            );
         }
         for position in positions.iter().map(String::as_str) {
-            let start = (position == "middle").then(|| (p.probe.duration_seconds / 2.0 * 1000.0).round() / 1000.0);
+            let start = (position == "middle")
+                .then(|| (p.probe.duration_seconds / 2.0 * 1000.0).round() / 1000.0);
             let index = p.plan.segment_at(start.unwrap_or(0.0)).unwrap_or(0) as usize;
             let v = &p.set.video[0];
             let vargs = video_segment_args(&p, &source, v, index);
@@ -531,13 +663,24 @@ async fn cmd_ttfs(o: &Opts) -> Res<()> {
                 // Alternate which goes first, so a drift in the machine's load hits both.
                 for first in [run % 2 == 0, run % 2 != 0] {
                     if first {
-                        let r = ttfs_streamd(&api, &file, query, start, method, parallel_init).await?;
-                        eprintln!("  ttfs {method} {position} run {run}: streamd video {:.0} ms, both {:.0} ms", r["video_ms"].as_f64().unwrap_or(0.0), r["both_ms"].as_f64().unwrap_or(0.0));
+                        let r =
+                            ttfs_streamd(&api, &file, query, start, method, parallel_init).await?;
+                        eprintln!(
+                            "  ttfs {method} {position} run {run}: streamd video {:.0} ms, both \
+                             {:.0} ms",
+                            r["video_ms"].as_f64().unwrap_or(0.0),
+                            r["both_ms"].as_f64().unwrap_or(0.0)
+                        );
                         s_runs.push(r);
                     } else {
                         api.wait_idle().await;
                         let r = ttfs_ffmpeg(&vargs, aargs.as_deref()).await?;
-                        eprintln!("  ttfs {method} {position} run {run}: ffmpeg  video {:.0} ms, both {:.0} ms", r["video_ms"].as_f64().unwrap_or(0.0), r["both_ms"].as_f64().unwrap_or(0.0));
+                        eprintln!(
+                            "  ttfs {method} {position} run {run}: ffmpeg  video {:.0} ms, both \
+                             {:.0} ms",
+                            r["video_ms"].as_f64().unwrap_or(0.0),
+                            r["both_ms"].as_f64().unwrap_or(0.0)
+                        );
                         f_runs.push(r);
                     }
                 }
@@ -545,16 +688,25 @@ async fn cmd_ttfs(o: &Opts) -> Res<()> {
             api.wait_idle().await;
             let seg = p.plan.segments[index];
             cases.push(json!({
-                "method": method, "file": file.file_name().map(|n| n.to_string_lossy().into_owned()), "query": query, "position": position,
-                "start_seconds": start, "segment_index": index, "segment_start": seg.start, "segment_duration": seg.duration,
-                "rendition": v.id, "rendition_size": format!("{}x{}", v.width, v.height), "video_copy": v.copy,
+                "method": method,
+                "file": file.file_name().map(|n| n.to_string_lossy().into_owned()),
+                "query": query, "position": position,
+                "start_seconds": start, "segment_index": index, "segment_start": seg.start,
+                "segment_duration": seg.duration,
+                "rendition": v.id, "rendition_size": format!("{}x{}", v.width, v.height),
+                "video_copy": v.copy,
                 "audio_copy": p.set.audio.as_ref().map(|a| a.copy),
                 "streamd": s_runs, "ffmpeg": f_runs,
                 "ffmpeg_video_args": vargs, "ffmpeg_audio_args": aargs,
             }));
         }
     }
-    write_json(o.get("out"), &json!({"runs": runs, "parallel_init": parallel_init, "label": o.opt("label"), "cases": cases}))
+    write_json(
+        o.get("out"),
+        &json!({
+            "runs": runs, "parallel_init": parallel_init, "label": o.opt("label"), "cases": cases,
+        }),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -574,11 +726,20 @@ async fn cmd_ttfs_diag(o: &Opts) -> Res<()> {
     let p = prepare(&file, TRANSCODE_QUERY).await?;
     let mut cases = vec![];
     for position in ["start", "middle"] {
-        let start = (position == "middle").then(|| (p.probe.duration_seconds / 2.0 * 1000.0).round() / 1000.0);
+        let start = (position == "middle")
+            .then(|| (p.probe.duration_seconds / 2.0 * 1000.0).round() / 1000.0);
         let index = p.plan.segment_at(start.unwrap_or(0.0)).unwrap_or(0) as usize;
         let vargs = video_segment_args(&p, &source, &p.set.video[0], index);
-        let configs: Vec<(&str, &Api, bool)> =
-            if position == "start" { vec![("default", &a, false), ("par", &a, true), ("ra0", &b, false), ("ra0par", &b, true)] } else { vec![("default", &a, false), ("ra0", &b, false)] };
+        let configs: Vec<(&str, &Api, bool)> = if position == "start" {
+            vec![
+                ("default", &a, false),
+                ("par", &a, true),
+                ("ra0", &b, false),
+                ("ra0par", &b, true),
+            ]
+        } else {
+            vec![("default", &a, false), ("ra0", &b, false)]
+        };
         let mut results: HashMap<String, Vec<Value>> = HashMap::new();
         for run in 0..runs {
             let n = configs.len() + 1;
@@ -587,12 +748,19 @@ async fn cmd_ttfs_diag(o: &Opts) -> Res<()> {
                 a.wait_idle().await;
                 if slot == configs.len() {
                     let r = ttfs_ffmpeg(&vargs, None).await?;
-                    eprintln!("  ttfs-diag {position} run {run}: ffmpeg   {:.0} ms", r["video_ms"].as_f64().unwrap_or(0.0));
+                    eprintln!(
+                        "  ttfs-diag {position} run {run}: ffmpeg   {:.0} ms",
+                        r["video_ms"].as_f64().unwrap_or(0.0)
+                    );
                     results.entry("ffmpeg".into()).or_default().push(r);
                 } else {
                     let (name, api, par) = configs[slot];
-                    let r = ttfs_streamd(api, &file, TRANSCODE_QUERY, start, "transcode", par).await?;
-                    eprintln!("  ttfs-diag {position} run {run}: {name:<8} {:.0} ms", r["video_ms"].as_f64().unwrap_or(0.0));
+                    let r =
+                        ttfs_streamd(api, &file, TRANSCODE_QUERY, start, "transcode", par).await?;
+                    eprintln!(
+                        "  ttfs-diag {position} run {run}: {name:<8} {:.0} ms",
+                        r["video_ms"].as_f64().unwrap_or(0.0)
+                    );
                     results.entry(name.into()).or_default().push(r);
                 }
             }
@@ -647,11 +815,15 @@ async fn throughput_streamd(api: &Api, file: &Path, query: &str) -> Res<Value> {
         segments += n;
     }
     api.wait_idle().await;
-    Ok(json!({"wall_s": wall.as_secs_f64(), "bytes": bytes, "retries_503": retries, "segments": segments}))
+    Ok(json!({
+        "wall_s": wall.as_secs_f64(), "bytes": bytes, "retries_503": retries, "segments": segments,
+    }))
 }
 
 /// Runs futures concurrently (no `futures` crate among the bench's dependencies).
-async fn futures_join_all<F: std::future::Future + Send + 'static>(fs: impl IntoIterator<Item = F>) -> Vec<F::Output>
+async fn futures_join_all<F: std::future::Future + Send + 'static>(
+    fs: impl IntoIterator<Item = F>,
+) -> Vec<F::Output>
 where
     F::Output: Send + 'static,
 {
@@ -668,20 +840,34 @@ where
 /// (the workers make one GOP per segment), the audio with the worker's exact audio arguments;
 /// fragmented MP4 files, as the workers write.
 fn ladder_ffmpeg_args(p: &Prepared, source: &str, out_dir: &Path) -> Vec<String> {
-    let mut a: Vec<String> = ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "-level+error", "-y", "-i", source].iter().map(|s| s.to_string()).collect();
+    let mut a: Vec<String> =
+        ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "-level+error", "-y", "-i", source]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     let n = p.set.video.len();
     let mut graph = format!("[0:{}]split={n}", p.set.video[0].source_index);
     for i in 0..n {
         let _ = write!(graph, "[s{i}]");
     }
     for (i, v) in p.set.video.iter().enumerate() {
-        let _ = write!(graph, ";[s{i}]{}[v{i}]", args::video_filter(p.probe.video.as_ref(), v, p.features));
+        let _ = write!(
+            graph,
+            ";[s{i}]{}[v{i}]",
+            args::video_filter(p.probe.video.as_ref(), v, p.features)
+        );
     }
     a.extend(["-filter_complex".to_string(), graph]);
     let kf: Vec<String> = p.plan.keyframe_times().iter().map(|t| args::secs(*t)).collect();
     let kf = if kf.is_empty() { "0".to_string() } else { format!("0,{}", kf.join(",")) };
     for (i, v) in p.set.video.iter().enumerate() {
-        let full = args::video_args(source, p.probe.video.as_ref(), v, VideoRange { seek: 0.0, duration: None, frames1: false, offset: 0.0 }, p.features);
+        let full = args::video_args(
+            source,
+            p.probe.video.as_ref(),
+            v,
+            VideoRange { seek: 0.0, duration: None, frames1: false, offset: 0.0 },
+            p.features,
+        );
         let from = full.iter().position(|x| x == "-c:v").expect("-c:v");
         let mut enc: Vec<String> = full[from..].to_vec();
         if let Some(k) = enc.iter().position(|x| x == "-force_key_frames") {
@@ -694,7 +880,16 @@ fn ladder_ffmpeg_args(p: &Prepared, source: &str, out_dir: &Path) -> Vec<String>
     }
     if let Some(au) = &p.set.audio {
         let rest = (p.plan.total).max(0.0);
-        let full = args::audio_args(source, au, AudioRange { seek: 0.0, duration: Some(rest), pad_to: (!au.copy).then_some(rest), offset: 0.0 });
+        let full = args::audio_args(
+            source,
+            au,
+            AudioRange {
+                seek: 0.0,
+                duration: Some(rest),
+                pad_to: (!au.copy).then_some(rest),
+                offset: 0.0,
+            },
+        );
         let from = full.iter().position(|x| x == "-map").expect("-map");
         let mut enc: Vec<String> = full[from..].to_vec();
         let last = enc.len() - 1;
@@ -719,25 +914,48 @@ async fn cmd_throughput(o: &Opts) -> Res<()> {
         for first in [run % 2 == 0, run % 2 != 0] {
             if first {
                 let r = throughput_streamd(&api, &file, query).await?;
-                eprintln!("  throughput run {run}: streamd {:.1} s ({} segments, {} x 503)", r["wall_s"].as_f64().unwrap_or(0.0), r["segments"], r["retries_503"]);
+                eprintln!(
+                    "  throughput run {run}: streamd {:.1} s ({} segments, {} x 503)",
+                    r["wall_s"].as_f64().unwrap_or(0.0),
+                    r["segments"],
+                    r["retries_503"]
+                );
                 s_runs.push(r);
             } else {
                 api.wait_idle().await;
                 let (_, took) = run_ffmpeg(&fargs).await?;
-                let bytes: u64 = std::fs::read_dir(&out_dir)?.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum();
+                let bytes: u64 = std::fs::read_dir(&out_dir)?
+                    .flatten()
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum();
                 eprintln!("  throughput run {run}: ffmpeg  {:.1} s", took.as_secs_f64());
                 f_runs.push(json!({"wall_s": took.as_secs_f64(), "bytes": bytes}));
             }
         }
     }
     let _ = std::fs::remove_dir_all(&out_dir);
-    let rungs: Vec<Value> = p.set.video.iter().map(|v| json!({"id": v.id, "size": format!("{}x{}", v.width, v.height), "bitrate": v.bitrate})).collect();
+    let rungs: Vec<Value> = p
+        .set
+        .video
+        .iter()
+        .map(|v| {
+            json!({"id": v.id, "size": format!("{}x{}", v.width, v.height), "bitrate": v.bitrate})
+        })
+        .collect();
     write_json(
         o.get("out"),
         &json!({
-            "file": file.file_name().map(|n| n.to_string_lossy().into_owned()), "query": query, "duration": p.probe.duration_seconds,
-            "source": format!("{}x{} {}", p.probe.video.as_ref().map_or(0, |v| v.width), p.probe.video.as_ref().map_or(0, |v| v.height), p.probe.video.as_ref().map_or("", |v| v.codec.as_str())),
-            "rungs": rungs, "plan_segments": p.plan.len(), "streamd": s_runs, "ffmpeg": f_runs, "ffmpeg_args": fargs,
+            "file": file.file_name().map(|n| n.to_string_lossy().into_owned()), "query": query,
+            "duration": p.probe.duration_seconds,
+            "source": format!(
+                "{}x{} {}",
+                p.probe.video.as_ref().map_or(0, |v| v.width),
+                p.probe.video.as_ref().map_or(0, |v| v.height),
+                p.probe.video.as_ref().map_or("", |v| v.codec.as_str())
+            ),
+            "rungs": rungs, "plan_segments": p.plan.len(), "streamd": s_runs, "ffmpeg": f_runs,
+            "ffmpeg_args": fargs,
             "workers": o.opt("workers"),
         }),
     )
@@ -755,12 +973,34 @@ async fn cmd_segcost(o: &Opts) -> Res<()> {
         // A transcode of whatever the file is: the full ladder below its size.
         let mut p = prepare(&file, TRANSCODE_QUERY).await?;
         if p.decision.method != Method::Transcode {
-            p.decision = Decision { method: Method::Transcode, reasons: vec![], audio_track: p.decision.audio_track, segment_format: Some(SegmentFormat::Fmp4) };
-            p.set = ladder::build("bench", &p.probe, &p.decision, &Default::default(), &LadderConfig::default()).map_err(|e| e.to_string())?;
+            p.decision = Decision {
+                method: Method::Transcode,
+                reasons: vec![],
+                audio_track: p.decision.audio_track,
+                segment_format: Some(SegmentFormat::Fmp4),
+            };
+            p.set = ladder::build(
+                "bench",
+                &p.probe,
+                &p.decision,
+                &Default::default(),
+                &LadderConfig::default(),
+            )
+            .map_err(|e| e.to_string())?;
             p.plan = p.set.plan.plan(&p.probe).map_err(|e| e.to_string())?;
         }
         // Full-length (target duration) segments, not the short first ones nor the tail.
-        let full: Vec<usize> = p.plan.segments.iter().enumerate().filter(|(i, s)| (s.duration - p.plan.target_duration).abs() < 1e-6 && i + 1 < p.plan.len()).map(|(i, _)| i).take(samples).collect();
+        let full: Vec<usize> = p
+            .plan
+            .segments
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| {
+                (s.duration - p.plan.target_duration).abs() < 1e-6 && i + 1 < p.plan.len()
+            })
+            .map(|(i, _)| i)
+            .take(samples)
+            .collect();
         let mut rungs = vec![];
         for v in &p.set.video {
             let mut runs = vec![];
@@ -770,7 +1010,10 @@ async fn cmd_segcost(o: &Opts) -> Res<()> {
             }
             let (m, _, _) = stats(&runs);
             eprintln!("  segcost {f} {}: {m:.3} s per {} s segment", v.id, p.plan.target_duration);
-            rungs.push(json!({"id": v.id, "size": format!("{}x{}", v.width, v.height), "bitrate": v.bitrate, "segment_seconds": p.plan.target_duration, "segments": full, "runs": runs}));
+            rungs.push(json!({
+                "id": v.id, "size": format!("{}x{}", v.width, v.height), "bitrate": v.bitrate,
+                "segment_seconds": p.plan.target_duration, "segments": full, "runs": runs,
+            }));
         }
         // Decoding alone (the same seek and duration, no filter, no encoder): what every run pays
         // before it encodes anything, once per rung.
@@ -806,7 +1049,11 @@ async fn cmd_segcost(o: &Opts) -> Res<()> {
         let mut audio = Value::Null;
         if let Some(a) = &p.set.audio {
             let rest = p.plan.total;
-            let aargs = args::audio_args(&source, a, AudioRange { seek: 0.0, duration: Some(rest), pad_to: Some(rest), offset: 0.0 });
+            let aargs = args::audio_args(
+                &source,
+                a,
+                AudioRange { seek: 0.0, duration: Some(rest), pad_to: Some(rest), offset: 0.0 },
+            );
             let mut runs = vec![];
             for _ in 0..samples.min(3).max(1) {
                 let (_, took) = run_ffmpeg(&aargs).await?;
@@ -817,8 +1064,15 @@ async fn cmd_segcost(o: &Opts) -> Res<()> {
         let vs = p.probe.video.as_ref();
         sources.push(json!({
             "file": file.file_name().map(|n| n.to_string_lossy().into_owned()),
-            "source": format!("{}x{} {} {}-bit", vs.map_or(0, |v| v.width), vs.map_or(0, |v| v.height), vs.map_or("", |v| v.codec.as_str()), vs.map_or(0, |v| v.bit_depth)),
-            "rungs": rungs, "audio": audio, "decode_only": decode, "duration": p.probe.duration_seconds,
+            "source": format!(
+                "{}x{} {} {}-bit",
+                vs.map_or(0, |v| v.width),
+                vs.map_or(0, |v| v.height),
+                vs.map_or("", |v| v.codec.as_str()),
+                vs.map_or(0, |v| v.bit_depth)
+            ),
+            "rungs": rungs, "audio": audio, "decode_only": decode,
+            "duration": p.probe.duration_seconds,
         }));
     }
     write_json(o.get("out"), &json!({"sources": sources}))
@@ -893,7 +1147,8 @@ async fn cmd_memory(o: &Opts) -> Res<()> {
     // The highest RSS before the audio pass and up to each quarter of it.
     let max_until = |t: f64| series.iter().filter(|(x, _)| *x <= t).map(|(_, kb)| *kb).max();
     let (a0, a1) = audio_pass;
-    let quarters: Vec<Option<u64>> = [0.0, 0.25, 0.5, 0.75, 1.0].iter().map(|q| max_until(a0 + q * (a1 - a0))).collect();
+    let quarters: Vec<Option<u64>> =
+        [0.0, 0.25, 0.5, 0.75, 1.0].iter().map(|q| max_until(a0 + q * (a1 - a0))).collect();
     // The wrapper's log: `<kind>\t<max RSS kB>\t<elapsed s>` per ffmpeg/ffprobe run.
     let mut tools: HashMap<String, Vec<f64>> = HashMap::new();
     if let Ok(log) = std::fs::read_to_string(o.get("ffmpeg-log")) {
@@ -906,14 +1161,19 @@ async fn cmd_memory(o: &Opts) -> Res<()> {
             }
         }
     }
-    let p = Prober::new("ffprobe").probe(&file.to_string_lossy(), "x").await.map_err(|e| e.to_string())?;
+    let p = Prober::new("ffprobe")
+        .probe(&file.to_string_lossy(), "x")
+        .await
+        .map_err(|e| e.to_string())?;
     write_json(
         o.get("out"),
         &json!({
-            "file": file.file_name().map(|n| n.to_string_lossy().into_owned()), "duration": p.duration_seconds,
+            "file": file.file_name().map(|n| n.to_string_lossy().into_owned()),
+            "duration": p.duration_seconds,
             "size_bytes": std::fs::metadata(&file)?.len(), "plan_segments": plan_len,
             "segments_fetched": fetched, "bytes_fetched": bytes,
-            "streamd_idle_hwm_kb": idle_hwm, "streamd_hwm_kb": hwm, "streamd_rss_kb": rss, "tools_max_rss_kb": tools,
+            "streamd_idle_hwm_kb": idle_hwm, "streamd_hwm_kb": hwm, "streamd_rss_kb": rss,
+            "tools_max_rss_kb": tools,
             "audio_pass_seconds": [a0, a1], "streamd_rss_peak_by_audio_pass_quarter_kb": quarters,
         }),
     )
@@ -923,15 +1183,31 @@ fn main() {
     // cargo passes `--bench` to harness-less bench targets.
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let Some(cmd) = args.first().cloned() else {
-        eprintln!("e2e: the end-to-end driver of scripts/bench.sh (subcommands: token, session, ttfs, throughput, segcost, memory, report); see the doc comment of tools/bench/benches/e2e.rs");
+        eprintln!(
+            "e2e: the end-to-end driver of scripts/bench.sh (subcommands: token, session, ttfs, \
+             throughput, segcost, memory, report); see the doc comment of \
+             tools/bench/benches/e2e.rs"
+        );
         return;
     };
     let o = Opts::parse(&args[1..]);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let result: Res<()> = rt.block_on(async {
         match cmd.as_str() {
             "token" => {
-                println!("{}", common::auth::mint_hs256(o.get("secret"), o.opt("user").unwrap_or("bench"), &[], Duration::from_secs(24 * 3600)));
+                println!(
+                    "{}",
+                    common::auth::mint_hs256(
+                        o.get("secret"),
+                        o.opt("user").unwrap_or("bench"),
+                        &[],
+                        Duration::from_secs(24 * 3600)
+                    )
+                );
                 Ok(())
             }
             "session" => cmd_session(&o).await,
