@@ -14,7 +14,8 @@
 //!
 //! The golden files were made by the report code as it was before it became a library and was
 //! split into one module per section: the `e2e report` binary built at c353fc5 (and, identically,
-//! at 58d5612), run on the same fixtures. After an intended change of the report,
+//! at 58d5612), run on the same fixtures; the one change since is the benches' paths and package
+//! named in the text (tools/bench, -p stream-bench). After an intended change of the report,
 //! `STREAM_BENCH_BLESS=1 cargo test -p stream-bench --test report_golden`
 //! rewrites them; review their diff.
 

@@ -118,14 +118,15 @@ pub(super) fn commands(w: &mut String, run: &Run) {
          ```\n\n\
          It is not part of the test suite. From a clean clone it installs what is missing \
          (`apt-get install -y ffmpeg wrk nginx time`), builds `cargo build --release -p streamd` \
-         and `cargo bench -p common --no-run`, and generates its sources with ffmpeg into \
+         and `cargo bench -p stream-bench --no-run`, and generates its sources with ffmpeg into \
          `target/bench-media` (`bench/gen-media.sh`, cached). Raw results (criterion JSON, wrk \
          output, the driver's JSON, streamd logs) stay in `target/bench-results`. Each phase \
          starts its own `streamd` (`target/release/streamd`, `STREAM_LISTEN=127.0.0.1:0`, a fresh \
          `STREAM_DATA_DIR`, `STREAM_JWT_SECRET` random per run, every other setting at its \
          default: {} in-process encode workers, read-ahead 3 segments, segment wait 8 s). The \
-         end-to-end driver is `common/benches/e2e.rs` (a `harness = false` bench target, so the \
-         ffmpeg baselines call the library's own argument builders: `common::transcode::args`).\n",
+         end-to-end driver is `tools/bench/benches/e2e.rs` (a `harness = false` bench target, so \
+         the ffmpeg baselines call the library's own argument builders: \
+         `common::transcode::args`).\n",
         m.get("nproc").map_or("2", String::as_str)
     );
     if let Some(t) = m.get("total_seconds").and_then(|t| t.parse::<f64>().ok()) {
@@ -150,8 +151,8 @@ fn phase_commands(w: &mut String, run: &Run) {
     let _ = writeln!(w, "| phase | command |\n|---|---|");
     let _ = writeln!(
         w,
-        "| micro | `cargo bench -p common --bench micro` ({runs} times; warm-up 0.3 s, measurement \
-         1 s, 50 samples; `target/criterion/<id>/new/estimates.json` → median) |"
+        "| micro | `cargo bench -p stream-bench --bench micro` ({runs} times; warm-up 0.3 s, \
+         measurement 1 s, 50 samples; `target/criterion/<id>/new/estimates.json` → median) |"
     );
     let _ = writeln!(
         w,

@@ -97,9 +97,9 @@ pub(super) fn section(doc: &mut Doc, run: &Run, micro: &[Row]) {
     let _ = writeln!(
         w,
         "\n\
-         Source: `common/benches/micro.rs`. The JWT check is `async` (a JWKS key may need a fetch) \
-         and is driven through a current-thread runtime's `block_on`, which adds well under a \
-         microsecond.\n"
+         Source: `tools/bench/benches/micro.rs`. The JWT check is `async` (a JWKS key may need a \
+         fetch) and is driven through a current-thread runtime's `block_on`, which adds well under \
+         a microsecond.\n"
     );
 }
 
