@@ -1015,52 +1015,8 @@ async fn cmd_segcost(o: &Opts) -> Res<()> {
                 "segment_seconds": p.plan.target_duration, "segments": full, "runs": runs,
             }));
         }
-        // Decoding alone (the same seek and duration, no filter, no encoder): what every run pays
-        // before it encodes anything, once per rung.
-        let mut decode = vec![];
-        for &i in &full {
-            let seg = p.plan.segments[i];
-            let a: Vec<String> = [
-                "-hide_banner",
-                "-nostdin",
-                "-nostats",
-                "-loglevel",
-                "-level+error",
-                "-y",
-                "-ss",
-                &args::secs(seg.start),
-                "-i",
-                &source,
-                "-map",
-                "0:v:0",
-                "-t",
-                &args::secs(seg.duration),
-                "-f",
-                "null",
-                "-",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            let (_, took) = run_ffmpeg(&a).await?;
-            decode.push(took.as_secs_f64());
-        }
-        // The audio pass over the whole file (one continuous run, as the workers do).
-        let mut audio = Value::Null;
-        if let Some(a) = &p.set.audio {
-            let rest = p.plan.total;
-            let aargs = args::audio_args(
-                &source,
-                a,
-                AudioRange { seek: 0.0, duration: Some(rest), pad_to: Some(rest), offset: 0.0 },
-            );
-            let mut runs = vec![];
-            for _ in 0..samples.min(3).max(1) {
-                let (_, took) = run_ffmpeg(&aargs).await?;
-                runs.push(took.as_secs_f64());
-            }
-            audio = json!({"media_seconds": rest, "runs": runs});
-        }
+        let decode = decode_only(&p, &source, &full).await?;
+        let audio = audio_pass_runs(&p, &source, samples).await?;
         let vs = p.probe.video.as_ref();
         sources.push(json!({
             "file": file.file_name().map(|n| n.to_string_lossy().into_owned()),
@@ -1078,6 +1034,60 @@ async fn cmd_segcost(o: &Opts) -> Res<()> {
     write_json(o.get("out"), &json!({"sources": sources}))
 }
 
+/// Decoding alone (the same seek and duration, no filter, no encoder) of the segments `full`:
+/// what every run pays before it encodes anything, once per rung.
+async fn decode_only(p: &Prepared, source: &str, full: &[usize]) -> Res<Vec<f64>> {
+    let mut decode = vec![];
+    for &i in full {
+        let seg = p.plan.segments[i];
+        let a: Vec<String> = [
+            "-hide_banner",
+            "-nostdin",
+            "-nostats",
+            "-loglevel",
+            "-level+error",
+            "-y",
+            "-ss",
+            &args::secs(seg.start),
+            "-i",
+            source,
+            "-map",
+            "0:v:0",
+            "-t",
+            &args::secs(seg.duration),
+            "-f",
+            "null",
+            "-",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (_, took) = run_ffmpeg(&a).await?;
+        decode.push(took.as_secs_f64());
+    }
+    Ok(decode)
+}
+
+/// The audio pass over the whole file (one continuous run, as the workers do), up to 3 times.
+async fn audio_pass_runs(p: &Prepared, source: &str, samples: usize) -> Res<Value> {
+    let mut audio = Value::Null;
+    if let Some(a) = &p.set.audio {
+        let rest = p.plan.total;
+        let aargs = args::audio_args(
+            source,
+            a,
+            AudioRange { seek: 0.0, duration: Some(rest), pad_to: Some(rest), offset: 0.0 },
+        );
+        let mut runs = vec![];
+        for _ in 0..samples.min(3).max(1) {
+            let (_, took) = run_ffmpeg(&aargs).await?;
+            runs.push(took.as_secs_f64());
+        }
+        audio = json!({"media_seconds": rest, "runs": runs});
+    }
+    Ok(audio)
+}
+
 // ---------------------------------------------------------------------------------------------
 // memory
 
@@ -1087,23 +1097,9 @@ async fn cmd_memory(o: &Opts) -> Res<()> {
     let file = PathBuf::from(o.get("file"));
     let query = o.get("query");
     let idle_hwm = status_kb(pid, "VmHWM");
-    // VmRSS every 100 ms, to see whether a peak is reached early and stays (bounded) or keeps
-    // rising while the long audio pass runs (growing with the file).
     let t0 = Instant::now();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sampler = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let mut series = vec![];
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Some(kb) = status_kb(pid, "VmRSS") {
-                    series.push((t0.elapsed().as_secs_f64(), kb));
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            series
-        })
-    };
+    let sampler = rss_sampler(pid, t0, stop.clone());
     let id = api.upload(&file).await?;
     api.wait_idle().await;
     let v = api.stream(&id, query).await?;
@@ -1149,18 +1145,7 @@ async fn cmd_memory(o: &Opts) -> Res<()> {
     let (a0, a1) = audio_pass;
     let quarters: Vec<Option<u64>> =
         [0.0, 0.25, 0.5, 0.75, 1.0].iter().map(|q| max_until(a0 + q * (a1 - a0))).collect();
-    // The wrapper's log: `<kind>\t<max RSS kB>\t<elapsed s>` per ffmpeg/ffprobe run.
-    let mut tools: HashMap<String, Vec<f64>> = HashMap::new();
-    if let Ok(log) = std::fs::read_to_string(o.get("ffmpeg-log")) {
-        for l in log.lines() {
-            let f: Vec<&str> = l.split('\t').collect();
-            if f.len() >= 2 {
-                if let Ok(kb) = f[1].trim().parse::<f64>() {
-                    tools.entry(f[0].to_string()).or_default().push(kb);
-                }
-            }
-        }
-    }
+    let tools = tools_max_rss(o.get("ffmpeg-log"));
     let p = Prober::new("ffprobe")
         .probe(&file.to_string_lossy(), "x")
         .await
@@ -1177,6 +1162,43 @@ async fn cmd_memory(o: &Opts) -> Res<()> {
             "audio_pass_seconds": [a0, a1], "streamd_rss_peak_by_audio_pass_quarter_kb": quarters,
         }),
     )
+}
+
+/// VmRSS of `pid` every 100 ms (seconds since `t0`, kB) until `stop`, to see whether a peak is
+/// reached early and stays (bounded) or keeps rising while the long audio pass runs (growing
+/// with the file).
+fn rss_sampler(
+    pid: u32,
+    t0: Instant,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<(f64, u64)>> {
+    tokio::spawn(async move {
+        let mut series = vec![];
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Some(kb) = status_kb(pid, "VmRSS") {
+                series.push((t0.elapsed().as_secs_f64(), kb));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        series
+    })
+}
+
+/// The wrapper's log: `<kind>\t<max RSS kB>\t<elapsed s>` per ffmpeg/ffprobe run; the max RSS
+/// of every run, by kind.
+fn tools_max_rss(log_path: &str) -> HashMap<String, Vec<f64>> {
+    let mut tools: HashMap<String, Vec<f64>> = HashMap::new();
+    if let Ok(log) = std::fs::read_to_string(log_path) {
+        for l in log.lines() {
+            let f: Vec<&str> = l.split('\t').collect();
+            if f.len() >= 2 {
+                if let Ok(kb) = f[1].trim().parse::<f64>() {
+                    tools.entry(f[0].to_string()).or_default().push(kb);
+                }
+            }
+        }
+    }
+    tools
 }
 
 fn main() {

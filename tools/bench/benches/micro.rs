@@ -113,13 +113,21 @@ fn parse_query(q: &str) -> HashMap<String, String> {
 
 fn benches(c: &mut Criterion) {
     let probe = film_probe();
-    let generic = profiles::by_name("generic").expect("generic profile").capabilities();
-    let audio = select_audio(&probe, None).unwrap();
+    decision(c, &probe);
+    plans(c, &probe);
+    let tokens = SessionTokens::new(b"bench-session-key-0123456789abcdef");
+    let sid = "3f9a1c2b4d5e6f708192a3b4c5d6e7f8";
+    ladder_and_playlists(c, &probe, &tokens, sid);
+    token_checks(c, &tokens, sid);
+}
 
-    // The decision: the pure function alone, and with what the stream handler does around it
-    // (capability parsing from the query, audio track selection).
+/// The decision: the pure function alone, and with what the stream handler does around it
+/// (capability parsing from the query, audio track selection).
+fn decision(c: &mut Criterion, probe: &Probe) {
+    let generic = profiles::by_name("generic").expect("generic profile").capabilities();
+    let audio = select_audio(probe, None).unwrap();
     c.bench_function("decision_decide", |b| {
-        b.iter(|| decide(black_box(&probe), black_box(&generic), black_box(audio), false))
+        b.iter(|| decide(black_box(probe), black_box(&generic), black_box(audio), false))
     });
     let query = parse_query(CAPS);
     c.bench_function("decision_with_caps_parsing", |b| {
@@ -127,13 +135,15 @@ fn benches(c: &mut Criterion) {
             let (caps, opts) =
                 from_query(black_box(&query), Some("Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0"))
                     .unwrap();
-            let audio = select_audio(&probe, opts.audio_track).unwrap();
-            decide(&probe, &caps, audio, opts.prefer_ts)
+            let audio = select_audio(probe, opts.audio_track).unwrap();
+            decide(probe, &caps, audio, opts.prefer_ts)
         })
     });
+}
 
-    // The segment plan of the 2-hour film: copied video from its keyframe index (remux,
-    // transcode_audio), and the fixed plan of a transcode.
+/// The segment plan of the 2-hour film: copied video from its keyframe index (remux,
+/// transcode_audio), and the fixed plan of a transcode.
+fn plans(c: &mut Criterion, probe: &Probe) {
     let keyframes = probe.keyframes.clone();
     c.bench_function("plan_copy_2h", |b| {
         b.iter(|| plan_copy(black_box(&keyframes), black_box(FILM_SECONDS), 6.0).unwrap())
@@ -143,16 +153,22 @@ fn benches(c: &mut Criterion) {
             plan_transcode(black_box(FILM_SECONDS), TRANSCODE_TARGET, &[1.0, 1.0, 2.0]).unwrap()
         })
     });
+}
 
-    // The rendition set (the playlist route builds it on every request, with the plan).
-    let decision = decide(&probe, &generic, audio, false);
+/// The rendition set (the playlist route builds it on every request, with the plan), and the
+/// playlists: the master of the 4-rung ladder, and a 1,800-segment variant (2 h in 4 s
+/// segments), both with the session token on every URI as the route writes them.
+fn ladder_and_playlists(c: &mut Criterion, probe: &Probe, tokens: &SessionTokens, sid: &str) {
+    let generic = profiles::by_name("generic").expect("generic profile").capabilities();
+    let audio = select_audio(probe, None).unwrap();
+    let decision = decide(probe, &generic, audio, false);
     assert_eq!(decision.method, Method::Transcode);
     let limits = ClientLimits::from(&generic);
     c.bench_function("ladder_build", |b| {
         b.iter(|| {
             ladder::build(
                 black_box("m0123456789abcdef"),
-                black_box(&probe),
+                black_box(probe),
                 black_box(&decision),
                 &limits,
                 &LadderConfig::default(),
@@ -160,14 +176,9 @@ fn benches(c: &mut Criterion) {
             .unwrap()
         })
     });
-
-    // Playlists: the master of the 4-rung ladder, and a 1,800-segment variant (2 h in 4 s
-    // segments), both with the session token on every URI as the route writes them.
     let set =
-        ladder::build("m0123456789abcdef", &probe, &decision, &limits, &LadderConfig::default())
+        ladder::build("m0123456789abcdef", probe, &decision, &limits, &LadderConfig::default())
             .unwrap();
-    let tokens = SessionTokens::new(b"bench-session-key-0123456789abcdef");
-    let sid = "3f9a1c2b4d5e6f708192a3b4c5d6e7f8";
     let token_query = format!("token={}", tokens.mint(sid, "alice", 4_102_444_800));
     c.bench_function("playlist_master", |b| {
         b.iter(|| playlist::master(black_box(&set), None, black_box(&token_query)))
@@ -177,10 +188,12 @@ fn benches(c: &mut Criterion) {
     c.bench_function("playlist_variant_1800", |b| {
         b.iter(|| playlist::variant(black_box(&plan), SegmentFormat::Fmp4, black_box(&token_query)))
     });
+}
 
-    // Tokens: the bearer JWT (HS256, jsonwebtoken) of every API request, and the session token
-    // of every HLS request. `verify` is async (JWKS keys may need a fetch): it is driven by a
-    // current-thread runtime's block_on, which adds well under a microsecond.
+/// Tokens: the bearer JWT (HS256, jsonwebtoken) of every API request, and the session token
+/// of every HLS request. `verify` is async (JWKS keys may need a fetch): it is driven by a
+/// current-thread runtime's block_on, which adds well under a microsecond.
+fn token_checks(c: &mut Criterion, tokens: &SessionTokens, sid: &str) {
     let verifier =
         TokenVerifier::new(&JwtConfig { secret: Some(SECRET.into()), ..Default::default() })
             .unwrap();
