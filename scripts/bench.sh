@@ -119,8 +119,8 @@ T_START=$(date +%s)
 # ---- build ---------------------------------------------------------------------------------------
 phase build
 cargo build --release -p streamd 2> "$RES/logs/build-streamd.log" || { tail -30 "$RES/logs/build-streamd.log"; exit 1; }
-cargo bench -p common --no-run 2> "$RES/logs/build-benches.log" || { tail -30 "$RES/logs/build-benches.log"; exit 1; }
-E2E=$(cargo bench -p common --bench e2e --no-run --message-format=json 2>/dev/null \
+cargo bench -p stream-bench --no-run 2> "$RES/logs/build-benches.log" || { tail -30 "$RES/logs/build-benches.log"; exit 1; }
+E2E=$(cargo bench -p stream-bench --bench e2e --no-run --message-format=json 2>/dev/null \
   | grep -o '"executable":"[^"]*"' | tail -1 | sed 's/"executable":"//; s/"$//')
 [[ -x "$E2E" ]] || { echo "scripts/bench.sh: cannot find the e2e bench binary" >&2; exit 1; }
 STREAMD=$ROOT/target/release/streamd
@@ -152,7 +152,7 @@ if want micro; then
   phase micro
   for i in $(seq 1 "$RUNS"); do
     rm -rf target/criterion
-    cargo bench -p common --bench micro > "$RES/logs/micro-$i.log" 2>&1
+    cargo bench -p stream-bench --bench micro > "$RES/logs/micro-$i.log" 2>&1
     mkdir -p "$RES/micro/run$i"
     for f in target/criterion/*/new/estimates.json; do
       cp "$f" "$RES/micro/run$i/$(basename "$(dirname "$(dirname "$f")")").json"

@@ -35,11 +35,18 @@ pub struct Cdn {
 impl Cdn {
     /// Listens on a free loopback port; requests get 502 until [`Cdn::route`] is called.
     pub async fn start() -> Cdn {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the CDN stand-in");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the CDN stand-in");
         let url = format!("http://{}", listener.local_addr().expect("local addr"));
         let origins = Arc::new(Origins::default());
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        let app = axum::Router::new().fallback(forward).with_state((origins.clone(), client));
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state((origins.clone(), client));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             axum::serve(listener, app)
@@ -49,13 +56,21 @@ impl Cdn {
                 .await
                 .expect("CDN stand-in");
         });
-        Cdn { url, origins, shutdown: Some(tx), handle: Some(handle) }
+        Cdn {
+            url,
+            origins,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
     }
 
     /// The API's base URL, the S3 endpoint and the bucket.
     pub fn route(&self, api: &str, s3_endpoint: &str, bucket: &str) {
         let _ = self.origins.api.set(api.trim_end_matches('/').to_string());
-        let _ = self.origins.s3.set((s3_endpoint.trim_end_matches('/').to_string(), format!("/{bucket}/")));
+        let _ = self.origins.s3.set((
+            s3_endpoint.trim_end_matches('/').to_string(),
+            format!("/{bucket}/"),
+        ));
     }
 
     pub async fn stop(mut self) {
@@ -80,13 +95,26 @@ fn hop_by_hop(name: &HeaderName) -> bool {
         || name.as_str() == "keep-alive"
 }
 
-async fn forward(State((origins, client)): State<(Arc<Origins>, reqwest::Client)>, req: Request) -> Response {
+async fn forward(
+    State((origins, client)): State<(Arc<Origins>, reqwest::Client)>,
+    req: Request,
+) -> Response {
     let (parts, body) = req.into_parts();
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
     let upstream = match (origins.s3.get(), origins.api.get()) {
         (Some((s3, bucket)), _) if path.starts_with(bucket.as_str()) => s3.clone(),
         (_, Some(api)) => api.clone(),
-        _ => return (StatusCode::BAD_GATEWAY, "the CDN stand-in has no origins yet").into_response(),
+        _ => {
+            return (
+                StatusCode::BAD_GATEWAY,
+                "the CDN stand-in has no origins yet",
+            )
+                .into_response()
+        }
     };
     let body = match axum::body::to_bytes(body, 1 << 30).await {
         Ok(b) => b,

@@ -11,24 +11,34 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use serde_json::Value;
 use stream_service::config::Config;
 use stream_service::state::AppState;
-use serde_json::Value;
 
 pub const SECRET: &str = "integration-test-secret-0123456789abcdef";
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 /// The generated test media (scripts/gen-media.sh), made once and shared by every test binary.
 pub fn media_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::var("STREAM_TEST_MEDIA_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target/test-media"));
+        let dir = std::env::var("STREAM_TEST_MEDIA_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| repo_root().join("target/test-media"));
         std::fs::create_dir_all(&dir).expect("create media dir");
         // flock: several test binaries may ask at once.
-        let status = std::process::Command::new("flock").arg(dir.join(".lock")).arg(repo_root().join("scripts/gen-media.sh")).arg(&dir).status().expect("run scripts/gen-media.sh");
+        let status = std::process::Command::new("flock")
+            .arg(dir.join(".lock"))
+            .arg(repo_root().join("scripts/gen-media.sh"))
+            .arg(&dir)
+            .status()
+            .expect("run scripts/gen-media.sh");
         assert!(status.success(), "scripts/gen-media.sh failed");
         dir
     })
@@ -41,7 +51,10 @@ pub fn manifest() -> Value {
 }
 
 pub fn config_with(pairs: &[(&str, &str)]) -> Config {
-    let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     // A pair given here wins over the environment; an empty value means "unset".
     Config::from_lookup(|k| match map.get(k) {
         Some(v) => Some(v.clone()).filter(|v| !v.is_empty()),
@@ -72,14 +85,22 @@ impl TestServer {
 
     /// With streamd's own options (player dir, test throttle) given instead of read from the
     /// environment.
-    pub async fn start_with_options(extra: &[(&str, &str)], options: streamd::Options) -> TestServer {
+    pub async fn start_with_options(
+        extra: &[(&str, &str)],
+        options: streamd::Options,
+    ) -> TestServer {
         Self::launch(extra, Some(options)).await
     }
 
     async fn launch(extra: &[(&str, &str)], options: Option<streamd::Options>) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().to_string_lossy().into_owned();
-        let mut pairs = vec![("STREAM_STORAGE", "embedded"), ("STREAM_LISTEN", "127.0.0.1:0"), ("STREAM_DATA_DIR", data.as_str()), ("STREAM_JWT_SECRET", SECRET)];
+        let mut pairs = vec![
+            ("STREAM_STORAGE", "embedded"),
+            ("STREAM_LISTEN", "127.0.0.1:0"),
+            ("STREAM_DATA_DIR", data.as_str()),
+            ("STREAM_JWT_SECRET", SECRET),
+        ];
         pairs.extend_from_slice(extra);
         let config = config_with(&pairs);
         let prepared = match options {
@@ -97,7 +118,14 @@ impl TestServer {
             .await
             .expect("serve");
         });
-        TestServer { base, state, _dir: dir, shutdown: Some(tx), handle: Some(handle), cdn: None }
+        TestServer {
+            base,
+            state,
+            _dir: dir,
+            shutdown: Some(tx),
+            handle: Some(handle),
+            cdn: None,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -130,7 +158,9 @@ pub async fn aws_state_with(extra: &[(&str, &str)]) -> AppState {
     );
     let mut pairs = vec![("STREAM_STORAGE", "aws"), ("STREAM_JWT_SECRET", SECRET)];
     pairs.extend_from_slice(extra);
-    AppState::from_config(config_with(&pairs)).await.expect("cloud state")
+    AppState::from_config(config_with(&pairs))
+        .await
+        .expect("cloud state")
 }
 
 pub fn token(sub: &str) -> String {
@@ -142,14 +172,27 @@ pub fn admin_token(sub: &str) -> String {
 }
 
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(60)).build().expect("client")
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
 }
 
 /// Creates an upload as `token`'s user and PUTs `file` to the returned URL; returns the media id.
 pub async fn upload(base: &str, token: &str, file: &Path) -> String {
-    let name = file.file_name().expect("file name").to_string_lossy().into_owned();
-    let r =
-        http().post(format!("{base}/api/v1/uploads")).bearer_auth(token).json(&serde_json::json!({"filename": name, "content_type": "application/octet-stream"})).send().await.expect("POST /uploads");
+    let name = file
+        .file_name()
+        .expect("file name")
+        .to_string_lossy()
+        .into_owned();
+    let r = http()
+        .post(format!("{base}/api/v1/uploads"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"filename": name, "content_type": "application/octet-stream"}))
+        .send()
+        .await
+        .expect("POST /uploads");
     assert_eq!(r.status(), 201, "POST /uploads");
     let body: Value = r.json().await.expect("json");
     let url = body["upload_url"].as_str().expect("upload_url").to_string();
@@ -159,14 +202,29 @@ pub async fn upload(base: &str, token: &str, file: &Path) -> String {
 
 pub async fn put_file(url: &str, file: &Path) {
     let bytes = tokio::fs::read(file).await.expect("read media");
-    let r = http().put(url).body(bytes).send().await.expect("PUT upload");
-    assert!(r.status().is_success(), "PUT to upload URL: {} {}", r.status(), r.text().await.unwrap_or_default());
+    let r = http()
+        .put(url)
+        .body(bytes)
+        .send()
+        .await
+        .expect("PUT upload");
+    assert!(
+        r.status().is_success(),
+        "PUT to upload URL: {} {}",
+        r.status(),
+        r.text().await.unwrap_or_default()
+    );
 }
 
 /// Polls `GET /media/{id}` until its status is `ready` or `failed`.
 pub async fn wait_settled(base: &str, token: &str, id: &str) -> Value {
     for _ in 0..600 {
-        let r = http().get(format!("{base}/api/v1/media/{id}")).bearer_auth(token).send().await.expect("GET media");
+        let r = http()
+            .get(format!("{base}/api/v1/media/{id}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET media");
         assert_eq!(r.status(), 200);
         let v: Value = r.json().await.expect("json");
         if v["status"] == "ready" || v["status"] == "failed" {
@@ -220,11 +278,18 @@ impl Api {
     }
 
     pub async fn cloud_with(extra: &[(&str, &str)]) -> Api {
-        assert!(std::env::var("AWS_ENDPOINT_URL_S3").is_ok() && std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(), "this test needs the local AWS stack: run it through scripts/test.sh");
+        assert!(
+            std::env::var("AWS_ENDPOINT_URL_S3").is_ok()
+                && std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
+            "this test needs the local AWS stack: run it through scripts/test.sh"
+        );
         // Behind the CDN, as deployed: every request, and the segment redirects, go through
         // one host (see `cdn`).
         let cdn = cdn::Cdn::start().await;
-        let mut pairs = vec![("STREAM_STORAGE", "aws"), ("STREAM_SEGMENT_URL_BASE", cdn.url.as_str())];
+        let mut pairs = vec![
+            ("STREAM_STORAGE", "aws"),
+            ("STREAM_SEGMENT_URL_BASE", cdn.url.as_str()),
+        ];
         pairs.extend_from_slice(extra);
         let mut server = TestServer::start_with(&pairs).await;
         let s3 = std::env::var("AWS_ENDPOINT_URL_S3").expect("AWS_ENDPOINT_URL_S3");
@@ -261,7 +326,14 @@ impl Api {
     }
 
     /// Makes a request; `path` includes the query. Redirects are not followed.
-    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, headers: &[(&str, &str)], body: Option<Value>) -> Reply {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Reply {
         let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut rb = http().request(m, self.absolute(path));
         if let Some(t) = token {
@@ -277,7 +349,11 @@ impl Api {
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let body = r.bytes().await.expect("body");
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {
@@ -285,21 +361,49 @@ impl Api {
     }
 
     pub async fn get_json(&self, path: &str, token: &str) -> Reply {
-        self.call("GET", path, Some(token), &[("accept", "application/json")], None).await
+        self.call(
+            "GET",
+            path,
+            Some(token),
+            &[("accept", "application/json")],
+            None,
+        )
+        .await
     }
 
     /// Creates an upload (optionally PUTs `file`) and returns (media id, upload URL).
     pub async fn create_upload(&self, token: &str, filename: &str) -> (String, String) {
-        let r = self.call("POST", "/api/v1/uploads", Some(token), &[], Some(serde_json::json!({"filename": filename}))).await;
-        assert_eq!(r.status, 201, "{}: POST /uploads: {:?}", self.name(), r.body);
+        let r = self
+            .call(
+                "POST",
+                "/api/v1/uploads",
+                Some(token),
+                &[],
+                Some(serde_json::json!({"filename": filename})),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            201,
+            "{}: POST /uploads: {:?}",
+            self.name(),
+            r.body
+        );
         let v = r.json();
-        (v["media_id"].as_str().expect("media_id").to_string(), v["upload_url"].as_str().expect("upload_url").to_string())
+        (
+            v["media_id"].as_str().expect("media_id").to_string(),
+            v["upload_url"].as_str().expect("upload_url").to_string(),
+        )
     }
 
     /// Uploads `file` as `token`'s user and waits until ingest settles (cloud: by delivering the
     /// S3 event to the ingest logic, as the `ingest` function would get it). Returns the media id.
     pub async fn upload_settled(&self, token: &str, file: &Path) -> String {
-        let name = file.file_name().expect("file name").to_string_lossy().into_owned();
+        let name = file
+            .file_name()
+            .expect("file name")
+            .to_string_lossy()
+            .into_owned();
         let (id, url) = self.create_upload(token, &name).await;
         put_file(&url, file).await;
         match self {
@@ -307,8 +411,16 @@ impl Api {
                 wait_settled(&s.base, token, &id).await;
             }
             Api::Cloud(s) => {
-                let media = s.state.meta.get_media(&id).await.expect("get media").expect("media");
-                stream_service::ingest::ingest_object_keys(&s.state, [media.source_key.as_str()]).await.expect("ingest");
+                let media = s
+                    .state
+                    .meta
+                    .get_media(&id)
+                    .await
+                    .expect("get media")
+                    .expect("media");
+                stream_service::ingest::ingest_object_keys(&s.state, [media.source_key.as_str()])
+                    .await
+                    .expect("ingest");
             }
         }
         id

@@ -45,7 +45,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { player_dir: player::DEFAULT_DIR.into(), throttle_bytes_per_sec: None }
+        Options {
+            player_dir: player::DEFAULT_DIR.into(),
+            throttle_bytes_per_sec: None,
+        }
     }
 }
 
@@ -91,8 +94,13 @@ impl Server {
     /// Waits (bounded) for background work to finish: used at shutdown.
     pub async fn drain(&self, limit: Duration) {
         self.tasks.close();
-        if tokio::time::timeout(limit, self.tasks.wait()).await.is_err() {
-            tracing::warn!("background ingests still running at exit; they resume at the next start");
+        if tokio::time::timeout(limit, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "background ingests still running at exit; they resume at the next start"
+            );
         }
     }
 }
@@ -100,9 +108,13 @@ impl Server {
 async fn api(State(server): State<Arc<Server>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let resp = match to_bytes(body, MAX_API_BODY).await {
-        Ok(bytes) => stream_http::handle(&server.state, http::Request::from_parts(parts, bytes)).await,
+        Ok(bytes) => {
+            stream_http::handle(&server.state, http::Request::from_parts(parts, bytes)).await
+        }
         Err(_) => {
-            let e = stream_core::Error::TooLarge { message: format!("request bodies are limited to {MAX_API_BODY} bytes") };
+            let e = stream_core::Error::TooLarge {
+                message: format!("request bodies are limited to {MAX_API_BODY} bytes"),
+            };
             stream_http::response::error_response(&e, &stream_core::ids::random_id())
         }
     };
@@ -121,24 +133,37 @@ pub struct Prepared {
 
 /// Binds the listener, completes the configuration (public URL from the bound address when
 /// unset, a generated dev secret when no key is configured) and builds the state.
-pub async fn prepare(config: Config, public_url_from_env: bool) -> Result<Prepared, Box<dyn std::error::Error + Send + Sync>> {
+pub async fn prepare(
+    config: Config,
+    public_url_from_env: bool,
+) -> Result<Prepared, Box<dyn std::error::Error + Send + Sync>> {
     prepare_with(config, public_url_from_env, Options::from_env()?).await
 }
 
 /// [`prepare`] with streamd's own options given instead of read from the environment.
-pub async fn prepare_with(mut config: Config, public_url_from_env: bool, options: Options) -> Result<Prepared, Box<dyn std::error::Error + Send + Sync>> {
+pub async fn prepare_with(
+    mut config: Config,
+    public_url_from_env: bool,
+    options: Options,
+) -> Result<Prepared, Box<dyn std::error::Error + Send + Sync>> {
     // STREAM_STORAGE=aws serves the very same handlers over S3 + DynamoDB (a local HTTP front of
     // the cloud shape, used by the tests against LocalStack + DynamoDB Local); ingest then comes
     // from S3 events, not from the object route.
     let embedded = config.storage == StorageKind::Embedded;
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
     let mut dev_secret = None;
-    if config.jwt.secret.is_none() && config.jwt.jwks_file.is_none() && config.jwt.jwks_url.is_none() {
+    if config.jwt.secret.is_none()
+        && config.jwt.jwks_file.is_none()
+        && config.jwt.jwks_url.is_none()
+    {
         let (secret, _) = secret_file(&config.data_dir.join("jwt-secret"))?;
         config.jwt.secret = Some(secret.clone());
         dev_secret = Some(secret);
     }
-    let listener = TcpListener::bind(&config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
     if !public_url_from_env {
         config.public_url = format!("http://{addr}");
@@ -147,17 +172,33 @@ pub async fn prepare_with(mut config: Config, public_url_from_env: bool, options
     if embedded {
         clean_temp_files(&state);
     }
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     if let Some(rate) = options.throttle_bytes_per_sec {
-        tracing::warn!(bytes_per_sec = rate, "test-only throttle on: rendition objects are sent slowly");
+        tracing::warn!(
+            bytes_per_sec = rate,
+            "test-only throttle on: rendition objects are sent slowly"
+        );
     }
     let throttle = objects::Link::new(options.throttle_bytes_per_sec);
-    let server = Arc::new(Server { state, options, tasks: TaskTracker::new(), ingest_slots: Arc::new(Semaphore::new(cores)), throttle });
+    let server = Arc::new(Server {
+        state,
+        options,
+        tasks: TaskTracker::new(),
+        ingest_slots: Arc::new(Semaphore::new(cores)),
+        throttle,
+    });
     if embedded {
         resume_interrupted_ingests(&server).await;
         spawn_session_sweeper(&server);
     }
-    Ok(Prepared { server, listener, addr, dev_secret })
+    Ok(Prepared {
+        server,
+        listener,
+        addr,
+        dev_secret,
+    })
 }
 
 pub fn router(server: Arc<Server>) -> Router {
@@ -176,14 +217,23 @@ pub fn router(server: Arc<Server>) -> Router {
         }
     };
     let asset = move |req: Request| player::asset(dir.clone(), req);
-    r = r.route("/", get(index)).route("/player", get(asset.clone())).route("/player/", get(asset.clone())).route("/player/{*path}", get(asset));
+    r = r
+        .route("/", get(index))
+        .route("/player", get(asset.clone()))
+        .route("/player/", get(asset.clone()))
+        .route("/player/{*path}", get(asset));
     r.fallback(api).with_state(server)
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests and background work.
-pub async fn serve(prepared: Prepared, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    prepared: Prepared,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let server = prepared.server.clone();
-    axum::serve(prepared.listener, router(prepared.server)).with_graceful_shutdown(shutdown).await?;
+    axum::serve(prepared.listener, router(prepared.server))
+        .with_graceful_shutdown(shutdown)
+        .await?;
     server.drain(Duration::from_secs(30)).await;
     Ok(())
 }
@@ -199,7 +249,10 @@ fn spawn_session_sweeper(server: &Arc<Server>) {
             let Some(meta) = state.embedded.as_ref().map(|e| e.meta.clone()) else {
                 return;
             };
-            match meta.sweep_expired_sessions(chrono::Utc::now().timestamp()).await {
+            match meta
+                .sweep_expired_sessions(chrono::Utc::now().timestamp())
+                .await
+            {
                 Ok(ended) => {
                     for s in ended {
                         if let Err(e) = stream_service::cleanup::cleanup_session(&state, &s).await {
@@ -229,8 +282,16 @@ async fn resume_interrupted_ingests(server: &Arc<Server>) {
         return;
     };
     for m in all {
-        let interrupted =
-            m.status == stream_core::model::MediaStatus::Probing || (m.status == stream_core::model::MediaStatus::Uploading && server.state.objects.head(&m.source_key).await.ok().flatten().is_some());
+        let interrupted = m.status == stream_core::model::MediaStatus::Probing
+            || (m.status == stream_core::model::MediaStatus::Uploading
+                && server
+                    .state
+                    .objects
+                    .head(&m.source_key)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some());
         if interrupted {
             tracing::info!(media_id = %m.id, "resuming interrupted ingest");
             server.spawn_ingest(m.id);
@@ -245,17 +306,35 @@ mod tests {
     #[test]
     fn options_from_the_environment() {
         let o = Options::from_lookup(|_| None).unwrap();
-        assert_eq!(o, Options { player_dir: "./player".into(), throttle_bytes_per_sec: None });
+        assert_eq!(
+            o,
+            Options {
+                player_dir: "./player".into(),
+                throttle_bytes_per_sec: None
+            }
+        );
         let o = Options::from_lookup(|k| match k {
             "STREAM_PLAYER_DIR" => Some("/srv/player".into()),
             "STREAM_TEST_THROTTLE_BYTES_PER_SEC" => Some("150000".into()),
             _ => None,
         })
         .unwrap();
-        assert_eq!(o, Options { player_dir: "/srv/player".into(), throttle_bytes_per_sec: Some(150_000) });
+        assert_eq!(
+            o,
+            Options {
+                player_dir: "/srv/player".into(),
+                throttle_bytes_per_sec: Some(150_000)
+            }
+        );
         for bad in ["0", "-5", "fast", "1.5"] {
-            let e = Options::from_lookup(|k| (k == "STREAM_TEST_THROTTLE_BYTES_PER_SEC").then(|| bad.to_string())).unwrap_err();
-            assert!(e.contains("STREAM_TEST_THROTTLE_BYTES_PER_SEC"), "{bad}: {e}");
+            let e = Options::from_lookup(|k| {
+                (k == "STREAM_TEST_THROTTLE_BYTES_PER_SEC").then(|| bad.to_string())
+            })
+            .unwrap_err();
+            assert!(
+                e.contains("STREAM_TEST_THROTTLE_BYTES_PER_SEC"),
+                "{bad}: {e}"
+            );
         }
     }
 }

@@ -35,7 +35,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let prepared = streamd::prepare(config, public_url_set).await?;
     let public_url = prepared.server.state.config.public_url.clone();
     if let Some(secret) = &prepared.dev_secret {
-        let token = stream_service::auth::mint_hs256(secret, "dev", &["admin"], Duration::from_secs(30 * 24 * 3600));
+        let token = stream_service::auth::mint_hs256(
+            secret,
+            "dev",
+            &["admin"],
+            Duration::from_secs(30 * 24 * 3600),
+        );
         println!("dev token (user `dev`, admin, valid 30 days):\n{token}");
         println!("player page: {public_url}/#token={token}");
     }

@@ -16,11 +16,11 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use stream_http::response::{error_body, error_response};
-use stream_storage::signed_url::{SignatureError, SignedMethod};
-use stream_core::Error;
 use futures_util::StreamExt;
 use serde::Deserialize;
+use stream_core::Error;
+use stream_http::response::{error_body, error_response};
+use stream_storage::signed_url::{SignatureError, SignedMethod};
 use tokio::io::AsyncWriteExt;
 use tower::ServiceExt;
 use tracing::Instrument;
@@ -42,46 +42,73 @@ fn reply(e: Error, rid: &str) -> Response {
 
 /// The embedded object store (the route is mounted only when there is one).
 fn store(server: &Server) -> Result<&stream_storage::embedded::FsObjectStore, Error> {
-    server.local_objects().ok_or_else(|| Error::Internal("the object route without an embedded store".into()))
+    server
+        .local_objects()
+        .ok_or_else(|| Error::Internal("the object route without an embedded store".into()))
 }
 
 fn check(server: &Server, sig: &Signature, method: SignedMethod, key: &str) -> Result<(), Error> {
     let store = store(server)?;
-    let (Some(m), Some(exp), Some(s)) = (sig.method.as_deref(), sig.expires, sig.signature.as_deref()) else {
+    let (Some(m), Some(exp), Some(s)) =
+        (sig.method.as_deref(), sig.expires, sig.signature.as_deref())
+    else {
         return Err(Error::Forbidden("missing URL signature".into()));
     };
     if SignedMethod::parse(m) != Some(method) {
-        return Err(Error::Forbidden("the URL is not signed for this method".into()));
+        return Err(Error::Forbidden(
+            "the URL is not signed for this method".into(),
+        ));
     }
-    store.signer().verify(method, key, exp, s, chrono::Utc::now().timestamp()).map_err(|e| match e {
-        SignatureError::Expired => Error::Forbidden("the URL has expired".into()),
-        SignatureError::Invalid => Error::Forbidden("the URL signature is invalid".into()),
-    })
+    store
+        .signer()
+        .verify(method, key, exp, s, chrono::Utc::now().timestamp())
+        .map_err(|e| match e {
+            SignatureError::Expired => Error::Forbidden("the URL has expired".into()),
+            SignatureError::Invalid => Error::Forbidden("the URL signature is invalid".into()),
+        })
 }
 
-pub async fn object(State(server): State<Arc<Server>>, Path(key): Path<String>, Query(sig): Query<Signature>, req: Request) -> Response {
+pub async fn object(
+    State(server): State<Arc<Server>>,
+    Path(key): Path<String>,
+    Query(sig): Query<Signature>,
+    req: Request,
+) -> Response {
     let rid = stream_core::ids::random_id();
     let span = tracing::info_span!("object", request_id = %rid, method = %req.method(), key = %key);
     async move {
         let mut resp = match *req.method() {
             Method::GET | Method::HEAD => match check(&server, &sig, SignedMethod::Get, &key) {
-                Ok(()) => serve(&server, &key, req).await.unwrap_or_else(|e| reply(e, &rid)),
+                Ok(()) => serve(&server, &key, req)
+                    .await
+                    .unwrap_or_else(|e| reply(e, &rid)),
                 Err(e) => reply(e, &rid),
             },
             Method::PUT => match check(&server, &sig, SignedMethod::Put, &key) {
-                Ok(()) => upload(&server, &key, req).await.unwrap_or_else(|e| reply(e, &rid)),
+                Ok(()) => upload(&server, &key, req)
+                    .await
+                    .unwrap_or_else(|e| reply(e, &rid)),
                 Err(e) => reply(e, &rid),
             },
             Method::OPTIONS => preflight(),
             _ => {
-                let r = error_body(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed", &rid);
+                let r = error_body(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    "method not allowed",
+                    &rid,
+                );
                 let (parts, body) = r.into_parts();
                 Response::from_parts(parts, Body::from(body))
             }
         };
         if let Ok(v) = HeaderValue::from_str(&server.state.config.cors_origin) {
-            resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-            resp.headers_mut().insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("content-range, content-length, etag, accept-ranges"));
+            resp.headers_mut()
+                .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+            resp.headers_mut().insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("content-range, content-length, etag, accept-ranges"),
+            );
         }
         tracing::info!(status = resp.status().as_u16(), "done");
         resp
@@ -92,22 +119,36 @@ pub async fn object(State(server): State<Arc<Server>>, Path(key): Path<String>, 
 
 async fn serve(server: &Server, key: &str, req: Request) -> Result<Response, Error> {
     let path = store(server)?.path_of(key)?;
-    if !tokio::fs::metadata(&path).await.map(|m| m.is_file()).unwrap_or(false) {
+    if !tokio::fs::metadata(&path)
+        .await
+        .map(|m| m.is_file())
+        .unwrap_or(false)
+    {
         return Err(Error::NotFound("object"));
     }
     let mime = mime_guess::from_path(&path).first_or_octet_stream();
     let svc = tower_http::services::ServeFile::new_with_mime(&path, &mime);
     let is_get = req.method() == Method::GET;
-    let resp = svc.oneshot(req).await.map_err(|e| Error::Internal(e.to_string()))?;
+    let resp = svc
+        .oneshot(req)
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
     let mut resp = resp.map(Body::new);
     if is_get && key.starts_with("renditions/") && server.throttle.rate.is_some() {
         resp = resp.map(|b| server.throttle.clone().throttle(b));
     }
-    resp.headers_mut().insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    resp.headers_mut()
+        .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if key.starts_with("uploads/") {
-        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
+        resp.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, max-age=3600"),
+        );
     } else {
-        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+        resp.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=31536000, immutable"),
+        );
     }
     Ok(resp)
 }
@@ -118,26 +159,46 @@ async fn upload(server: &Server, key: &str, req: Request) -> Result<Response, Er
     // an upload key must belong to a media record still waiting for its bytes, and starts ingest.
     let media_id = stream_service::ingest::accept_upload(state, key).await?;
     let limit = state.config.max_upload_bytes;
-    if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()) {
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
         if len > limit {
-            return Err(Error::TooLarge { message: format!("the upload exceeds the limit of {limit} bytes") });
+            return Err(Error::TooLarge {
+                message: format!("the upload exceeds the limit of {limit} bytes"),
+            });
         }
     }
     let store = store(server)?;
     let tmp = store.temp_path();
     let result = async {
-        let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| Error::Unavailable(e.to_string()))?;
+        let mut file = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
         let mut stream = req.into_body().into_data_stream();
         let mut written: u64 = 0;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| Error::invalid("upload_interrupted", format!("the upload was interrupted: {e}")))?;
+            let chunk = chunk.map_err(|e| {
+                Error::invalid(
+                    "upload_interrupted",
+                    format!("the upload was interrupted: {e}"),
+                )
+            })?;
             written += chunk.len() as u64;
             if written > limit {
-                return Err(Error::TooLarge { message: format!("the upload exceeds the limit of {limit} bytes") });
+                return Err(Error::TooLarge {
+                    message: format!("the upload exceeds the limit of {limit} bytes"),
+                });
             }
-            file.write_all(&chunk).await.map_err(|e| Error::Unavailable(e.to_string()))?;
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| Error::Unavailable(e.to_string()))?;
         }
-        file.sync_all().await.map_err(|e| Error::Unavailable(e.to_string()))?;
+        file.sync_all()
+            .await
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
         Ok(written)
     }
     .await;
@@ -159,9 +220,18 @@ async fn upload(server: &Server, key: &str, req: Request) -> Result<Response, Er
 fn preflight() -> Response {
     let mut r = StatusCode::NO_CONTENT.into_response();
     let h = r.headers_mut();
-    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, HEAD, PUT, OPTIONS"));
-    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type, range"));
-    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, HEAD, PUT, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("content-type, range"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
     r
 }
 
@@ -175,7 +245,10 @@ pub struct Link {
 
 impl Link {
     pub fn new(rate: Option<u64>) -> Link {
-        Link { rate, free_at: Arc::new(Mutex::new(tokio::time::Instant::now())) }
+        Link {
+            rate,
+            free_at: Arc::new(Mutex::new(tokio::time::Instant::now())),
+        }
     }
 
     /// Reserves the link for `n` bytes; returns when they may be sent.
@@ -190,20 +263,25 @@ impl Link {
     /// carried it.
     fn throttle(self, body: Body) -> Body {
         let Some(rate) = self.rate else { return body };
-        let piece = usize::try_from(rate / 20).unwrap_or(usize::MAX).clamp(512, 64 * 1024);
+        let piece = usize::try_from(rate / 20)
+            .unwrap_or(usize::MAX)
+            .clamp(512, 64 * 1024);
         let stream = body.into_data_stream();
-        let s = futures_util::stream::unfold((stream, Bytes::new(), self), move |(mut stream, mut pending, link)| async move {
-            if pending.is_empty() {
-                match stream.next().await {
-                    Some(Ok(b)) => pending = b,
-                    Some(Err(e)) => return Some((Err(e), (stream, Bytes::new(), link))),
-                    None => return None,
+        let s = futures_util::stream::unfold(
+            (stream, Bytes::new(), self),
+            move |(mut stream, mut pending, link)| async move {
+                if pending.is_empty() {
+                    match stream.next().await {
+                        Some(Ok(b)) => pending = b,
+                        Some(Err(e)) => return Some((Err(e), (stream, Bytes::new(), link))),
+                        None => return None,
+                    }
                 }
-            }
-            let out = pending.split_to(piece.min(pending.len()));
-            tokio::time::sleep_until(link.reserve(out.len(), rate)).await;
-            Some((Ok(out), (stream, pending, link)))
-        });
+                let out = pending.split_to(piece.min(pending.len()));
+                tokio::time::sleep_until(link.reserve(out.len(), rate)).await;
+                Some((Ok(out), (stream, pending, link)))
+            },
+        );
         Body::from_stream(s)
     }
 }

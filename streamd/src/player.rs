@@ -30,8 +30,14 @@ const NOT_INSTALLED: &str = "<!doctype html>\n<meta charset=\"utf-8\"><title>str
 The API is served at <code>/api/v1/</code>.</p>\n";
 
 fn security_headers(h: &mut HeaderMap) {
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
 }
 
@@ -42,37 +48,51 @@ pub async fn index(dir: &Path) -> Response {
             let html = html.replacen(BASE_AS_DEPLOYED, BASE_AT_ROOT, 1);
             let mut r = (StatusCode::OK, html).into_response();
             // Edits to the page show at the next load; the files are small.
-            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             r
         }
         Err(_) => {
             let mut r = (StatusCode::NOT_FOUND, NOT_INSTALLED).into_response();
-            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
     };
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     security_headers(resp.headers_mut());
     resp
 }
 
 fn not_found() -> Response {
     let mut r = (StatusCode::NOT_FOUND, "not found\n").into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }
 
 /// Whether a path below `/player/` may be served: no dot files or dot directories (also refuses
 /// `..`), nothing from npm's working tree.
 fn servable(rest: &str) -> bool {
-    rest.split('/').all(|seg| !seg.starts_with('.') && !seg.contains('\\') && seg != "node_modules") && !matches!(rest, "package.json" | "package-lock.json")
+    rest.split('/')
+        .all(|seg| !seg.starts_with('.') && !seg.contains('\\') && seg != "node_modules")
+        && !matches!(rest, "package.json" | "package-lock.json")
 }
 
 /// `GET|HEAD /player/...`: a file of the player directory.
 pub async fn asset(dir: PathBuf, req: Request) -> Response {
     let path = req.uri().path().to_string();
     if path == "/player" {
-        return (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, "/player/")]).into_response();
+        return (
+            StatusCode::PERMANENT_REDIRECT,
+            [(header::LOCATION, "/player/")],
+        )
+            .into_response();
     }
     let Some(rest) = path.strip_prefix("/player/") else {
         return not_found();
@@ -91,7 +111,9 @@ pub async fn asset(dir: PathBuf, req: Request) -> Response {
         return not_found();
     };
     parts.uri = uri;
-    let svc = ServeDir::new(&dir).append_index_html_on_directories(true).redirect_to_trailing_slash(false);
+    let svc = ServeDir::new(&dir)
+        .append_index_html_on_directories(true)
+        .redirect_to_trailing_slash(false);
     let mut resp = match svc.oneshot(Request::from_parts(parts, body)).await {
         Ok(r) => r.map(Body::new),
         Err(e) => match e {},
@@ -99,7 +121,11 @@ pub async fn asset(dir: PathBuf, req: Request) -> Response {
     let ok = resp.status().is_success() || resp.status() == StatusCode::NOT_MODIFIED;
     let h = resp.headers_mut();
     if ok {
-        let ct = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let ct = h
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         let fixed = match ct.as_str() {
             "text/javascript" | "application/javascript" => Some("text/javascript; charset=utf-8"),
             "text/html" => Some("text/html; charset=utf-8"),
@@ -141,7 +167,15 @@ mod tests {
 
     #[test]
     fn hostile_or_private_paths_are_refused() {
-        for p in ["../Cargo.toml", "a/../../x", ".git/config", "node_modules/hls.js/package.json", "package.json", "package-lock.json", "x\\..\\y"] {
+        for p in [
+            "../Cargo.toml",
+            "a/../../x",
+            ".git/config",
+            "node_modules/hls.js/package.json",
+            "package.json",
+            "package-lock.json",
+            "x\\..\\y",
+        ] {
             assert!(!servable(p), "{p}");
         }
         for p in ["", "index.html", "app.js", "vendor/hls.min.js", "style.css"] {

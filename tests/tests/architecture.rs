@@ -12,8 +12,15 @@ use stream_tests::repo_root;
 /// The module path of a source file under `src` (`segments/mod.rs` → `segments`).
 fn module_of(src: &Path, file: &Path) -> String {
     let rel = file.strip_prefix(src).unwrap().with_extension("");
-    let parts: Vec<String> = rel.iter().map(|p| p.to_string_lossy().into_owned()).collect();
-    let parts: Vec<&str> = parts.iter().map(String::as_str).filter(|p| *p != "mod" && *p != "lib").collect();
+    let parts: Vec<String> = rel
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let parts: Vec<&str> = parts
+        .iter()
+        .map(String::as_str)
+        .filter(|p| *p != "mod" && *p != "lib")
+        .collect();
     parts.join("::")
 }
 
@@ -36,24 +43,48 @@ fn non_test_code(text: &str) -> &str {
 /// Every path the code names that starts with `crate::` or `super::`, resolved to module paths.
 fn references(module: &str, is_mod_rs: bool, code: &str) -> Vec<Vec<String>> {
     let mut out = vec![];
-    let own: Vec<&str> = if module.is_empty() { vec![] } else { module.split("::").collect() };
+    let own: Vec<&str> = if module.is_empty() {
+        vec![]
+    } else {
+        module.split("::").collect()
+    };
     // `super` of `a::b` (a file `a/b.rs`) is `a`; of `a` written as `a/mod.rs` it is the root.
-    let parent: Vec<&str> = if is_mod_rs || own.is_empty() { own[..own.len().saturating_sub(1)].to_vec() } else { own[..own.len() - 1].to_vec() };
+    let parent: Vec<&str> = if is_mod_rs || own.is_empty() {
+        own[..own.len().saturating_sub(1)].to_vec()
+    } else {
+        own[..own.len() - 1].to_vec()
+    };
     for (prefix, base) in [("crate::", Vec::<&str>::new()), ("super::", parent)] {
         for (i, _) in code.match_indices(prefix) {
             if i > 0 && code[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':') {
                 continue;
             }
             let rest = &code[i + prefix.len()..];
-            let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')).unwrap_or(rest.len());
-            let path: Vec<String> = base.iter().map(|s| s.to_string()).chain(rest[..end].split("::").filter(|s| !s.is_empty()).map(str::to_string)).collect();
+            let end = rest
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                .unwrap_or(rest.len());
+            let path: Vec<String> = base
+                .iter()
+                .map(|s| s.to_string())
+                .chain(
+                    rest[..end]
+                        .split("::")
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string),
+                )
+                .collect();
             // `use super::{a, b}` / `crate::{a, b}`: each name of the group.
             if rest[end..].starts_with('{') {
                 let group = &rest[end + 1..rest[end..].find('}').map_or(rest.len(), |j| end + j)];
                 for item in group.split(',') {
                     let name = item.trim().split("::").next().unwrap_or("").trim();
                     if !name.is_empty() {
-                        out.push(path.iter().cloned().chain(std::iter::once(name.to_string())).collect());
+                        out.push(
+                            path.iter()
+                                .cloned()
+                                .chain(std::iter::once(name.to_string()))
+                                .collect(),
+                        );
                     }
                 }
             } else {
@@ -72,13 +103,20 @@ fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let mut g = BTreeMap::new();
     for f in &all {
         let module = module_of(src, f);
-        let is_mod_rs = f.file_name().is_some_and(|n| n == "mod.rs" || n == "lib.rs");
+        let is_mod_rs = f
+            .file_name()
+            .is_some_and(|n| n == "mod.rs" || n == "lib.rs");
         let text = std::fs::read_to_string(f).unwrap();
         let mut deps = BTreeSet::new();
         for path in references(&module, is_mod_rs, non_test_code(&text)) {
             // The deepest module the path names (the rest is an item inside it).
-            let target = (1..=path.len()).rev().map(|n| path[..n].join("::")).find(|m| modules.contains(m));
-            if let Some(t) = target.filter(|t| *t != module && !module.starts_with(&format!("{t}::"))) {
+            let target = (1..=path.len())
+                .rev()
+                .map(|n| path[..n].join("::"))
+                .find(|m| modules.contains(m));
+            if let Some(t) =
+                target.filter(|t| *t != module && !module.starts_with(&format!("{t}::")))
+            {
                 deps.insert(t);
             }
         }
@@ -89,14 +127,25 @@ fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
 
 /// A cycle of `g`, if there is one.
 fn find_cycle(g: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
-    fn visit(n: &str, g: &BTreeMap<String, BTreeSet<String>>, state: &mut BTreeMap<String, u8>, stack: &mut Vec<String>) -> Option<Vec<String>> {
+    fn visit(
+        n: &str,
+        g: &BTreeMap<String, BTreeSet<String>>,
+        state: &mut BTreeMap<String, u8>,
+        stack: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
         state.insert(n.to_string(), 1);
         stack.push(n.to_string());
         for m in g.get(n).into_iter().flatten() {
             match state.get(m.as_str()).copied().unwrap_or(0) {
                 1 => {
                     let from = stack.iter().position(|s| s == m).unwrap();
-                    return Some(stack[from..].iter().cloned().chain(std::iter::once(m.clone())).collect());
+                    return Some(
+                        stack[from..]
+                            .iter()
+                            .cloned()
+                            .chain(std::iter::once(m.clone()))
+                            .collect(),
+                    );
                 }
                 0 => {
                     if let Some(c) = visit(m, g, state, stack) {
@@ -141,27 +190,60 @@ fn the_cycle_check_finds_cycles() {
         .map(|(x, y)| (x.to_string(), BTreeSet::from([y.to_string()])))
         .collect();
     assert_eq!(find_cycle(&g).map(|c| c.len()), Some(4));
-    let refs = references("segments::request", false, "use super::claims::{self, Standing};\nuse crate::state::AppState;");
-    assert!(refs.contains(&vec!["segments".into(), "claims".into()]), "{refs:?}");
-    assert!(refs.contains(&vec!["state".into(), "AppState".into()]), "{refs:?}");
+    let refs = references(
+        "segments::request",
+        false,
+        "use super::claims::{self, Standing};\nuse crate::state::AppState;",
+    );
+    assert!(
+        refs.contains(&vec!["segments".into(), "claims".into()]),
+        "{refs:?}"
+    );
+    assert!(
+        refs.contains(&vec!["state".into(), "AppState".into()]),
+        "{refs:?}"
+    );
 }
 
 /// Which crates a crate's manifest names as normal dependencies.
 fn dependencies(krate: &str) -> BTreeSet<String> {
-    let text = std::fs::read_to_string(repo_root().join("crates").join(krate).join("Cargo.toml")).unwrap();
+    let text =
+        std::fs::read_to_string(repo_root().join("crates").join(krate).join("Cargo.toml")).unwrap();
     let manifest: toml::Table = text.parse().unwrap();
-    manifest.get("dependencies").and_then(|d| d.as_table()).map(|t| t.keys().cloned().collect()).unwrap_or_default()
+    manifest
+        .get("dependencies")
+        .and_then(|d| d.as_table())
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 #[test]
 fn layers_hold() {
     let core = dependencies("core");
-    for banned in ["tokio", "http", "aws-config", "aws-sdk-s3", "aws-sdk-dynamodb", "rusqlite", "reqwest", "lambda_http", "ffmpeg-sidecar"] {
+    for banned in [
+        "tokio",
+        "http",
+        "aws-config",
+        "aws-sdk-s3",
+        "aws-sdk-dynamodb",
+        "rusqlite",
+        "reqwest",
+        "lambda_http",
+        "ffmpeg-sidecar",
+    ] {
         assert!(!core.contains(banned), "the core depends on {banned}");
     }
     for krate in ["core", "media", "storage", "service"] {
         let deps = dependencies(krate);
-        assert!(!deps.contains("http") && !deps.contains("lambda_http") && !deps.contains("axum"), "{krate} speaks HTTP");
+        assert!(
+            !deps.contains("http") && !deps.contains("lambda_http") && !deps.contains("axum"),
+            "{krate} speaks HTTP"
+        );
     }
-    assert!(!dependencies("media").iter().any(|d| d.starts_with("aws-") || d == "rusqlite"), "the engine knows storage");
+    assert!(
+        !dependencies("media")
+            .iter()
+            .any(|d| d.starts_with("aws-") || d == "rusqlite"),
+        "the engine knows storage"
+    );
 }

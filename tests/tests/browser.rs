@@ -30,7 +30,14 @@ const NODE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// An in-process streamd with streamd's own options (player dir, throttle) set explicitly.
 async fn start_server(player_dir: PathBuf, throttle: Option<u64>) -> TestServer {
-    TestServer::start_with_options(&[], streamd::Options { player_dir, throttle_bytes_per_sec: throttle }).await
+    TestServer::start_with_options(
+        &[],
+        streamd::Options {
+            player_dir,
+            throttle_bytes_per_sec: throttle,
+        },
+    )
+    .await
 }
 
 fn player_dir() -> PathBuf {
@@ -82,7 +89,12 @@ fn made_media(name: &str, args: &[&str]) -> PathBuf {
         return out;
     }
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let status = std::process::Command::new("ffmpeg").args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"]).args(args).arg(&tmp).status().expect("run ffmpeg");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+        .args(args)
+        .arg(&tmp)
+        .status()
+        .expect("run ffmpeg");
     assert!(status.success(), "ffmpeg could not make {name}");
     std::fs::rename(&tmp, &out).expect("publish media");
     std::fs::write(&stamp, key).expect("stamp");
@@ -94,7 +106,10 @@ fn made_media(name: &str, args: &[&str]) -> PathBuf {
 fn remux_source() -> PathBuf {
     let src = media_dir().join("h264_irregular_gop.mkv");
     let src = src.to_string_lossy().into_owned();
-    made_media("h264_irregular_gop.mov", &["-i", &src, "-map", "0", "-c", "copy", "-f", "mov"])
+    made_media(
+        "h264_irregular_gop.mov",
+        &["-i", &src, "-map", "0", "-c", "copy", "-f", "mov"],
+    )
 }
 
 /// 12 s of 1280x720 HEVC 8-bit / AAC stereo in MP4: Chromium has no HEVC, so a transcode with a
@@ -144,20 +159,38 @@ async fn node(script: &str, args: &[&str], name: &str) -> Value {
     let root = repo_root();
     let started = Instant::now();
     let mut cmd = tokio::process::Command::new("node");
-    cmd.arg(root.join("tests/browser").join(script)).args(args).current_dir(&root).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    cmd.arg(root.join("tests/browser").join(script))
+        .args(args)
+        .current_dir(&root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     let child = cmd.spawn().expect("run node");
-    let out = tokio::time::timeout(NODE_TIMEOUT, child.wait_with_output()).await.unwrap_or_else(|_| panic!("{name}: {script} did not finish within {NODE_TIMEOUT:?}")).expect("node output");
+    let out = tokio::time::timeout(NODE_TIMEOUT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{name}: {script} did not finish within {NODE_TIMEOUT:?}"))
+        .expect("node output");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let report: Value = stdout.lines().rev().find_map(|l| serde_json::from_str(l).ok()).unwrap_or(Value::Null);
-    let _ = std::fs::write(artifacts().join(format!("{name}.json")), serde_json::to_string_pretty(&report).unwrap_or_default());
+    let report: Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or(Value::Null);
+    let _ = std::fs::write(
+        artifacts().join(format!("{name}.json")),
+        serde_json::to_string_pretty(&report).unwrap_or_default(),
+    );
     assert!(
         out.status.success() && report["ok"] == true,
         "{name}: {script} failed ({}):\n{}\nstderr:\n{stderr}",
         out.status,
         serde_json::to_string_pretty(&report).unwrap_or_else(|_| stdout.into_owned())
     );
-    eprintln!("{name}: ok in {:.1} s: {report}", started.elapsed().as_secs_f64());
+    eprintln!(
+        "{name}: ok in {:.1} s: {report}",
+        started.elapsed().as_secs_f64()
+    );
     report
 }
 
@@ -171,22 +204,43 @@ async fn play_case(name: &str, file: &Path, expected: &str) -> Value {
     let media = wait_settled(&srv.base, &t, &id).await;
     assert_eq!(media["status"], "ready", "{name}: {media}");
     let shot = artifacts().join(format!("{name}.png"));
-    let report = node("play.mjs", &[&srv.base, &t, &id, expected, &shot.to_string_lossy()], name).await;
-    assert!(shot.is_file(), "{name}: no screenshot at {}", shot.display());
+    let report = node(
+        "play.mjs",
+        &[&srv.base, &t, &id, expected, &shot.to_string_lossy()],
+        name,
+    )
+    .await;
+    assert!(
+        shot.is_file(),
+        "{name}: no screenshot at {}",
+        shot.display()
+    );
 
     // The pause's report reached the server (a later report may have moved it on).
-    let r = http().get(format!("{}/api/v1/progress/{id}", srv.base)).bearer_auth(&t).send().await.expect("GET progress");
+    let r = http()
+        .get(format!("{}/api/v1/progress/{id}", srv.base))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .expect("GET progress");
     assert_eq!(r.status(), 200, "{name}: no progress saved");
     let p: Value = r.json().await.expect("progress JSON");
     let saved = report["saved"].as_f64().expect("saved position");
     let at = p["position_seconds"].as_f64().expect("position_seconds");
-    assert!(at >= saved - 0.01, "{name}: the server holds {at} s, the page saved {saved} s");
+    assert!(
+        at >= saved - 0.01,
+        "{name}: the server holds {at} s, the page saved {saved} s"
+    );
     srv.stop().await;
     report
 }
 
 fn has_container(report: &Value, name: &str) -> bool {
-    report["caps"]["containers"].as_str().unwrap_or("").split(',').any(|c| c == name)
+    report["caps"]["containers"]
+        .as_str()
+        .unwrap_or("")
+        .split(',')
+        .any(|c| c == name)
 }
 
 // ------------------------------------------------------------------------------ serving
@@ -202,21 +256,41 @@ async fn the_player_page_is_served_beside_the_api() {
     assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     let html = r.text().await.unwrap();
-    assert!(html.contains(r#"<base href="/player/">"#), "the page at / resolves its files under /player/");
+    assert!(
+        html.contains(r#"<base href="/player/">"#),
+        "the page at / resolves its files under /player/"
+    );
     assert!(html.contains(r#"src="app.js""#));
 
     let r = get("/player/").await.unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.text().await.unwrap().contains(r#"<base href="./">"#), "served from /player/ the page is as deployed");
+    assert!(
+        r.text().await.unwrap().contains(r#"<base href="./">"#),
+        "served from /player/ the page is as deployed"
+    );
     let r = get("/player").await.unwrap();
-    assert_eq!((r.status().as_u16(), r.headers()["location"].to_str().unwrap()), (308, "/player/"));
+    assert_eq!(
+        (
+            r.status().as_u16(),
+            r.headers()["location"].to_str().unwrap()
+        ),
+        (308, "/player/")
+    );
 
-    for (path, ct) in [("/player/app.js", "text/javascript; charset=utf-8"), ("/player/caps.js", "text/javascript; charset=utf-8"), ("/player/style.css", "text/css; charset=utf-8")] {
+    for (path, ct) in [
+        ("/player/app.js", "text/javascript; charset=utf-8"),
+        ("/player/caps.js", "text/javascript; charset=utf-8"),
+        ("/player/style.css", "text/css; charset=utf-8"),
+    ] {
         let r = get(path).await.unwrap();
         assert_eq!(r.status(), 200, "{path}");
         assert_eq!(r.headers()["content-type"], ct, "{path}");
     }
-    let r = c.head(format!("{}/player/app.js", srv.base)).send().await.unwrap();
+    let r = c
+        .head(format!("{}/player/app.js", srv.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 
     // Hostile or private paths: nothing outside the directory, no npm tree, no dot files.
@@ -233,7 +307,10 @@ async fn the_player_page_is_served_beside_the_api() {
         let r = c.get(format!("{}{path}", srv.base)).send().await.unwrap();
         assert_eq!(r.status(), 404, "{path}");
         let body = r.text().await.unwrap();
-        assert!(!body.contains("[workspace]") && !body.contains("root:"), "{path} leaked a file");
+        assert!(
+            !body.contains("[workspace]") && !body.contains("root:"),
+            "{path} leaked a file"
+        );
     }
 
     // Nothing of the API is shadowed.
@@ -241,13 +318,21 @@ async fn the_player_page_is_served_beside_the_api() {
     let r = get("/api/v1/media").await.unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(r.headers()["content-type"], "application/json");
-    let r = c.get(format!("{}/api/v1/media", srv.base)).bearer_auth(token("someone")).send().await.unwrap();
+    let r = c
+        .get(format!("{}/api/v1/media", srv.base))
+        .bearer_auth(token("someone"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let r = get("/objects/uploads/x/source.mp4").await.unwrap();
     assert_eq!(r.status(), 403, "the object route still checks signatures");
     // A page on another origin (deployed beside the API) may PUT uploads: the preflight passes.
     let r = c
-        .request(reqwest::Method::OPTIONS, format!("{}/objects/uploads/x/source.mp4", srv.base))
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/objects/uploads/x/source.mp4", srv.base),
+        )
         .header("origin", "https://player.example")
         .header("access-control-request-method", "PUT")
         .header("access-control-request-headers", "content-type")
@@ -256,8 +341,14 @@ async fn the_player_page_is_served_beside_the_api() {
         .unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
-    assert!(r.headers()["access-control-allow-methods"].to_str().unwrap().contains("PUT"));
-    assert!(r.headers()["access-control-allow-headers"].to_str().unwrap().contains("content-type"));
+    assert!(r.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("PUT"));
+    assert!(r.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .contains("content-type"));
     srv.stop().await;
 
     // Not installed: a short note at /, the API unaffected.
@@ -267,7 +358,15 @@ async fn the_player_page_is_served_beside_the_api() {
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
     assert!(r.text().await.unwrap().contains("not installed"));
-    assert_eq!(http().get(format!("{}/healthz", srv.base)).send().await.unwrap().status(), 200);
+    assert_eq!(
+        http()
+            .get(format!("{}/healthz", srv.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     srv.stop().await;
 }
 
@@ -279,8 +378,17 @@ async fn the_test_throttle_slows_rendition_objects_only() {
     let body = bytes::Bytes::from(vec![7u8; SIZE]);
     let mut took = vec![];
     for key in ["renditions/m1/k1/seg_00000.m4s", "uploads/m1/source.mp4"] {
-        srv.state.objects.put(key, body.clone(), "application/octet-stream", None).await.expect("put");
-        let url = srv.state.objects.presign_get(key, Duration::from_secs(60)).await.expect("presign");
+        srv.state
+            .objects
+            .put(key, body.clone(), "application/octet-stream", None)
+            .await
+            .expect("put");
+        let url = srv
+            .state
+            .objects
+            .presign_get(key, Duration::from_secs(60))
+            .await
+            .expect("presign");
         let t0 = Instant::now();
         let r = http().get(&url).send().await.expect("GET object");
         assert_eq!(r.status(), 200, "{key}");
@@ -290,18 +398,53 @@ async fn the_test_throttle_slows_rendition_objects_only() {
         took.push(t0.elapsed().as_secs_f64());
     }
     let expected = SIZE as f64 / RATE as f64;
-    assert!(took[0] >= expected * 0.9, "a rendition object at {RATE} B/s took {:.2} s, expected about {expected:.2} s", took[0]);
-    assert!(took[0] < expected * 3.0, "a rendition object took {:.2} s, far beyond {expected:.2} s", took[0]);
-    assert!(took[1] < expected * 0.5, "an upload object is not throttled, took {:.2} s", took[1]);
+    assert!(
+        took[0] >= expected * 0.9,
+        "a rendition object at {RATE} B/s took {:.2} s, expected about {expected:.2} s",
+        took[0]
+    );
+    assert!(
+        took[0] < expected * 3.0,
+        "a rendition object took {:.2} s, far beyond {expected:.2} s",
+        took[0]
+    );
+    assert!(
+        took[1] < expected * 0.5,
+        "an upload object is not throttled, took {:.2} s",
+        took[1]
+    );
     srv.stop().await;
     // Unset: nothing is throttled.
     let srv = start_server(player_dir(), None).await;
     let key = "renditions/m1/k1/seg_00001.m4s";
-    srv.state.objects.put(key, body.clone(), "application/octet-stream", None).await.expect("put");
-    let url = srv.state.objects.presign_get(key, Duration::from_secs(60)).await.expect("presign");
+    srv.state
+        .objects
+        .put(key, body.clone(), "application/octet-stream", None)
+        .await
+        .expect("put");
+    let url = srv
+        .state
+        .objects
+        .presign_get(key, Duration::from_secs(60))
+        .await
+        .expect("presign");
     let t0 = Instant::now();
-    assert_eq!(http().get(&url).send().await.unwrap().bytes().await.unwrap().len(), SIZE);
-    assert!(t0.elapsed().as_secs_f64() < expected * 0.5, "unthrottled by default");
+    assert_eq!(
+        http()
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .len(),
+        SIZE
+    );
+    assert!(
+        t0.elapsed().as_secs_f64() < expected * 0.5,
+        "unthrottled by default"
+    );
     srv.stop().await;
 }
 
@@ -316,22 +459,58 @@ async fn chromium_uploads_through_the_page() {
     let t = token("uploader");
     let file = media_dir().join("h264_aac.mp4");
     let shot = artifacts().join("upload-h264_aac.mp4.png");
-    let r = node("upload.mjs", &[&srv.base, &t, &file.to_string_lossy(), &shot.to_string_lossy()], "upload-h264_aac.mp4").await;
+    let r = node(
+        "upload.mjs",
+        &[
+            &srv.base,
+            &t,
+            &file.to_string_lossy(),
+            &shot.to_string_lossy(),
+        ],
+        "upload-h264_aac.mp4",
+    )
+    .await;
     let summary = r["summary"].as_str().unwrap();
     for part in ["mp4", "h264 High 640×360 8-bit 24 fps", "aac"] {
         assert!(summary.contains(part), "summary {summary:?} lacks {part:?}");
     }
     // The server has it, ready, owned by the token's user, with the title given in the page.
     let id = r["id"].as_str().unwrap();
-    let m: Value = http().get(format!("{}/api/v1/media/{id}", srv.base)).bearer_auth(&t).send().await.unwrap().json().await.unwrap();
-    assert_eq!((m["status"].as_str(), m["owner"].as_str(), m["title"].as_str(), m["content_type"].as_str()), (Some("ready"), Some("uploader"), Some("upload test h264_aac.mp4"), Some("video/mp4")));
+    let m: Value = http()
+        .get(format!("{}/api/v1/media/{id}", srv.base))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            m["status"].as_str(),
+            m["owner"].as_str(),
+            m["title"].as_str(),
+            m["content_type"].as_str()
+        ),
+        (
+            Some("ready"),
+            Some("uploader"),
+            Some("upload test h264_aac.mp4"),
+            Some("video/mp4")
+        )
+    );
     srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Chromium and npm (scripts/test.sh runs it)"]
 async fn chromium_direct_plays_an_h264_aac_mp4() {
-    let r = play_case("direct_play-h264_aac.mp4", &media_dir().join("h264_aac.mp4"), "direct_play").await;
+    let r = play_case(
+        "direct_play-h264_aac.mp4",
+        &media_dir().join("h264_aac.mp4"),
+        "direct_play",
+    )
+    .await;
     assert_eq!(r["delivery"], "file");
     assert_eq!(r["reasons"], serde_json::json!([]));
 }
@@ -350,19 +529,45 @@ async fn chromium_plays_a_remux_through_hls_js() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Chromium and npm (scripts/test.sh runs it)"]
 async fn chromium_plays_an_mkv_as_its_capabilities_say() {
-    let r = play_case("mkv-h264_irregular_gop.mkv", &media_dir().join("h264_irregular_gop.mkv"), "direct_play|remux").await;
-    let expected = if has_container(&r, "mkv") { "direct_play" } else { "remux" };
+    let r = play_case(
+        "mkv-h264_irregular_gop.mkv",
+        &media_dir().join("h264_irregular_gop.mkv"),
+        "direct_play|remux",
+    )
+    .await;
+    let expected = if has_container(&r, "mkv") {
+        "direct_play"
+    } else {
+        "remux"
+    };
     assert_eq!(r["method"], expected, "{r}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Chromium and npm (scripts/test.sh runs it)"]
 async fn chromium_plays_a_transcode_of_10_bit_hevc() {
-    let r = play_case("transcode-hevc10_ac3_51.mkv", &media_dir().join("hevc10_ac3_51.mkv"), "transcode").await;
+    let r = play_case(
+        "transcode-hevc10_ac3_51.mkv",
+        &media_dir().join("hevc10_ac3_51.mkv"),
+        "transcode",
+    )
+    .await;
     assert_eq!(r["delivery"], "hls.js");
-    let reasons: Vec<&str> = r["reasons"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-    for reason in ["video_codec_not_supported", "audio_codec_not_supported", "audio_channels_exceed_limit"] {
-        assert!(reasons.contains(&reason), "{reason} missing from {reasons:?}");
+    let reasons: Vec<&str> = r["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for reason in [
+        "video_codec_not_supported",
+        "audio_codec_not_supported",
+        "audio_channels_exceed_limit",
+    ] {
+        assert!(
+            reasons.contains(&reason),
+            "{reason} missing from {reasons:?}"
+        );
     }
 }
 
@@ -394,17 +599,37 @@ fn playlist_uris(base: &url::Url, text: &str) -> Vec<url::Url> {
 async fn warm_ladder(base: &str, t: &str, id: &str) -> Duration {
     let started = Instant::now();
     let q = "containers=mp4&video_codecs=h264&audio_codecs=aac&max_audio_channels=2&max_width=1920&max_height=1080";
-    let r = http().get(format!("{base}/api/v1/stream/{id}?{q}")).bearer_auth(t).header("accept", "application/json").send().await.expect("stream");
+    let r = http()
+        .get(format!("{base}/api/v1/stream/{id}?{q}"))
+        .bearer_auth(t)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("stream");
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.expect("json");
     assert_eq!(v["method"], "transcode", "{v}");
     let client = http();
     let master = url::Url::parse(v["url"].as_str().expect("url")).expect("master URL");
-    let text = client.get(master.clone()).send().await.expect("master").text().await.expect("master text");
+    let text = client
+        .get(master.clone())
+        .send()
+        .await
+        .expect("master")
+        .text()
+        .await
+        .expect("master text");
     let tasks = playlist_uris(&master, &text).into_iter().map(|playlist| {
         let client = client.clone();
         async move {
-            let text = client.get(playlist.clone()).send().await.expect("playlist").text().await.expect("playlist text");
+            let text = client
+                .get(playlist.clone())
+                .send()
+                .await
+                .expect("playlist")
+                .text()
+                .await
+                .expect("playlist text");
             for seg in playlist_uris(&playlist, &text) {
                 for attempt in 0.. {
                     let r = client.get(seg.clone()).send().await.expect("segment");
@@ -437,7 +662,12 @@ async fn abr_case(name: &str, throttle: Option<u64>, direction: &str) -> Value {
     let took = warm_ladder(&srv.base, &t, &id).await;
     eprintln!("{name}: ladder made in {:.1} s", took.as_secs_f64());
     let shot = artifacts().join(format!("{name}.png"));
-    let report = node("abr.mjs", &[&srv.base, &t, &id, direction, &shot.to_string_lossy()], name).await;
+    let report = node(
+        "abr.mjs",
+        &[&srv.base, &t, &id, direction, &shot.to_string_lossy()],
+        name,
+    )
+    .await;
     srv.stop().await;
     report
 }

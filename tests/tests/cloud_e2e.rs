@@ -25,11 +25,15 @@ struct Watch {
 impl Drop for Watch {
     fn drop(&mut self) {
         for c in &self.children {
-            let _ = Command::new("kill").args(["-TERM", "--", &format!("-{}", c.id())]).status();
+            let _ = Command::new("kill")
+                .args(["-TERM", "--", &format!("-{}", c.id())])
+                .status();
         }
         std::thread::sleep(Duration::from_millis(300));
         for c in &mut self.children {
-            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", c.id())]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", c.id())])
+                .status();
             let _ = c.wait();
         }
     }
@@ -45,15 +49,31 @@ fn cargo_lambda() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// `segment_url_base`: the CDN stand-in the functions put on segment redirects.
 fn start_watch(segment_url_base: &str) -> Watch {
     let port = free_port();
     let mut env: Vec<(String, String)> = vec![];
-    for v in ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "STREAM_BUCKET", "STREAM_TABLE_PREFIX", "STREAM_S3_FORCE_PATH_STYLE"] {
-        env.push((v.into(), std::env::var(v).unwrap_or_else(|_| panic!("{v} (run under scripts/stack.sh)"))));
+    for v in [
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION",
+        "STREAM_BUCKET",
+        "STREAM_TABLE_PREFIX",
+        "STREAM_S3_FORCE_PATH_STYLE",
+    ] {
+        env.push((
+            v.into(),
+            std::env::var(v).unwrap_or_else(|_| panic!("{v} (run under scripts/stack.sh)")),
+        ));
     }
     for (k, v) in [
         ("STREAM_STORAGE", "aws"),
@@ -68,8 +88,15 @@ fn start_watch(segment_url_base: &str) -> Watch {
     ] {
         env.push((k.into(), v.into()));
     }
-    env.push(("AWS_ENDPOINT_URL_LAMBDA".into(), format!("http://127.0.0.1:{port}")));
-    let path = format!("{}:{}", cargo_lambda().display(), std::env::var("PATH").unwrap_or_default());
+    env.push((
+        "AWS_ENDPOINT_URL_LAMBDA".into(),
+        format!("http://127.0.0.1:{port}"),
+    ));
+    let path = format!(
+        "{}:{}",
+        cargo_lambda().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let logs = repo_root().join("target/cargo-lambda-watch");
     std::fs::create_dir_all(&logs).unwrap();
     let log = |name: &str| {
@@ -82,7 +109,15 @@ fn start_watch(segment_url_base: &str) -> Watch {
     let (out, err) = log("watch");
     children.push(
         Command::new("cargo")
-            .args(["lambda", "watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1", "--invoke-port", &port.to_string()])
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                &port.to_string(),
+            ])
             .current_dir(repo_root())
             .env("PATH", &path)
             .stdout(out)
@@ -94,17 +129,27 @@ fn start_watch(segment_url_base: &str) -> Watch {
     // The functions connect to the runtime API at start: wait until it listens.
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "cargo lambda watch did not start; see target/cargo-lambda-watch/watch.log");
+        assert!(
+            Instant::now() < deadline,
+            "cargo lambda watch did not start; see target/cargo-lambda-watch/watch.log"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     for f in FUNCTIONS {
         let bin = repo_root().join("target/debug").join(f);
-        assert!(bin.exists(), "{} is missing: build the workspace first", bin.display());
+        assert!(
+            bin.exists(),
+            "{} is missing: build the workspace first",
+            bin.display()
+        );
         let (out, err) = log(f);
         children.push(
             Command::new(&bin)
                 .envs(env.iter().cloned())
-                .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt/{f}"))
+                .env(
+                    "AWS_LAMBDA_RUNTIME_API",
+                    format!("http://127.0.0.1:{port}/.rt/{f}"),
+                )
                 .env("AWS_LAMBDA_FUNCTION_NAME", f)
                 .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
                 .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3008")
@@ -115,7 +160,11 @@ fn start_watch(segment_url_base: &str) -> Watch {
                 .expect("function starts"),
         );
     }
-    Watch { children, base: format!("http://127.0.0.1:{port}"), port }
+    Watch {
+        children,
+        base: format!("http://127.0.0.1:{port}"),
+        port,
+    }
 }
 
 /// Waits until `url` answers with `want` (the first request compiles/starts the function).
@@ -127,7 +176,10 @@ async fn wait_for(url: &str, want: u16) {
                 return;
             }
         }
-        assert!(Instant::now() < deadline, "{url} never answered {want}; see target/cargo-lambda-watch/*.log");
+        assert!(
+            Instant::now() < deadline,
+            "{url} never answered {want}; see target/cargo-lambda-watch/*.log"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
@@ -139,53 +191,120 @@ async fn upload_ingest_decide_and_play_under_cargo_lambda_watch() {
     // playlists and segments from one host.
     let cdn = Cdn::start().await;
     let watch = start_watch(&cdn.url);
-    cdn.route(&watch.base, &std::env::var("AWS_ENDPOINT_URL_S3").unwrap(), &std::env::var("STREAM_BUCKET").unwrap());
+    cdn.route(
+        &watch.base,
+        &std::env::var("AWS_ENDPOINT_URL_S3").unwrap(),
+        &std::env::var("STREAM_BUCKET").unwrap(),
+    );
     wait_for(&format!("{}/healthz", watch.base), 200).await;
     let t = token("e2e-user");
     let file = media_dir().join("hevc10_ac3_51.mkv");
 
     // Upload: the api function presigns a PUT to LocalStack.
-    let r = http().post(format!("{}/api/v1/uploads", watch.base)).bearer_auth(&t).json(&serde_json::json!({"filename": "film.mkv"})).send().await.unwrap();
+    let r = http()
+        .post(format!("{}/api/v1/uploads", watch.base))
+        .bearer_auth(&t)
+        .json(&serde_json::json!({"filename": "film.mkv"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
     let v: Value = r.json().await.unwrap();
-    let (id, url) = (v["media_id"].as_str().unwrap().to_string(), v["upload_url"].as_str().unwrap().to_string());
+    let (id, url) = (
+        v["media_id"].as_str().unwrap().to_string(),
+        v["upload_url"].as_str().unwrap().to_string(),
+    );
     assert!(url.contains("X-Amz-Signature"), "an S3 presigned PUT");
     put_file(&url, &file).await;
 
     // Ingest: the S3 ObjectCreated event (events/s3-object-created.json with this key) invoked on
     // the ingest function through the emulator.
     let key = format!("uploads/{id}/source.mkv");
-    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(repo_root().join("events/s3-object-created.json")).unwrap()).unwrap();
+    let mut event: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("events/s3-object-created.json")).unwrap(),
+    )
+    .unwrap();
     event["Records"][0]["s3"]["object"]["key"] = Value::String(key);
     let event_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(event_file.path(), event.to_string()).unwrap();
     let out = Command::new("cargo")
-        .args(["lambda", "invoke", "ingest", "--invoke-address", "127.0.0.1", "--invoke-port", &watch.port.to_string(), "--data-file"])
+        .args([
+            "lambda",
+            "invoke",
+            "ingest",
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &watch.port.to_string(),
+            "--data-file",
+        ])
         .arg(event_file.path())
         .current_dir(repo_root())
-        .env("PATH", format!("{}:{}", cargo_lambda().display(), std::env::var("PATH").unwrap_or_default()))
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                cargo_lambda().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
         .output()
         .unwrap();
-    assert!(out.status.success(), "cargo lambda invoke ingest: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let media: Value = http().get(format!("{}/api/v1/media/{id}", watch.base)).bearer_auth(&t).send().await.unwrap().json().await.unwrap();
+    assert!(
+        out.status.success(),
+        "cargo lambda invoke ingest: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let media: Value = http()
+        .get(format!("{}/api/v1/media/{id}", watch.base))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(media["status"], "ready", "{media}");
     assert_eq!(media["video"]["codec"], "hevc");
 
     // The decision (stream function): a 10-bit HEVC file for an H.264/AAC client → transcode.
     let q = "containers=mp4&video_codecs=h264&audio_codecs=aac&max_audio_channels=2&max_video_bit_depth=8";
-    let r = http().get(format!("{}/api/v1/stream/{id}?{q}", cdn.url)).bearer_auth(&t).header("accept", "application/json").send().await.unwrap();
+    let r = http()
+        .get(format!("{}/api/v1/stream/{id}?{q}", cdn.url))
+        .bearer_auth(&t)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let d: Value = r.json().await.unwrap();
     assert_eq!(d["method"], "transcode", "{d}");
     let master = d["url"].as_str().unwrap();
-    let master = if master.starts_with('/') { format!("{}{master}", cdn.url) } else { master.to_string() };
+    let master = if master.starts_with('/') {
+        format!("{}{master}", cdn.url)
+    } else {
+        master.to_string()
+    };
 
     // Play everything with ffmpeg, exactly the issue's client: playlists from the hls function,
     // segments made by the transcode function via the emulated Invoke API, bytes from
     // LocalStack, all through the CDN stand-in.
-    let out = tokio::task::spawn_blocking(move || Command::new("ffmpeg").args(["-v", "error", "-nostdin", "-i", &master, "-map", "0", "-f", "null", "-"]).output().unwrap()).await.unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("ffmpeg")
+            .args([
+                "-v", "error", "-nostdin", "-i", &master, "-map", "0", "-f", "null", "-",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && stderr.trim().is_empty(), "ffmpeg played with errors:\n{stderr}\n(see target/cargo-lambda-watch/*.log)");
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "ffmpeg played with errors:\n{stderr}\n(see target/cargo-lambda-watch/*.log)"
+    );
     drop(watch);
     cdn.stop().await;
 }

@@ -6,10 +6,10 @@
 
 use std::path::PathBuf;
 
+use serde_json::Value;
 use stream_core::model::{Claim, SegmentState};
 use stream_core::segment::record_id as segment_id;
 use stream_service::segments::worker::Job;
-use serde_json::Value;
 use stream_tests::{media_dir, repo_root, token, Api};
 
 const SAMPLE_MEDIA: &str = "0123456789abcdef0123456789abcdef";
@@ -20,7 +20,8 @@ fn event_path(name: &str) -> PathBuf {
 }
 
 fn read_event(name: &str, replacements: &[(&str, &str)]) -> String {
-    let mut text = std::fs::read_to_string(event_path(name)).unwrap_or_else(|e| panic!("events/{name}: {e}"));
+    let mut text =
+        std::fs::read_to_string(event_path(name)).unwrap_or_else(|e| panic!("events/{name}: {e}"));
     for (from, to) in replacements {
         text = text.replace(from, to);
     }
@@ -28,8 +29,13 @@ fn read_event(name: &str, replacements: &[(&str, &str)]) -> String {
 }
 
 /// Runs an HTTP API v2 event through the same adapter the HTTP functions run.
-async fn invoke_http(api: &Api, name: &str, replacements: &[(&str, &str)]) -> (u16, http::HeaderMap, String) {
-    let req = lambda_http::request::from_str(&read_event(name, replacements)).unwrap_or_else(|e| panic!("events/{name} is an HTTP API event: {e}"));
+async fn invoke_http(
+    api: &Api,
+    name: &str,
+    replacements: &[(&str, &str)],
+) -> (u16, http::HeaderMap, String) {
+    let req = lambda_http::request::from_str(&read_event(name, replacements))
+        .unwrap_or_else(|e| panic!("events/{name} is an HTTP API event: {e}"));
     let resp = stream_http::lambda::handle(api.state(), req).await;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
@@ -43,7 +49,9 @@ async fn invoke_http(api: &Api, name: &str, replacements: &[(&str, &str)]) -> (u
 
 async fn every_event(api: Api) {
     let t = token("events-user");
-    let id = api.upload_settled(&t, &media_dir().join("h264_irregular_gop.mkv")).await;
+    let id = api
+        .upload_settled(&t, &media_dir().join("h264_irregular_gop.mkv"))
+        .await;
     let r: &[(&str, &str)] = &[("REPLACE_WITH_TOKEN", &t), (SAMPLE_MEDIA, &id)];
 
     for (name, want) in [
@@ -63,14 +71,55 @@ async fn every_event(api: Api) {
     let (status, headers, _) = invoke_http(&api, "http-stream-redirect.json", r).await;
     assert_eq!(status, 302);
     let location = headers["location"].to_str().unwrap().to_string();
-    let sid = location.split("/hls/").nth(1).unwrap().split('/').next().unwrap().to_string();
-    let session_token = location.split("token=").nth(1).unwrap().split('&').next().unwrap().to_string();
+    let sid = location
+        .split("/hls/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let session_token = location
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
     let now = chrono::Utc::now().timestamp();
-    let session = api.state().meta.get_session(&sid, now).await.unwrap().expect("session");
-    let (master_status, _, master) = invoke_http(&api, "http-hls-master.json", &[(SAMPLE_SESSION, &sid), ("REPLACE_WITH_SESSION_TOKEN", &session_token)]).await;
+    let session = api
+        .state()
+        .meta
+        .get_session(&sid, now)
+        .await
+        .unwrap()
+        .expect("session");
+    let (master_status, _, master) = invoke_http(
+        &api,
+        "http-hls-master.json",
+        &[
+            (SAMPLE_SESSION, &sid),
+            ("REPLACE_WITH_SESSION_TOKEN", &session_token),
+        ],
+    )
+    .await;
     assert_eq!(master_status, 200, "{master}");
-    let rung = master.lines().find(|l| l.ends_with(&format!("playlist.m3u8?token={session_token}")) && !l.starts_with('#')).unwrap().split('/').next().unwrap().to_string();
-    let hls = [(SAMPLE_SESSION, sid.as_str()), ("REPLACE_WITH_SESSION_TOKEN", session_token.as_str()), ("v240", rung.as_str())];
+    let rung = master
+        .lines()
+        .find(|l| {
+            l.ends_with(&format!("playlist.m3u8?token={session_token}")) && !l.starts_with('#')
+        })
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let hls = [
+        (SAMPLE_SESSION, sid.as_str()),
+        ("REPLACE_WITH_SESSION_TOKEN", session_token.as_str()),
+        ("v240", rung.as_str()),
+    ];
     let (s, _, body) = invoke_http(&api, "http-hls-variant.json", &hls).await;
     assert_eq!(s, 200, "{body}");
     assert!(body.contains("#EXT-X-ENDLIST"));
@@ -81,17 +130,31 @@ async fn every_event(api: Api) {
     // The TTL deletion of that session (the AWS stream record shape) cleans up its renditions.
     let doc = serde_json::to_string(&session).unwrap();
     let doc_json = serde_json::to_string(&doc).unwrap();
-    let event_text = read_event("dynamodb-ttl-remove.json", &[(SAMPLE_SESSION, &sid), (SAMPLE_MEDIA, &id), ("\"REPLACE_WITH_SESSION_DOC\"", &doc_json)]);
+    let event_text = read_event(
+        "dynamodb-ttl-remove.json",
+        &[
+            (SAMPLE_SESSION, &sid),
+            (SAMPLE_MEDIA, &id),
+            ("\"REPLACE_WITH_SESSION_DOC\"", &doc_json),
+        ],
+    );
     let event: Value = serde_json::from_str(&event_text).unwrap();
     let (s, _, _) = invoke_http(&api, "http-hls-delete.json", &hls).await;
     assert_eq!(s, 204, "DELETE ends the session");
-    let reports = stream_service::cleanup::handle_stream_event(api.state(), &event).await.unwrap();
+    let reports = stream_service::cleanup::handle_stream_event(api.state(), &event)
+        .await
+        .unwrap();
     assert_eq!(reports.len(), 1);
     assert!(reports[0].objects_deleted >= 1, "{:?}", reports[0]);
     // A removal by a user (not TTL) is not cleanup's business.
     let mut user_delete = event.clone();
     user_delete["Records"][0]["userIdentity"] = Value::Null;
-    assert!(stream_service::cleanup::handle_stream_event(api.state(), &user_delete).await.unwrap().is_empty());
+    assert!(
+        stream_service::cleanup::handle_stream_event(api.state(), &user_delete)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // The transcode job event runs on the worker: segment 0 of the copied rendition of a remux.
     let job_text = read_event("transcode-job.json", &[(SAMPLE_MEDIA, &id)]);
@@ -99,11 +162,26 @@ async fn every_event(api: Api) {
     let key = job.set.content_key(&job.rendition).unwrap();
     let seg = segment_id(&key, "seg_00000.m4s");
     let now = chrono::Utc::now().timestamp();
-    assert!(matches!(api.state().meta.claim_segment(&seg, &job.worker, now, now + 60, 3).await.unwrap(), Claim::Claimed(_)));
-    stream_service::segments::worker::run(&api.state().worker_context(), &job).await.unwrap();
+    assert!(matches!(
+        api.state()
+            .meta
+            .claim_segment(&seg, &job.worker, now, now + 60, 3)
+            .await
+            .unwrap(),
+        Claim::Claimed(_)
+    ));
+    stream_service::segments::worker::run(&api.state().worker_context(), &job)
+        .await
+        .unwrap();
     let rec = api.state().meta.get_segment(&seg).await.unwrap().unwrap();
     assert_eq!(rec.state, SegmentState::Ready, "{rec:?}");
-    assert!(api.state().objects.head(rec.object_key.as_deref().unwrap()).await.unwrap().is_some());
+    assert!(api
+        .state()
+        .objects
+        .head(rec.object_key.as_deref().unwrap())
+        .await
+        .unwrap()
+        .is_some());
     api.stop().await;
 }
 
@@ -124,21 +202,52 @@ async fn cloud_every_sample_event_runs() {
 async fn transcode_job_event_is_current() {
     let api = Api::embedded().await;
     let t = token("gen");
-    let id = api.upload_settled(&t, &media_dir().join("h264_irregular_gop.mkv")).await;
+    let id = api
+        .upload_settled(&t, &media_dir().join("h264_irregular_gop.mkv"))
+        .await;
     let media = api.state().meta.get_media(&id).await.unwrap().unwrap();
     let probe = media.probe.unwrap();
-    let caps = stream_core::playback::query::from_query(&[("profile".to_string(), "chrome".to_string())].into_iter().collect(), None).unwrap().0;
+    let caps = stream_core::playback::query::from_query(
+        &[("profile".to_string(), "chrome".to_string())]
+            .into_iter()
+            .collect(),
+        None,
+    )
+    .unwrap()
+    .0;
     let audio = stream_core::playback::decision::select_audio(&probe, None).unwrap();
     let decision = stream_core::playback::decision::decide(&probe, &caps, audio, false);
-    let set = stream_core::hls::ladder::build(SAMPLE_MEDIA, &probe, &decision, &Default::default(), &Default::default()).unwrap();
-    let job = Job { rendition: set.video[0].id.clone(), set, kind: stream_service::segments::worker::JobKind::Segment(0), worker: "sample-worker-0001".into(), also: vec![] };
-    let text = serde_json::to_string_pretty(&job).unwrap().replace(&id, SAMPLE_MEDIA) + "\n";
+    let set = stream_core::hls::ladder::build(
+        SAMPLE_MEDIA,
+        &probe,
+        &decision,
+        &Default::default(),
+        &Default::default(),
+    )
+    .unwrap();
+    let job = Job {
+        rendition: set.video[0].id.clone(),
+        set,
+        kind: stream_service::segments::worker::JobKind::Segment(0),
+        worker: "sample-worker-0001".into(),
+        also: vec![],
+    };
+    let text = serde_json::to_string_pretty(&job)
+        .unwrap()
+        .replace(&id, SAMPLE_MEDIA)
+        + "\n";
     if std::env::var("STREAM_WRITE_EVENTS").is_ok_and(|v| v == "1") {
         std::fs::write(event_path("transcode-job.json"), &text).unwrap();
     } else {
         let stored = std::fs::read_to_string(event_path("transcode-job.json")).unwrap();
-        let (a, b): (Value, Value) = (serde_json::from_str(&stored).unwrap(), serde_json::from_str(&text).unwrap());
-        assert_eq!(a, b, "events/transcode-job.json is stale: regenerate with STREAM_WRITE_EVENTS=1");
+        let (a, b): (Value, Value) = (
+            serde_json::from_str(&stored).unwrap(),
+            serde_json::from_str(&text).unwrap(),
+        );
+        assert_eq!(
+            a, b,
+            "events/transcode-job.json is stale: regenerate with STREAM_WRITE_EVENTS=1"
+        );
     }
     api.stop().await;
 }

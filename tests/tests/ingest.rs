@@ -10,37 +10,59 @@
 use std::path::Path;
 
 use bytes::Bytes;
-use stream_service::state::AppState;
 use futures::future::join_all;
 use serde_json::Value;
-use stream_tests::{aws_state, http, manifest, media_dir, repo_root, token, upload, wait_settled, TestServer};
+use stream_service::state::AppState;
+use stream_tests::{
+    aws_state, http, manifest, media_dir, repo_root, token, upload, wait_settled, TestServer,
+};
 
 /// Compares a settled media view with the manifest entry for its file.
 fn check_against_manifest(name: &str, view: &Value, want: &Value) {
     if want["corrupt"].as_bool() == Some(true) {
         // Damaged after a readable start: ingest may accept it (playback then fails clearly on
         // the damaged part, see hls.rs) or refuse it; either way it settles with a clear state.
-        assert!(view["status"] == "ready" || view["error"].as_str().is_some_and(|e| !e.is_empty()), "{name}: {view}");
+        assert!(
+            view["status"] == "ready" || view["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{name}: {view}"
+        );
         return;
     }
     if let Some(expected_error) = want["broken"].as_str() {
         assert_eq!(view["status"], "failed", "{name} must fail: {view}");
         let error = view["error"].as_str().unwrap_or_default();
-        assert!(error.to_lowercase().contains(&expected_error.to_lowercase()), "{name}: error {error:?} should mention {expected_error:?}");
-        assert!(!error.contains("http") && !error.contains("/tmp") && !error.contains("X-Amz"), "{name}: error leaks internals: {error}");
+        assert!(
+            error
+                .to_lowercase()
+                .contains(&expected_error.to_lowercase()),
+            "{name}: error {error:?} should mention {expected_error:?}"
+        );
+        assert!(
+            !error.contains("http") && !error.contains("/tmp") && !error.contains("X-Amz"),
+            "{name}: error leaks internals: {error}"
+        );
         return;
     }
     assert_eq!(view["status"], "ready", "{name}: {view}");
     assert_eq!(view["container"], want["container"], "{name} container");
     let duration = view["duration_seconds"].as_f64().expect("duration");
     let truth = want["duration"].as_f64().expect("manifest duration");
-    assert!((duration - truth).abs() <= 0.1, "{name}: duration {duration} vs {truth}");
-    assert_eq!(view["keyframe_count"], want["keyframes"], "{name} keyframes");
+    assert!(
+        (duration - truth).abs() <= 0.1,
+        "{name}: duration {duration} vs {truth}"
+    );
+    assert_eq!(
+        view["keyframe_count"], want["keyframes"],
+        "{name} keyframes"
+    );
     match want["video"].as_object() {
         None => {
             assert!(view["video"].is_null(), "{name}: no video expected");
             let notes = view["notes"].to_string().to_lowercase();
-            assert!(notes.contains("audio only") || notes.contains("no video"), "{name}: an audio-only file says so: {notes}");
+            assert!(
+                notes.contains("audio only") || notes.contains("no video"),
+                "{name}: an audio-only file says so: {notes}"
+            );
         }
         Some(v) => {
             let got = &view["video"];
@@ -48,7 +70,10 @@ fn check_against_manifest(name: &str, view: &Value, want: &Value) {
                 assert_eq!(got[field], v[field], "{name} video {field}");
             }
             let fps = got["frame_rate"].as_f64().expect("frame rate");
-            assert!((fps - v["frame_rate"].as_f64().unwrap()).abs() < 0.01, "{name}: frame rate {fps}");
+            assert!(
+                (fps - v["frame_rate"].as_f64().unwrap()).abs() < 0.01,
+                "{name}: frame rate {fps}"
+            );
         }
     }
     let audio = view["audio"].as_array().expect("audio list");
@@ -89,7 +114,13 @@ async fn a_second_put_after_ingest_is_refused_and_loses_nothing() {
     let server = TestServer::start().await;
     let t = token("ingest-user");
     let file = media_dir().join("h264_aac.mp4");
-    let r = http().post(server.url("/api/v1/uploads")).bearer_auth(&t).json(&serde_json::json!({"filename": "h264_aac.mp4"})).send().await.unwrap();
+    let r = http()
+        .post(server.url("/api/v1/uploads"))
+        .bearer_auth(&t)
+        .json(&serde_json::json!({"filename": "h264_aac.mp4"}))
+        .send()
+        .await
+        .unwrap();
     let body: Value = r.json().await.unwrap();
     let url = body["upload_url"].as_str().unwrap().to_string();
     let id = body["media_id"].as_str().unwrap().to_string();
@@ -97,7 +128,12 @@ async fn a_second_put_after_ingest_is_refused_and_loses_nothing() {
     let view = wait_settled(&server.base, &t, &id).await;
     assert_eq!(view["status"], "ready");
     // Replaying the upload URL after ingest must not overwrite the probed source.
-    let r = http().put(&url).body(Bytes::from_static(b"garbage")).send().await.unwrap();
+    let r = http()
+        .put(&url)
+        .body(Bytes::from_static(b"garbage"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 409, "{}", r.text().await.unwrap_or_default());
     let again = wait_settled(&server.base, &t, &id).await;
     assert_eq!(again["status"], "ready");
@@ -106,7 +142,13 @@ async fn a_second_put_after_ingest_is_refused_and_loses_nothing() {
 }
 
 /// The in-process cloud HTTP handler: the api function's logic without the Lambda runtime.
-async fn call(state: &AppState, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+async fn call(
+    state: &AppState,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let req = http::Request::builder()
         .method(method)
         .uri(path)
@@ -122,21 +164,38 @@ async fn call(state: &AppState, method: &str, path: &str, token: &str, body: Opt
 
 /// The sample event with its key replaced, handed to the ingest function's logic.
 async fn deliver_object_created(state: &AppState, key: &str) {
-    let text = std::fs::read_to_string(repo_root().join("events/s3-object-created.json")).expect("sample event");
-    let mut event: aws_lambda_events::s3::S3Event = serde_json::from_str(&text).expect("sample event parses as an S3 event");
+    let text = std::fs::read_to_string(repo_root().join("events/s3-object-created.json"))
+        .expect("sample event");
+    let mut event: aws_lambda_events::s3::S3Event =
+        serde_json::from_str(&text).expect("sample event parses as an S3 event");
     // S3 URL-encodes keys in notifications; our keys are plain, so encoding is the identity here.
     event.records[0].s3.object.key = Some(key.to_string());
-    let keys = event.records.iter().filter_map(|r| r.s3.object.key.as_deref());
-    let outcomes = stream_service::ingest::ingest_object_keys(state, keys).await.expect("ingest event");
+    let keys = event
+        .records
+        .iter()
+        .filter_map(|r| r.s3.object.key.as_deref());
+    let outcomes = stream_service::ingest::ingest_object_keys(state, keys)
+        .await
+        .expect("ingest event");
     assert_eq!(outcomes.len(), 1);
 }
 
 async fn cloud_upload(state: &AppState, t: &str, file: &Path) -> (String, String) {
     let name = file.file_name().unwrap().to_string_lossy().into_owned();
-    let (status, body) = call(state, "POST", "/api/v1/uploads", t, Some(serde_json::json!({"filename": name}))).await;
+    let (status, body) = call(
+        state,
+        "POST",
+        "/api/v1/uploads",
+        t,
+        Some(serde_json::json!({"filename": name})),
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
     let url = body["upload_url"].as_str().unwrap();
-    assert!(url.contains("X-Amz-Signature"), "an S3 presigned PUT: {url}");
+    assert!(
+        url.contains("X-Amz-Signature"),
+        "an S3 presigned PUT: {url}"
+    );
     stream_tests::put_file(url, file).await;
     let id = body["media_id"].as_str().unwrap().to_string();
     let media = state.meta.get_media(&id).await.unwrap().unwrap();
@@ -156,7 +215,10 @@ async fn cloud_ingest_from_the_s3_event_matches_the_generated_truth() {
             let (id, key) = cloud_upload(state, t, &dir.join(name)).await;
             let (s, before) = call(state, "GET", &format!("/api/v1/media/{id}"), t, None).await;
             assert_eq!(s, 200);
-            assert_eq!(before["status"], "uploading", "cloud: nothing happens before the event");
+            assert_eq!(
+                before["status"], "uploading",
+                "cloud: nothing happens before the event"
+            );
             deliver_object_created(state, &key).await;
             // S3 delivers at least once: a duplicate event changes nothing.
             deliver_object_created(state, &key).await;
@@ -172,8 +234,15 @@ async fn cloud_ingest_from_the_s3_event_matches_the_generated_truth() {
 #[ignore = "needs the local AWS stack (scripts/test.sh runs it)"]
 async fn cloud_events_for_foreign_keys_are_ignored() {
     let state = aws_state().await;
-    let outcomes = stream_service::ingest::ingest_object_keys(&state, ["segments/x/y.m4s", "uploads/0123456789abcdef0123456789abcdef/source.mkv", "uploads/..%2F..%2Fetc/source.mp4"])
-        .await
-        .expect("foreign keys are skipped, not errors");
+    let outcomes = stream_service::ingest::ingest_object_keys(
+        &state,
+        [
+            "segments/x/y.m4s",
+            "uploads/0123456789abcdef0123456789abcdef/source.mkv",
+            "uploads/..%2F..%2Fetc/source.mp4",
+        ],
+    )
+    .await
+    .expect("foreign keys are skipped, not errors");
     assert!(outcomes.iter().all(|o| o.status.is_none()), "{outcomes:?}");
 }

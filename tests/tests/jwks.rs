@@ -14,7 +14,12 @@ fn claims(sub: &str, exp_offset: i64) -> serde_json::Value {
     json!({"sub": sub, "exp": chrono::Utc::now().timestamp() + exp_offset, "iss": "https://issuer.test", "aud": "stream"})
 }
 
-fn sign(alg: Algorithm, kid: Option<&str>, key: &EncodingKey, claims: &serde_json::Value) -> String {
+fn sign(
+    alg: Algorithm,
+    kid: Option<&str>,
+    key: &EncodingKey,
+    claims: &serde_json::Value,
+) -> String {
     let mut h = Header::new(alg);
     h.kid = kid.map(str::to_string);
     jsonwebtoken::encode(&h, claims, key).expect("sign")
@@ -33,26 +38,113 @@ async fn check(server: &TestServer) {
     let url = server.url("/api/v1/media");
     let status = |t: String| {
         let url = url.clone();
-        async move { http().get(&url).bearer_auth(t).send().await.unwrap().status().as_u16() }
+        async move {
+            http()
+                .get(&url)
+                .bearer_auth(t)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
     };
-    assert_eq!(status(sign(Algorithm::RS256, Some("rsa-1"), &rsa(), &claims("alice", 600))).await, 200, "RS256 with a listed key");
-    assert_eq!(status(sign(Algorithm::ES256, Some("ec-1"), &ec(), &claims("bob", 600))).await, 200, "ES256 with a listed key");
+    assert_eq!(
+        status(sign(
+            Algorithm::RS256,
+            Some("rsa-1"),
+            &rsa(),
+            &claims("alice", 600)
+        ))
+        .await,
+        200,
+        "RS256 with a listed key"
+    );
+    assert_eq!(
+        status(sign(
+            Algorithm::ES256,
+            Some("ec-1"),
+            &ec(),
+            &claims("bob", 600)
+        ))
+        .await,
+        200,
+        "ES256 with a listed key"
+    );
     // Refusals.
     let unlisted = EncodingKey::from_rsa_pem(&fixture("rsa-unlisted.pem")).unwrap();
-    assert_eq!(status(sign(Algorithm::RS256, Some("rsa-1"), &unlisted, &claims("eve", 600))).await, 401, "signed by a key not in the JWKS");
-    assert_eq!(status(sign(Algorithm::RS256, Some("nope"), &rsa(), &claims("eve", 600))).await, 401, "unknown kid");
-    assert_eq!(status(sign(Algorithm::RS256, Some("rsa-1"), &rsa(), &claims("eve", -120))).await, 401, "expired");
-    assert_eq!(status(sign(Algorithm::RS256, Some("ec-1"), &rsa(), &claims("eve", 600))).await, 401, "RS256 naming an EC key");
+    assert_eq!(
+        status(sign(
+            Algorithm::RS256,
+            Some("rsa-1"),
+            &unlisted,
+            &claims("eve", 600)
+        ))
+        .await,
+        401,
+        "signed by a key not in the JWKS"
+    );
+    assert_eq!(
+        status(sign(
+            Algorithm::RS256,
+            Some("nope"),
+            &rsa(),
+            &claims("eve", 600)
+        ))
+        .await,
+        401,
+        "unknown kid"
+    );
+    assert_eq!(
+        status(sign(
+            Algorithm::RS256,
+            Some("rsa-1"),
+            &rsa(),
+            &claims("eve", -120)
+        ))
+        .await,
+        401,
+        "expired"
+    );
+    assert_eq!(
+        status(sign(
+            Algorithm::RS256,
+            Some("ec-1"),
+            &rsa(),
+            &claims("eve", 600)
+        ))
+        .await,
+        401,
+        "RS256 naming an EC key"
+    );
     // HS/RS confusion: an HS256 token whose HMAC key is the RSA public key.
     let confused = EncodingKey::from_secret(&fixture("rsa-public.pem"));
-    assert_eq!(status(sign(Algorithm::HS256, Some("rsa-1"), &confused, &claims("eve", 600))).await, 401, "HS256 with the public key as secret");
+    assert_eq!(
+        status(sign(
+            Algorithm::HS256,
+            Some("rsa-1"),
+            &confused,
+            &claims("eve", 600)
+        ))
+        .await,
+        401,
+        "HS256 with the public key as secret"
+    );
     // Issuer and audience are checked when configured.
     let mut wrong_iss = claims("eve", 600);
     wrong_iss["iss"] = json!("https://evil.test");
-    assert_eq!(status(sign(Algorithm::RS256, Some("rsa-1"), &rsa(), &wrong_iss)).await, 401, "wrong issuer");
+    assert_eq!(
+        status(sign(Algorithm::RS256, Some("rsa-1"), &rsa(), &wrong_iss)).await,
+        401,
+        "wrong issuer"
+    );
     let mut wrong_aud = claims("eve", 600);
     wrong_aud["aud"] = json!("other");
-    assert_eq!(status(sign(Algorithm::ES256, Some("ec-1"), &ec(), &wrong_aud)).await, 401, "wrong audience");
+    assert_eq!(
+        status(sign(Algorithm::ES256, Some("ec-1"), &ec(), &wrong_aud)).await,
+        401,
+        "wrong audience"
+    );
     // Unsigned.
     let header = base64_url(&json!({"alg": "none", "typ": "JWT"}).to_string());
     let body = base64_url(&claims("eve", 600).to_string());
@@ -68,7 +160,13 @@ fn base64_url(s: &str) -> String {
 async fn jwks_from_a_file() {
     let path = repo_root().join("tests/fixtures/jwt/jwks.json");
     let path = path.to_string_lossy().into_owned();
-    let server = TestServer::start_with(&[("STREAM_JWT_SECRET", ""), ("STREAM_JWT_JWKS_FILE", &path), ("STREAM_JWT_ISSUER", "https://issuer.test"), ("STREAM_JWT_AUDIENCE", "stream")]).await;
+    let server = TestServer::start_with(&[
+        ("STREAM_JWT_SECRET", ""),
+        ("STREAM_JWT_JWKS_FILE", &path),
+        ("STREAM_JWT_ISSUER", "https://issuer.test"),
+        ("STREAM_JWT_AUDIENCE", "stream"),
+    ])
+    .await;
     check(&server).await;
     server.stop().await;
 }
@@ -100,7 +198,10 @@ async fn jwks_from_a_url() {
         ("STREAM_JWT_JWKS_URL", &jwks_url),
         ("STREAM_JWT_ISSUER", "https://issuer.test"),
         ("STREAM_JWT_AUDIENCE", "stream"),
-        ("STREAM_SESSION_SECRET", "session-secret-for-the-jwks-test-0123456789"),
+        (
+            "STREAM_SESSION_SECRET",
+            "session-secret-for-the-jwks-test-0123456789",
+        ),
     ])
     .await;
     check(&server).await;

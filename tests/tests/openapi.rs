@@ -14,7 +14,11 @@ fn validator() -> PathBuf {
     let path = std::env::var_os("STREAM_OPENAPI_VALIDATOR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join(".cache/openapi-venv/bin/openapi-spec-validator"));
-    assert!(path.exists(), "{} is missing: run scripts/setup.sh --test", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup.sh --test",
+        path.display()
+    );
     path
 }
 
@@ -23,23 +27,49 @@ fn validate(doc: &Value) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("openapi.json");
     std::fs::write(&file, serde_json::to_vec_pretty(doc).unwrap()).unwrap();
-    let out = Command::new(validator()).arg("--schema").arg("3.1").arg(&file).output().expect("run the validator");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(validator())
+        .arg("--schema")
+        .arg("3.1")
+        .arg(&file)
+        .output()
+        .expect("run the validator");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text.chars().take(2000).collect())
 }
 
 async fn check(api: Api) {
-    let r = api.call("GET", "/api/v1/openapi.json", None, &[], None).await;
+    let r = api
+        .call("GET", "/api/v1/openapi.json", None, &[], None)
+        .await;
     assert_eq!(r.status, 200, "{}: {}", api.name(), r.text());
-    assert_eq!(r.header("content-type"), Some("application/json"), "{}", api.name());
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json"),
+        "{}",
+        api.name()
+    );
     let doc = r.json();
     assert_eq!(doc["openapi"], "3.1.0", "{}", api.name());
     for route in ROUTES {
         let method = route.method.as_str().to_ascii_lowercase();
-        assert!(doc["paths"][route.path][&method].is_object(), "{}: {} {} is not documented", api.name(), route.method, route.path);
+        assert!(
+            doc["paths"][route.path][&method].is_object(),
+            "{}: {} {} is not documented",
+            api.name(),
+            route.method,
+            route.path
+        );
     }
     let (ok, out) = validate(&doc);
-    assert!(ok, "{}: the document is not valid OpenAPI 3.1:\n{out}", api.name());
+    assert!(
+        ok,
+        "{}: the document is not valid OpenAPI 3.1:\n{out}",
+        api.name()
+    );
 
     // The validator is not a rubber stamp: a path parameter that is not declared is refused.
     let mut broken = doc.clone();

@@ -10,19 +10,30 @@ use stream_http::routes::{Function, ROUTES};
 use yaml_rust2::{Yaml, YamlLoader};
 
 fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root")
 }
 
 /// (gateway path, function) of every route the cloud serves.
 fn table_paths() -> BTreeSet<(String, String)> {
-    ROUTES.iter().map(|r| (r.gateway_path.to_string(), r.function.name().to_string())).collect()
+    ROUTES
+        .iter()
+        .map(|r| (r.gateway_path.to_string(), r.function.name().to_string()))
+        .collect()
 }
 
 /// (method, gateway path, function) of every route the cloud serves.
 fn table_routes() -> BTreeSet<(String, String, String)> {
     ROUTES
         .iter()
-        .map(|r| (r.method.to_string(), r.gateway_path.to_string(), r.function.name().to_string()))
+        .map(|r| {
+            (
+                r.method.to_string(),
+                r.gateway_path.to_string(),
+                r.function.name().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -30,10 +41,18 @@ fn table_routes() -> BTreeSet<(String, String, String)> {
 fn the_cargo_router_table_is_the_route_table() {
     let text = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
     let manifest: toml::Table = text.parse().unwrap();
-    let router = manifest["workspace"]["metadata"]["lambda"]["watch"]["router"].as_table().unwrap();
-    let cargo: BTreeSet<(String, String)> =
-        router.iter().map(|(path, f)| (path.clone(), f.as_str().unwrap().to_string())).collect();
-    assert_eq!(cargo, table_paths(), "root Cargo.toml [workspace.metadata.lambda.watch.router]");
+    let router = manifest["workspace"]["metadata"]["lambda"]["watch"]["router"]
+        .as_table()
+        .unwrap();
+    let cargo: BTreeSet<(String, String)> = router
+        .iter()
+        .map(|(path, f)| (path.clone(), f.as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        cargo,
+        table_paths(),
+        "root Cargo.toml [workspace.metadata.lambda.watch.router]"
+    );
 }
 
 #[test]
@@ -50,8 +69,13 @@ fn the_template_routes_are_the_route_table() {
     let mut template = BTreeSet::new();
     for (name, resource) in resources {
         let name = name.as_str().unwrap();
-        let Some(events) = resource["Properties"]["Events"].as_hash() else { continue };
-        for event in events.values().filter(|e| e["Type"].as_str() == Some("HttpApi")) {
+        let Some(events) = resource["Properties"]["Events"].as_hash() else {
+            continue;
+        };
+        for event in events
+            .values()
+            .filter(|e| e["Type"].as_str() == Some("HttpApi"))
+        {
             let props = &event["Properties"];
             let function = function_of(name).unwrap_or_else(|| panic!("HTTP API event on {name}"));
             let field = |k: &str| match &props[k] {
@@ -61,5 +85,9 @@ fn the_template_routes_are_the_route_table() {
             template.insert((field("Method"), field("Path"), function.name().to_string()));
         }
     }
-    assert_eq!(template, table_routes(), "infra/template.yaml HttpApi events");
+    assert_eq!(
+        template,
+        table_routes(),
+        "infra/template.yaml HttpApi events"
+    );
 }

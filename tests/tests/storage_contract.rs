@@ -8,15 +8,21 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::Utc;
 use stream_core::ids::random_id;
-use stream_core::model::{Claim, Media, MediaStatus, Progress, RenditionLimits, SegmentState, Visibility};
-use stream_core::session::Session;
+use stream_core::model::{
+    Claim, Media, MediaStatus, Progress, RenditionLimits, SegmentState, Visibility,
+};
 use stream_core::playback::decision::{Decision, Method as PlayMethod, SegmentFormat};
-use stream_storage::{modify_media, MetaStore, ObjectStore};
+use stream_core::session::Session;
 use stream_core::Error;
+use stream_storage::{modify_media, MetaStore, ObjectStore};
 use stream_tests::{aws_state, http, TestServer};
 
 fn payload() -> Bytes {
-    Bytes::from((0..100_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect::<Vec<u8>>())
+    Bytes::from(
+        (0..100_000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect::<Vec<u8>>(),
+    )
 }
 
 fn tamper(url: &str) -> String {
@@ -33,25 +39,62 @@ async fn object_store_contract(store: &dyn ObjectStore) {
     assert_eq!(store.head(&key).await.unwrap(), None, "absent before put");
     assert_eq!(store.read_range(&key, 0, 10).await.unwrap(), None);
 
-    store.put(&key, data.clone(), "application/octet-stream", Some("public, max-age=31536000, immutable")).await.unwrap();
-    assert_eq!(store.head(&key).await.unwrap().map(|i| i.size), Some(data.len() as u64));
-    assert_eq!(store.read_range(&key, 0, 10).await.unwrap().unwrap(), data.slice(0..10));
-    assert_eq!(store.read_range(&key, 5000, 1234).await.unwrap().unwrap(), data.slice(5000..6234));
-    assert_eq!(store.read_range(&key, 99_990, 100).await.unwrap().unwrap(), data.slice(99_990..), "short read at the end");
+    store
+        .put(
+            &key,
+            data.clone(),
+            "application/octet-stream",
+            Some("public, max-age=31536000, immutable"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.head(&key).await.unwrap().map(|i| i.size),
+        Some(data.len() as u64)
+    );
+    assert_eq!(
+        store.read_range(&key, 0, 10).await.unwrap().unwrap(),
+        data.slice(0..10)
+    );
+    assert_eq!(
+        store.read_range(&key, 5000, 1234).await.unwrap().unwrap(),
+        data.slice(5000..6234)
+    );
+    assert_eq!(
+        store.read_range(&key, 99_990, 100).await.unwrap().unwrap(),
+        data.slice(99_990..),
+        "short read at the end"
+    );
 
     // Presigned GET: whole object, ranges (206), tampering refused.
-    let url = store.presign_get(&key, Duration::from_secs(300)).await.unwrap();
+    let url = store
+        .presign_get(&key, Duration::from_secs(300))
+        .await
+        .unwrap();
     let r = http().get(&url).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().await.unwrap(), data);
-    let r = http().get(&url).header("Range", "bytes=100-199").send().await.unwrap();
+    let r = http()
+        .get(&url)
+        .header("Range", "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 206);
     assert_eq!(r.headers()["content-range"], "bytes 100-199/100000");
     assert_eq!(r.bytes().await.unwrap(), data.slice(100..200));
-    let r = http().get(&url).header("Range", "bytes=-10").send().await.unwrap();
+    let r = http()
+        .get(&url)
+        .header("Range", "bytes=-10")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 206);
     assert_eq!(r.bytes().await.unwrap(), data.slice(99_990..));
-    let head_url = store.presign_head(&key, Duration::from_secs(300)).await.unwrap();
+    let head_url = store
+        .presign_head(&key, Duration::from_secs(300))
+        .await
+        .unwrap();
     let r = http().head(&head_url).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-length"], "100000");
@@ -62,22 +105,54 @@ async fn object_store_contract(store: &dyn ObjectStore) {
 
     // Presigned PUT.
     let key2 = format!("contract/{}/put.bin", random_id());
-    let put_url = store.presign_put(&key2, "application/octet-stream", Duration::from_secs(300)).await.unwrap();
-    let r = http().put(tamper(&put_url)).body(data.clone()).send().await.unwrap();
+    let put_url = store
+        .presign_put(&key2, "application/octet-stream", Duration::from_secs(300))
+        .await
+        .unwrap();
+    let r = http()
+        .put(tamper(&put_url))
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403, "tampered PUT refused");
-    let r = http().put(&put_url).body(data.clone()).send().await.unwrap();
+    let r = http()
+        .put(&put_url)
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
     assert!(r.status().is_success(), "presigned PUT: {}", r.status());
-    assert_eq!(store.head(&key2).await.unwrap().map(|i| i.size), Some(data.len() as u64));
+    assert_eq!(
+        store.head(&key2).await.unwrap().map(|i| i.size),
+        Some(data.len() as u64)
+    );
 
     // Expiry.
-    let short = store.presign_get(&key, Duration::from_secs(1)).await.unwrap();
+    let short = store
+        .presign_get(&key, Duration::from_secs(1))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(http().get(&short).send().await.unwrap().status(), 403, "expired URL refused");
+    assert_eq!(
+        http().get(&short).send().await.unwrap().status(),
+        403,
+        "expired URL refused"
+    );
 
     // Hostile keys never reach storage.
     for bad in ["../etc/passwd", "a/../../b", "/abs", ""] {
-        assert!(matches!(store.head(bad).await, Err(Error::Invalid { .. })), "{bad}");
-        assert!(store.presign_get(bad, Duration::from_secs(60)).await.is_err(), "{bad}");
+        assert!(
+            matches!(store.head(bad).await, Err(Error::Invalid { .. })),
+            "{bad}"
+        );
+        assert!(
+            store
+                .presign_get(bad, Duration::from_secs(60))
+                .await
+                .is_err(),
+            "{bad}"
+        );
     }
 
     store.delete(&key).await.unwrap();
@@ -111,16 +186,30 @@ async fn meta_store_contract(store: Arc<dyn MetaStore>) {
     let m = media("alice");
     assert_eq!(store.get_media(&m.id).await.unwrap(), None);
     store.create_media(&m).await.unwrap();
-    assert!(matches!(store.create_media(&m).await, Err(Error::Conflict { .. })), "create is conditional");
+    assert!(
+        matches!(store.create_media(&m).await, Err(Error::Conflict { .. })),
+        "create is conditional"
+    );
     assert_eq!(store.get_media(&m.id).await.unwrap().as_ref(), Some(&m));
 
     let mut changed = m.clone();
     changed.title = "new".into();
     let stored = store.update_media(&changed).await.unwrap();
     assert_eq!(stored.version, 1);
-    assert!(matches!(store.update_media(&changed).await, Err(Error::ConcurrentModification(_))), "stale version refused");
+    assert!(
+        matches!(
+            store.update_media(&changed).await,
+            Err(Error::ConcurrentModification(_))
+        ),
+        "stale version refused"
+    );
     assert_eq!(store.get_media(&m.id).await.unwrap().unwrap().title, "new");
-    assert!(store.list_media().await.unwrap().iter().any(|x| x.id == m.id));
+    assert!(store
+        .list_media()
+        .await
+        .unwrap()
+        .iter()
+        .any(|x| x.id == m.id));
 
     // Conditional writes under concurrency: 10 writers, none lost.
     let mut tasks = vec![];
@@ -140,17 +229,34 @@ async fn meta_store_contract(store: Arc<dyn MetaStore>) {
     }
     let final_title = store.get_media(&m.id).await.unwrap().unwrap().title;
     for i in 0..10 {
-        assert!(final_title.contains(&format!("|{i}")), "write {i} lost: {final_title}");
+        assert!(
+            final_title.contains(&format!("|{i}")),
+            "write {i} lost: {final_title}"
+        );
     }
 
     // Progress per user and media.
     assert_eq!(store.get_progress("alice", &m.id).await.unwrap(), None);
-    let p = Progress { user_id: "alice".into(), media_id: m.id.clone(), position_seconds: 12.5, completed: false, updated_at: Utc::now() };
+    let p = Progress {
+        user_id: "alice".into(),
+        media_id: m.id.clone(),
+        position_seconds: 12.5,
+        completed: false,
+        updated_at: Utc::now(),
+    };
     store.put_progress(&p).await.unwrap();
     let mut p2 = p.clone();
     p2.position_seconds = 30.0;
     store.put_progress(&p2).await.unwrap();
-    assert_eq!(store.get_progress("alice", &m.id).await.unwrap().unwrap().position_seconds, 30.0);
+    assert_eq!(
+        store
+            .get_progress("alice", &m.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .position_seconds,
+        30.0
+    );
     assert_eq!(store.get_progress("bob", &m.id).await.unwrap(), None);
 
     session_contract(store.clone()).await;
@@ -161,24 +267,70 @@ async fn segment_contract(store: Arc<dyn MetaStore>) {
     let now = Utc::now().timestamp();
     let id = format!("{}/seg_00003.m4s", random_id());
     assert_eq!(store.get_segment(&id).await.unwrap(), None);
-    let Claim::Claimed(rec) = store.claim_segment(&id, "w1", now, now + 30, 3).await.unwrap() else { panic!("first claim wins") };
-    assert_eq!((rec.state, rec.worker.as_str(), rec.attempts), (SegmentState::Encoding, "w1", 1));
-    let Claim::Held(held) = store.claim_segment(&id, "w2", now + 5, now + 35, 3).await.unwrap() else { panic!("a live claim holds") };
+    let Claim::Claimed(rec) = store
+        .claim_segment(&id, "w1", now, now + 30, 3)
+        .await
+        .unwrap()
+    else {
+        panic!("first claim wins")
+    };
+    assert_eq!(
+        (rec.state, rec.worker.as_str(), rec.attempts),
+        (SegmentState::Encoding, "w1", 1)
+    );
+    let Claim::Held(held) = store
+        .claim_segment(&id, "w2", now + 5, now + 35, 3)
+        .await
+        .unwrap()
+    else {
+        panic!("a live claim holds")
+    };
     assert_eq!(held.worker, "w1");
-    assert!(!store.complete_segment(&id, "w2", "k").await.unwrap(), "only the holder completes");
+    assert!(
+        !store.complete_segment(&id, "w2", "k").await.unwrap(),
+        "only the holder completes"
+    );
     // The lease runs out (worker died): another worker takes over; the dead one can no longer finish.
-    let Claim::Claimed(taken) = store.claim_segment(&id, "w2", now + 31, now + 61, 3).await.unwrap() else { panic!("expired lease is taken over") };
+    let Claim::Claimed(taken) = store
+        .claim_segment(&id, "w2", now + 31, now + 61, 3)
+        .await
+        .unwrap()
+    else {
+        panic!("expired lease is taken over")
+    };
     assert_eq!((taken.worker.as_str(), taken.attempts), ("w2", 2));
-    assert!(!store.complete_segment(&id, "w1", "k").await.unwrap(), "the dead worker lost its claim");
+    assert!(
+        !store.complete_segment(&id, "w1", "k").await.unwrap(),
+        "the dead worker lost its claim"
+    );
     // A failure may be retried until the attempts run out.
     assert!(store.fail_segment(&id, "w2", "boom").await.unwrap());
     let failed = store.get_segment(&id).await.unwrap().unwrap();
-    assert_eq!((failed.state, failed.error.as_deref()), (SegmentState::Failed, Some("boom")));
-    let Claim::Claimed(third) = store.claim_segment(&id, "w3", now + 40, now + 70, 3).await.unwrap() else { panic!("retry after failure") };
+    assert_eq!(
+        (failed.state, failed.error.as_deref()),
+        (SegmentState::Failed, Some("boom"))
+    );
+    let Claim::Claimed(third) = store
+        .claim_segment(&id, "w3", now + 40, now + 70, 3)
+        .await
+        .unwrap()
+    else {
+        panic!("retry after failure")
+    };
     assert_eq!((third.attempts, third.error), (3, None));
     assert!(store.fail_segment(&id, "w3", "boom again").await.unwrap());
-    let Claim::Held(done) = store.claim_segment(&id, "w4", now + 50, now + 80, 3).await.unwrap() else { panic!("attempts exhausted") };
-    assert_eq!(done.state, SegmentState::Failed, "failed for good after 3 attempts");
+    let Claim::Held(done) = store
+        .claim_segment(&id, "w4", now + 50, now + 80, 3)
+        .await
+        .unwrap()
+    else {
+        panic!("attempts exhausted")
+    };
+    assert_eq!(
+        done.state,
+        SegmentState::Failed,
+        "failed for good after 3 attempts"
+    );
 
     // Ready is final; 20 concurrent claimers of a fresh segment: exactly one wins.
     let id2 = format!("{}/init.mp4", random_id());
@@ -186,7 +338,12 @@ async fn segment_contract(store: Arc<dyn MetaStore>) {
     for i in 0..20 {
         let store = store.clone();
         let id2 = id2.clone();
-        tasks.push(tokio::spawn(async move { store.claim_segment(&id2, &format!("w{i}"), now, now + 30, 3).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            store
+                .claim_segment(&id2, &format!("w{i}"), now, now + 30, 3)
+                .await
+                .unwrap()
+        }));
     }
     let mut winners = vec![];
     for t in tasks {
@@ -195,10 +352,25 @@ async fn segment_contract(store: Arc<dyn MetaStore>) {
         }
     }
     assert_eq!(winners.len(), 1, "one claim wins: {winners:?}");
-    assert!(store.complete_segment(&id2, &winners[0], "renditions/x/init.mp4").await.unwrap());
+    assert!(store
+        .complete_segment(&id2, &winners[0], "renditions/x/init.mp4")
+        .await
+        .unwrap());
     let ready = store.get_segment(&id2).await.unwrap().unwrap();
-    assert_eq!((ready.state, ready.object_key.as_deref()), (SegmentState::Ready, Some("renditions/x/init.mp4")));
-    assert!(matches!(store.claim_segment(&id2, "late", now + 100, now + 130, 3).await.unwrap(), Claim::Held(_)), "ready is never re-claimed");
+    assert_eq!(
+        (ready.state, ready.object_key.as_deref()),
+        (SegmentState::Ready, Some("renditions/x/init.mp4"))
+    );
+    assert!(
+        matches!(
+            store
+                .claim_segment(&id2, "late", now + 100, now + 130, 3)
+                .await
+                .unwrap(),
+            Claim::Held(_)
+        ),
+        "ready is never re-claimed"
+    );
     store.delete_segment(&id2).await.unwrap();
     assert_eq!(store.get_segment(&id2).await.unwrap(), None);
 }
@@ -211,7 +383,12 @@ fn session(user: &str, media: &str, key: &str, now: i64) -> Session {
         user_id: user.into(),
         media_id: media.into(),
         reuse_key: key.into(),
-        decision: Decision { method: PlayMethod::Remux, reasons: vec![], audio_track: Some(1), segment_format: Some(SegmentFormat::Fmp4) },
+        decision: Decision {
+            method: PlayMethod::Remux,
+            reasons: vec![],
+            audio_track: Some(1),
+            segment_format: Some(SegmentFormat::Fmp4),
+        },
         limits: RenditionLimits::default(),
         created_at: at,
         last_access: at,
@@ -225,36 +402,89 @@ async fn session_contract(store: Arc<dyn MetaStore>) {
     let key = random_id();
     let a = session("alice", "m1", &key, now);
     assert_eq!(store.get_session(&a.id, now).await.unwrap(), None);
-    assert_eq!(store.create_or_reuse_session(&a, now).await.unwrap(), a, "first candidate is stored");
-    assert_eq!(store.get_session(&a.id, now).await.unwrap().as_ref(), Some(&a));
+    assert_eq!(
+        store.create_or_reuse_session(&a, now).await.unwrap(),
+        a,
+        "first candidate is stored"
+    );
+    assert_eq!(
+        store.get_session(&a.id, now).await.unwrap().as_ref(),
+        Some(&a)
+    );
     let b = session("alice", "m1", &key, now);
-    assert_eq!(store.create_or_reuse_session(&b, now).await.unwrap().id, a.id, "same key reuses the live session");
-    assert_eq!(store.get_session(&b.id, now).await.unwrap(), None, "the losing candidate is not stored");
+    assert_eq!(
+        store.create_or_reuse_session(&b, now).await.unwrap().id,
+        a.id,
+        "same key reuses the live session"
+    );
+    assert_eq!(
+        store.get_session(&b.id, now).await.unwrap(),
+        None,
+        "the losing candidate is not stored"
+    );
 
     // Touch moves expiry forward (never back) and records the position.
-    let t = store.touch_session(&a.id, now + 10, now + 500, Some(42.5)).await.unwrap().expect("live");
+    let t = store
+        .touch_session(&a.id, now + 10, now + 500, Some(42.5))
+        .await
+        .unwrap()
+        .expect("live");
     assert_eq!(t.expires_at, now + 500);
     assert_eq!(t.last_position, Some(42.5));
     let again = store.get_session(&a.id, now + 10).await.unwrap().unwrap();
-    assert_eq!((again.expires_at, again.last_position), (now + 500, Some(42.5)));
-    let t = store.touch_session(&a.id, now + 11, now + 200, None).await.unwrap().unwrap();
-    assert_eq!(t.last_position, Some(42.5), "a touch without a position keeps the last one");
+    assert_eq!(
+        (again.expires_at, again.last_position),
+        (now + 500, Some(42.5))
+    );
+    let t = store
+        .touch_session(&a.id, now + 11, now + 200, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        t.last_position,
+        Some(42.5),
+        "a touch without a position keeps the last one"
+    );
     // The reuse key lives as long as its session: past the first expiry it still reuses.
     let c = session("alice", "m1", &key, now);
-    assert_eq!(store.create_or_reuse_session(&c, now + 300).await.unwrap().id, a.id);
+    assert_eq!(
+        store
+            .create_or_reuse_session(&c, now + 300)
+            .await
+            .unwrap()
+            .id,
+        a.id
+    );
 
     // Expired: reads as gone, cannot be touched, and its key is free for a new session.
     assert_eq!(store.get_session(&a.id, now + 500).await.unwrap(), None);
-    assert_eq!(store.touch_session(&a.id, now + 501, now + 900, None).await.unwrap(), None);
+    assert_eq!(
+        store
+            .touch_session(&a.id, now + 501, now + 900, None)
+            .await
+            .unwrap(),
+        None
+    );
     let d = session("alice", "m1", &key, now + 600);
-    assert_eq!(store.create_or_reuse_session(&d, now + 600).await.unwrap().id, d.id);
+    assert_eq!(
+        store
+            .create_or_reuse_session(&d, now + 600)
+            .await
+            .unwrap()
+            .id,
+        d.id
+    );
 
     // Delete ends it and frees the key; deleting twice is fine.
     store.delete_session(&d.id).await.unwrap();
     store.delete_session(&d.id).await.unwrap();
     assert_eq!(store.get_session(&d.id, now).await.unwrap(), None);
     let e = session("alice", "m1", &key, now);
-    assert_eq!(store.create_or_reuse_session(&e, now).await.unwrap().id, e.id);
+    assert_eq!(
+        store.create_or_reuse_session(&e, now).await.unwrap().id,
+        e.id
+    );
 
     // 50 concurrent candidates for one new key: one winner, everyone gets it.
     let key2 = random_id();
@@ -262,7 +492,9 @@ async fn session_contract(store: Arc<dyn MetaStore>) {
     for _ in 0..50 {
         let store = store.clone();
         let cand = session("bob", "m2", &key2, now);
-        tasks.push(tokio::spawn(async move { store.create_or_reuse_session(&cand, now).await }));
+        tasks.push(tokio::spawn(async move {
+            store.create_or_reuse_session(&cand, now).await
+        }));
     }
     let mut ids = std::collections::BTreeSet::new();
     for t in tasks {
@@ -302,16 +534,28 @@ async fn aws_meta_store_contract() {
 /// An emulator that is down is a clear 503-class error, not a hang or a panic.
 #[tokio::test]
 async fn unreachable_cloud_storage_is_a_clear_error() {
-    let cfg = stream_tests::config_with(&[("STREAM_STORAGE", "aws"), ("STREAM_JWT_SECRET", stream_tests::SECRET), ("STREAM_S3_FORCE_PATH_STYLE", "true")]);
+    let cfg = stream_tests::config_with(&[
+        ("STREAM_STORAGE", "aws"),
+        ("STREAM_JWT_SECRET", stream_tests::SECRET),
+        ("STREAM_S3_FORCE_PATH_STYLE", "true"),
+    ]);
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url("http://127.0.0.1:9")
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "test", None, None, "static"))
-        .timeout_config(aws_config::timeout::TimeoutConfig::builder().connect_timeout(Duration::from_millis(500)).operation_timeout(Duration::from_secs(5)).build())
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "test", "test", None, None, "static",
+        ))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(500))
+                .operation_timeout(Duration::from_secs(5))
+                .build(),
+        )
         .load()
         .await;
     let meta = stream_storage::aws::DynamoMetaStore::new(&sdk, &cfg.table_prefix);
-    let objects = stream_storage::aws::S3ObjectStore::new(&sdk, &cfg.bucket, cfg.s3_force_path_style);
+    let objects =
+        stream_storage::aws::S3ObjectStore::new(&sdk, &cfg.bucket, cfg.s3_force_path_style);
     let e = meta.get_media(&random_id()).await.unwrap_err();
     assert!(matches!(e, Error::Unavailable(_)), "{e:?}");
     assert_eq!(stream_http::response::status_of(&e), 503);

@@ -11,7 +11,12 @@ use serde_json::{json, Value};
 use stream_tests::{http, media_dir, token, Api};
 
 fn reasons(v: &Value) -> BTreeSet<String> {
-    v["reasons"].as_array().expect("reasons").iter().map(|r| r.as_str().expect("reason").to_string()).collect()
+    v["reasons"]
+        .as_array()
+        .expect("reasons")
+        .iter()
+        .map(|r| r.as_str().expect("reason").to_string())
+        .collect()
 }
 
 fn set(items: &[&str]) -> BTreeSet<String> {
@@ -20,44 +25,104 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 
 /// The stream request for `id` with `query`, JSON mode.
 async fn decide(api: &Api, t: &str, id: &str, query: &str) -> Value {
-    let r = api.get_json(&format!("/api/v1/stream/{id}?{query}"), t).await;
-    assert_eq!(r.status, 200, "{} {query}: {}", api.name(), String::from_utf8_lossy(&r.body));
+    let r = api
+        .get_json(&format!("/api/v1/stream/{id}?{query}"), t)
+        .await;
+    assert_eq!(
+        r.status,
+        200,
+        "{} {query}: {}",
+        api.name(),
+        String::from_utf8_lossy(&r.body)
+    );
     assert_eq!(r.header("cache-control"), Some("private, no-store"));
     r.json()
 }
 
-const STEREO_AAC_H264_MP4: &str = "containers=mp4&video_codecs=h264&audio_codecs=aac&max_audio_channels=2&max_video_bit_depth=8";
+const STEREO_AAC_H264_MP4: &str =
+    "containers=mp4&video_codecs=h264&audio_codecs=aac&max_audio_channels=2&max_video_bit_depth=8";
 
 async fn every_method_with_its_reasons(api: Api) {
     let t = token("viewer");
     let dir = media_dir();
-    let files = ["h264_aac.mp4", "h264_aac.mkv", "h264_ac3_51.mkv", "hevc10_ac3_51.mkv"];
+    let files = [
+        "h264_aac.mp4",
+        "h264_aac.mkv",
+        "h264_ac3_51.mkv",
+        "hevc10_ac3_51.mkv",
+    ];
     let paths: Vec<_> = files.iter().map(|f| dir.join(f)).collect();
     let ids: Vec<String> = join_all(paths.iter().map(|p| api.upload_settled(&t, p))).await;
     let (mp4, mkv, ac3, hevc) = (&ids[0], &ids[1], &ids[2], &ids[3]);
 
     let cases: Vec<(&str, &str, &str, BTreeSet<String>)> = vec![
         (mp4, "profile=chrome", "direct_play", set(&[])),
-        (mkv, "profile=chrome", "remux", set(&["container_not_supported"])),
-        (ac3, STEREO_AAC_H264_MP4, "transcode_audio", set(&["container_not_supported", "audio_codec_not_supported", "audio_channels_exceed_limit"])),
+        (
+            mkv,
+            "profile=chrome",
+            "remux",
+            set(&["container_not_supported"]),
+        ),
+        (
+            ac3,
+            STEREO_AAC_H264_MP4,
+            "transcode_audio",
+            set(&[
+                "container_not_supported",
+                "audio_codec_not_supported",
+                "audio_channels_exceed_limit",
+            ]),
+        ),
         (
             hevc,
             STEREO_AAC_H264_MP4,
             "transcode",
-            set(&["container_not_supported", "video_codec_not_supported", "video_bit_depth_not_supported", "audio_codec_not_supported", "audio_channels_exceed_limit"]),
+            set(&[
+                "container_not_supported",
+                "video_codec_not_supported",
+                "video_bit_depth_not_supported",
+                "audio_codec_not_supported",
+                "audio_channels_exceed_limit",
+            ]),
         ),
-        (mp4, "profile=chrome&max_bitrate=100000", "transcode", set(&["bitrate_exceeds_limit"])),
-        (mp4, "profile=chrome&max_height=240", "transcode", set(&["video_resolution_exceeds_limit"])),
-        (mp4, "profile=chrome&max_width=320", "transcode", set(&["video_resolution_exceeds_limit"])),
+        (
+            mp4,
+            "profile=chrome&max_bitrate=100000",
+            "transcode",
+            set(&["bitrate_exceeds_limit"]),
+        ),
+        (
+            mp4,
+            "profile=chrome&max_height=240",
+            "transcode",
+            set(&["video_resolution_exceeds_limit"]),
+        ),
+        (
+            mp4,
+            "profile=chrome&max_width=320",
+            "transcode",
+            set(&["video_resolution_exceeds_limit"]),
+        ),
         // Explicit parameters override the named profile.
-        (mp4, "profile=chrome&containers=webm", "remux", set(&["container_not_supported"])),
+        (
+            mp4,
+            "profile=chrome&containers=webm",
+            "remux",
+            set(&["container_not_supported"]),
+        ),
     ];
     for (id, query, method, want) in cases {
         let v = decide(&api, &t, id, query).await;
         assert_eq!(v["method"], method, "{} {query}: {v}", api.name());
         assert_eq!(reasons(&v), want, "{} {query}", api.name());
-        assert!(v["expires_at"].as_str().is_some_and(|e| e.ends_with('Z')), "{v}");
-        assert!(v.get("resume_position_seconds").is_some(), "resume_position_seconds is always present: {v}");
+        assert!(
+            v["expires_at"].as_str().is_some_and(|e| e.ends_with('Z')),
+            "{v}"
+        );
+        assert!(
+            v.get("resume_position_seconds").is_some(),
+            "resume_position_seconds is always present: {v}"
+        );
         let url = v["url"].as_str().expect("url");
         if method == "direct_play" {
             assert_eq!(v["protocol"], "file");
@@ -65,16 +130,37 @@ async fn every_method_with_its_reasons(api: Api) {
         } else {
             assert_eq!(v["protocol"], "hls");
             let sid = v["session_id"].as_str().expect("session id");
-            assert!(stream_core::ids::is_valid_id(sid), "128-bit hex session id: {sid}");
-            assert!(url.contains(&format!("/api/v1/hls/{sid}/master.m3u8?token=")), "{url}");
+            assert!(
+                stream_core::ids::is_valid_id(sid),
+                "128-bit hex session id: {sid}"
+            );
+            assert!(
+                url.contains(&format!("/api/v1/hls/{sid}/master.m3u8?token=")),
+                "{url}"
+            );
         }
         // Redirect mode: 302 to the same place, never cached.
         let r = api.get(&format!("/api/v1/stream/{id}?{query}"), &t).await;
         assert_eq!(r.status, 302, "{} {query}", api.name());
         assert_eq!(r.header("cache-control"), Some("private, no-store"));
         let location = r.header("location").expect("location");
-        let stable = |u: &str| u.split("token=").next().unwrap_or_default().split("X-Amz-Date").next().unwrap_or_default().split("expires=").next().unwrap_or_default().to_string();
-        assert_eq!(stable(location), stable(url), "{query}: the redirect goes where the JSON says");
+        let stable = |u: &str| {
+            u.split("token=")
+                .next()
+                .unwrap_or_default()
+                .split("X-Amz-Date")
+                .next()
+                .unwrap_or_default()
+                .split("expires=")
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert_eq!(
+            stable(location),
+            stable(url),
+            "{query}: the redirect goes where the JSON says"
+        );
     }
 
     // A user agent refines the default profile: Safari plays HEVC 10-bit in MP4 but not MKV.
@@ -98,10 +184,15 @@ async fn direct_play_ranges_are_byte_exact(api: Api) {
     let source = std::fs::read(&file).unwrap();
     let len = source.len();
     let id = api.upload_settled(&t, &file).await;
-    let r = api.get(&format!("/api/v1/stream/{id}?profile=chrome"), &t).await;
+    let r = api
+        .get(&format!("/api/v1/stream/{id}?profile=chrome"), &t)
+        .await;
     assert_eq!(r.status, 302);
     let url = r.header("location").expect("location").to_string();
-    assert!(!url.to_lowercase().contains("range"), "never presigned with a range: {url}");
+    assert!(
+        !url.to_lowercase().contains("range"),
+        "never presigned with a range: {url}"
+    );
 
     let whole = http().get(&url).send().await.unwrap();
     assert_eq!(whole.status(), 200);
@@ -114,45 +205,103 @@ async fn direct_play_ranges_are_byte_exact(api: Api) {
         ("bytes=-1000".to_string(), len - 1000, len),
     ];
     for (range, from, to) in cases {
-        let r = http().get(&url).header("range", &range).send().await.unwrap();
+        let r = http()
+            .get(&url)
+            .header("range", &range)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 206, "{} {range}", api.name());
-        assert_eq!(r.headers()["content-range"].to_str().unwrap(), format!("bytes {}-{}/{}", from, to - 1, len), "{range}");
-        assert_eq!(r.bytes().await.unwrap().as_ref(), &source[from..to], "{} {range}: bytes differ", api.name());
+        assert_eq!(
+            r.headers()["content-range"].to_str().unwrap(),
+            format!("bytes {}-{}/{}", from, to - 1, len),
+            "{range}"
+        );
+        assert_eq!(
+            r.bytes().await.unwrap().as_ref(),
+            &source[from..to],
+            "{} {range}: bytes differ",
+            api.name()
+        );
     }
     // HEAD through the endpoint gets a URL that answers HEAD.
-    let r = api.call("HEAD", &format!("/api/v1/stream/{id}?profile=chrome"), Some(&t), &[], None).await;
+    let r = api
+        .call(
+            "HEAD",
+            &format!("/api/v1/stream/{id}?profile=chrome"),
+            Some(&t),
+            &[],
+            None,
+        )
+        .await;
     assert_eq!(r.status, 302);
     let head_url = r.header("location").unwrap().to_string();
     let h = http().head(&head_url).send().await.unwrap();
     assert_eq!(h.status(), 200, "{}", api.name());
-    assert_eq!(h.headers()["content-length"].to_str().unwrap(), len.to_string());
+    assert_eq!(
+        h.headers()["content-length"].to_str().unwrap(),
+        len.to_string()
+    );
     // A tampered URL is refused.
     let pos = url.rfind("ignature=").unwrap() + "ignature=".len();
     let mut tampered = url.clone();
     let c = if &url[pos..pos + 1] == "0" { "1" } else { "0" };
     tampered.replace_range(pos..pos + 1, c);
-    assert_eq!(http().get(&tampered).send().await.unwrap().status(), 403, "{}", api.name());
+    assert_eq!(
+        http().get(&tampered).send().await.unwrap().status(),
+        403,
+        "{}",
+        api.name()
+    );
     api.stop().await;
 }
 
 async fn expired_direct_play_urls_are_refused(api: Api) {
     let t = token("viewer");
-    let id = api.upload_settled(&t, &media_dir().join("h264_aac.mp4")).await;
-    let r = api.get(&format!("/api/v1/stream/{id}?profile=chrome"), &t).await;
+    let id = api
+        .upload_settled(&t, &media_dir().join("h264_aac.mp4"))
+        .await;
+    let r = api
+        .get(&format!("/api/v1/stream/{id}?profile=chrome"), &t)
+        .await;
     assert_eq!(r.status, 302);
     let url = r.header("location").unwrap().to_string();
-    assert_eq!(http().get(&url).header("range", "bytes=0-9").send().await.unwrap().status(), 206);
+    assert_eq!(
+        http()
+            .get(&url)
+            .header("range", "bytes=0-9")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        206
+    );
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let r = http().get(&url).header("range", "bytes=0-9").send().await.unwrap();
+    let r = http()
+        .get(&url)
+        .header("range", "bytes=0-9")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403, "{}: an expired URL is refused", api.name());
     api.stop().await;
 }
 
 async fn one_session_for_concurrent_identical_requests(api: Api) {
     let alice = token("alice");
-    let id = api.upload_settled(&alice, &media_dir().join("h264_aac.mkv")).await;
+    let id = api
+        .upload_settled(&alice, &media_dir().join("h264_aac.mkv"))
+        .await;
     // Share it so a second user may play it too.
-    let r = api.call("PATCH", &format!("/api/v1/media/{id}"), Some(&alice), &[], Some(json!({"visibility": "shared"}))).await;
+    let r = api
+        .call(
+            "PATCH",
+            &format!("/api/v1/media/{id}"),
+            Some(&alice),
+            &[],
+            Some(json!({"visibility": "shared"})),
+        )
+        .await;
     assert_eq!(r.status, 200);
     let path = format!("/api/v1/stream/{id}?profile=chrome");
     let replies = join_all((0..50).map(|_| api.get_json(&path, &alice))).await;
@@ -160,13 +309,24 @@ async fn one_session_for_concurrent_identical_requests(api: Api) {
         .iter()
         .map(|r| {
             assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-            r.json()["session_id"].as_str().expect("session").to_string()
+            r.json()["session_id"]
+                .as_str()
+                .expect("session")
+                .to_string()
         })
         .collect();
-    assert_eq!(sessions.len(), 1, "{}: 50 concurrent identical requests yield one session: {sessions:?}", api.name());
+    assert_eq!(
+        sessions.len(),
+        1,
+        "{}: 50 concurrent identical requests yield one session: {sessions:?}",
+        api.name()
+    );
     let sid = sessions.into_iter().next().unwrap();
     // Later identical requests reuse it too; a different user or decision gets another.
-    assert_eq!(decide(&api, &alice, &id, "profile=chrome").await["session_id"], sid.as_str());
+    assert_eq!(
+        decide(&api, &alice, &id, "profile=chrome").await["session_id"],
+        sid.as_str()
+    );
     let bob = token("bob");
     let other_user = decide(&api, &bob, &id, "profile=chrome").await;
     assert_ne!(other_user["session_id"], sid.as_str());
@@ -178,28 +338,63 @@ async fn one_session_for_concurrent_identical_requests(api: Api) {
     assert_ne!(transcode["session_id"], sid.as_str());
     // The stored session is what was decided.
     let now = chrono::Utc::now().timestamp();
-    let session = api.state().meta.get_session(&sid, now).await.unwrap().expect("stored session");
+    let session = api
+        .state()
+        .meta
+        .get_session(&sid, now)
+        .await
+        .unwrap()
+        .expect("stored session");
     assert_eq!(session.user_id, "alice");
     assert_eq!(session.media_id, id);
-    assert!(session.expires_at > now + 3600, "idle timeout ahead: {}", session.expires_at);
+    assert!(
+        session.expires_at > now + 3600,
+        "idle timeout ahead: {}",
+        session.expires_at
+    );
     // An ended session is not reused.
     api.state().meta.delete_session(&sid).await.unwrap();
-    assert!(api.state().meta.get_session(&sid, now).await.unwrap().is_none());
+    assert!(api
+        .state()
+        .meta
+        .get_session(&sid, now)
+        .await
+        .unwrap()
+        .is_none());
     let fresh = decide(&api, &alice, &id, "profile=chrome").await;
     assert_ne!(fresh["session_id"], sid.as_str());
     // One that expired (as seen from a later clock) is gone too.
     let fresh_id = fresh["session_id"].as_str().unwrap().to_string();
-    assert!(api.state().meta.get_session(&fresh_id, now + 3 * 3600).await.unwrap().is_none());
+    assert!(api
+        .state()
+        .meta
+        .get_session(&fresh_id, now + 3 * 3600)
+        .await
+        .unwrap()
+        .is_none());
     api.stop().await;
 }
 
 async fn progress_and_resume(api: Api) {
     let t = token("resumer");
-    let id = api.upload_settled(&t, &media_dir().join("h264_aac.mkv")).await;
+    let id = api
+        .upload_settled(&t, &media_dir().join("h264_aac.mkv"))
+        .await;
     let v = decide(&api, &t, &id, "profile=chrome&resume=true").await;
-    assert!(v["resume_position_seconds"].is_null(), "nothing saved yet: {v}");
+    assert!(
+        v["resume_position_seconds"].is_null(),
+        "nothing saved yet: {v}"
+    );
     assert!(v["start_position_seconds"].is_null());
-    let r = api.call("PUT", &format!("/api/v1/progress/{id}"), Some(&t), &[], Some(json!({"position_seconds": 3.5}))).await;
+    let r = api
+        .call(
+            "PUT",
+            &format!("/api/v1/progress/{id}"),
+            Some(&t),
+            &[],
+            Some(json!({"position_seconds": 3.5})),
+        )
+        .await;
     assert_eq!(r.status, 204);
     let r = api.get(&format!("/api/v1/progress/{id}"), &t).await;
     assert_eq!(r.status, 200);
@@ -209,13 +404,25 @@ async fn progress_and_resume(api: Api) {
     assert_eq!(v["start_position_seconds"], 3.5);
     assert!(v["url"].as_str().unwrap().ends_with("&start=3.5"), "{v}");
     let v = decide(&api, &t, &id, "profile=chrome").await;
-    assert_eq!(v["resume_position_seconds"], 3.5, "reported without resume=true too");
+    assert_eq!(
+        v["resume_position_seconds"], 3.5,
+        "reported without resume=true too"
+    );
     assert!(v["start_position_seconds"].is_null());
     let v = decide(&api, &t, &id, "profile=chrome&resume=true&start=1").await;
     assert_eq!(v["start_position_seconds"], 1.0, "an explicit start wins");
     // Direct play reports the saved position for the client to seek to.
-    let mp4 = api.upload_settled(&t, &media_dir().join("h264_aac.mp4")).await;
-    api.call("PUT", &format!("/api/v1/progress/{mp4}"), Some(&t), &[], Some(json!({"position_seconds": 2}))).await;
+    let mp4 = api
+        .upload_settled(&t, &media_dir().join("h264_aac.mp4"))
+        .await;
+    api.call(
+        "PUT",
+        &format!("/api/v1/progress/{mp4}"),
+        Some(&t),
+        &[],
+        Some(json!({"position_seconds": 2})),
+    )
+    .await;
     let v = decide(&api, &t, &mp4, "profile=chrome&resume=true").await;
     assert_eq!(v["method"], "direct_play");
     assert_eq!(v["resume_position_seconds"], 2.0);
@@ -230,21 +437,41 @@ async fn every_error_where_it_belongs(api: Api) {
     let dir = media_dir();
     // 202 + Retry-After while uploading.
     let (pending, _) = api.create_upload(&t, "later.mp4").await;
-    let r = api.get(&format!("/api/v1/stream/{pending}?profile=chrome"), &t).await;
+    let r = api
+        .get(&format!("/api/v1/stream/{pending}?profile=chrome"), &t)
+        .await;
     assert_eq!(r.status, 202, "{}", api.name());
-    assert!(r.header("retry-after").is_some_and(|v| v.parse::<u32>().is_ok()));
+    assert!(r
+        .header("retry-after")
+        .is_some_and(|v| v.parse::<u32>().is_ok()));
     assert_eq!(r.json()["status"], "preparing");
     // 409 for a failed media, with its error.
     let broken = api.upload_settled(&t, &dir.join("random.bin")).await;
     let r = api.get(&format!("/api/v1/stream/{broken}"), &t).await;
     assert_eq!(r.status, 409);
     assert_eq!(r.json()["error"]["code"], "media_failed");
-    assert!(r.json()["error"]["message"].as_str().unwrap().contains("Not a media file"), "{}", r.json());
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Not a media file"),
+        "{}",
+        r.json()
+    );
     // 410 when the source object is gone.
     let gone = api.upload_settled(&t, &dir.join("h264_aac.mp4")).await;
-    let key = api.state().meta.get_media(&gone).await.unwrap().unwrap().source_key;
+    let key = api
+        .state()
+        .meta
+        .get_media(&gone)
+        .await
+        .unwrap()
+        .unwrap()
+        .source_key;
     api.state().objects.delete(&key).await.unwrap();
-    let r = api.get(&format!("/api/v1/stream/{gone}?profile=chrome"), &t).await;
+    let r = api
+        .get(&format!("/api/v1/stream/{gone}?profile=chrome"), &t)
+        .await;
     assert_eq!(r.status, 410);
     assert_eq!(r.json()["error"]["code"], "source_gone");
     // 400 naming the parameter.
@@ -266,19 +493,48 @@ async fn every_error_where_it_belongs(api: Api) {
     ] {
         let r = api.get(&format!("/api/v1/stream/{ok}?{query}"), &t).await;
         assert_eq!(r.status, 400, "{} {query}", api.name());
-        let msg = r.json()["error"]["message"].as_str().unwrap_or_default().to_string();
-        assert!(msg.contains(&format!("`{param}`")), "{query}: the message names `{param}`: {msg}");
+        let msg = r.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            msg.contains(&format!("`{param}`")),
+            "{query}: the message names `{param}`: {msg}"
+        );
     }
     // 404: unknown, malformed, or another user's private media (no existence leak).
-    for id in ["0123456789abcdef0123456789abcdef", "..%2F..%2Fetc%2Fpasswd", "x"] {
-        assert_eq!(api.get(&format!("/api/v1/stream/{id}"), &t).await.status, 404, "{id}");
+    for id in [
+        "0123456789abcdef0123456789abcdef",
+        "..%2F..%2Fetc%2Fpasswd",
+        "x",
+    ] {
+        assert_eq!(
+            api.get(&format!("/api/v1/stream/{id}"), &t).await.status,
+            404,
+            "{id}"
+        );
     }
-    let r = api.get(&format!("/api/v1/stream/{ok}?profile=chrome"), &token("stranger")).await;
+    let r = api
+        .get(
+            &format!("/api/v1/stream/{ok}?profile=chrome"),
+            &token("stranger"),
+        )
+        .await;
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["error"]["code"], "not_found");
     // 405 for other methods, 401 without a token.
-    assert_eq!(api.call("POST", &format!("/api/v1/stream/{ok}"), Some(&t), &[], None).await.status, 405);
-    assert_eq!(api.call("GET", &format!("/api/v1/stream/{ok}"), None, &[], None).await.status, 401);
+    assert_eq!(
+        api.call("POST", &format!("/api/v1/stream/{ok}"), Some(&t), &[], None)
+            .await
+            .status,
+        405
+    );
+    assert_eq!(
+        api.call("GET", &format!("/api/v1/stream/{ok}"), None, &[], None)
+            .await
+            .status,
+        401
+    );
     api.stop().await;
 }
 
@@ -296,7 +552,10 @@ async fn embedded_direct_play_ranges_are_byte_exact() {
 
 #[tokio::test]
 async fn embedded_expired_direct_play_urls_are_refused() {
-    expired_direct_play_urls_are_refused(Api::embedded_with(&[("STREAM_DIRECT_PLAY_URL_TTL_SECONDS", "1")]).await).await;
+    expired_direct_play_urls_are_refused(
+        Api::embedded_with(&[("STREAM_DIRECT_PLAY_URL_TTL_SECONDS", "1")]).await,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -331,7 +590,10 @@ async fn cloud_direct_play_ranges_are_byte_exact() {
 #[tokio::test]
 #[ignore = "needs the local AWS stack (scripts/test.sh runs it)"]
 async fn cloud_expired_direct_play_urls_are_refused() {
-    expired_direct_play_urls_are_refused(Api::cloud_with(&[("STREAM_DIRECT_PLAY_URL_TTL_SECONDS", "1")]).await).await;
+    expired_direct_play_urls_are_refused(
+        Api::cloud_with(&[("STREAM_DIRECT_PLAY_URL_TTL_SECONDS", "1")]).await,
+    )
+    .await;
 }
 
 #[tokio::test]

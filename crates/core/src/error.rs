@@ -42,7 +42,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Invalid { code, message: message.into() }
+        Error::Invalid {
+            code,
+            message: message.into(),
+        }
     }
     pub fn internal(e: impl std::fmt::Display) -> Self {
         Error::Internal(e.to_string())
@@ -51,7 +54,9 @@ impl Error {
     /// The snake_case code a client sees (SPEC §3).
     pub fn code(&self) -> &'static str {
         match self {
-            Error::Invalid { code, .. } | Error::Conflict { code, .. } | Error::Gone { code, .. } => code,
+            Error::Invalid { code, .. }
+            | Error::Conflict { code, .. }
+            | Error::Gone { code, .. } => code,
             Error::Unauthenticated(_) => "invalid_token",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",

@@ -47,7 +47,19 @@ pub fn remux_fixture() -> (Probe, Decision, RenditionSet) {
         keyframes: (0..30).map(|i| i as f64 * 2.0).collect(),
         notes: vec![],
     };
-    let decision = Decision { method: Method::Remux, reasons: vec![], audio_track: Some(1), segment_format: Some(SegmentFormat::Fmp4) };
-    let set = build("m1", &probe, &decision, &ClientLimits::default(), &LadderConfig::default()).expect("the remux fixture builds");
+    let decision = Decision {
+        method: Method::Remux,
+        reasons: vec![],
+        audio_track: Some(1),
+        segment_format: Some(SegmentFormat::Fmp4),
+    };
+    let set = build(
+        "m1",
+        &probe,
+        &decision,
+        &ClientLimits::default(),
+        &LadderConfig::default(),
+    )
+    .expect("the remux fixture builds");
     (probe, decision, set)
 }

@@ -34,7 +34,11 @@ pub fn nominal(fps: f64) -> Option<(u64, u64)> {
     [whole, ntsc]
         .into_iter()
         .filter(|(n, d)| *n > 0 && ((*n as f64 / *d as f64) - fps).abs() <= TOLERANCE * fps)
-        .min_by(|a, b| ((a.0 as f64 / a.1 as f64) - fps).abs().total_cmp(&((b.0 as f64 / b.1 as f64) - fps).abs()))
+        .min_by(|a, b| {
+            ((a.0 as f64 / a.1 as f64) - fps)
+                .abs()
+                .total_cmp(&((b.0 as f64 / b.1 as f64) - fps).abs())
+        })
 }
 
 /// `fps` as its nominal rate when it is near one ([`nominal`]), else as it is.

@@ -18,7 +18,9 @@ pub fn random_secret() -> String {
 /// An id we issued: exactly 32 lowercase hex characters. Anything else is refused before it
 /// reaches storage (keeps hostile input out of keys and paths).
 pub fn is_valid_id(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -42,7 +44,13 @@ mod tests {
 
     #[test]
     fn hostile_ids_are_refused() {
-        for bad in ["", "../../etc/passwd", "ABCDEF0123456789ABCDEF0123456789", "0123456789abcdef0123456789abcde/", "0123456789abcdef0123456789abcdef0"] {
+        for bad in [
+            "",
+            "../../etc/passwd",
+            "ABCDEF0123456789ABCDEF0123456789",
+            "0123456789abcdef0123456789abcde/",
+            "0123456789abcdef0123456789abcdef0",
+        ] {
             assert!(!is_valid_id(bad), "{bad}");
         }
     }

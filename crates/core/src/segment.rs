@@ -84,12 +84,20 @@ pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 impl SegmentId {
     pub fn new(media_id: &str, content_key: &str, piece: Piece, format: SegmentFormat) -> Self {
-        SegmentId { media_id: media_id.to_string(), content_key: content_key.to_string(), piece, format }
+        SegmentId {
+            media_id: media_id.to_string(),
+            content_key: content_key.to_string(),
+            piece,
+            format,
+        }
     }
 
     /// The same rendition's other piece.
     pub fn with_piece(&self, piece: Piece) -> Self {
-        SegmentId { piece, ..self.clone() }
+        SegmentId {
+            piece,
+            ..self.clone()
+        }
     }
 
     /// `init.mp4` or `seg_00042.m4s` / `seg_00042.ts`.
@@ -107,7 +115,12 @@ impl SegmentId {
 
     /// Where its bytes live: by media and content, never by session.
     pub fn object_key(&self) -> String {
-        format!("renditions/{}/{}/{}", self.media_id, self.content_key, self.file_name())
+        format!(
+            "renditions/{}/{}/{}",
+            self.media_id,
+            self.content_key,
+            self.file_name()
+        )
     }
 
     pub fn content_type(&self) -> &'static str {
@@ -130,10 +143,34 @@ mod tests {
         assert_eq!(segment_file_name(42, Ts), "seg_00042.ts");
         assert_eq!(segment_file_name(123_456, Fmp4), "seg_123456.m4s");
         assert_eq!(parse_segment_name("init.mp4"), Some(SegmentName::Init));
-        assert_eq!(parse_segment_name("seg_00042.m4s"), Some(SegmentName::Media { index: 42, format: Fmp4 }));
-        assert_eq!(parse_segment_name("seg_00000.ts"), Some(SegmentName::Media { index: 0, format: Ts }));
-        assert_eq!(parse_segment_name("seg_123456.m4s"), Some(SegmentName::Media { index: 123_456, format: Fmp4 }));
-        assert_eq!(parse_segment_name("seg_4294967295.ts"), Some(SegmentName::Media { index: u32::MAX, format: Ts }));
+        assert_eq!(
+            parse_segment_name("seg_00042.m4s"),
+            Some(SegmentName::Media {
+                index: 42,
+                format: Fmp4
+            })
+        );
+        assert_eq!(
+            parse_segment_name("seg_00000.ts"),
+            Some(SegmentName::Media {
+                index: 0,
+                format: Ts
+            })
+        );
+        assert_eq!(
+            parse_segment_name("seg_123456.m4s"),
+            Some(SegmentName::Media {
+                index: 123_456,
+                format: Fmp4
+            })
+        );
+        assert_eq!(
+            parse_segment_name("seg_4294967295.ts"),
+            Some(SegmentName::Media {
+                index: u32::MAX,
+                format: Ts
+            })
+        );
         for bad in [
             "seg_1.m4s",
             "seg_000001.m4s",
@@ -159,7 +196,13 @@ mod tests {
         }
         for i in [0, 1, 99_999, 100_000, u32::MAX] {
             for f in [Fmp4, Ts] {
-                assert_eq!(parse_segment_name(&segment_file_name(i, f)), Some(SegmentName::Media { index: i, format: f }));
+                assert_eq!(
+                    parse_segment_name(&segment_file_name(i, f)),
+                    Some(SegmentName::Media {
+                        index: i,
+                        format: f
+                    })
+                );
             }
         }
     }
@@ -174,6 +217,9 @@ mod tests {
         assert_eq!(init.record_id(), "abc/init.mp4");
         assert_eq!(init.content_type(), "video/mp4");
         let ts = SegmentId::new("m1", "abc", Piece::Media(0), SegmentFormat::Ts);
-        assert_eq!((ts.file_name().as_str(), ts.content_type()), ("seg_00000.ts", "video/mp2t"));
+        assert_eq!(
+            (ts.file_name().as_str(), ts.content_type()),
+            ("seg_00000.ts", "video/mp2t")
+        );
     }
 }

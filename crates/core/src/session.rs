@@ -31,4 +31,3 @@ impl Session {
         self.expires_at > now
     }
 }
-

@@ -38,10 +38,17 @@ pub fn request_id(req: &Req) -> String {
     let sane = |v: &&str| {
         !v.is_empty()
             && v.len() <= 64
-            && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
-    let given = req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok());
-    given.filter(sane).map(str::to_string).unwrap_or_else(stream_core::ids::random_id)
+    let given = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok());
+    given
+        .filter(sane)
+        .map(str::to_string)
+        .unwrap_or_else(stream_core::ids::random_id)
 }
 
 /// Handles one request. Never panics on input; every error becomes the JSON error body.
@@ -69,7 +76,10 @@ pub async fn handle(state: &AppState, req: Req) -> Resp {
         if let Ok(v) = HeaderValue::from_str(&state.config.cors_origin) {
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
             let exposed = "x-request-id, content-range, content-length, location, retry-after";
-            h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(exposed));
+            h.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static(exposed),
+            );
         }
         let elapsed_us = started.elapsed().as_micros() as u64;
         tracing::info!(status = resp.status().as_u16(), elapsed_us, "done");
@@ -80,11 +90,19 @@ pub async fn handle(state: &AppState, req: Req) -> Resp {
 }
 
 async fn caller(state: &AppState, req: &Req) -> Result<Caller> {
-    state.verifier.verify_header(response::header_str(req, header::AUTHORIZATION)).await
+    state
+        .verifier
+        .verify_header(response::header_str(req, header::AUTHORIZATION))
+        .await
 }
 
 fn method_not_allowed(rid: &str) -> Resp {
-    error_body(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed", rid)
+    error_body(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed",
+        rid,
+    )
 }
 
 async fn route(state: &AppState, req: &Req, rid: &str) -> Result<Resp> {
@@ -113,7 +131,12 @@ async fn route(state: &AppState, req: &Req, rid: &str) -> Result<Resp> {
     };
     let p = |name| param(&params, name);
     match (route.id, who.as_ref()) {
-        (RouteId::Health, _) => Ok(json(StatusCode::OK, &wire::Health { status: "ok".into() })),
+        (RouteId::Health, _) => Ok(json(
+            StatusCode::OK,
+            &wire::Health {
+                status: "ok".into(),
+            },
+        )),
         (RouteId::OpenApi, _) => Ok(openapi::response()),
         (RouteId::CreateUpload, Some(c)) => media::create_upload(state, c, req).await,
         (RouteId::ListMedia, Some(c)) => media::list(state, c).await,
@@ -136,9 +159,18 @@ fn preflight() -> Resp {
     let mut r = empty(StatusCode::NO_CONTENT);
     let h = r.headers_mut();
     let methods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
-    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(methods));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(methods),
+    );
     let allowed = "authorization, content-type, range, x-request-id";
-    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(allowed));
-    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(allowed),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
     r
 }

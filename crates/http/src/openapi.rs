@@ -11,12 +11,17 @@ use std::sync::LazyLock;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, StatusCode};
-use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::path::{
+    HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
+};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{ComponentsBuilder, ObjectBuilder, Schema, Type};
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{
-    ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref, RefOr, Required, ResponseBuilder,
+    ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref, RefOr, Required,
+    ResponseBuilder,
 };
 use utoipa::ToSchema;
 
@@ -50,47 +55,145 @@ struct Doc {
 }
 
 const ERR: Option<BodyFn> = Some(one::<ErrorBody>);
-const UNAUTHENTICATED: Answer = (401, "Missing, malformed, expired or wrongly signed token", ERR);
-const INVALID: Answer = (400, "Invalid input; `error.code` and `error.message` name it", ERR);
-const NOT_FOUND: Answer = (404, "Absent, or not visible to the caller (the same answer)", ERR);
-const UNAVAILABLE: Answer = (503, "A backing service is unavailable; retry after `Retry-After`", ERR);
+const UNAUTHENTICATED: Answer = (
+    401,
+    "Missing, malformed, expired or wrongly signed token",
+    ERR,
+);
+const INVALID: Answer = (
+    400,
+    "Invalid input; `error.code` and `error.message` name it",
+    ERR,
+);
+const NOT_FOUND: Answer = (
+    404,
+    "Absent, or not visible to the caller (the same answer)",
+    ERR,
+);
+const UNAVAILABLE: Answer = (
+    503,
+    "A backing service is unavailable; retry after `Retry-After`",
+    ERR,
+);
 
 const STREAM_QUERY: &[QueryParam] = &[
-    ("profile", Type::String, "A built-in device profile: chrome, firefox, safari, ios, android, tv, generic"),
-    ("containers", Type::String, "Comma-separated containers the client plays (mp4,webm,...)"),
-    ("video_codecs", Type::String, "Comma-separated video codecs (h264,hevc,vp9,av1)"),
-    ("audio_codecs", Type::String, "Comma-separated audio codecs (aac,mp3,opus,ac3,eac3,flac)"),
+    (
+        "profile",
+        Type::String,
+        "A built-in device profile: chrome, firefox, safari, ios, android, tv, generic",
+    ),
+    (
+        "containers",
+        Type::String,
+        "Comma-separated containers the client plays (mp4,webm,...)",
+    ),
+    (
+        "video_codecs",
+        Type::String,
+        "Comma-separated video codecs (h264,hevc,vp9,av1)",
+    ),
+    (
+        "audio_codecs",
+        Type::String,
+        "Comma-separated audio codecs (aac,mp3,opus,ac3,eac3,flac)",
+    ),
     ("max_width", Type::Integer, "Largest displayed width"),
     ("max_height", Type::Integer, "Largest displayed height"),
-    ("max_bitrate", Type::Integer, "Largest overall bitrate, bits/s"),
+    (
+        "max_bitrate",
+        Type::Integer,
+        "Largest overall bitrate, bits/s",
+    ),
     ("max_audio_channels", Type::Integer, "Most audio channels"),
-    ("max_video_bit_depth", Type::Integer, "Deepest video bit depth (8, 10)"),
+    (
+        "max_video_bit_depth",
+        Type::Integer,
+        "Deepest video bit depth (8, 10)",
+    ),
     ("hdr", Type::Boolean, "Whether the client shows HDR"),
-    ("audio_track", Type::Integer, "The audio stream index to play (default: the file's default)"),
-    ("segment_format", Type::String, "fmp4 (default) or ts (H.264 only)"),
+    (
+        "audio_track",
+        Type::Integer,
+        "The audio stream index to play (default: the file's default)",
+    ),
+    (
+        "segment_format",
+        Type::String,
+        "fmp4 (default) or ts (H.264 only)",
+    ),
     ("start", Type::Number, "Start position, seconds"),
-    ("resume", Type::Boolean, "Start at the caller's saved progress"),
+    (
+        "resume",
+        Type::Boolean,
+        "Start at the caller's saved progress",
+    ),
 ];
-const TOKEN: QueryParam = ("token", Type::String, "The session token the stream answer's URL carries");
+const TOKEN: QueryParam = (
+    "token",
+    Type::String,
+    "The session token the stream answer's URL carries",
+);
 
 /// What each route takes and answers.
 fn doc_of(id: RouteId) -> Doc {
-    let doc = |body, query, answers, raw| Doc { body, query, answers, raw };
+    let doc = |body, query, answers, raw| Doc {
+        body,
+        query,
+        answers,
+        raw,
+    };
     match id {
         RouteId::Health => doc(None, &[], &[(200, "Up", Some(one::<Health>))], None),
-        RouteId::OpenApi => doc(None, &[], &[], Some((200, "application/json", "This document"))),
+        RouteId::OpenApi => doc(
+            None,
+            &[],
+            &[],
+            Some((200, "application/json", "This document")),
+        ),
         RouteId::CreateUpload => doc(
             Some(one::<NewUploadBody>),
             &[],
-            &[(201, "Created: PUT the bytes to `upload_url`", Some(one::<UploadCreated>)), INVALID, UNAUTHENTICATED, UNAVAILABLE],
+            &[
+                (
+                    201,
+                    "Created: PUT the bytes to `upload_url`",
+                    Some(one::<UploadCreated>),
+                ),
+                INVALID,
+                UNAUTHENTICATED,
+                UNAVAILABLE,
+            ],
             None,
         ),
-        RouteId::ListMedia => doc(None, &[], &[(200, "What the caller may see", Some(one::<MediaList>)), UNAUTHENTICATED], None),
-        RouteId::GetMedia => doc(None, &[], &[(200, "The media", Some(one::<MediaView>)), UNAUTHENTICATED, NOT_FOUND], None),
+        RouteId::ListMedia => doc(
+            None,
+            &[],
+            &[
+                (200, "What the caller may see", Some(one::<MediaList>)),
+                UNAUTHENTICATED,
+            ],
+            None,
+        ),
+        RouteId::GetMedia => doc(
+            None,
+            &[],
+            &[
+                (200, "The media", Some(one::<MediaView>)),
+                UNAUTHENTICATED,
+                NOT_FOUND,
+            ],
+            None,
+        ),
         RouteId::PatchMedia => doc(
             Some(one::<MediaPatchBody>),
             &[],
-            &[(200, "Changed", Some(one::<MediaView>)), INVALID, UNAUTHENTICATED, (403, "Not the owner or an admin", ERR), NOT_FOUND],
+            &[
+                (200, "Changed", Some(one::<MediaView>)),
+                INVALID,
+                UNAUTHENTICATED,
+                (403, "Not the owner or an admin", ERR),
+                NOT_FOUND,
+            ],
             None,
         ),
         RouteId::PutProgress => doc(
@@ -99,14 +202,35 @@ fn doc_of(id: RouteId) -> Doc {
             &[(204, "Saved", None), INVALID, UNAUTHENTICATED, NOT_FOUND],
             None,
         ),
-        RouteId::GetProgress => doc(None, &[], &[(200, "The saved position", Some(one::<ProgressView>)), UNAUTHENTICATED, NOT_FOUND], None),
+        RouteId::GetProgress => doc(
+            None,
+            &[],
+            &[
+                (200, "The saved position", Some(one::<ProgressView>)),
+                UNAUTHENTICATED,
+                NOT_FOUND,
+            ],
+            None,
+        ),
         RouteId::Stream => doc(
             None,
             STREAM_QUERY,
             &[
-                (200, "With `Accept: application/json`: the decision", Some(one::<StreamAnswer>)),
-                (202, "Still uploading or being probed; retry after `Retry-After`", Some(one::<Preparing>)),
-                (302, "Redirect to the original (direct play) or the session's master playlist", None),
+                (
+                    200,
+                    "With `Accept: application/json`: the decision",
+                    Some(one::<StreamAnswer>),
+                ),
+                (
+                    202,
+                    "Still uploading or being probed; retry after `Retry-After`",
+                    Some(one::<Preparing>),
+                ),
+                (
+                    302,
+                    "Redirect to the original (direct play) or the session's master playlist",
+                    None,
+                ),
                 INVALID,
                 UNAUTHENTICATED,
                 NOT_FOUND,
@@ -118,14 +242,34 @@ fn doc_of(id: RouteId) -> Doc {
         RouteId::EndSession => doc(
             None,
             &[TOKEN],
-            &[(204, "Ended", None), (401, "No valid token", ERR), (403, "Another session's token", ERR), NOT_FOUND],
+            &[
+                (204, "Ended", None),
+                (401, "No valid token", ERR),
+                (403, "Another session's token", ERR),
+                NOT_FOUND,
+            ],
             None,
         ),
         RouteId::Master | RouteId::Variant => doc(
             None,
-            if id == RouteId::Master { &[TOKEN, ("start", Type::Number, "Start offset (EXT-X-START), seconds")] } else { &[TOKEN] },
-            &[(401, "No valid token", ERR), (403, "Another session's token", ERR), NOT_FOUND],
-            Some((200, "application/vnd.apple.mpegurl", "The playlist (RFC 8216)")),
+            if id == RouteId::Master {
+                &[
+                    TOKEN,
+                    ("start", Type::Number, "Start offset (EXT-X-START), seconds"),
+                ]
+            } else {
+                &[TOKEN]
+            },
+            &[
+                (401, "No valid token", ERR),
+                (403, "Another session's token", ERR),
+                NOT_FOUND,
+            ],
+            Some((
+                200,
+                "application/vnd.apple.mpegurl",
+                "The playlist (RFC 8216)",
+            )),
         ),
         RouteId::Segment => doc(
             None,
@@ -136,7 +280,11 @@ fn doc_of(id: RouteId) -> Doc {
                 (403, "Another session's token", ERR),
                 NOT_FOUND,
                 (409, "The segment failed for good (`segment_failed`)", ERR),
-                (503, "Still being made (`segment_pending`); retry after `Retry-After`", ERR),
+                (
+                    503,
+                    "Still being made (`segment_pending`); retry after `Retry-After`",
+                    ERR,
+                ),
             ],
             None,
         ),
@@ -170,11 +318,21 @@ fn operation_id(r: &Route) -> String {
     out
 }
 
-fn parameter(name: &str, location: ParameterIn, ty: Type, required: bool, description: &str) -> utoipa::openapi::path::Parameter {
+fn parameter(
+    name: &str,
+    location: ParameterIn,
+    ty: Type,
+    required: bool,
+    description: &str,
+) -> utoipa::openapi::path::Parameter {
     ParameterBuilder::new()
         .name(name)
         .parameter_in(location)
-        .required(if required { Required::True } else { Required::False })
+        .required(if required {
+            Required::True
+        } else {
+            Required::False
+        })
         .description(Some(description))
         .schema(Some(ObjectBuilder::new().schema_type(ty)))
         .build()
@@ -182,33 +340,58 @@ fn parameter(name: &str, location: ParameterIn, ty: Type, required: bool, descri
 
 fn operation(r: &Route, schemas: &mut Schemas) -> utoipa::openapi::path::Operation {
     let doc = doc_of(r.id);
-    let mut op = OperationBuilder::new().operation_id(Some(operation_id(r))).summary(Some(r.summary));
-    for name in r.path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')) {
+    let mut op = OperationBuilder::new()
+        .operation_id(Some(operation_id(r)))
+        .summary(Some(r.summary));
+    for name in r
+        .path
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+    {
         op = op.parameter(parameter(name, ParameterIn::Path, Type::String, true, name));
     }
     for (name, ty, description) in doc.query {
-        let required = *name == "token" && r.auth == Auth::SessionToken && r.id != RouteId::EndSession;
-        op = op.parameter(parameter(name, ParameterIn::Query, ty.clone(), required, description));
+        let required =
+            *name == "token" && r.auth == Auth::SessionToken && r.id != RouteId::EndSession;
+        op = op.parameter(parameter(
+            name,
+            ParameterIn::Query,
+            ty.clone(),
+            required,
+            description,
+        ));
     }
     op = match r.auth {
         Auth::Bearer => op.security(SecurityRequirement::new("bearer_jwt", Vec::<String>::new())),
-        Auth::SessionToken => op.security(SecurityRequirement::new("session_token", Vec::<String>::new())),
+        Auth::SessionToken => op.security(SecurityRequirement::new(
+            "session_token",
+            Vec::<String>::new(),
+        )),
         Auth::Public => op.securities(Some(Vec::<SecurityRequirement>::new())),
     };
     if let Some(body) = doc.body {
         let content = ContentBuilder::new().schema(Some(body(schemas))).build();
-        let body = RequestBodyBuilder::new().required(Some(Required::True)).content("application/json", content);
+        let body = RequestBodyBuilder::new()
+            .required(Some(Required::True))
+            .content("application/json", content);
         op = op.request_body(Some(body.build()));
     }
     if let Some((status, content_type, description)) = doc.raw {
-        let content = ContentBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::String))).build();
-        let resp = ResponseBuilder::new().description(description).content(content_type, content);
+        let content = ContentBuilder::new()
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build();
+        let resp = ResponseBuilder::new()
+            .description(description)
+            .content(content_type, content);
         op = op.response(status.to_string(), resp.build());
     }
     for (status, description, body) in doc.answers {
         let mut resp = ResponseBuilder::new().description(*description);
         if let Some(body) = body {
-            resp = resp.content("application/json", ContentBuilder::new().schema(Some(body(schemas))).build());
+            resp = resp.content(
+                "application/json",
+                ContentBuilder::new().schema(Some(body(schemas))).build(),
+            );
         }
         op = op.response(status.to_string(), resp.build());
     }
@@ -223,11 +406,17 @@ pub fn document() -> OpenApi {
         let op = operation(r, &mut schemas);
         paths = paths.path(r.path, PathItem::new(http_method(&r.method), op));
     }
-    let bearer = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build();
+    let bearer = HttpBuilder::new()
+        .scheme(HttpAuthScheme::Bearer)
+        .bearer_format("JWT")
+        .build();
     let components = ComponentsBuilder::new()
         .schemas_from_iter(schemas)
         .security_scheme("bearer_jwt", SecurityScheme::Http(bearer))
-        .security_scheme("session_token", SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::new("token"))))
+        .security_scheme(
+            "session_token",
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::new("token"))),
+        )
         .build();
     let info = InfoBuilder::new()
         .title("stream: edge-cached video streaming")
@@ -238,7 +427,11 @@ pub fn document() -> OpenApi {
              just-in-time transcoding. Errors are `{\"error\": {\"code\", \"message\", \"request_id\"}}`.",
         ))
         .build();
-    OpenApiBuilder::new().info(info).paths(paths.build()).components(Some(components)).build()
+    OpenApiBuilder::new()
+        .info(info)
+        .paths(paths.build())
+        .components(Some(components))
+        .build()
 }
 
 /// The document as JSON, rendered once per process.
@@ -253,8 +446,14 @@ pub fn response() -> Resp {
     let mut r = http::Response::new(json().clone());
     *r.status_mut() = StatusCode::OK;
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     r
 }
 
@@ -267,14 +466,27 @@ mod tests {
         for r in super::ROUTES {
             let method = r.method.as_str().to_ascii_lowercase();
             let op = &doc["paths"][r.path][&method];
-            assert!(op.is_object(), "{} {} is not in the document", r.method, r.path);
-            assert!(op["responses"].as_object().is_some_and(|m| !m.is_empty()), "{} {}", r.method, r.path);
+            assert!(
+                op.is_object(),
+                "{} {} is not in the document",
+                r.method,
+                r.path
+            );
+            assert!(
+                op["responses"].as_object().is_some_and(|m| !m.is_empty()),
+                "{} {}",
+                r.method,
+                r.path
+            );
         }
         // Every $ref names a component.
         let text = String::from_utf8(super::json().to_vec()).unwrap();
         for part in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
             let name = &part[..part.find('"').unwrap()];
-            assert!(doc["components"]["schemas"][name].is_object(), "dangling $ref {name}");
+            assert!(
+                doc["components"]["schemas"][name].is_object(),
+                "dangling $ref {name}"
+            );
         }
     }
 }

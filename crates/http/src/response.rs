@@ -29,7 +29,10 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Resp {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let mut r = Response::new(Bytes::from(bytes));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -43,20 +46,27 @@ pub fn empty(status: StatusCode) -> Resp {
 pub fn error_body(status: StatusCode, code: &str, message: &str, request_id: &str) -> Resp {
     let body = crate::wire::ErrorBody::new(code, message, request_id);
     let mut r = json(status, &body);
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
 /// The response of a domain error: its status, the JSON error body (internal details stay in
 /// the logs), `WWW-Authenticate` on 401 and `Retry-After` on 503.
 pub fn error_response(err: &Error, request_id: &str) -> Resp {
-    let mut r = error_body(status_of(err), err.code(), &err.public_message(), request_id);
+    let mut r = error_body(
+        status_of(err),
+        err.code(),
+        &err.public_message(),
+        request_id,
+    );
     if matches!(err, Error::Unauthenticated(_)) {
         let v = HeaderValue::from_static("Bearer error=\"invalid_token\"");
         r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
     if matches!(err, Error::Unavailable(_)) {
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     }
     r
 }
@@ -64,8 +74,14 @@ pub fn error_response(err: &Error, request_id: &str) -> Resp {
 /// A redirect to `url`.
 pub fn redirect(url: &str, cache_control: &'static str) -> Result<Resp> {
     let mut r = empty(StatusCode::FOUND);
-    r.headers_mut().insert(header::LOCATION, HeaderValue::from_str(url).map_err(Error::internal)?);
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
+    r.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(url).map_err(Error::internal)?,
+    );
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control),
+    );
     Ok(r)
 }
 
@@ -80,7 +96,11 @@ pub fn parse_json<T: DeserializeOwned>(req: &Req) -> Result<T> {
 
 /// Decoded query parameters (last value wins).
 pub fn query(req: &Req) -> std::collections::HashMap<String, String> {
-    let parse = |q: &str| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect();
+    let parse = |q: &str| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .into_owned()
+            .collect()
+    };
     req.uri().query().map(parse).unwrap_or_default()
 }
 

@@ -69,13 +69,42 @@ pub struct Route {
     pub summary: &'static str,
 }
 
-const fn route(id: RouteId, method: Method, path: &'static str, function: Function, auth: Auth, summary: &'static str) -> Route {
-    Route { id, method, path, gateway_path: path, function, auth, summary }
+const fn route(
+    id: RouteId,
+    method: Method,
+    path: &'static str,
+    function: Function,
+    auth: Auth,
+    summary: &'static str,
+) -> Route {
+    Route {
+        id,
+        method,
+        path,
+        gateway_path: path,
+        function,
+        auth,
+        summary,
+    }
 }
 
 /// A route the cloud's HTTP API reaches through another (templated) path.
-const fn route_via(id: RouteId, method: Method, path: &'static str, gateway_path: &'static str, summary: &'static str) -> Route {
-    Route { id, method, path, gateway_path, function: Function::Hls, auth: Auth::SessionToken, summary }
+const fn route_via(
+    id: RouteId,
+    method: Method,
+    path: &'static str,
+    gateway_path: &'static str,
+    summary: &'static str,
+) -> Route {
+    Route {
+        id,
+        method,
+        path,
+        gateway_path,
+        function: Function::Hls,
+        auth: Auth::SessionToken,
+        summary,
+    }
 }
 
 const MASTER: &str = "/api/v1/hls/{session}/master.m3u8";
@@ -84,23 +113,140 @@ const PIECE: &str = "/api/v1/hls/{session}/{rendition}/{file}";
 
 /// Every route. HEAD is listed where it is served (a HEAD gets the GET's headers).
 pub const ROUTES: &[Route] = &[
-    route(RouteId::Health, Method::GET, "/healthz", Function::Api, Auth::Public, "Liveness"),
-    route(RouteId::OpenApi, Method::GET, "/api/v1/openapi.json", Function::Api, Auth::Public, "This API's OpenAPI 3.1 document"),
-    route(RouteId::CreateUpload, Method::POST, "/api/v1/uploads", Function::Api, Auth::Bearer, "Create an upload: a media record and a URL to PUT its bytes to"),
-    route(RouteId::ListMedia, Method::GET, "/api/v1/media", Function::Api, Auth::Bearer, "List the media the caller may see"),
-    route(RouteId::GetMedia, Method::GET, "/api/v1/media/{id}", Function::Api, Auth::Bearer, "One media record, with what the probe found"),
-    route(RouteId::PatchMedia, Method::PATCH, "/api/v1/media/{id}", Function::Api, Auth::Bearer, "Change a media's title or visibility (owner or admin)"),
-    route(RouteId::PutProgress, Method::PUT, "/api/v1/progress/{id}", Function::Api, Auth::Bearer, "Save the caller's playback position"),
-    route(RouteId::GetProgress, Method::GET, "/api/v1/progress/{id}", Function::Api, Auth::Bearer, "The caller's saved playback position"),
-    route(RouteId::Stream, Method::GET, "/api/v1/stream/{id}", Function::Stream, Auth::Bearer, "Play a media: the decision, then a redirect (or JSON) to the original or an HLS session"),
-    route(RouteId::Stream, Method::HEAD, "/api/v1/stream/{id}", Function::Stream, Auth::Bearer, "Play a media (HEAD: a HEAD-signed URL)"),
-    route(RouteId::EndSession, Method::DELETE, "/api/v1/hls/{session}", Function::Hls, Auth::SessionToken, "End an HLS session (session token, or the owner's bearer token)"),
-    route(RouteId::Master, Method::GET, MASTER, Function::Hls, Auth::SessionToken, "The session's master playlist"),
-    route(RouteId::Master, Method::HEAD, MASTER, Function::Hls, Auth::SessionToken, "The session's master playlist (headers)"),
-    route_via(RouteId::Variant, Method::GET, VARIANT, PIECE, "A rendition's VOD media playlist"),
-    route_via(RouteId::Variant, Method::HEAD, VARIANT, PIECE, "A rendition's media playlist (headers)"),
-    route(RouteId::Segment, Method::GET, PIECE, Function::Hls, Auth::SessionToken, "A segment or init segment: 302 to its object, made just in time"),
-    route(RouteId::Segment, Method::HEAD, PIECE, Function::Hls, Auth::SessionToken, "A segment or init segment (headers)"),
+    route(
+        RouteId::Health,
+        Method::GET,
+        "/healthz",
+        Function::Api,
+        Auth::Public,
+        "Liveness",
+    ),
+    route(
+        RouteId::OpenApi,
+        Method::GET,
+        "/api/v1/openapi.json",
+        Function::Api,
+        Auth::Public,
+        "This API's OpenAPI 3.1 document",
+    ),
+    route(
+        RouteId::CreateUpload,
+        Method::POST,
+        "/api/v1/uploads",
+        Function::Api,
+        Auth::Bearer,
+        "Create an upload: a media record and a URL to PUT its bytes to",
+    ),
+    route(
+        RouteId::ListMedia,
+        Method::GET,
+        "/api/v1/media",
+        Function::Api,
+        Auth::Bearer,
+        "List the media the caller may see",
+    ),
+    route(
+        RouteId::GetMedia,
+        Method::GET,
+        "/api/v1/media/{id}",
+        Function::Api,
+        Auth::Bearer,
+        "One media record, with what the probe found",
+    ),
+    route(
+        RouteId::PatchMedia,
+        Method::PATCH,
+        "/api/v1/media/{id}",
+        Function::Api,
+        Auth::Bearer,
+        "Change a media's title or visibility (owner or admin)",
+    ),
+    route(
+        RouteId::PutProgress,
+        Method::PUT,
+        "/api/v1/progress/{id}",
+        Function::Api,
+        Auth::Bearer,
+        "Save the caller's playback position",
+    ),
+    route(
+        RouteId::GetProgress,
+        Method::GET,
+        "/api/v1/progress/{id}",
+        Function::Api,
+        Auth::Bearer,
+        "The caller's saved playback position",
+    ),
+    route(
+        RouteId::Stream,
+        Method::GET,
+        "/api/v1/stream/{id}",
+        Function::Stream,
+        Auth::Bearer,
+        "Play a media: the decision, then a redirect (or JSON) to the original or an HLS session",
+    ),
+    route(
+        RouteId::Stream,
+        Method::HEAD,
+        "/api/v1/stream/{id}",
+        Function::Stream,
+        Auth::Bearer,
+        "Play a media (HEAD: a HEAD-signed URL)",
+    ),
+    route(
+        RouteId::EndSession,
+        Method::DELETE,
+        "/api/v1/hls/{session}",
+        Function::Hls,
+        Auth::SessionToken,
+        "End an HLS session (session token, or the owner's bearer token)",
+    ),
+    route(
+        RouteId::Master,
+        Method::GET,
+        MASTER,
+        Function::Hls,
+        Auth::SessionToken,
+        "The session's master playlist",
+    ),
+    route(
+        RouteId::Master,
+        Method::HEAD,
+        MASTER,
+        Function::Hls,
+        Auth::SessionToken,
+        "The session's master playlist (headers)",
+    ),
+    route_via(
+        RouteId::Variant,
+        Method::GET,
+        VARIANT,
+        PIECE,
+        "A rendition's VOD media playlist",
+    ),
+    route_via(
+        RouteId::Variant,
+        Method::HEAD,
+        VARIANT,
+        PIECE,
+        "A rendition's media playlist (headers)",
+    ),
+    route(
+        RouteId::Segment,
+        Method::GET,
+        PIECE,
+        Function::Hls,
+        Auth::SessionToken,
+        "A segment or init segment: 302 to its object, made just in time",
+    ),
+    route(
+        RouteId::Segment,
+        Method::HEAD,
+        PIECE,
+        Function::Hls,
+        Auth::SessionToken,
+        "A segment or init segment (headers)",
+    ),
 ];
 
 /// The path parameters of a matched route, in template order: (name, value).
@@ -154,7 +300,10 @@ pub fn resolve<'a>(method: &Method, path: &'a str) -> Resolution<'a> {
 
 /// The value of path parameter `name`.
 pub fn param<'a>(params: &Params<'a>, name: &str) -> &'a str {
-    params.iter().find(|(n, _)| *n == name).map_or("", |(_, v)| v)
+    params
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or("", |(_, v)| v)
 }
 
 #[cfg(test)]
@@ -170,30 +319,72 @@ mod tests {
 
     #[test]
     fn literal_routes_win_and_params_are_captured() {
-        assert_eq!(id_of(Method::GET, "/api/v1/hls/s/v720/playlist.m3u8"), Some(RouteId::Variant));
-        assert_eq!(id_of(Method::GET, "/api/v1/hls/s/v720/seg_00001.m4s"), Some(RouteId::Segment));
-        assert_eq!(id_of(Method::GET, "/api/v1/hls/s/master.m3u8"), Some(RouteId::Master));
-        let Resolution::Found(_, p) = resolve(&Method::GET, "/api/v1/hls/abc/a/init.mp4") else { panic!() };
-        assert_eq!((param(&p, "session"), param(&p, "rendition"), param(&p, "file")), ("abc", "a", "init.mp4"));
+        assert_eq!(
+            id_of(Method::GET, "/api/v1/hls/s/v720/playlist.m3u8"),
+            Some(RouteId::Variant)
+        );
+        assert_eq!(
+            id_of(Method::GET, "/api/v1/hls/s/v720/seg_00001.m4s"),
+            Some(RouteId::Segment)
+        );
+        assert_eq!(
+            id_of(Method::GET, "/api/v1/hls/s/master.m3u8"),
+            Some(RouteId::Master)
+        );
+        let Resolution::Found(_, p) = resolve(&Method::GET, "/api/v1/hls/abc/a/init.mp4") else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                param(&p, "session"),
+                param(&p, "rendition"),
+                param(&p, "file")
+            ),
+            ("abc", "a", "init.mp4")
+        );
     }
 
     #[test]
     fn wrong_methods_and_unknown_paths() {
-        assert!(matches!(resolve(&Method::DELETE, "/api/v1/media"), Resolution::WrongMethod));
-        assert!(matches!(resolve(&Method::GET, "/api/v1/hls/s"), Resolution::WrongMethod));
-        assert!(matches!(resolve(&Method::GET, "/api/v1/nothing"), Resolution::NotFound));
+        assert!(matches!(
+            resolve(&Method::DELETE, "/api/v1/media"),
+            Resolution::WrongMethod
+        ));
+        assert!(matches!(
+            resolve(&Method::GET, "/api/v1/hls/s"),
+            Resolution::WrongMethod
+        ));
+        assert!(matches!(
+            resolve(&Method::GET, "/api/v1/nothing"),
+            Resolution::NotFound
+        ));
         // Empty segments never match a parameter; extra segments never match.
-        assert!(matches!(resolve(&Method::GET, "/api/v1/media/"), Resolution::NotFound));
-        assert!(matches!(resolve(&Method::GET, "/api/v1/media/a/b"), Resolution::NotFound));
-        assert!(matches!(resolve(&Method::GET, "/api/v1/hls//master.m3u8"), Resolution::NotFound));
+        assert!(matches!(
+            resolve(&Method::GET, "/api/v1/media/"),
+            Resolution::NotFound
+        ));
+        assert!(matches!(
+            resolve(&Method::GET, "/api/v1/media/a/b"),
+            Resolution::NotFound
+        ));
+        assert!(matches!(
+            resolve(&Method::GET, "/api/v1/hls//master.m3u8"),
+            Resolution::NotFound
+        ));
     }
 
     #[test]
     fn every_route_is_reachable() {
         for r in ROUTES {
-            let path = r.path.replace("{file}", "seg_00000.m4s").replace('{', "x").replace('}', "");
+            let path = r
+                .path
+                .replace("{file}", "seg_00000.m4s")
+                .replace('{', "x")
+                .replace('}', "");
             match resolve(&r.method, &path) {
-                Resolution::Found(found, _) => assert_eq!((found.id, &found.method), (r.id, &r.method), "{path}"),
+                Resolution::Found(found, _) => {
+                    assert_eq!((found.id, &found.method), (r.id, &r.method), "{path}")
+                }
                 other => panic!("{} {path}: {other:?}", r.method),
             }
         }

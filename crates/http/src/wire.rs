@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
-use stream_core::model::{AudioStream, Media, MediaStatus, Progress, SubtitleStream, VideoStream, Visibility};
+use stream_core::model::{
+    AudioStream, Media, MediaStatus, Progress, SubtitleStream, VideoStream, Visibility,
+};
 use stream_core::playback::decision::{Method, Reason, SegmentFormat};
 use stream_service::media::{MediaChanges, NewUpload, UploadTicket};
 use stream_service::playback::Playback;
@@ -27,7 +29,11 @@ pub struct ErrorDetail {
 
 impl ErrorBody {
     pub fn new(code: &str, message: &str, request_id: &str) -> Self {
-        let error = ErrorDetail { code: code.into(), message: message.into(), request_id: request_id.into() };
+        let error = ErrorDetail {
+            code: code.into(),
+            message: message.into(),
+            request_id: request_id.into(),
+        };
         ErrorBody { error }
     }
 }
@@ -53,7 +59,12 @@ pub struct NewUploadBody {
 
 impl From<NewUploadBody> for NewUpload {
     fn from(b: NewUploadBody) -> Self {
-        NewUpload { filename: b.filename, content_type: b.content_type, title: b.title, visibility: b.visibility }
+        NewUpload {
+            filename: b.filename,
+            content_type: b.content_type,
+            title: b.title,
+            visibility: b.visibility,
+        }
     }
 }
 
@@ -149,7 +160,10 @@ pub struct MediaPatchBody {
 
 impl From<MediaPatchBody> for MediaChanges {
     fn from(b: MediaPatchBody) -> Self {
-        MediaChanges { title: b.title, visibility: b.visibility }
+        MediaChanges {
+            title: b.title,
+            visibility: b.visibility,
+        }
     }
 }
 
@@ -171,7 +185,11 @@ pub struct ProgressView {
 
 impl From<Progress> for ProgressView {
     fn from(p: Progress) -> Self {
-        ProgressView { position_seconds: p.position_seconds, completed: p.completed, updated_at: p.updated_at }
+        ProgressView {
+            position_seconds: p.position_seconds,
+            completed: p.completed,
+            updated_at: p.updated_at,
+        }
     }
 }
 
@@ -205,7 +223,12 @@ impl From<Playback> for StreamAnswer {
         let expires = Utc.timestamp_opt(p.expires_at, 0).single();
         StreamAnswer {
             method: p.decision.method,
-            protocol: if p.decision.method.is_hls() { "hls" } else { "file" }.into(),
+            protocol: if p.decision.method.is_hls() {
+                "hls"
+            } else {
+                "file"
+            }
+            .into(),
             url: p.url,
             session_id: p.session_id,
             reasons: p.decision.reasons,

@@ -96,7 +96,11 @@ fn bit_depth(st: &FfStream) -> u8 {
 }
 
 fn hdr_kind(st: &FfStream) -> HdrKind {
-    let dovi = st.side_data_list.iter().any(|d| d.get("side_data_type").and_then(|t| t.as_str()).is_some_and(|t| t.contains("DOVI")));
+    let dovi = st.side_data_list.iter().any(|d| {
+        d.get("side_data_type")
+            .and_then(|t| t.as_str())
+            .is_some_and(|t| t.contains("DOVI"))
+    });
     if dovi {
         return HdrKind::DolbyVision;
     }
@@ -116,8 +120,16 @@ fn level(codec: &str, raw: Option<i64>) -> Option<f64> {
     })
 }
 
-fn container_name(format_name: &str, tags: &HashMap<String, String>, filename: &str, has_video: bool) -> String {
-    let ext = filename.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+fn container_name(
+    format_name: &str,
+    tags: &HashMap<String, String>,
+    filename: &str,
+    has_video: bool,
+) -> String {
+    let ext = filename
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
     let first = format_name.split(',').next().unwrap_or(format_name);
     if format_name.contains("mp4") || format_name.starts_with("mov") {
         if tags.get("major_brand").is_some_and(|b| b.trim() == "qt") {
@@ -129,7 +141,11 @@ fn container_name(format_name: &str, tags: &HashMap<String, String>, filename: &
         return "mp4".into();
     }
     if format_name.contains("matroska") {
-        return if ext == "webm" { "webm".into() } else { "mkv".into() };
+        return if ext == "webm" {
+            "webm".into()
+        } else {
+            "mkv".into()
+        };
     }
     match first {
         "mpegts" => "ts".into(),
@@ -139,9 +155,15 @@ fn container_name(format_name: &str, tags: &HashMap<String, String>, filename: &
 
 /// Turns ffprobe's JSON into a [`Probe`] (keyframes are filled in separately).
 pub fn interpret(out: &FfprobeOutput, filename: &str) -> Result<Probe, ProbeError> {
-    let format = out.format.as_ref().ok_or_else(|| ProbeError::Unusable("Not a media file: no container format was recognised.".into()))?;
+    let format = out.format.as_ref().ok_or_else(|| {
+        ProbeError::Unusable("Not a media file: no container format was recognised.".into())
+    })?;
     let is = |st: &&FfStream, kind: &str| st.codec_type.as_deref() == Some(kind);
-    let video_st = out.streams.iter().find(|st| is(st, "video") && st.disposition.get("attached_pic").copied().unwrap_or(0) == 0 && st.width.unwrap_or(0) > 0);
+    let video_st = out.streams.iter().find(|st| {
+        is(st, "video")
+            && st.disposition.get("attached_pic").copied().unwrap_or(0) == 0
+            && st.width.unwrap_or(0) > 0
+    });
     let audio: Vec<AudioStream> = out
         .streams
         .iter()
@@ -164,8 +186,20 @@ pub fn interpret(out: &FfprobeOutput, filename: &str) -> Result<Probe, ProbeErro
         .filter(|st| is(st, "subtitle"))
         .map(|st| {
             let codec = st.codec_name.clone().unwrap_or_else(|| "unknown".into());
-            let kind = if matches!(codec.as_str(), "hdmv_pgs_subtitle" | "dvd_subtitle" | "dvb_subtitle" | "xsub") { SubtitleKind::Bitmap } else { SubtitleKind::Text };
-            SubtitleStream { index: st.index, codec, language: st.tags.get("language").cloned().filter(|l| l != "und"), kind }
+            let kind = if matches!(
+                codec.as_str(),
+                "hdmv_pgs_subtitle" | "dvd_subtitle" | "dvb_subtitle" | "xsub"
+            ) {
+                SubtitleKind::Bitmap
+            } else {
+                SubtitleKind::Text
+            };
+            SubtitleStream {
+                index: st.index,
+                codec,
+                language: st.tags.get("language").cloned().filter(|l| l != "und"),
+                kind,
+            }
         })
         .collect();
     let video = video_st.map(|st| {
@@ -178,24 +212,40 @@ pub fn interpret(out: &FfprobeOutput, filename: &str) -> Result<Probe, ProbeErro
             height: st.height.unwrap_or(0),
             bit_depth: bit_depth(st),
             pix_fmt: st.pix_fmt.clone(),
-            frame_rate: st.avg_frame_rate.as_deref().and_then(parse_rate).or_else(|| st.r_frame_rate.as_deref().and_then(parse_rate)).map(stream_core::frame_rate::normalize),
+            frame_rate: st
+                .avg_frame_rate
+                .as_deref()
+                .and_then(parse_rate)
+                .or_else(|| st.r_frame_rate.as_deref().and_then(parse_rate))
+                .map(stream_core::frame_rate::normalize),
             codec_tag: st.codec_tag_string.clone().filter(|t| !t.starts_with('[')),
             color_transfer: st.color_transfer.clone(),
             hdr: hdr_kind(st),
-            interlaced: st.field_order.as_deref().is_some_and(|f| f != "progressive" && f != "unknown"),
+            interlaced: st
+                .field_order
+                .as_deref()
+                .is_some_and(|f| f != "progressive" && f != "unknown"),
             bitrate: num(&st.bit_rate),
             codec,
         }
     });
     if video.is_none() && audio.is_empty() {
-        return Err(ProbeError::Unusable("The file has neither a video nor an audio stream.".into()));
+        return Err(ProbeError::Unusable(
+            "The file has neither a video nor an audio stream.".into(),
+        ));
     }
     let duration = num::<f64>(&format.duration)
         .or_else(|| video_st.and_then(|st| num::<f64>(&st.duration)))
         .filter(|d| d.is_finite() && *d > 0.0)
-        .ok_or_else(|| ProbeError::Unusable("The file's duration cannot be determined: it is probably truncated or damaged.".into()))?;
+        .ok_or_else(|| {
+            ProbeError::Unusable(
+                "The file's duration cannot be determined: it is probably truncated or damaged."
+                    .into(),
+            )
+        })?;
     let size: Option<f64> = num(&format.size);
-    let bitrate = num::<u64>(&format.bit_rate).or_else(|| size.map(|s| (s * 8.0 / duration) as u64));
+    let bitrate =
+        num::<u64>(&format.bit_rate).or_else(|| size.map(|s| (s * 8.0 / duration) as u64));
     let mut notes = vec![];
     if video.is_none() {
         notes.push("Audio only: the file has no video stream.".to_string());
@@ -223,7 +273,11 @@ pub fn explain_failure(stderr: &str) -> String {
     } else if s.contains("end of file") || s.contains("truncat") || s.contains("partial file") {
         "The file is truncated or damaged and cannot be read.".into()
     } else {
-        let first = stderr.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("unknown error");
+        let first = stderr
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("unknown error");
         // Drop the input path/URL ffprobe prefixes its messages with: it may be a presigned URL.
         let reason = first.rsplit(": ").next().unwrap_or(first);
         format!("The file could not be read as media: {reason}.")
@@ -238,7 +292,11 @@ pub struct Prober {
 
 impl Prober {
     pub fn new(ffprobe: &str) -> Self {
-        Prober { ffprobe: ffprobe.to_string(), probe_timeout: Duration::from_secs(120), keyframe_timeout: Duration::from_secs(900) }
+        Prober {
+            ffprobe: ffprobe.to_string(),
+            probe_timeout: Duration::from_secs(120),
+            keyframe_timeout: Duration::from_secs(900),
+        }
     }
 
     /// Probes `location` (a path or URL). `filename` is the uploaded name, a container hint.
@@ -246,10 +304,16 @@ impl Prober {
         let output = self.run_json(location).await?;
         let mut probe = interpret(&output, filename)?;
         if probe.video.is_some() {
-            let start = output.format.as_ref().and_then(|f| num::<f64>(&f.start_time)).unwrap_or(0.0);
+            let start = output
+                .format
+                .as_ref()
+                .and_then(|f| num::<f64>(&f.start_time))
+                .unwrap_or(0.0);
             probe.keyframes = self.keyframes(location, start).await?;
             if probe.keyframes.is_empty() {
-                return Err(ProbeError::Unusable("The video stream has no keyframes: the file is damaged.".into()));
+                return Err(ProbeError::Unusable(
+                    "The video stream has no keyframes: the file is damaged.".into(),
+                ));
             }
         }
         Ok(probe)
@@ -257,46 +321,93 @@ impl Prober {
 
     async fn run_json(&self, location: &str) -> Result<FfprobeOutput, ProbeError> {
         let mut cmd = Command::new(&self.ffprobe);
-        cmd.args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams", "-i", location]).stdin(Stdio::null()).kill_on_drop(true);
+        cmd.args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+            "-i",
+            location,
+        ])
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
         let out = tokio::time::timeout(self.probe_timeout, cmd.output())
             .await
-            .map_err(|_| ProbeError::Tool(format!("ffprobe did not finish within {:?}", self.probe_timeout)))?
+            .map_err(|_| {
+                ProbeError::Tool(format!(
+                    "ffprobe did not finish within {:?}",
+                    self.probe_timeout
+                ))
+            })?
             .map_err(|e| ProbeError::Tool(format!("cannot run `{}`: {e}", self.ffprobe)))?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         if !out.status.success() {
             return Err(ProbeError::Unusable(explain_failure(&stderr)));
         }
-        serde_json::from_slice(&out.stdout).map_err(|e| ProbeError::Tool(format!("unexpected ffprobe output: {e}")))
+        serde_json::from_slice(&out.stdout)
+            .map_err(|e| ProbeError::Tool(format!("unexpected ffprobe output: {e}")))
     }
 
     /// Keyframe times of the first video stream, relative to the file's start, ascending.
     /// Reads packets only (no decoding), streaming ffprobe's output line by line.
     async fn keyframes(&self, location: &str, start_time: f64) -> Result<Vec<f64>, ProbeError> {
         let mut child = Command::new(&self.ffprobe)
-            .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,dts_time,flags", "-of", "compact=p=0", "-i", location])
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                "packet=pts_time,dts_time,flags",
+                "-of",
+                "compact=p=0",
+                "-i",
+                location,
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| ProbeError::Tool(format!("cannot run `{}`: {e}", self.ffprobe)))?;
-        let stdout = child.stdout.take().ok_or_else(|| ProbeError::Tool("no stdout".into()))?;
-        let mut stderr = child.stderr.take().ok_or_else(|| ProbeError::Tool("no stderr".into()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| ProbeError::Tool("no stdout".into()))?;
+        let mut stderr = child
+            .stderr
+            .take()
+            .ok_or_else(|| ProbeError::Tool("no stderr".into()))?;
         let collect = async {
             let mut times = vec![];
             let mut lines = BufReader::new(stdout).lines();
-            while let Some(line) = lines.next_line().await.map_err(|e| ProbeError::Tool(e.to_string()))? {
+            while let Some(line) = lines
+                .next_line()
+                .await
+                .map_err(|e| ProbeError::Tool(e.to_string()))?
+            {
                 if let Some(t) = keyframe_time(&line) {
                     times.push(((t - start_time) * 1000.0).round() / 1000.0);
                 }
             }
             let mut err = String::new();
             let _ = stderr.read_to_string(&mut err).await;
-            let status = child.wait().await.map_err(|e| ProbeError::Tool(e.to_string()))?;
+            let status = child
+                .wait()
+                .await
+                .map_err(|e| ProbeError::Tool(e.to_string()))?;
             Ok::<_, ProbeError>((times, status, err))
         };
-        let (mut times, status, err) =
-            tokio::time::timeout(self.keyframe_timeout, collect).await.map_err(|_| ProbeError::Tool(format!("keyframe scan did not finish within {:?}", self.keyframe_timeout)))??;
+        let (mut times, status, err) = tokio::time::timeout(self.keyframe_timeout, collect)
+            .await
+            .map_err(|_| {
+                ProbeError::Tool(format!(
+                    "keyframe scan did not finish within {:?}",
+                    self.keyframe_timeout
+                ))
+            })??;
         if !status.success() && times.is_empty() {
             return Err(ProbeError::Unusable(explain_failure(&err)));
         }
@@ -355,7 +466,10 @@ mod tests {
         assert_eq!(p.duration_seconds, 4.0);
         assert_eq!(p.bitrate, Some(1_000_000));
         let v = p.video.unwrap();
-        assert_eq!((v.codec.as_str(), v.width, v.height, v.bit_depth), ("hevc", 1280, 720, 10));
+        assert_eq!(
+            (v.codec.as_str(), v.width, v.height, v.bit_depth),
+            ("hevc", 1280, 720, 10)
+        );
         assert_eq!(v.profile.as_deref(), Some("Main 10"));
         assert_eq!(v.level, Some(3.1));
         assert_eq!(v.hdr, HdrKind::Hdr10);
@@ -363,7 +477,14 @@ mod tests {
         assert_eq!(v.codec_tag, None);
         assert!(!v.interlaced);
         assert_eq!(p.audio.len(), 1);
-        assert_eq!((p.audio[0].codec.as_str(), p.audio[0].channels, p.audio[0].default), ("ac3", 6, true));
+        assert_eq!(
+            (
+                p.audio[0].codec.as_str(),
+                p.audio[0].channels,
+                p.audio[0].default
+            ),
+            ("ac3", 6, true)
+        );
         assert_eq!(p.audio[0].language.as_deref(), Some("fre"));
         assert_eq!(p.subtitles[0].kind, SubtitleKind::Bitmap);
     }
@@ -377,15 +498,25 @@ mod tests {
         let p = interpret(&out, "song.m4a").unwrap();
         assert!(p.video.is_none());
         assert_eq!(p.container, "m4a");
-        assert_eq!(p.notes, vec!["Audio only: the file has no video stream.".to_string()]);
+        assert_eq!(
+            p.notes,
+            vec!["Audio only: the file has no video stream.".to_string()]
+        );
     }
 
     #[test]
     fn no_streams_or_no_duration_is_unusable() {
-        let out: FfprobeOutput = serde_json::from_str(r#"{"streams":[],"format":{"format_name":"mp3"}}"#).unwrap();
-        assert!(matches!(interpret(&out, "x.mp3"), Err(ProbeError::Unusable(_))));
+        let out: FfprobeOutput =
+            serde_json::from_str(r#"{"streams":[],"format":{"format_name":"mp3"}}"#).unwrap();
+        assert!(matches!(
+            interpret(&out, "x.mp3"),
+            Err(ProbeError::Unusable(_))
+        ));
         let out: FfprobeOutput = serde_json::from_str(r#"{"streams":[{"index":0,"codec_type":"audio","codec_name":"mp3","channels":2}],"format":{"format_name":"mp3"}}"#).unwrap();
-        assert!(matches!(interpret(&out, "x.mp3"), Err(ProbeError::Unusable(_))));
+        assert!(matches!(
+            interpret(&out, "x.mp3"),
+            Err(ProbeError::Unusable(_))
+        ));
     }
 
     #[test]
@@ -408,15 +539,30 @@ mod tests {
         assert_eq!(parse_rate("0/0"), None);
         assert_eq!(level("h264", Some(41)), Some(4.1));
         assert_eq!(level("hevc", Some(120)), Some(4.0));
-        assert_eq!(keyframe_time("pts_time=2.000000|dts_time=1.916667|flags=K__"), Some(2.0));
-        assert_eq!(keyframe_time("pts_time=2.041667|dts_time=1.958333|flags=___"), None);
-        assert_eq!(keyframe_time("pts_time=N/A|dts_time=3.5|flags=K_"), Some(3.5));
+        assert_eq!(
+            keyframe_time("pts_time=2.000000|dts_time=1.916667|flags=K__"),
+            Some(2.0)
+        );
+        assert_eq!(
+            keyframe_time("pts_time=2.041667|dts_time=1.958333|flags=___"),
+            None
+        );
+        assert_eq!(
+            keyframe_time("pts_time=N/A|dts_time=3.5|flags=K_"),
+            Some(3.5)
+        );
     }
 
     #[test]
     fn failures_are_explained_without_leaking_the_location() {
-        assert!(explain_failure("https://bucket/x?X-Amz-Signature=abc: moov atom not found").contains("moov atom"));
-        assert!(explain_failure("/data/x: Invalid data found when processing input").starts_with("Not a media file"));
+        assert!(
+            explain_failure("https://bucket/x?X-Amz-Signature=abc: moov atom not found")
+                .contains("moov atom")
+        );
+        assert!(
+            explain_failure("/data/x: Invalid data found when processing input")
+                .starts_with("Not a media file")
+        );
         let m = explain_failure("https://h/x?X-Amz-Signature=secret: Something odd");
         assert!(!m.contains("secret"), "{m}");
     }

@@ -2,12 +2,12 @@
 //! by content, so a rendition another live session of the same media still uses is kept. Run by
 //! the `cleanup` function on a TTL deletion (cloud) and by streamd's sweeper (embedded).
 
+use crate::state::AppState;
 use stream_core::error::Result;
 use stream_core::hls::ladder::{build, ClientLimits, LadderConfig, RenditionSet};
+use stream_core::playback::decision::SegmentFormat;
 use stream_core::segment::Piece;
 use stream_core::session::Session;
-use stream_core::playback::decision::SegmentFormat;
-use crate::state::AppState;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CleanupReport {
@@ -17,16 +17,30 @@ pub struct CleanupReport {
 }
 
 fn rendition_ids(set: &RenditionSet) -> Vec<&str> {
-    set.video.iter().map(|v| v.id.as_str()).chain(set.audio.iter().map(|a| a.id.as_str())).collect()
+    set.video
+        .iter()
+        .map(|v| v.id.as_str())
+        .chain(set.audio.iter().map(|a| a.id.as_str()))
+        .collect()
 }
 
 fn content_keys(set: &RenditionSet) -> Vec<String> {
-    rendition_ids(set).into_iter().filter_map(|id| set.content_key(id)).collect()
+    rendition_ids(set)
+        .into_iter()
+        .filter_map(|id| set.content_key(id))
+        .collect()
 }
 
 fn set_of(session: &Session, media: &stream_core::model::Media) -> Option<RenditionSet> {
     let probe = media.probe.as_ref()?;
-    build(&media.id, probe, &session.decision, &ClientLimits::from(session.limits), &LadderConfig::default()).ok()
+    build(
+        &media.id,
+        probe,
+        &session.decision,
+        &ClientLimits::from(session.limits),
+        &LadderConfig::default(),
+    )
+    .ok()
 }
 
 /// Removes the renditions of `ended` that no live session of its media uses.
@@ -58,13 +72,17 @@ pub async fn cleanup_session(state: &AppState, ended: &Session) -> Result<Cleanu
         pieces.push(Piece::Init);
     }
     for rendition in rendition_ids(&set) {
-        let Some(key) = set.content_key(rendition) else { continue };
+        let Some(key) = set.content_key(rendition) else {
+            continue;
+        };
         if in_use.contains(&key) {
             report.renditions_kept += 1;
             continue;
         }
         for piece in &pieces {
-            let Some(id) = set.segment(rendition, *piece) else { continue };
+            let Some(id) = set.segment(rendition, *piece) else {
+                continue;
+            };
             if let Some(rec) = state.meta.get_segment(&id.record_id()).await? {
                 state.objects.delete(&id.object_key()).await?;
                 state.meta.delete_segment(&rec.id).await?;
@@ -81,10 +99,17 @@ pub async fn cleanup_session(state: &AppState, ended: &Session) -> Result<Cleanu
 /// TTL-expired session of the event is cleaned up. A storage error fails the batch (the stream
 /// retries it; cleanup is idempotent).
 #[cfg(feature = "aws")]
-pub async fn handle_stream_event(state: &AppState, event: &serde_json::Value) -> Result<Vec<CleanupReport>> {
+pub async fn handle_stream_event(
+    state: &AppState,
+    event: &serde_json::Value,
+) -> Result<Vec<CleanupReport>> {
     use stream_storage::dynamodb_stream::{classify_stream_record, StreamRecordKind};
     let mut reports = vec![];
-    for record in event["Records"].as_array().map(Vec::as_slice).unwrap_or_default() {
+    for record in event["Records"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         match classify_stream_record(record) {
             StreamRecordKind::ExpiredSession(s) => reports.push(cleanup_session(state, &s).await?),
             StreamRecordKind::Ignored(why) => tracing::debug!(why, "stream record ignored"),

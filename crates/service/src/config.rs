@@ -134,19 +134,39 @@ impl Config {
         let storage = match get("STREAM_STORAGE").as_deref() {
             None | Some("embedded") => StorageKind::Embedded,
             Some("aws") => StorageKind::Aws,
-            Some(other) => return Err(err("STREAM_STORAGE", format!("expected `embedded` or `aws`, got `{other}`"))),
+            Some(other) => {
+                return Err(err(
+                    "STREAM_STORAGE",
+                    format!("expected `embedded` or `aws`, got `{other}`"),
+                ))
+            }
         };
         let listen = get("STREAM_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
         let public_url_explicit = get("STREAM_PUBLIC_URL").is_some();
-        let public_url = get("STREAM_PUBLIC_URL").unwrap_or_else(|| format!("http://{listen}")).trim_end_matches('/').to_string();
+        let public_url = get("STREAM_PUBLIC_URL")
+            .unwrap_or_else(|| format!("http://{listen}"))
+            .trim_end_matches('/')
+            .to_string();
         let log_format = match get("STREAM_LOG_FORMAT").as_deref() {
             Some("json") => LogFormat::Json,
             Some("pretty") => LogFormat::Pretty,
             None if storage == StorageKind::Aws => LogFormat::Json,
             None => LogFormat::Pretty,
-            Some(other) => return Err(err("STREAM_LOG_FORMAT", format!("expected `json` or `pretty`, got `{other}`"))),
+            Some(other) => {
+                return Err(err(
+                    "STREAM_LOG_FORMAT",
+                    format!("expected `json` or `pretty`, got `{other}`"),
+                ))
+            }
         };
-        let algorithms = get("STREAM_JWT_ALGORITHMS").map(|v| v.split(',').map(|s| s.trim().to_ascii_uppercase()).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+        let algorithms = get("STREAM_JWT_ALGORITHMS")
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_ascii_uppercase())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Config {
             storage,
             listen,
@@ -178,11 +198,21 @@ impl Config {
             session_secret: get("STREAM_SESSION_SECRET"),
             session_token_ttl: secs(&get, "STREAM_SESSION_TOKEN_TTL_SECONDS", 12 * 3600)?,
             segment_wait: Duration::from_millis(num(&get, "STREAM_SEGMENT_WAIT_MS", 8000)?),
-            segment_poll: Duration::from_millis(num(&get, "STREAM_SEGMENT_POLL_MS", if storage == StorageKind::Aws { 100 } else { 20 })?.max(1)),
-            read_ahead: u32::try_from(num(&get, "STREAM_READ_AHEAD", 3)?).map_err(|_| err("STREAM_READ_AHEAD", "too large"))?,
+            segment_poll: Duration::from_millis(
+                num(
+                    &get,
+                    "STREAM_SEGMENT_POLL_MS",
+                    if storage == StorageKind::Aws { 100 } else { 20 },
+                )?
+                .max(1),
+            ),
+            read_ahead: u32::try_from(num(&get, "STREAM_READ_AHEAD", 3)?)
+                .map_err(|_| err("STREAM_READ_AHEAD", "too large"))?,
             read_ahead_all_rungs: parse_bool(&get, "STREAM_READ_AHEAD_ALL_RUNGS", false)?,
             workers: match num(&get, "STREAM_WORKERS", 0)? {
-                0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+                0 => std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2),
                 n => usize::try_from(n).map_err(|_| err("STREAM_WORKERS", "too large"))?,
             },
             transcode_function: get("STREAM_TRANSCODE_FUNCTION"),
@@ -191,31 +221,56 @@ impl Config {
 }
 
 fn err(var: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError { var, message: message.into() }
+    ConfigError {
+        var,
+        message: message.into(),
+    }
 }
 
-fn num(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: u64) -> Result<u64, ConfigError> {
+fn num(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u64,
+) -> Result<u64, ConfigError> {
     match get(var) {
         None => Ok(default),
-        Some(v) => v.trim().parse().map_err(|_| err(var, format!("expected a whole number, got `{v}`"))),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| err(var, format!("expected a whole number, got `{v}`"))),
     }
 }
 
 /// An `http(s)://host[:port]` origin (no path, query or credentials), or None when unset/empty.
-fn origin_url(get: &impl Fn(&str) -> Option<String>, var: &'static str) -> Result<Option<url::Url>, ConfigError> {
+fn origin_url(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+) -> Result<Option<url::Url>, ConfigError> {
     let Some(v) = get(var).filter(|v| !v.trim().is_empty()) else {
         return Ok(None);
     };
     let u = url::Url::parse(v.trim()).map_err(|e| err(var, format!("not a URL ({e})")))?;
-    let is_origin =
-        matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.path() == "/" && u.query().is_none() && u.fragment().is_none() && u.username().is_empty() && u.password().is_none();
+    let is_origin = matches!(u.scheme(), "http" | "https")
+        && u.host().is_some()
+        && u.path() == "/"
+        && u.query().is_none()
+        && u.fragment().is_none()
+        && u.username().is_empty()
+        && u.password().is_none();
     if !is_origin {
-        return Err(err(var, "expected an origin such as `https://cdn.example.com` (no path, query or credentials)"));
+        return Err(err(
+            var,
+            "expected an origin such as `https://cdn.example.com` (no path, query or credentials)",
+        ));
     }
     Ok(Some(u))
 }
 
-fn secs(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: u64) -> Result<Duration, ConfigError> {
+fn secs(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u64,
+) -> Result<Duration, ConfigError> {
     let n = num(get, var, default)?;
     if n == 0 {
         return Err(err(var, "must be at least 1 second"));
@@ -223,7 +278,11 @@ fn secs(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: u64) 
     Ok(Duration::from_secs(n))
 }
 
-fn parse_bool(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+fn parse_bool(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
     match get(var).as_deref() {
         None => Ok(default),
         Some("1" | "true" | "yes") => Ok(true),
@@ -238,7 +297,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -261,13 +323,25 @@ mod tests {
         assert_eq!(e.var, "STREAM_SEGMENT_URL_TTL_SECONDS");
         let e = cfg(&[("STREAM_SEGMENT_URL_TTL_SECONDS", "0")]).unwrap_err();
         assert_eq!(e.var, "STREAM_SEGMENT_URL_TTL_SECONDS");
-        for bad in ["cdn.example.com", "ftp://cdn.example.com", "https://cdn.example.com/renditions", "https://u:p@cdn.example.com", "https://cdn.example.com/?a=1"] {
+        for bad in [
+            "cdn.example.com",
+            "ftp://cdn.example.com",
+            "https://cdn.example.com/renditions",
+            "https://u:p@cdn.example.com",
+            "https://cdn.example.com/?a=1",
+        ] {
             let e = cfg(&[("STREAM_SEGMENT_URL_BASE", bad)]).unwrap_err();
             assert_eq!(e.var, "STREAM_SEGMENT_URL_BASE", "{bad}");
         }
         let c = cfg(&[("STREAM_SEGMENT_URL_BASE", "https://d1.cloudfront.net/")]).unwrap();
-        assert_eq!(c.segment_url_base.map(|u| u.to_string()), Some("https://d1.cloudfront.net/".into()));
-        assert!(cfg(&[("STREAM_SEGMENT_URL_BASE", "")]).unwrap().segment_url_base.is_none());
+        assert_eq!(
+            c.segment_url_base.map(|u| u.to_string()),
+            Some("https://d1.cloudfront.net/".into())
+        );
+        assert!(cfg(&[("STREAM_SEGMENT_URL_BASE", "")])
+            .unwrap()
+            .segment_url_base
+            .is_none());
     }
 
     #[test]

@@ -35,7 +35,9 @@ impl std::ops::Deref for HlsSession {
 
 fn token_error(e: SessionTokenError) -> Error {
     match e {
-        SessionTokenError::Invalid => Error::Forbidden("the session token is not valid for this session".into()),
+        SessionTokenError::Invalid => {
+            Error::Forbidden("the session token is not valid for this session".into())
+        }
         SessionTokenError::Missing => {
             Error::Unauthenticated("a session token is required (`token` query parameter)".into())
         }
@@ -54,22 +56,63 @@ pub async fn open(state: &AppState, session_id: &str, token: Option<&str>) -> Re
     let tokens = &state.session_tokens;
     let owned = || token.unwrap_or_default().to_string();
     if let Some(open) = state.open_sessions.get(session_id, now) {
-        tokens.verify(token, &open.session.id, &open.session.user_id, now).map_err(token_error)?;
-        return Ok(HlsSession { open, token: owned() });
+        tokens
+            .verify(token, &open.session.id, &open.session.user_id, now)
+            .map_err(token_error)?;
+        return Ok(HlsSession {
+            open,
+            token: owned(),
+        });
     }
-    let session = state.meta.get_session(session_id, now).await?.ok_or(Error::NotFound("session"))?;
-    tokens.verify(token, &session.id, &session.user_id, now).map_err(token_error)?;
-    let gone = || Error::Gone { code: "media_gone", message: "The media of this session was deleted.".into() };
-    let media = state.meta.get_media(&session.media_id).await?.ok_or_else(gone)?;
-    let probe = media.probe.as_ref().ok_or_else(|| Error::Internal("session media without probe".into()))?;
-    let not_playable = |what: String| Error::Conflict { code: "not_playable", message: what };
+    let session = state
+        .meta
+        .get_session(session_id, now)
+        .await?
+        .ok_or(Error::NotFound("session"))?;
+    tokens
+        .verify(token, &session.id, &session.user_id, now)
+        .map_err(token_error)?;
+    let gone = || Error::Gone {
+        code: "media_gone",
+        message: "The media of this session was deleted.".into(),
+    };
+    let media = state
+        .meta
+        .get_media(&session.media_id)
+        .await?
+        .ok_or_else(gone)?;
+    let probe = media
+        .probe
+        .as_ref()
+        .ok_or_else(|| Error::Internal("session media without probe".into()))?;
+    let not_playable = |what: String| Error::Conflict {
+        code: "not_playable",
+        message: what,
+    };
     let limits = ClientLimits::from(session.limits);
-    let set = build(&media.id, probe, &session.decision, &limits, &LadderConfig::default())
-        .map_err(|e| not_playable(format!("This media cannot be delivered as HLS: {e}")))?;
-    let plan = set.plan.plan(probe).map_err(|e| not_playable(format!("No segment plan for this media: {e}")))?;
-    let open = Arc::new(OpenSession::new(session, set, plan, state.config.session_idle));
+    let set = build(
+        &media.id,
+        probe,
+        &session.decision,
+        &limits,
+        &LadderConfig::default(),
+    )
+    .map_err(|e| not_playable(format!("This media cannot be delivered as HLS: {e}")))?;
+    let plan = set
+        .plan
+        .plan(probe)
+        .map_err(|e| not_playable(format!("No segment plan for this media: {e}")))?;
+    let open = Arc::new(OpenSession::new(
+        session,
+        set,
+        plan,
+        state.config.session_idle,
+    ));
     state.open_sessions.insert(open.clone());
-    Ok(HlsSession { open, token: owned() })
+    Ok(HlsSession {
+        open,
+        token: owned(),
+    })
 }
 
 /// Every access moves the session's expiry forward: segment requests always (with the
@@ -80,7 +123,10 @@ async fn touch(state: &AppState, s: &HlsSession, position: Option<f64>) -> Resul
         return Ok(());
     }
     let expires_at = now + state.config.session_idle.as_secs() as i64;
-    state.meta.touch_session(&s.session.id, now, expires_at, position).await?;
+    state
+        .meta
+        .touch_session(&s.session.id, now, expires_at, position)
+        .await?;
     s.touched(now, expires_at, position);
     Ok(())
 }
@@ -109,14 +155,21 @@ pub async fn variant(state: &AppState, s: &HlsSession, rendition: &str) -> Resul
 }
 
 /// One segment (or init) of a rendition: made, made now, or still being made.
-pub async fn segment(state: &AppState, s: &HlsSession, rendition: &str, file: &str) -> Result<Delivery> {
+pub async fn segment(
+    state: &AppState,
+    s: &HlsSession,
+    rendition: &str,
+    file: &str,
+) -> Result<Delivery> {
     if s.set.rendition(rendition).is_none() {
         return Err(Error::NotFound("rendition"));
     }
     // Only names of the plan exist: anything else is not found before any work.
     let kind = match parse_segment_name(file) {
         Some(SegmentName::Init) if s.set.format == SegmentFormat::Fmp4 => JobKind::Init,
-        Some(SegmentName::Media { index, format }) if format == s.set.format && (index as usize) < s.plan.len() => {
+        Some(SegmentName::Media { index, format })
+            if format == s.set.format && (index as usize) < s.plan.len() =>
+        {
             JobKind::Segment(index)
         }
         _ => return Err(Error::NotFound("segment")),
@@ -132,17 +185,37 @@ pub async fn segment(state: &AppState, s: &HlsSession, rendition: &str, file: &s
         JobKind::Init => Some(s.position().and_then(|p| s.plan.segment_at(p)).unwrap_or(0)),
         _ => None,
     };
-    deliver(state, &s.set, rendition, kind, s.plan.len() as u32, init_from).await
+    deliver(
+        state,
+        &s.set,
+        rendition,
+        kind,
+        s.plan.len() as u32,
+        init_from,
+    )
+    .await
 }
 
 /// Ends a session: with its session token, or with the owner's (or an admin's) bearer token.
-pub async fn end(state: &AppState, session_id: &str, token: Option<&str>, bearer: Option<&str>) -> Result<()> {
+pub async fn end(
+    state: &AppState,
+    session_id: &str,
+    token: Option<&str>,
+    bearer: Option<&str>,
+) -> Result<()> {
     if !stream_core::ids::is_valid_id(session_id) {
         return Err(Error::NotFound("session"));
     }
     let now = Utc::now().timestamp();
-    let session = state.meta.get_session(session_id, now).await?.ok_or(Error::NotFound("session"))?;
-    if let Err(token_err) = state.session_tokens.verify(token, &session.id, &session.user_id, now) {
+    let session = state
+        .meta
+        .get_session(session_id, now)
+        .await?
+        .ok_or(Error::NotFound("session"))?;
+    if let Err(token_err) = state
+        .session_tokens
+        .verify(token, &session.id, &session.user_id, now)
+    {
         let Some(header) = bearer else {
             return Err(token_error(token_err));
         };

@@ -38,13 +38,22 @@ pub struct MediaChanges {
 fn clean_text(field: &'static str, value: &str, max: usize) -> Result<String> {
     let v = value.trim();
     if v.is_empty() {
-        return Err(Error::invalid("invalid_field", format!("`{field}` must not be empty")));
+        return Err(Error::invalid(
+            "invalid_field",
+            format!("`{field}` must not be empty"),
+        ));
     }
     if v.chars().count() > max {
-        return Err(Error::invalid("invalid_field", format!("`{field}` is longer than {max} characters")));
+        return Err(Error::invalid(
+            "invalid_field",
+            format!("`{field}` is longer than {max} characters"),
+        ));
     }
     if v.chars().any(char::is_control) {
-        return Err(Error::invalid("invalid_field", format!("`{field}` contains control characters")));
+        return Err(Error::invalid(
+            "invalid_field",
+            format!("`{field}` contains control characters"),
+        ));
     }
     Ok(v.to_string())
 }
@@ -54,14 +63,20 @@ fn valid_content_type(ct: &str) -> bool {
         return false;
     };
     let token = |s: &str| {
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
     };
     token(kind) && token(sub) && matches!(kind, "video" | "audio" | "application")
 }
 
 /// Creates the media record (`uploading`, owned by the caller) and a presigned PUT of its
 /// source key (`uploads/<id>/source.<ext>`: the client's file name never names a key).
-pub async fn create_upload(state: &AppState, caller: &Caller, new: NewUpload) -> Result<UploadTicket> {
+pub async fn create_upload(
+    state: &AppState,
+    caller: &Caller,
+    new: NewUpload,
+) -> Result<UploadTicket> {
     let filename = clean_text("filename", &new.filename, 255)?;
     let content_type = match new.content_type.as_deref() {
         None => "application/octet-stream".to_string(),
@@ -76,7 +91,10 @@ pub async fn create_upload(state: &AppState, caller: &Caller, new: NewUpload) ->
     let title = match new.title.as_deref() {
         Some(t) => clean_text("title", t, 200)?,
         None => {
-            let stem = filename.rsplit_once('.').map(|(stem, _)| stem).filter(|s| !s.is_empty());
+            let stem = filename
+                .rsplit_once('.')
+                .map(|(stem, _)| stem)
+                .filter(|s| !s.is_empty());
             stem.unwrap_or(&filename).to_string()
         }
     };
@@ -99,11 +117,18 @@ pub async fn create_upload(state: &AppState, caller: &Caller, new: NewUpload) ->
         version: 0,
     };
     let ttl = state.config.upload_url_ttl;
-    let upload_url = state.objects.presign_put(&media.source_key, &content_type, ttl).await?;
+    let upload_url = state
+        .objects
+        .presign_put(&media.source_key, &content_type, ttl)
+        .await?;
     state.meta.create_media(&media).await?;
     tracing::info!(media_id = %id, "upload created");
     let expires_at = now + chrono::Duration::from_std(ttl).unwrap_or_default();
-    Ok(UploadTicket { media_id: id, upload_url, expires_at })
+    Ok(UploadTicket {
+        media_id: id,
+        upload_url,
+        expires_at,
+    })
 }
 
 /// Loads a media record the caller may see; `NotFound` for one that is absent *or* hidden
@@ -120,23 +145,38 @@ pub async fn load_visible(state: &AppState, caller: &Caller, id: &str) -> Result
 
 /// Every media record the caller may see.
 pub async fn list_visible(state: &AppState, caller: &Caller) -> Result<Vec<Media>> {
-    Ok(state.meta.list_media().await?.into_iter().filter(|m| m.visible_to(caller)).collect())
+    Ok(state
+        .meta
+        .list_media()
+        .await?
+        .into_iter()
+        .filter(|m| m.visible_to(caller))
+        .collect())
 }
 
 /// Loads a media record the caller may change (its owner, or an admin).
 pub async fn load_changeable(state: &AppState, caller: &Caller, id: &str) -> Result<Media> {
     let m = load_visible(state, caller, id).await?;
     if m.owner != caller.user_id && !caller.is_admin {
-        return Err(Error::Forbidden("only the owner or an admin may change this media".into()));
+        return Err(Error::Forbidden(
+            "only the owner or an admin may change this media".into(),
+        ));
     }
     Ok(m)
 }
 
 /// Applies the changes to `media` (loaded with [`load_changeable`]).
 pub async fn update(state: &AppState, media: &Media, changes: MediaChanges) -> Result<Media> {
-    let title = changes.title.as_deref().map(|t| clean_text("title", t, 200)).transpose()?;
+    let title = changes
+        .title
+        .as_deref()
+        .map(|t| clean_text("title", t, 200))
+        .transpose()?;
     if title.is_none() && changes.visibility.is_none() {
-        return Err(Error::invalid("invalid_body", "nothing to change: send `title` and/or `visibility`"));
+        return Err(Error::invalid(
+            "invalid_body",
+            "nothing to change: send `title` and/or `visibility`",
+        ));
     }
     modify_media(state.meta.as_ref(), &media.id, |m| {
         if let Some(t) = &title {
@@ -154,11 +194,24 @@ pub async fn update(state: &AppState, media: &Media, changes: MediaChanges) -> R
 mod tests {
     #[test]
     fn content_types() {
-        let ok = ["video/mp4", "video/x-matroska", "audio/mpeg", "application/octet-stream", "video/mp4; codecs=avc1"];
+        let ok = [
+            "video/mp4",
+            "video/x-matroska",
+            "audio/mpeg",
+            "application/octet-stream",
+            "video/mp4; codecs=avc1",
+        ];
         for ct in ok {
             assert!(super::valid_content_type(ct), "{ct}");
         }
-        for bad in ["", "mp4", "text/html", "video/", "/mp4", "video/mp4\r\nX: y"] {
+        for bad in [
+            "",
+            "mp4",
+            "text/html",
+            "video/",
+            "/mp4",
+            "video/mp4\r\nX: y",
+        ] {
             assert!(!super::valid_content_type(bad), "{bad}");
         }
     }

@@ -94,8 +94,17 @@ impl OpenSession {
 
     /// The playlist of `kind` for `token`, rendered once by `render`. A session has one or two
     /// tokens in use, so a short list is searched (no allocation on the hot path).
-    pub fn playlist(&self, kind: PlaylistKind, token: &str, render: impl FnOnce() -> String) -> Bytes {
-        let cached = self.rendered.lock().ok().and_then(|l| l.iter().find(|(k, t, _)| *k == kind && t == token).map(|(_, _, b)| b.clone()));
+    pub fn playlist(
+        &self,
+        kind: PlaylistKind,
+        token: &str,
+        render: impl FnOnce() -> String,
+    ) -> Bytes {
+        let cached = self.rendered.lock().ok().and_then(|l| {
+            l.iter()
+                .find(|(k, t, _)| *k == kind && t == token)
+                .map(|(_, _, b)| b.clone())
+        });
         if let Some(b) = cached {
             return b;
         }
@@ -147,16 +156,30 @@ impl OpenSessions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stream_core::model::RenditionLimits;
     use chrono::Utc;
+    use stream_core::model::RenditionLimits;
 
     fn open(expires_at: i64) -> OpenSession {
         let (probe, decision, set) = stream_core::fixtures::remux_fixture();
         let plan = set.plan.plan(&probe).unwrap();
-        let limits = RenditionLimits { max_width: None, max_height: None, max_bitrate: None };
+        let limits = RenditionLimits {
+            max_width: None,
+            max_height: None,
+            max_bitrate: None,
+        };
         let now = Utc::now();
-        let session =
-            Session { id: "s1".into(), user_id: "u".into(), media_id: "m1".into(), reuse_key: "k".into(), decision, limits, created_at: now, last_access: now, last_position: None, expires_at };
+        let session = Session {
+            id: "s1".into(),
+            user_id: "u".into(),
+            media_id: "m1".into(),
+            reuse_key: "k".into(),
+            decision,
+            limits,
+            created_at: now,
+            last_access: now,
+            last_position: None,
+            expires_at,
+        };
         OpenSession::new(session, set, plan, Duration::from_secs(7200))
     }
 

@@ -55,10 +55,18 @@ pub async fn play(
 ) -> Result<StreamOutcome> {
     let media = load_visible(state, caller, media_id).await?;
     match media.status {
-        MediaStatus::Uploading | MediaStatus::Probing => return Ok(StreamOutcome::Preparing(media.status)),
+        MediaStatus::Uploading | MediaStatus::Probing => {
+            return Ok(StreamOutcome::Preparing(media.status))
+        }
         MediaStatus::Failed => {
-            let message = media.error.clone().unwrap_or_else(|| "The file could not be processed.".into());
-            return Err(Error::Conflict { code: "media_failed", message });
+            let message = media
+                .error
+                .clone()
+                .unwrap_or_else(|| "The file could not be processed.".into());
+            return Err(Error::Conflict {
+                code: "media_failed",
+                message,
+            });
         }
         MediaStatus::Ready => {}
     }
@@ -68,9 +76,13 @@ pub async fn play(
         .ok_or_else(|| Error::Internal(format!("media {} is ready without a probe", media.id)))?;
     if state.objects.head(&media.source_key).await?.is_none() {
         let message = "The original file of this media is no longer stored.".into();
-        return Err(Error::Gone { code: "source_gone", message });
+        return Err(Error::Gone {
+            code: "source_gone",
+            message,
+        });
     }
-    let audio = select_audio(probe, opts.audio_track).map_err(|m| Error::invalid("invalid_parameter", m))?;
+    let audio = select_audio(probe, opts.audio_track)
+        .map_err(|m| Error::invalid("invalid_parameter", m))?;
     let decision = decide(probe, caps, audio, opts.prefer_ts);
 
     let saved = state.meta.get_progress(&caller.user_id, &media.id).await?;
@@ -97,7 +109,9 @@ pub async fn play(
     } else {
         let session = open_session(state, caller, &media.id, &decision, caps, start, now).await?;
         let token_expires = now + state.config.session_token_ttl.as_secs() as i64;
-        let token = state.session_tokens.mint(&session.id, &caller.user_id, token_expires);
+        let token = state
+            .session_tokens
+            .mint(&session.id, &caller.user_id, token_expires);
         let base = state.config.api_base_url();
         let mut url = format!("{base}/api/v1/hls/{}/master.m3u8?token={token}", session.id);
         if let Some(s) = start.filter(|s| *s > 0.0) {
@@ -108,7 +122,14 @@ pub async fn play(
     let method = decision.method.as_str();
     let session = session_id.as_deref().unwrap_or("-");
     tracing::info!(media_id = %media.id, method, reasons = ?decision.reasons, session, "decided");
-    Ok(StreamOutcome::Play(Playback { decision, url, session_id, start, saved, expires_at }))
+    Ok(StreamOutcome::Play(Playback {
+        decision,
+        url,
+        session_id,
+        start,
+        saved,
+        expires_at,
+    }))
 }
 
 fn format_seconds(s: f64) -> String {
@@ -118,13 +139,21 @@ fn format_seconds(s: f64) -> String {
 
 /// What makes two sessions interchangeable: same user, media and decision (method, audio
 /// track, segment format) and, for a transcode, the limits that shape its ladder.
-pub fn reuse_key(user_id: &str, media_id: &str, decision: &Decision, limits: &RenditionLimits) -> String {
+pub fn reuse_key(
+    user_id: &str,
+    media_id: &str,
+    decision: &Decision,
+    limits: &RenditionLimits,
+) -> String {
     let mut h = Sha256::new();
     for part in [user_id, media_id, decision.method.as_str()] {
         h.update(part.as_bytes());
         h.update([0]);
     }
-    let rest = format!("{:?}\0{:?}\0{:?}", decision.audio_track, decision.segment_format, limits);
+    let rest = format!(
+        "{:?}\0{:?}\0{:?}",
+        decision.audio_track, decision.segment_format, limits
+    );
     h.update(rest.as_bytes());
     hex::encode(h.finalize())
 }
@@ -167,7 +196,10 @@ async fn open_session(
         tracing::info!(session = %session.id, "session created");
     } else {
         // Reuse keeps the session alive like any other access.
-        state.meta.touch_session(&session.id, now, now + idle, None).await?;
+        state
+            .meta
+            .touch_session(&session.id, now, now + idle, None)
+            .await?;
     }
     Ok(session)
 }
@@ -178,22 +210,37 @@ mod tests {
     use stream_core::playback::decision::SegmentFormat;
 
     fn d(method: Method, audio: Option<u32>) -> Decision {
-        Decision { method, reasons: vec![], audio_track: audio, segment_format: Some(SegmentFormat::Fmp4) }
+        Decision {
+            method,
+            reasons: vec![],
+            audio_track: audio,
+            segment_format: Some(SegmentFormat::Fmp4),
+        }
     }
 
     #[test]
     fn reuse_keys_separate_users_media_and_decisions() {
         let l = RenditionLimits::default();
         let k = reuse_key("u", "m", &d(Method::Remux, Some(1)), &l);
-        assert_eq!(k, reuse_key("u", "m", &d(Method::Remux, Some(1)), &l), "stable");
+        assert_eq!(
+            k,
+            reuse_key("u", "m", &d(Method::Remux, Some(1)), &l),
+            "stable"
+        );
         assert_ne!(k, reuse_key("v", "m", &d(Method::Remux, Some(1)), &l));
         assert_ne!(k, reuse_key("u", "n", &d(Method::Remux, Some(1)), &l));
         assert_ne!(k, reuse_key("u", "m", &d(Method::Transcode, Some(1)), &l));
         assert_ne!(k, reuse_key("u", "m", &d(Method::Remux, Some(2)), &l));
-        let capped = RenditionLimits { max_height: Some(480), ..l };
+        let capped = RenditionLimits {
+            max_height: Some(480),
+            ..l
+        };
         assert_ne!(k, reuse_key("u", "m", &d(Method::Remux, Some(1)), &capped));
         // No separator games: ("ab","c") and ("a","bc") differ.
-        let (a, b) = (reuse_key("ab", "c", &d(Method::Remux, None), &l), reuse_key("a", "bc", &d(Method::Remux, None), &l));
+        let (a, b) = (
+            reuse_key("ab", "c", &d(Method::Remux, None), &l),
+            reuse_key("a", "bc", &d(Method::Remux, None), &l),
+        );
         assert_ne!(a, b);
     }
 

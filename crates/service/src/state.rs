@@ -138,7 +138,11 @@ async fn aws_backend(config: &Config) -> Result<Backend, StartupError> {
         .as_ref()
         .map(|f| Arc::new(LambdaInvoke::new(&sdk, f)) as Arc<dyn Dispatcher>);
     Ok(Backend {
-        objects: Arc::new(S3ObjectStore::new(&sdk, &config.bucket, config.s3_force_path_style)),
+        objects: Arc::new(S3ObjectStore::new(
+            &sdk,
+            &config.bucket,
+            config.s3_force_path_style,
+        )),
         meta: Arc::new(DynamoMetaStore::new(&sdk, &config.table_prefix)),
         session_tokens: session_tokens(config, None)?,
         remote,
@@ -149,7 +153,10 @@ async fn aws_backend(config: &Config) -> Result<Backend, StartupError> {
 
 #[cfg(not(feature = "aws"))]
 async fn aws_backend(_: &Config) -> Result<Backend, StartupError> {
-    Err(not_built("aws", "the `cloud` feature of streamd, or `aws` of stream-service"))
+    Err(not_built(
+        "aws",
+        "the `cloud` feature of streamd, or `aws` of stream-service",
+    ))
 }
 
 #[cfg(feature = "embedded")]
@@ -177,7 +184,10 @@ fn embedded_backend(config: &Config) -> Result<Backend, StartupError> {
 
 #[cfg(not(feature = "embedded"))]
 fn embedded_backend(_: &Config) -> Result<Backend, StartupError> {
-    Err(not_built("embedded", "the `embedded` feature of stream-service"))
+    Err(not_built(
+        "embedded",
+        "the `embedded` feature of stream-service",
+    ))
 }
 
 #[allow(dead_code)]
@@ -215,7 +225,12 @@ pub fn secret_file(path: &Path) -> Result<(String, bool), StartupError> {
     let shown = || path.display().to_string();
     match std::fs::read_to_string(path) {
         Ok(s) if s.trim().len() >= 32 => return Ok((s.trim().to_string(), false)),
-        Ok(_) => return Err(StartupError::Storage(format!("{}: the secret in it is too short", shown()))),
+        Ok(_) => {
+            return Err(StartupError::Storage(format!(
+                "{}: the secret in it is too short",
+                shown()
+            )))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(StartupError::Storage(format!("{}: {e}", shown()))),
     }

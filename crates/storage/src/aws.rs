@@ -25,7 +25,13 @@ use stream_core::session::Session;
 /// with short timeouts so an unreachable service fails fast with `storage_unavailable`.
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(TimeoutConfig::builder().connect_timeout(Duration::from_secs(2)).operation_attempt_timeout(Duration::from_secs(20)).operation_timeout(Duration::from_secs(60)).build())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(20))
+                .operation_timeout(Duration::from_secs(60))
+                .build(),
+        )
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .load()
         .await
@@ -48,7 +54,10 @@ impl S3ObjectStore {
             // Presigned PUTs must not carry SDK checksum headers the client cannot reproduce.
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .build();
-        S3ObjectStore { client: aws_sdk_s3::Client::from_conf(conf), bucket: bucket.to_string() }
+        S3ObjectStore {
+            client: aws_sdk_s3::Client::from_conf(conf),
+            bucket: bucket.to_string(),
+        }
     }
 
     pub fn client(&self) -> &aws_sdk_s3::Client {
@@ -64,13 +73,20 @@ impl S3ObjectStore {
     }
 
     fn presigning(ttl: Duration) -> Result<PresigningConfig> {
-        PresigningConfig::expires_in(ttl).map_err(|e| Error::Internal(format!("presigning config: {e}")))
+        PresigningConfig::expires_in(ttl)
+            .map_err(|e| Error::Internal(format!("presigning config: {e}")))
     }
 }
 
 #[async_trait]
 impl ObjectStore for S3ObjectStore {
-    async fn put(&self, key: &str, body: Bytes, content_type: &str, cache_control: Option<&str>) -> Result<()> {
+    async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        cache_control: Option<&str>,
+    ) -> Result<()> {
         Self::check(key)?;
         self.client
             .put_object()
@@ -85,9 +101,17 @@ impl ObjectStore for S3ObjectStore {
         Ok(())
     }
 
-    async fn put_file(&self, key: &str, path: &Path, content_type: &str, cache_control: Option<&str>) -> Result<()> {
+    async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+        cache_control: Option<&str>,
+    ) -> Result<()> {
         Self::check(key)?;
-        let body = ByteStream::from_path(path).await.map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
+        let body = ByteStream::from_path(path)
+            .await
+            .map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -103,8 +127,18 @@ impl ObjectStore for S3ObjectStore {
 
     async fn head(&self, key: &str) -> Result<Option<ObjectInfo>> {
         Self::check(key)?;
-        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
-            Ok(out) => Ok(Some(ObjectInfo { size: out.content_length().unwrap_or(0).max(0) as u64, content_type: out.content_type().map(str::to_string) })),
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(ObjectInfo {
+                size: out.content_length().unwrap_or(0).max(0) as u64,
+                content_type: out.content_type().map(str::to_string),
+            })),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
             Err(e) => Err(unavailable("S3 HeadObject", e)),
         }
@@ -116,9 +150,21 @@ impl ObjectStore for S3ObjectStore {
             return Ok(self.head(key).await?.map(|_| Bytes::new()));
         }
         let range = format!("bytes={}-{}", offset, offset + len - 1);
-        match self.client.get_object().bucket(&self.bucket).key(key).range(range).send().await {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(range)
+            .send()
+            .await
+        {
             Ok(out) => {
-                let data = out.body.collect().await.map_err(|e| Error::Unavailable(format!("S3 GetObject body: {e}")))?;
+                let data = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| Error::Unavailable(format!("S3 GetObject body: {e}")))?;
                 Ok(Some(data.into_bytes()))
             }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
@@ -129,25 +175,52 @@ impl ObjectStore for S3ObjectStore {
 
     async fn delete(&self, key: &str) -> Result<()> {
         Self::check(key)?;
-        self.client.delete_object().bucket(&self.bucket).key(key).send().await.map_err(|e| unavailable("S3 DeleteObject", e))?;
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| unavailable("S3 DeleteObject", e))?;
         Ok(())
     }
 
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String> {
         Self::check(key)?;
-        let req = self.client.get_object().bucket(&self.bucket).key(key).presigned(Self::presigning(ttl)?).await.map_err(|e| Error::Internal(format!("presign GET: {}", DisplayErrorContext(e))))?;
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(Self::presigning(ttl)?)
+            .await
+            .map_err(|e| Error::Internal(format!("presign GET: {}", DisplayErrorContext(e))))?;
         Ok(req.uri().to_string())
     }
 
     async fn presign_head(&self, key: &str, ttl: Duration) -> Result<String> {
         Self::check(key)?;
-        let req = self.client.head_object().bucket(&self.bucket).key(key).presigned(Self::presigning(ttl)?).await.map_err(|e| Error::Internal(format!("presign HEAD: {}", DisplayErrorContext(e))))?;
+        let req = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(Self::presigning(ttl)?)
+            .await
+            .map_err(|e| Error::Internal(format!("presign HEAD: {}", DisplayErrorContext(e))))?;
         Ok(req.uri().to_string())
     }
 
     async fn presign_put(&self, key: &str, _content_type: &str, ttl: Duration) -> Result<String> {
         Self::check(key)?;
-        let req = self.client.put_object().bucket(&self.bucket).key(key).presigned(Self::presigning(ttl)?).await.map_err(|e| Error::Internal(format!("presign PUT: {}", DisplayErrorContext(e))))?;
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(Self::presigning(ttl)?)
+            .await
+            .map_err(|e| Error::Internal(format!("presign PUT: {}", DisplayErrorContext(e))))?;
         Ok(req.uri().to_string())
     }
 
@@ -168,7 +241,12 @@ pub struct TableNames {
 
 impl TableNames {
     pub fn new(prefix: &str) -> Self {
-        TableNames { media: format!("{prefix}-media"), progress: format!("{prefix}-progress"), sessions: format!("{prefix}-sessions"), segments: format!("{prefix}-segments") }
+        TableNames {
+            media: format!("{prefix}-media"),
+            progress: format!("{prefix}-progress"),
+            sessions: format!("{prefix}-sessions"),
+            segments: format!("{prefix}-segments"),
+        }
     }
 }
 
@@ -186,7 +264,10 @@ fn n(v: impl ToString) -> AttributeValue {
 }
 
 fn doc_of<T: serde::de::DeserializeOwned>(item: &HashMap<String, AttributeValue>) -> Result<T> {
-    let doc = item.get("doc").and_then(|v| v.as_s().ok()).ok_or_else(|| Error::Internal("record without doc".into()))?;
+    let doc = item
+        .get("doc")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| Error::Internal("record without doc".into()))?;
     serde_json::from_str(doc).map_err(|e| Error::Internal(format!("corrupt record: {e}")))
 }
 
@@ -197,7 +278,10 @@ fn json<T: serde::Serialize>(v: &T) -> Result<String> {
 impl DynamoMetaStore {
     /// The tables are `<table_prefix>-media`, `-progress`, `-sessions`, `-segments`.
     pub fn new(sdk: &aws_config::SdkConfig, table_prefix: &str) -> Self {
-        DynamoMetaStore { client: aws_sdk_dynamodb::Client::new(sdk), tables: TableNames::new(table_prefix) }
+        DynamoMetaStore {
+            client: aws_sdk_dynamodb::Client::new(sdk),
+            tables: TableNames::new(table_prefix),
+        }
     }
 
     pub fn client(&self) -> &aws_sdk_dynamodb::Client {
@@ -225,15 +309,29 @@ impl MetaStore for DynamoMetaStore {
             .await;
         match r {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
-                Err(Error::Conflict { code: "media_exists", message: format!("media {} already exists", media.id) })
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(Error::Conflict {
+                    code: "media_exists",
+                    message: format!("media {} already exists", media.id),
+                })
             }
             Err(e) => Err(unavailable("DynamoDB PutItem", e)),
         }
     }
 
     async fn get_media(&self, id: &str) -> Result<Option<Media>> {
-        let out = self.client.get_item().table_name(&self.tables.media).key("id", s(id)).consistent_read(true).send().await.map_err(|e| unavailable("DynamoDB GetItem", e))?;
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.media)
+            .key("id", s(id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("DynamoDB GetItem", e))?;
         out.item().map(doc_of).transpose()
     }
 
@@ -254,7 +352,12 @@ impl MetaStore for DynamoMetaStore {
             .await;
         match r {
             Ok(_) => Ok(next),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Err(Error::ConcurrentModification(format!("media {}", media.id))),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(Error::ConcurrentModification(format!("media {}", media.id)))
+            }
             Err(e) => Err(unavailable("DynamoDB PutItem", e)),
         }
     }
@@ -263,7 +366,15 @@ impl MetaStore for DynamoMetaStore {
         let mut out = vec![];
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
-            let page = self.client.scan().table_name(&self.tables.media).consistent_read(true).set_exclusive_start_key(start.take()).send().await.map_err(|e| unavailable("DynamoDB Scan", e))?;
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.tables.media)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| unavailable("DynamoDB Scan", e))?;
             for item in page.items() {
                 out.push(doc_of::<Media>(item)?);
             }
@@ -310,7 +421,11 @@ impl MetaStore for DynamoMetaStore {
             let key_item = self.get_item_pk(&key_pk).await?;
             let mut stale_owner: Option<String> = None;
             if let Some(item) = &key_item {
-                let owner = item.get("session_id").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                let owner = item
+                    .get("session_id")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
                 if item_expires_at(item) > now {
                     if let Some(live) = self.get_session(&owner, now).await? {
                         return Ok(live);
@@ -331,19 +446,29 @@ impl MetaStore for DynamoMetaStore {
                 .item("expires_at", n(candidate.expires_at))
                 .expression_attribute_values(":now", n(now));
             put = match &stale_owner {
-                Some(owner) => put.condition_expression("attribute_not_exists(pk) OR expires_at <= :now OR session_id = :stale").expression_attribute_values(":stale", s(owner)),
+                Some(owner) => put
+                    .condition_expression(
+                        "attribute_not_exists(pk) OR expires_at <= :now OR session_id = :stale",
+                    )
+                    .expression_attribute_values(":stale", s(owner)),
                 None => put.condition_expression("attribute_not_exists(pk) OR expires_at <= :now"),
             };
             match put.send().await {
                 Ok(_) => return Ok(candidate.clone()),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                {
                     // Another request won the race: drop our candidate and read theirs.
                     self.delete_item_pk(&session_pk(&candidate.id)).await?;
                 }
                 Err(e) => return Err(unavailable("DynamoDB PutItem", e)),
             }
         }
-        Err(Error::ConcurrentModification(format!("session for {}", candidate.media_id)))
+        Err(Error::ConcurrentModification(format!(
+            "session for {}",
+            candidate.media_id
+        )))
     }
 
     async fn get_session(&self, id: &str, now: i64) -> Result<Option<Session>> {
@@ -353,7 +478,13 @@ impl MetaStore for DynamoMetaStore {
         }
     }
 
-    async fn touch_session(&self, id: &str, now: i64, expires_at: i64, position: Option<f64>) -> Result<Option<Session>> {
+    async fn touch_session(
+        &self,
+        id: &str,
+        now: i64,
+        expires_at: i64,
+        position: Option<f64>,
+    ) -> Result<Option<Session>> {
         // Expiry only moves forward: the first attempt extends it (the usual case); if the stored
         // expiry is already later, the second records the access without touching it.
         let mut item = None;
@@ -368,7 +499,11 @@ impl MetaStore for DynamoMetaStore {
                 .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
             if extend {
                 sets.push("expires_at = :exp");
-                update = update.condition_expression("attribute_exists(pk) AND expires_at > :now AND expires_at <= :exp").expression_attribute_values(":exp", n(expires_at));
+                update = update
+                    .condition_expression(
+                        "attribute_exists(pk) AND expires_at > :now AND expires_at <= :exp",
+                    )
+                    .expression_attribute_values(":exp", n(expires_at));
             } else {
                 update = update.condition_expression("attribute_exists(pk) AND expires_at > :now");
             }
@@ -376,12 +511,21 @@ impl MetaStore for DynamoMetaStore {
                 sets.push("last_position = :pos");
                 update = update.expression_attribute_values(":pos", n(p));
             }
-            match update.update_expression(format!("SET {}", sets.join(", "))).send().await {
+            match update
+                .update_expression(format!("SET {}", sets.join(", ")))
+                .send()
+                .await
+            {
                 Ok(out) => {
                     item = Some(out.attributes.unwrap_or_default());
                     break;
                 }
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => continue,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                {
+                    continue
+                }
                 Err(e) => return Err(unavailable("DynamoDB UpdateItem", e)),
             }
         }
@@ -401,7 +545,9 @@ impl MetaStore for DynamoMetaStore {
             .await;
         match r {
             Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
             Err(e) => return Err(unavailable("DynamoDB UpdateItem", e)),
         }
         Ok(Some(session))
@@ -423,7 +569,9 @@ impl MetaStore for DynamoMetaStore {
             .await;
         match r {
             Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
             Err(e) => return Err(unavailable("DynamoDB DeleteItem", e)),
         }
         self.delete_item_pk(&session_pk(id)).await
@@ -459,11 +607,26 @@ impl MetaStore for DynamoMetaStore {
     }
 
     async fn get_segment(&self, id: &str) -> Result<Option<SegmentRecord>> {
-        let out = self.client.get_item().table_name(&self.tables.segments).key("id", s(id)).consistent_read(true).send().await.map_err(|e| unavailable("DynamoDB GetItem", e))?;
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.segments)
+            .key("id", s(id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("DynamoDB GetItem", e))?;
         Ok(out.item.as_ref().map(segment_of))
     }
 
-    async fn claim_segment(&self, id: &str, worker: &str, now: i64, lease_until: i64, max_attempts: u32) -> Result<Claim> {
+    async fn claim_segment(
+        &self,
+        id: &str,
+        worker: &str,
+        now: i64,
+        lease_until: i64,
+        max_attempts: u32,
+    ) -> Result<Claim> {
         let r = self
             .client
             .update_item()
@@ -485,12 +648,20 @@ impl MetaStore for DynamoMetaStore {
             .send()
             .await;
         match r {
-            Ok(out) => Ok(Claim::Claimed(segment_of(&out.attributes.unwrap_or_default()))),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+            Ok(out) => Ok(Claim::Claimed(segment_of(
+                &out.attributes.unwrap_or_default(),
+            ))),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
                 match self.get_segment(id).await? {
                     Some(rec) => Ok(Claim::Held(rec)),
                     // Deleted in between: claim again.
-                    None => Box::pin(self.claim_segment(id, worker, now, lease_until, max_attempts)).await,
+                    None => {
+                        Box::pin(self.claim_segment(id, worker, now, lease_until, max_attempts))
+                            .await
+                    }
                 }
             }
             Err(e) => Err(unavailable("DynamoDB UpdateItem", e)),
@@ -498,25 +669,51 @@ impl MetaStore for DynamoMetaStore {
     }
 
     async fn complete_segment(&self, id: &str, worker: &str, object_key: &str) -> Result<bool> {
-        self.finish_segment(id, worker, "SET #st = :ready, object_key = :k REMOVE #err", &[(":ready", s("ready")), (":k", s(object_key))]).await
+        self.finish_segment(
+            id,
+            worker,
+            "SET #st = :ready, object_key = :k REMOVE #err",
+            &[(":ready", s("ready")), (":k", s(object_key))],
+        )
+        .await
     }
 
     async fn fail_segment(&self, id: &str, worker: &str, error: &str) -> Result<bool> {
-        self.finish_segment(id, worker, "SET #st = :failed, #err = :e", &[(":failed", s("failed")), (":e", s(error))]).await
+        self.finish_segment(
+            id,
+            worker,
+            "SET #st = :failed, #err = :e",
+            &[(":failed", s("failed")), (":e", s(error))],
+        )
+        .await
     }
 
     async fn delete_segment(&self, id: &str) -> Result<()> {
-        self.client.delete_item().table_name(&self.tables.segments).key("id", s(id)).send().await.map_err(|e| unavailable("DynamoDB DeleteItem", e))?;
+        self.client
+            .delete_item()
+            .table_name(&self.tables.segments)
+            .key("id", s(id))
+            .send()
+            .await
+            .map_err(|e| unavailable("DynamoDB DeleteItem", e))?;
         Ok(())
     }
 }
 
 fn segment_of(item: &HashMap<String, AttributeValue>) -> SegmentRecord {
     let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-    let num = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    let num = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
     SegmentRecord {
         id: text("id").unwrap_or_default(),
-        state: text("state").as_deref().and_then(SegmentState::parse).unwrap_or(SegmentState::Failed),
+        state: text("state")
+            .as_deref()
+            .and_then(SegmentState::parse)
+            .unwrap_or(SegmentState::Failed),
         worker: text("worker").unwrap_or_default(),
         lease_until: num("lease_until"),
         attempts: num("attempts") as u32,
@@ -526,7 +723,13 @@ fn segment_of(item: &HashMap<String, AttributeValue>) -> SegmentRecord {
 }
 
 impl DynamoMetaStore {
-    async fn finish_segment(&self, id: &str, worker: &str, update: &str, values: &[(&str, AttributeValue)]) -> Result<bool> {
+    async fn finish_segment(
+        &self,
+        id: &str,
+        worker: &str,
+        update: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<bool> {
         let mut req = self
             .client
             .update_item()
@@ -543,7 +746,12 @@ impl DynamoMetaStore {
         }
         match req.send().await {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(unavailable("DynamoDB UpdateItem", e)),
         }
     }
@@ -565,19 +773,30 @@ fn session_key_pk(reuse_key: &str) -> String {
 }
 
 fn item_expires_at(item: &HashMap<String, AttributeValue>) -> i64 {
-    item.get("expires_at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+    item.get("expires_at")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// A session from its item: the document with the volatile attributes laid over it.
 pub fn session_of(item: &HashMap<String, AttributeValue>) -> Result<Session> {
     let mut session: Session = doc_of(item)?;
     session.expires_at = item_expires_at(item);
-    if let Some(t) = item.get("last_access").and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok()) {
+    if let Some(t) = item
+        .get("last_access")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+    {
         if let Some(t) = chrono::DateTime::from_timestamp(t, 0) {
             session.last_access = t;
         }
     }
-    if let Some(p) = item.get("last_position").and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<f64>().ok()) {
+    if let Some(p) = item
+        .get("last_position")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<f64>().ok())
+    {
         session.last_position = Some(p);
     }
     Ok(session)
@@ -585,12 +804,26 @@ pub fn session_of(item: &HashMap<String, AttributeValue>) -> Result<Session> {
 
 impl DynamoMetaStore {
     async fn get_item_pk(&self, pk: &str) -> Result<Option<HashMap<String, AttributeValue>>> {
-        let out = self.client.get_item().table_name(&self.tables.sessions).key("pk", s(pk)).consistent_read(true).send().await.map_err(|e| unavailable("DynamoDB GetItem", e))?;
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.sessions)
+            .key("pk", s(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("DynamoDB GetItem", e))?;
         Ok(out.item)
     }
 
     async fn delete_item_pk(&self, pk: &str) -> Result<()> {
-        self.client.delete_item().table_name(&self.tables.sessions).key("pk", s(pk)).send().await.map_err(|e| unavailable("DynamoDB DeleteItem", e))?;
+        self.client
+            .delete_item()
+            .table_name(&self.tables.sessions)
+            .key("pk", s(pk))
+            .send()
+            .await
+            .map_err(|e| unavailable("DynamoDB DeleteItem", e))?;
         Ok(())
     }
 
@@ -611,8 +844,14 @@ impl DynamoMetaStore {
         }
         match put.send().await {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
-                Err(Error::Conflict { code: "session_exists", message: format!("session {} already exists", session.id) })
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(Error::Conflict {
+                    code: "session_exists",
+                    message: format!("session {} already exists", session.id),
+                })
             }
             Err(e) => Err(unavailable("DynamoDB PutItem", e)),
         }

@@ -21,7 +21,9 @@ pub fn classify_stream_record(record: &serde_json::Value) -> StreamRecordKind {
     if record["eventName"] != "REMOVE" {
         return StreamRecordKind::Ignored("not a removal");
     }
-    if record["userIdentity"]["principalId"] != "dynamodb.amazonaws.com" || record["userIdentity"]["type"] != "Service" {
+    if record["userIdentity"]["principalId"] != "dynamodb.amazonaws.com"
+        || record["userIdentity"]["type"] != "Service"
+    {
         return StreamRecordKind::Ignored("not a TTL deletion");
     }
     let old = &record["dynamodb"]["OldImage"];
@@ -39,4 +41,3 @@ pub fn classify_stream_record(record: &serde_json::Value) -> StreamRecordKind {
         Err(_) => StreamRecordKind::Ignored("unreadable session document"),
     }
 }
-

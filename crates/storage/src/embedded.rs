@@ -26,8 +26,13 @@ pub struct FsObjectStore {
 impl FsObjectStore {
     pub fn new(data_dir: &Path, public_url: &str, signer: UrlSigner) -> Result<Self> {
         let root = data_dir.join("objects");
-        std::fs::create_dir_all(root.join(".tmp")).map_err(|e| Error::Unavailable(format!("{}: {e}", root.display())))?;
-        Ok(FsObjectStore { root, public_url: public_url.to_string(), signer })
+        std::fs::create_dir_all(root.join(".tmp"))
+            .map_err(|e| Error::Unavailable(format!("{}: {e}", root.display())))?;
+        Ok(FsObjectStore {
+            root,
+            public_url: public_url.to_string(),
+            signer,
+        })
     }
 
     pub fn signer(&self) -> &UrlSigner {
@@ -63,7 +68,13 @@ fn io(e: std::io::Error) -> Error {
 
 #[async_trait]
 impl ObjectStore for FsObjectStore {
-    async fn put(&self, key: &str, body: Bytes, _content_type: &str, _cache_control: Option<&str>) -> Result<()> {
+    async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        _content_type: &str,
+        _cache_control: Option<&str>,
+    ) -> Result<()> {
         self.path_of(key)?;
         let tmp = self.temp_path();
         let mut f = tokio::fs::File::create(&tmp).await.map_err(io)?;
@@ -73,7 +84,13 @@ impl ObjectStore for FsObjectStore {
         self.publish(&tmp, key).await
     }
 
-    async fn put_file(&self, key: &str, path: &Path, _content_type: &str, _cache_control: Option<&str>) -> Result<()> {
+    async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        _content_type: &str,
+        _cache_control: Option<&str>,
+    ) -> Result<()> {
         self.path_of(key)?;
         let tmp = self.temp_path();
         tokio::fs::copy(path, &tmp).await.map_err(io)?;
@@ -82,7 +99,10 @@ impl ObjectStore for FsObjectStore {
 
     async fn head(&self, key: &str) -> Result<Option<ObjectInfo>> {
         match tokio::fs::metadata(self.path_of(key)?).await {
-            Ok(m) if m.is_file() => Ok(Some(ObjectInfo { size: m.len(), content_type: None })),
+            Ok(m) if m.is_file() => Ok(Some(ObjectInfo {
+                size: m.len(),
+                content_type: None,
+            })),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io(e)),
@@ -111,7 +131,9 @@ impl ObjectStore for FsObjectStore {
 
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String> {
         self.path_of(key)?;
-        Ok(self.signer.sign(&self.public_url, SignedMethod::Get, key, expiry(ttl)))
+        Ok(self
+            .signer
+            .sign(&self.public_url, SignedMethod::Get, key, expiry(ttl)))
     }
 
     async fn presign_head(&self, key: &str, ttl: Duration) -> Result<String> {
@@ -121,7 +143,9 @@ impl ObjectStore for FsObjectStore {
 
     async fn presign_put(&self, key: &str, _content_type: &str, ttl: Duration) -> Result<String> {
         self.path_of(key)?;
-        Ok(self.signer.sign(&self.public_url, SignedMethod::Put, key, expiry(ttl)))
+        Ok(self
+            .signer
+            .sign(&self.public_url, SignedMethod::Put, key, expiry(ttl)))
     }
 
     async fn media_location(&self, key: &str) -> Result<String> {
@@ -181,14 +205,21 @@ impl SqliteMetaStore {
                                                   attempts INTEGER NOT NULL, object_key TEXT, error TEXT);",
         )
         .map_err(db)?;
-        Ok(SqliteMetaStore { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteMetaStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     /// Runs `f` with the connection on a blocking thread.
-    pub async fn with_conn<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static) -> Result<T> {
+    pub async fn with_conn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|_| Error::Internal("embedded database lock poisoned".into()))?;
+            let mut guard = conn
+                .lock()
+                .map_err(|_| Error::Internal("embedded database lock poisoned".into()))?;
             f(&mut guard)
         })
         .await
@@ -202,9 +233,17 @@ impl MetaStore for SqliteMetaStore {
         let (id, owner, doc) = (media.id.clone(), media.owner.clone(), to_json(media)?);
         let version = media.version as i64;
         self.with_conn(move |c| {
-            let n = c.execute("INSERT OR IGNORE INTO media (id, owner, version, doc) VALUES (?1, ?2, ?3, ?4)", params![id, owner, version, doc]).map_err(db)?;
+            let n = c
+                .execute(
+                    "INSERT OR IGNORE INTO media (id, owner, version, doc) VALUES (?1, ?2, ?3, ?4)",
+                    params![id, owner, version, doc],
+                )
+                .map_err(db)?;
             if n == 0 {
-                return Err(Error::Conflict { code: "media_exists", message: format!("media {id} already exists") });
+                return Err(Error::Conflict {
+                    code: "media_exists",
+                    message: format!("media {id} already exists"),
+                });
             }
             Ok(())
         })
@@ -213,7 +252,15 @@ impl MetaStore for SqliteMetaStore {
 
     async fn get_media(&self, id: &str) -> Result<Option<Media>> {
         let id = id.to_string();
-        let doc: Option<String> = self.with_conn(move |c| c.query_row("SELECT doc FROM media WHERE id = ?1", params![id], |r| r.get(0)).optional().map_err(db)).await?;
+        let doc: Option<String> = self
+            .with_conn(move |c| {
+                c.query_row("SELECT doc FROM media WHERE id = ?1", params![id], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(db)
+            })
+            .await?;
         doc.map(|d| from_json(&d)).transpose()
     }
 
@@ -222,7 +269,12 @@ impl MetaStore for SqliteMetaStore {
         next.version = media.version + 1;
         let (id, doc, expected) = (next.id.clone(), to_json(&next)?, media.version as i64);
         self.with_conn(move |c| {
-            let n = c.execute("UPDATE media SET doc = ?1, version = ?2 WHERE id = ?3 AND version = ?4", params![doc, expected + 1, id, expected]).map_err(db)?;
+            let n = c
+                .execute(
+                    "UPDATE media SET doc = ?1, version = ?2 WHERE id = ?3 AND version = ?4",
+                    params![doc, expected + 1, id, expected],
+                )
+                .map_err(db)?;
             if n == 0 {
                 return Err(Error::ConcurrentModification(format!("media {id}")));
             }
@@ -235,7 +287,9 @@ impl MetaStore for SqliteMetaStore {
     async fn list_media(&self) -> Result<Vec<Media>> {
         let docs: Vec<String> = self
             .with_conn(|c| {
-                let mut st = c.prepare("SELECT doc FROM media ORDER BY rowid").map_err(db)?;
+                let mut st = c
+                    .prepare("SELECT doc FROM media ORDER BY rowid")
+                    .map_err(db)?;
                 let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
                 rows.collect::<std::result::Result<Vec<_>, _>>().map_err(db)
             })
@@ -254,7 +308,17 @@ impl MetaStore for SqliteMetaStore {
 
     async fn get_progress(&self, user_id: &str, media_id: &str) -> Result<Option<Progress>> {
         let (u, m) = (user_id.to_string(), media_id.to_string());
-        let doc: Option<String> = self.with_conn(move |c| c.query_row("SELECT doc FROM progress WHERE user_id = ?1 AND media_id = ?2", params![u, m], |r| r.get(0)).optional().map_err(db)).await?;
+        let doc: Option<String> = self
+            .with_conn(move |c| {
+                c.query_row(
+                    "SELECT doc FROM progress WHERE user_id = ?1 AND media_id = ?2",
+                    params![u, m],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)
+            })
+            .await?;
         doc.map(|d| from_json(&d)).transpose()
     }
 
@@ -296,24 +360,58 @@ impl MetaStore for SqliteMetaStore {
 
     async fn get_session(&self, id: &str, now: i64) -> Result<Option<Session>> {
         let id = id.to_string();
-        let doc: Option<String> = self.with_conn(move |c| c.query_row("SELECT doc FROM sessions WHERE id = ?1 AND expires_at > ?2", params![id, now], |r| r.get(0)).optional().map_err(db)).await?;
+        let doc: Option<String> = self
+            .with_conn(move |c| {
+                c.query_row(
+                    "SELECT doc FROM sessions WHERE id = ?1 AND expires_at > ?2",
+                    params![id, now],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)
+            })
+            .await?;
         doc.map(|d| from_json(&d)).transpose()
     }
 
-    async fn touch_session(&self, id: &str, now: i64, expires_at: i64, position: Option<f64>) -> Result<Option<Session>> {
+    async fn touch_session(
+        &self,
+        id: &str,
+        now: i64,
+        expires_at: i64,
+        position: Option<f64>,
+    ) -> Result<Option<Session>> {
         let id = id.to_string();
         self.with_conn(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
-            let doc: Option<String> = tx.query_row("SELECT doc FROM sessions WHERE id = ?1 AND expires_at > ?2", params![id, now], |r| r.get(0)).optional().map_err(db)?;
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(db)?;
+            let doc: Option<String> = tx
+                .query_row(
+                    "SELECT doc FROM sessions WHERE id = ?1 AND expires_at > ?2",
+                    params![id, now],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?;
             let Some(doc) = doc else { return Ok(None) };
             let mut session: Session = from_json(&doc)?;
             session.expires_at = session.expires_at.max(expires_at);
-            session.last_access = chrono::DateTime::from_timestamp(now, 0).unwrap_or_else(chrono::Utc::now);
+            session.last_access =
+                chrono::DateTime::from_timestamp(now, 0).unwrap_or_else(chrono::Utc::now);
             if position.is_some() {
                 session.last_position = position;
             }
-            tx.execute("UPDATE sessions SET doc = ?1, expires_at = ?2 WHERE id = ?3", params![to_json(&session)?, session.expires_at, id]).map_err(db)?;
-            tx.execute("UPDATE session_keys SET expires_at = ?1 WHERE reuse_key = ?2 AND session_id = ?3", params![session.expires_at, session.reuse_key, id]).map_err(db)?;
+            tx.execute(
+                "UPDATE sessions SET doc = ?1, expires_at = ?2 WHERE id = ?3",
+                params![to_json(&session)?, session.expires_at, id],
+            )
+            .map_err(db)?;
+            tx.execute(
+                "UPDATE session_keys SET expires_at = ?1 WHERE reuse_key = ?2 AND session_id = ?3",
+                params![session.expires_at, session.reuse_key, id],
+            )
+            .map_err(db)?;
             tx.commit().map_err(db)?;
             Ok(Some(session))
         })
@@ -324,8 +422,13 @@ impl MetaStore for SqliteMetaStore {
         let id = id.to_string();
         self.with_conn(move |c| {
             let tx = c.transaction().map_err(db)?;
-            tx.execute("DELETE FROM session_keys WHERE session_id = ?1", params![id]).map_err(db)?;
-            tx.execute("DELETE FROM sessions WHERE id = ?1", params![id]).map_err(db)?;
+            tx.execute(
+                "DELETE FROM session_keys WHERE session_id = ?1",
+                params![id],
+            )
+            .map_err(db)?;
+            tx.execute("DELETE FROM sessions WHERE id = ?1", params![id])
+                .map_err(db)?;
             tx.commit().map_err(db)
         })
         .await
@@ -345,10 +448,26 @@ impl MetaStore for SqliteMetaStore {
 
     async fn get_segment(&self, id: &str) -> Result<Option<SegmentRecord>> {
         let id = id.to_string();
-        self.with_conn(move |c| c.query_row(&format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE id = ?1"), params![id], segment_row).optional().map_err(db)).await
+        self.with_conn(move |c| {
+            c.query_row(
+                &format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE id = ?1"),
+                params![id],
+                segment_row,
+            )
+            .optional()
+            .map_err(db)
+        })
+        .await
     }
 
-    async fn claim_segment(&self, id: &str, worker: &str, now: i64, lease_until: i64, max_attempts: u32) -> Result<Claim> {
+    async fn claim_segment(
+        &self,
+        id: &str,
+        worker: &str,
+        now: i64,
+        lease_until: i64,
+        max_attempts: u32,
+    ) -> Result<Claim> {
         let (id, worker) = (id.to_string(), worker.to_string());
         self.with_conn(move |c| {
             // Insert, or take over a dead worker's claim / a retryable failure: one statement,
@@ -388,7 +507,12 @@ impl MetaStore for SqliteMetaStore {
 
     async fn delete_segment(&self, id: &str) -> Result<()> {
         let id = id.to_string();
-        self.with_conn(move |c| c.execute("DELETE FROM segments WHERE id = ?1", params![id]).map(|_| ()).map_err(db)).await
+        self.with_conn(move |c| {
+            c.execute("DELETE FROM segments WHERE id = ?1", params![id])
+                .map(|_| ())
+                .map_err(db)
+        })
+        .await
     }
 }
 
@@ -415,12 +539,22 @@ impl SqliteMetaStore {
             .with_conn(move |c| {
                 let tx = c.transaction().map_err(db)?;
                 let docs = {
-                    let mut st = tx.prepare("SELECT doc FROM sessions WHERE expires_at <= ?1").map_err(db)?;
-                    let rows = st.query_map(params![now], |r| r.get::<_, String>(0)).map_err(db)?;
-                    rows.collect::<std::result::Result<Vec<_>, _>>().map_err(db)?
+                    let mut st = tx
+                        .prepare("SELECT doc FROM sessions WHERE expires_at <= ?1")
+                        .map_err(db)?;
+                    let rows = st
+                        .query_map(params![now], |r| r.get::<_, String>(0))
+                        .map_err(db)?;
+                    rows.collect::<std::result::Result<Vec<_>, _>>()
+                        .map_err(db)?
                 };
-                tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", params![now]).map_err(db)?;
-                tx.execute("DELETE FROM session_keys WHERE expires_at <= ?1", params![now]).map_err(db)?;
+                tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", params![now])
+                    .map_err(db)?;
+                tx.execute(
+                    "DELETE FROM session_keys WHERE expires_at <= ?1",
+                    params![now],
+                )
+                .map_err(db)?;
                 tx.commit().map_err(db)?;
                 Ok(docs)
             })

@@ -36,9 +36,21 @@ pub struct ObjectInfo {
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
     /// Writes a whole object. Readers see either nothing or the complete object, never a part.
-    async fn put(&self, key: &str, body: Bytes, content_type: &str, cache_control: Option<&str>) -> Result<()>;
+    async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        cache_control: Option<&str>,
+    ) -> Result<()>;
     /// Writes a whole object from a local file (streamed, not loaded in memory).
-    async fn put_file(&self, key: &str, path: &std::path::Path, content_type: &str, cache_control: Option<&str>) -> Result<()>;
+    async fn put_file(
+        &self,
+        key: &str,
+        path: &std::path::Path,
+        content_type: &str,
+        cache_control: Option<&str>,
+    ) -> Result<()>;
     async fn head(&self, key: &str) -> Result<Option<ObjectInfo>>;
     /// Reads `len` bytes from `offset` (fewer at the end of the object). `None` if absent.
     async fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<Option<Bytes>>;
@@ -76,7 +88,13 @@ pub trait MetaStore: Send + Sync {
     async fn get_session(&self, id: &str, now: i64) -> Result<Option<Session>>;
     /// Moves `expires_at` forward (and the reuse key's with it), records the access time and, if
     /// given, the last known position. `None` if the session is gone.
-    async fn touch_session(&self, id: &str, now: i64, expires_at: i64, position: Option<f64>) -> Result<Option<Session>>;
+    async fn touch_session(
+        &self,
+        id: &str,
+        now: i64,
+        expires_at: i64,
+        position: Option<f64>,
+    ) -> Result<Option<Session>>;
     /// Ends a session (and releases its reuse key). Absent sessions are fine.
     async fn delete_session(&self, id: &str) -> Result<()>;
 
@@ -87,7 +105,14 @@ pub trait MetaStore: Send + Sync {
     /// Claims a segment for `worker` until `lease_until` with one conditional write. Succeeds if
     /// it is unclaimed, if its claim's lease expired before `now` (a dead worker), or if it
     /// failed with fewer than `max_attempts` attempts; otherwise returns what holds it.
-    async fn claim_segment(&self, id: &str, worker: &str, now: i64, lease_until: i64, max_attempts: u32) -> Result<Claim>;
+    async fn claim_segment(
+        &self,
+        id: &str,
+        worker: &str,
+        now: i64,
+        lease_until: i64,
+        max_attempts: u32,
+    ) -> Result<Claim>;
     /// Marks the segment ready, only if `worker` still holds the claim. `false` if it does not.
     async fn complete_segment(&self, id: &str, worker: &str, object_key: &str) -> Result<bool>;
     /// Marks the segment failed with `error`, only if `worker` still holds the claim.
@@ -98,7 +123,11 @@ pub trait MetaStore: Send + Sync {
 
 /// Reads, modifies and writes a media record, retrying when a concurrent writer wins.
 /// `change` returns `Ok(false)` to leave the record as it is.
-pub async fn modify_media(meta: &dyn MetaStore, id: &str, mut change: impl FnMut(&mut Media) -> Result<bool> + Send) -> Result<Media> {
+pub async fn modify_media(
+    meta: &dyn MetaStore,
+    id: &str,
+    mut change: impl FnMut(&mut Media) -> Result<bool> + Send,
+) -> Result<Media> {
     for attempt in 0..24u32 {
         if attempt > 0 {
             // Jittered back-off so concurrent writers stop colliding on the same version.
@@ -107,7 +136,10 @@ pub async fn modify_media(meta: &dyn MetaStore, id: &str, mut change: impl FnMut
             let ms = u64::from(attempt.min(6)) * 5 + u64::from(u16::from_le_bytes(b) % 20);
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         }
-        let mut media = meta.get_media(id).await?.ok_or(stream_core::Error::NotFound("media"))?;
+        let mut media = meta
+            .get_media(id)
+            .await?
+            .ok_or(stream_core::Error::NotFound("media"))?;
         if !change(&mut media)? {
             return Ok(media);
         }
@@ -117,13 +149,24 @@ pub async fn modify_media(meta: &dyn MetaStore, id: &str, mut change: impl FnMut
             other => return other,
         }
     }
-    Err(stream_core::Error::ConcurrentModification(format!("media {id}")))
+    Err(stream_core::Error::ConcurrentModification(format!(
+        "media {id}"
+    )))
 }
 
 /// Object keys are made by the service; anything arriving from outside is checked with this
 /// before it names a file or an S3 key: `/`-separated segments of `[A-Za-z0-9._-]`, no `.`/`..`.
 pub fn is_safe_key(key: &str) -> bool {
-    !key.is_empty() && key.len() <= 512 && key.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != ".." && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')))
+    !key.is_empty()
+        && key.len() <= 512
+        && key.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        })
 }
 
 #[cfg(test)]
@@ -131,7 +174,10 @@ mod key_tests {
     #[test]
     fn safe_keys() {
         assert!(super::is_safe_key("uploads/0123/source.mp4"));
-        for bad in ["", "/abs", "a//b", "../x", "a/../b", "a/./b", "a b", "a\\b", "a/b/", "%2e%2e/x", "a\0b"] {
+        for bad in [
+            "", "/abs", "a//b", "../x", "a/../b", "a/./b", "a b", "a\\b", "a/b/", "%2e%2e/x",
+            "a\0b",
+        ] {
             assert!(!super::is_safe_key(bad), "{bad:?}");
         }
     }

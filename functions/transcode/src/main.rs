@@ -2,11 +2,14 @@
 //! segment, a video segment, or a continuous audio pass — and publishes what it made (SPEC §6).
 //! Invoked asynchronously by `hls`; the event is a `stream_service::segments::worker::Job`.
 
+use lambda_runtime::{service_fn, LambdaEvent};
 use stream_service::segments::worker::{self, Job};
 use stream_service::state::AppState;
-use lambda_runtime::{service_fn, LambdaEvent};
 
-async fn handle(state: &AppState, event: LambdaEvent<Job>) -> Result<serde_json::Value, lambda_runtime::Error> {
+async fn handle(
+    state: &AppState,
+    event: LambdaEvent<Job>,
+) -> Result<serde_json::Value, lambda_runtime::Error> {
     let job = event.payload;
     // A failed encode is recorded on the segment (not an invocation error: retrying the same
     // input would fail the same way; the claim's attempts bound the retries). Storage errors

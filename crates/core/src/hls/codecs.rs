@@ -17,13 +17,18 @@ pub enum CodecError {
     #[error("HLS cannot carry the audio codec `{0}`")]
     AudioCodec(String),
     #[error("unsupported {codec} profile `{profile}`")]
-    Profile { codec: &'static str, profile: String },
+    Profile {
+        codec: &'static str,
+        profile: String,
+    },
     #[error("{codec} level {level} is out of range")]
     Level { codec: &'static str, level: String },
 }
 
 /// An H.264 `level_idc` (e.g. 41 for level 4.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct H264Level(pub u8);
 
@@ -79,12 +84,21 @@ pub fn h264_level_for(width: u32, height: u32, fps: f64, max_bitrate: u64) -> Op
     if width == 0 || height == 0 || !fps.is_finite() || fps <= 0.0 {
         return None;
     }
-    let (mbw, mbh) = (u64::from(width).div_ceil(16), u64::from(height).div_ceil(16));
+    let (mbw, mbh) = (
+        u64::from(width).div_ceil(16),
+        u64::from(height).div_ceil(16),
+    );
     let fs = mbw * mbh;
     let mbps = fs as f64 * fps;
     H264_LEVELS
         .iter()
-        .find(|&&(_, max_mbps, max_fs, max_br)| fs <= max_fs && mbw * mbw <= 8 * max_fs && mbh * mbh <= 8 * max_fs && mbps <= max_mbps as f64 + 1e-6 && max_bitrate <= max_br * 1250)
+        .find(|&&(_, max_mbps, max_fs, max_br)| {
+            fs <= max_fs
+                && mbw * mbw <= 8 * max_fs
+                && mbh * mbh <= 8 * max_fs
+                && mbps <= max_mbps as f64 + 1e-6
+                && max_bitrate <= max_br * 1250
+        })
         .map(|&(idc, ..)| H264Level(idc))
 }
 
@@ -98,7 +112,15 @@ pub fn h264_high(level: H264Level) -> String {
 ///
 /// A missing level is computed from the picture size and frame rate (`fps`, 60 when unknown)
 /// with the level tables of the codec, so the string names a level that holds the stream.
-pub fn video(codec: &str, profile: Option<&str>, level: Option<f64>, width: u32, height: u32, fps: Option<f64>, bit_depth: u8) -> Result<String, CodecError> {
+pub fn video(
+    codec: &str,
+    profile: Option<&str>,
+    level: Option<f64>,
+    width: u32,
+    height: u32,
+    fps: Option<f64>,
+    bit_depth: u8,
+) -> Result<String, CodecError> {
     let fps = fps.filter(|f| f.is_finite() && *f > 0.0).unwrap_or(60.0);
     match codec {
         "h264" => avc(profile, level, width, height, fps),
@@ -111,7 +133,13 @@ pub fn video(codec: &str, profile: Option<&str>, level: Option<f64>, width: u32,
 /// `avc1.PPCCLL`: profile_idc, the constraint-flags byte, level_idc (ISO 14496-15 / RFC 6381).
 /// The constraint byte is 00 but for Constrained Baseline (constraint_set1, `40`) and the
 /// Intra profiles (constraint_set3, `10`): ffprobe names the profile from exactly these bits.
-fn avc(profile: Option<&str>, level: Option<f64>, width: u32, height: u32, fps: f64) -> Result<String, CodecError> {
+fn avc(
+    profile: Option<&str>,
+    level: Option<f64>,
+    width: u32,
+    height: u32,
+    fps: f64,
+) -> Result<String, CodecError> {
     let p = profile.unwrap_or("High");
     let (profile_idc, constraints): (u8, u8) = match p {
         "Baseline" => (66, 0x00),
@@ -126,13 +154,30 @@ fn avc(profile: Option<&str>, level: Option<f64>, width: u32, height: u32, fps: 
         "High 4:4:4" | "High 4:4:4 Predictive" => (244, 0x00),
         "High 4:4:4 Intra" => (244, 0x10),
         "CAVLC 4:4:4" | "CAVLC 4:4:4 Intra" => (44, 0x10),
-        other => return Err(CodecError::Profile { codec: "h264", profile: other.to_string() }),
+        other => {
+            return Err(CodecError::Profile {
+                codec: "h264",
+                profile: other.to_string(),
+            })
+        }
     };
     let level_idc = match level {
-        Some(l) => level_idc(l, 10.0, 255).ok_or_else(|| CodecError::Level { codec: "h264", level: l.to_string() })?,
-        None => h264_level_for(width, height, fps, 0).ok_or_else(|| CodecError::Level { codec: "h264", level: format!("for {width}x{height}") })?.0,
+        Some(l) => level_idc(l, 10.0, 255).ok_or_else(|| CodecError::Level {
+            codec: "h264",
+            level: l.to_string(),
+        })?,
+        None => {
+            h264_level_for(width, height, fps, 0)
+                .ok_or_else(|| CodecError::Level {
+                    codec: "h264",
+                    level: format!("for {width}x{height}"),
+                })?
+                .0
+        }
     };
-    Ok(format!("avc1.{profile_idc:02x}{constraints:02x}{level_idc:02x}"))
+    Ok(format!(
+        "avc1.{profile_idc:02x}{constraints:02x}{level_idc:02x}"
+    ))
 }
 
 /// `hvc1.<space><profile_idc>.<compat>.<tier><level_idc>.<constraints>` (ISO 14496-15 E.3).
@@ -142,16 +187,33 @@ fn avc(profile: Option<&str>, level: Option<f64>, width: u32, height: u32, fps: 
 /// frame-only) are assumed. Range-extension and SCC profiles need constraint bytes ffprobe
 /// does not give, so they are refused rather than guessed. The transcoder must write the
 /// `hvc1` sample entry (`-tag:v hvc1`) when it copies HEVC, to match this string.
-fn hevc(profile: Option<&str>, level: Option<f64>, width: u32, height: u32, fps: f64) -> Result<String, CodecError> {
+fn hevc(
+    profile: Option<&str>,
+    level: Option<f64>,
+    width: u32,
+    height: u32,
+    fps: f64,
+) -> Result<String, CodecError> {
     let (profile_idc, compat) = match profile.unwrap_or("Main") {
         "Main" => (1, "6"),
         "Main 10" => (2, "4"),
         "Main Still Picture" => (3, "e"),
-        other => return Err(CodecError::Profile { codec: "hevc", profile: other.to_string() }),
+        other => {
+            return Err(CodecError::Profile {
+                codec: "hevc",
+                profile: other.to_string(),
+            })
+        }
     };
     let level_idc = match level {
-        Some(l) => level_idc(l, 30.0, 255).ok_or_else(|| CodecError::Level { codec: "hevc", level: l.to_string() })?,
-        None => hevc_level_for(width, height, fps).ok_or_else(|| CodecError::Level { codec: "hevc", level: format!("for {width}x{height}") })?,
+        Some(l) => level_idc(l, 30.0, 255).ok_or_else(|| CodecError::Level {
+            codec: "hevc",
+            level: l.to_string(),
+        })?,
+        None => hevc_level_for(width, height, fps).ok_or_else(|| CodecError::Level {
+            codec: "hevc",
+            level: format!("for {width}x{height}"),
+        })?,
     };
     Ok(format!("hvc1.{profile_idc}.{compat}.L{level_idc}.B0"))
 }
@@ -183,7 +245,9 @@ fn hevc_level_for(width: u32, height: u32, fps: f64) -> Option<u8> {
     HEVC_LEVELS
         .iter()
         // Each side at most sqrt(8 x MaxLumaPs).
-        .find(|&&(_, max_ps, max_sr)| ps <= max_ps && max_dim * max_dim <= 8 * max_ps && sr <= max_sr as f64 + 1e-6)
+        .find(|&&(_, max_ps, max_sr)| {
+            ps <= max_ps && max_dim * max_dim <= 8 * max_ps && sr <= max_sr as f64 + 1e-6
+        })
         .map(|&(idc, ..)| idc)
 }
 
@@ -197,10 +261,18 @@ fn av1(profile: Option<&str>, level: Option<f64>, bit_depth: u8) -> Result<Strin
         "Main" => 0,
         "High" => 1,
         "Professional" => 2,
-        other => return Err(CodecError::Profile { codec: "av1", profile: other.to_string() }),
+        other => {
+            return Err(CodecError::Profile {
+                codec: "av1",
+                profile: other.to_string(),
+            })
+        }
     };
     let seq_level_idx = match level {
-        Some(l) => level_idc(l, 1.0, 31).ok_or_else(|| CodecError::Level { codec: "av1", level: l.to_string() })?,
+        Some(l) => level_idc(l, 1.0, 31).ok_or_else(|| CodecError::Level {
+            codec: "av1",
+            level: l.to_string(),
+        })?,
         None => 8,
     };
     let depth = match bit_depth {
@@ -271,15 +343,30 @@ mod tests {
         assert_eq!(v("h264", "High", Some(4.1)).unwrap(), "avc1.640029");
         assert_eq!(v("h264", "Main", Some(3.0)).unwrap(), "avc1.4d001e");
         assert_eq!(v("h264", "Baseline", Some(3.0)).unwrap(), "avc1.42001e");
-        assert_eq!(v("h264", "Constrained Baseline", Some(3.1)).unwrap(), "avc1.42401f");
+        assert_eq!(
+            v("h264", "Constrained Baseline", Some(3.1)).unwrap(),
+            "avc1.42401f"
+        );
         assert_eq!(v("h264", "High 10", Some(5.1)).unwrap(), "avc1.6e0033");
         assert_eq!(v("h264", "High 4:2:2", Some(4.0)).unwrap(), "avc1.7a0028");
         assert_eq!(v("h264", "High", Some(1.3)).unwrap(), "avc1.64000d");
         // No level: computed from 1080p24.
-        assert_eq!(video("h264", Some("High"), None, 1920, 1080, Some(24.0), 8).unwrap(), "avc1.640028");
-        assert!(matches!(v("h264", "Weird", Some(4.0)), Err(CodecError::Profile { .. })));
-        assert!(matches!(v("h264", "High", Some(-1.0)), Err(CodecError::Level { .. })));
-        assert!(matches!(v("h264", "High", Some(f64::NAN)), Err(CodecError::Level { .. })));
+        assert_eq!(
+            video("h264", Some("High"), None, 1920, 1080, Some(24.0), 8).unwrap(),
+            "avc1.640028"
+        );
+        assert!(matches!(
+            v("h264", "Weird", Some(4.0)),
+            Err(CodecError::Profile { .. })
+        ));
+        assert!(matches!(
+            v("h264", "High", Some(-1.0)),
+            Err(CodecError::Level { .. })
+        ));
+        assert!(matches!(
+            v("h264", "High", Some(f64::NAN)),
+            Err(CodecError::Level { .. })
+        ));
     }
 
     #[test]
@@ -287,26 +374,59 @@ mod tests {
         assert_eq!(v("hevc", "Main", Some(4.0)).unwrap(), "hvc1.1.6.L120.B0");
         assert_eq!(v("hevc", "Main 10", Some(3.1)).unwrap(), "hvc1.2.4.L93.B0");
         // probe.rs stores 153 / 30 = 5.1; * 30 must round back to 153.
-        assert_eq!(v("hevc", "Main 10", Some(153.0 / 30.0)).unwrap(), "hvc1.2.4.L153.B0");
-        assert_eq!(video("hevc", Some("Main"), None, 3840, 2160, Some(60.0), 8).unwrap(), "hvc1.1.6.L153.B0");
-        assert!(matches!(v("hevc", "Rext", Some(4.0)), Err(CodecError::Profile { .. })));
+        assert_eq!(
+            v("hevc", "Main 10", Some(153.0 / 30.0)).unwrap(),
+            "hvc1.2.4.L153.B0"
+        );
+        assert_eq!(
+            video("hevc", Some("Main"), None, 3840, 2160, Some(60.0), 8).unwrap(),
+            "hvc1.1.6.L153.B0"
+        );
+        assert!(matches!(
+            v("hevc", "Rext", Some(4.0)),
+            Err(CodecError::Profile { .. })
+        ));
     }
 
     #[test]
     fn av1_copied() {
-        assert_eq!(video("av1", Some("Main"), Some(8.0), 1920, 1080, None, 8).unwrap(), "av01.0.08M.08");
-        assert_eq!(video("av1", Some("Main"), Some(12.0), 3840, 2160, None, 10).unwrap(), "av01.0.12M.10");
-        assert_eq!(video("av1", Some("Main"), None, 1920, 1080, None, 10).unwrap(), "av01.0.08M.10");
-        assert_eq!(video("av1", Some("High"), Some(9.0), 1920, 1080, None, 8).unwrap(), "av01.1.09M.08");
+        assert_eq!(
+            video("av1", Some("Main"), Some(8.0), 1920, 1080, None, 8).unwrap(),
+            "av01.0.08M.08"
+        );
+        assert_eq!(
+            video("av1", Some("Main"), Some(12.0), 3840, 2160, None, 10).unwrap(),
+            "av01.0.12M.10"
+        );
+        assert_eq!(
+            video("av1", Some("Main"), None, 1920, 1080, None, 10).unwrap(),
+            "av01.0.08M.10"
+        );
+        assert_eq!(
+            video("av1", Some("High"), Some(9.0), 1920, 1080, None, 8).unwrap(),
+            "av01.1.09M.08"
+        );
         assert!(video("av1", None, Some(32.0), 1920, 1080, None, 8).is_err());
     }
 
     #[test]
     fn codecs_hls_cannot_carry() {
-        assert_eq!(v("vp9", "Profile 0", None), Err(CodecError::VideoCodec("vp9".into())));
-        assert_eq!(v("mpeg4", "Simple Profile", None), Err(CodecError::VideoCodec("mpeg4".into())));
-        assert_eq!(audio("vorbis", None), Err(CodecError::AudioCodec("vorbis".into())));
-        assert_eq!(audio("dts", Some("DTS-HD MA")), Err(CodecError::AudioCodec("dts".into())));
+        assert_eq!(
+            v("vp9", "Profile 0", None),
+            Err(CodecError::VideoCodec("vp9".into()))
+        );
+        assert_eq!(
+            v("mpeg4", "Simple Profile", None),
+            Err(CodecError::VideoCodec("mpeg4".into()))
+        );
+        assert_eq!(
+            audio("vorbis", None),
+            Err(CodecError::AudioCodec("vorbis".into()))
+        );
+        assert_eq!(
+            audio("dts", Some("DTS-HD MA")),
+            Err(CodecError::AudioCodec("dts".into()))
+        );
     }
 
     #[test]
@@ -321,7 +441,11 @@ mod tests {
         assert_eq!(audio("opus", None).unwrap(), "Opus");
         assert_eq!(audio("flac", None).unwrap(), "fLaC");
         use crate::playback::decision::SegmentFormat::*;
-        assert!(audio_fits_format("ac3", Ts) && !audio_fits_format("opus", Ts) && audio_fits_format("opus", Fmp4));
+        assert!(
+            audio_fits_format("ac3", Ts)
+                && !audio_fits_format("opus", Ts)
+                && audio_fits_format("opus", Fmp4)
+        );
         assert!(!audio_fits_format("vorbis", Fmp4));
     }
 
@@ -340,7 +464,10 @@ mod tests {
         assert_eq!(l(854, 480, 25.0, 1_500_000).as_deref(), Some("3"));
         assert_eq!(l(640, 360, 30.0, 900_000).as_deref(), Some("3"));
         // 23.976 fps rounds nothing up by accident.
-        assert_eq!(l(1920, 1080, 24000.0 / 1001.0, 5_350_000).as_deref(), Some("4"));
+        assert_eq!(
+            l(1920, 1080, 24000.0 / 1001.0, 5_350_000).as_deref(),
+            Some("4")
+        );
         // The bitrate alone can raise the level: 1080p30 at 30 Mbit/s needs 4.1 (High: 62.5).
         assert_eq!(l(1920, 1080, 30.0, 30_000_000).as_deref(), Some("4.1"));
         // A very wide strip breaks the side bound (sqrt(8 x MaxFS)) long before MaxFS.
@@ -349,6 +476,9 @@ mod tests {
         assert_eq!(l(1920, 1080, f64::NAN, 0), None);
         assert_eq!(l(16384, 16384, 120.0, 0), None);
         let lvl = h264_level_for(1280, 720, 30.0, 2_996_000).unwrap();
-        assert_eq!((lvl.idc(), lvl.x264_arg(), h264_high(lvl)), (31, "3.1".to_string(), "avc1.64001f".to_string()));
+        assert_eq!(
+            (lvl.idc(), lvl.x264_arg(), h264_high(lvl)),
+            (31, "3.1".to_string(), "avc1.64001f".to_string())
+        );
     }
 }

@@ -53,10 +53,30 @@ pub struct Rung {
 }
 
 pub const RUNGS: [Rung; 4] = [
-    Rung { name: 1080, box_width: 1920, box_height: 1080, bitrate: 5_000_000 },
-    Rung { name: 720, box_width: 1280, box_height: 720, bitrate: 2_800_000 },
-    Rung { name: 480, box_width: 854, box_height: 480, bitrate: 1_400_000 },
-    Rung { name: 360, box_width: 640, box_height: 360, bitrate: 800_000 },
+    Rung {
+        name: 1080,
+        box_width: 1920,
+        box_height: 1080,
+        bitrate: 5_000_000,
+    },
+    Rung {
+        name: 720,
+        box_width: 1280,
+        box_height: 720,
+        bitrate: 2_800_000,
+    },
+    Rung {
+        name: 480,
+        box_width: 854,
+        box_height: 480,
+        bitrate: 1_400_000,
+    },
+    Rung {
+        name: 360,
+        box_width: 640,
+        box_height: 360,
+        bitrate: 800_000,
+    },
 ];
 /// A rung is used when the source exceeds the next smaller rung's box by this factor.
 pub const NEXT_RUNG_MARGIN: f64 = 1.1;
@@ -87,8 +107,12 @@ impl PlanParams {
     /// immutable for a media id, so this is the same plan each time.
     pub fn plan(&self, probe: &Probe) -> Result<SegmentPlan, PlanError> {
         match self.mode {
-            PlanMode::Keyframes => plan::plan_copy(&probe.keyframes, probe.duration_seconds, self.target),
-            PlanMode::Fixed => plan::plan_transcode(probe.duration_seconds, self.target, &self.first),
+            PlanMode::Keyframes => {
+                plan::plan_copy(&probe.keyframes, probe.duration_seconds, self.target)
+            }
+            PlanMode::Fixed => {
+                plan::plan_transcode(probe.duration_seconds, self.target, &self.first)
+            }
         }
     }
 }
@@ -103,7 +127,11 @@ pub struct LadderConfig {
 
 impl Default for LadderConfig {
     fn default() -> Self {
-        LadderConfig { copy_target: plan::COPY_TARGET, transcode_target: plan::TRANSCODE_TARGET, transcode_first: plan::TRANSCODE_FIRST.to_vec() }
+        LadderConfig {
+            copy_target: plan::COPY_TARGET,
+            transcode_target: plan::TRANSCODE_TARGET,
+            transcode_first: plan::TRANSCODE_FIRST.to_vec(),
+        }
     }
 }
 
@@ -112,7 +140,11 @@ pub use crate::model::RenditionLimits as ClientLimits;
 
 impl From<&Capabilities> for ClientLimits {
     fn from(c: &Capabilities) -> Self {
-        ClientLimits { max_width: c.max_width, max_height: c.max_height, max_bitrate: c.max_bitrate }
+        ClientLimits {
+            max_width: c.max_width,
+            max_height: c.max_height,
+            max_bitrate: c.max_bitrate,
+        }
     }
 }
 
@@ -245,8 +277,17 @@ impl RenditionSet {
                 PlanMode::Fixed => b"fixed",
             },
         );
-        field(&mut h, "plan_target", &self.plan.target.to_bits().to_le_bytes());
-        let first: Vec<u8> = self.plan.first.iter().flat_map(|f| f.to_bits().to_le_bytes()).collect();
+        field(
+            &mut h,
+            "plan_target",
+            &self.plan.target.to_bits().to_le_bytes(),
+        );
+        let first: Vec<u8> = self
+            .plan
+            .first
+            .iter()
+            .flat_map(|f| f.to_bits().to_le_bytes())
+            .collect();
         field(&mut h, "plan_first", &first);
         h
     }
@@ -266,7 +307,11 @@ impl RenditionSet {
         field(&mut h, "bitrate", &v.bitrate.to_le_bytes());
         field(&mut h, "maxrate", &v.maxrate.to_le_bytes());
         field(&mut h, "bufsize", &v.bufsize.to_le_bytes());
-        field(&mut h, "level", &opt_u64(v.h264_level.map(|l| u64::from(l.idc()))));
+        field(
+            &mut h,
+            "level",
+            &opt_u64(v.h264_level.map(|l| u64::from(l.idc()))),
+        );
         hex::encode(h.finalize())
     }
 
@@ -279,7 +324,11 @@ impl RenditionSet {
         field(&mut h, "codec", a.codec.as_bytes());
         field(&mut h, "codecs", a.codecs.as_bytes());
         field(&mut h, "channels", &a.channels.to_le_bytes());
-        field(&mut h, "sample_rate", &opt_u64(a.sample_rate.map(u64::from)));
+        field(
+            &mut h,
+            "sample_rate",
+            &opt_u64(a.sample_rate.map(u64::from)),
+        );
         field(&mut h, "bitrate", &a.bitrate.to_le_bytes());
         hex::encode(h.finalize())
     }
@@ -301,20 +350,38 @@ impl RenditionSet {
     }
 
     /// The identity of one piece of the rendition with this id (`crate::segment`).
-    pub fn segment(&self, id: &str, piece: crate::segment::Piece) -> Option<crate::segment::SegmentId> {
-        Some(crate::segment::SegmentId::new(&self.media_id, &self.content_key(id)?, piece, self.format))
+    pub fn segment(
+        &self,
+        id: &str,
+        piece: crate::segment::Piece,
+    ) -> Option<crate::segment::SegmentId> {
+        Some(crate::segment::SegmentId::new(
+            &self.media_id,
+            &self.content_key(id)?,
+            piece,
+            self.format,
+        ))
     }
 
     /// `BANDWIDTH` (video peak + audio peak) and `AVERAGE-BANDWIDTH` (averages) of the
     /// variant of video rendition `v`.
     pub fn bandwidth(&self, v: &VideoRendition) -> Bandwidth {
-        let (ap, aa) = self.audio.as_ref().map_or((0, 0), |a| (a.peak(), a.bitrate));
-        Bandwidth { peak: v.maxrate.saturating_add(ap), average: v.bitrate.saturating_add(aa) }
+        let (ap, aa) = self
+            .audio
+            .as_ref()
+            .map_or((0, 0), |a| (a.peak(), a.bitrate));
+        Bandwidth {
+            peak: v.maxrate.saturating_add(ap),
+            average: v.bitrate.saturating_add(aa),
+        }
     }
 
     /// The bandwidth of an audio-only set's single variant.
     pub fn audio_bandwidth(&self) -> Option<Bandwidth> {
-        self.audio.as_ref().map(|a| Bandwidth { peak: a.peak(), average: a.bitrate })
+        self.audio.as_ref().map(|a| Bandwidth {
+            peak: a.peak(),
+            average: a.bitrate,
+        })
     }
 }
 
@@ -335,14 +402,19 @@ fn output_fps(src: Option<f64>) -> Option<f64> {
 
 /// `src` scaled into the box, keeping its aspect, never upscaled; even dimensions.
 fn fit(src_w: u32, src_h: u32, box_w: u32, box_h: u32) -> (u32, u32) {
-    let s = (f64::from(box_w) / f64::from(src_w)).min(f64::from(box_h) / f64::from(src_h)).min(1.0);
+    let s = (f64::from(box_w) / f64::from(src_w))
+        .min(f64::from(box_h) / f64::from(src_h))
+        .min(1.0);
     (even(f64::from(src_w) * s), even(f64::from(src_h) * s))
 }
 
 /// A clean language tag (ASCII letters, digits, `-`, at most 35), not `und`.
 fn clean_language(l: Option<&str>) -> Option<String> {
     let l = l?.trim();
-    let ok = !l.is_empty() && l.len() <= 35 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') && !l.eq_ignore_ascii_case("und");
+    let ok = !l.is_empty()
+        && l.len() <= 35
+        && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !l.eq_ignore_ascii_case("und");
     ok.then(|| l.to_string())
 }
 
@@ -366,7 +438,11 @@ fn aac_rendition(src: &AudioStream) -> AudioRendition {
         codecs: codecs::AAC_LC.into(),
         channels,
         sample_rate: Some(AAC_SAMPLE_RATE),
-        bitrate: if channels == 1 { AAC_MONO_BITRATE } else { AAC_STEREO_BITRATE },
+        bitrate: if channels == 1 {
+            AAC_MONO_BITRATE
+        } else {
+            AAC_STEREO_BITRATE
+        },
         language: clean_language(src.language.as_deref()),
     }
 }
@@ -382,7 +458,10 @@ fn audio_rendition(src: &AudioStream, method: Method, format: SegmentFormat) -> 
                 codecs: c,
                 channels: src.channels.max(1),
                 sample_rate: src.sample_rate,
-                bitrate: src.bitrate.filter(|b| *b > 0).unwrap_or_else(|| typical_audio_bitrate(&src.codec, src.channels)),
+                bitrate: src
+                    .bitrate
+                    .filter(|b| *b > 0)
+                    .unwrap_or_else(|| typical_audio_bitrate(&src.codec, src.channels)),
                 language: clean_language(src.language.as_deref()),
             };
         }
@@ -393,14 +472,29 @@ fn audio_rendition(src: &AudioStream, method: Method, format: SegmentFormat) -> 
 }
 
 fn copy_rendition(v: &VideoStream, probe: &Probe) -> Result<VideoRendition, CodecError> {
-    let codecs = codecs::video(&v.codec, v.profile.as_deref(), v.level, v.width, v.height, v.frame_rate, v.bit_depth)?;
+    let codecs = codecs::video(
+        &v.codec,
+        v.profile.as_deref(),
+        v.level,
+        v.width,
+        v.height,
+        v.frame_rate,
+        v.bit_depth,
+    )?;
     let audio_known: u64 = probe.audio.iter().filter_map(|a| a.bitrate).sum();
     let bitrate = v
         .bitrate
         .filter(|b| *b > 0)
-        .or_else(|| probe.bitrate.map(|b| b.saturating_sub(audio_known)).filter(|b| *b > 0))
+        .or_else(|| {
+            probe
+                .bitrate
+                .map(|b| b.saturating_sub(audio_known))
+                .filter(|b| *b > 0)
+        })
         // Nothing known: about 0.1 bit per pixel.
-        .unwrap_or_else(|| (f64::from(v.width) * f64::from(v.height) * v.frame_rate.unwrap_or(30.0) * 0.1) as u64)
+        .unwrap_or_else(|| {
+            (f64::from(v.width) * f64::from(v.height) * v.frame_rate.unwrap_or(30.0) * 0.1) as u64
+        })
         .max(1);
     Ok(VideoRendition {
         id: COPY_ID.into(),
@@ -418,10 +512,17 @@ fn copy_rendition(v: &VideoStream, probe: &Probe) -> Result<VideoRendition, Code
     })
 }
 
-fn h264_rendition(v: &VideoStream, name: u32, w: u32, h: u32, bitrate: u64) -> Result<VideoRendition, LadderError> {
+fn h264_rendition(
+    v: &VideoStream,
+    name: u32,
+    w: u32,
+    h: u32,
+    bitrate: u64,
+) -> Result<VideoRendition, LadderError> {
     let fps = output_fps(v.frame_rate);
     let maxrate = scale(bitrate, MAXRATE_FACTOR);
-    let level = codecs::h264_level_for(w, h, fps.unwrap_or(MAX_FPS), maxrate).ok_or_else(|| LadderError::Level(format!("{w}x{h}")))?;
+    let level = codecs::h264_level_for(w, h, fps.unwrap_or(MAX_FPS), maxrate)
+        .ok_or_else(|| LadderError::Level(format!("{w}x{h}")))?;
     Ok(VideoRendition {
         id: format!("v{name}"),
         copy: false,
@@ -439,7 +540,11 @@ fn h264_rendition(v: &VideoStream, name: u32, w: u32, h: u32, bitrate: u64) -> R
 }
 
 /// The transcode ladder of `v` within `limits`, best first, never empty.
-fn ladder(v: &VideoStream, limits: &ClientLimits, audio_peak: u64) -> Result<Vec<VideoRendition>, LadderError> {
+fn ladder(
+    v: &VideoStream,
+    limits: &ClientLimits,
+    audio_peak: u64,
+) -> Result<Vec<VideoRendition>, LadderError> {
     let (sw, sh) = (v.width.max(2), v.height.max(2));
     let portrait = sh > sw;
     let oriented = |r: &Rung| {
@@ -450,7 +555,11 @@ fn ladder(v: &VideoStream, limits: &ClientLimits, audio_peak: u64) -> Result<Vec
         }
     };
     let within = |w: u32, h: u32, bitrate: u64| {
-        limits.max_width.is_none_or(|m| w <= m) && limits.max_height.is_none_or(|m| h <= m) && limits.max_bitrate.is_none_or(|m| scale(bitrate, MAXRATE_FACTOR).saturating_add(audio_peak) <= m)
+        limits.max_width.is_none_or(|m| w <= m)
+            && limits.max_height.is_none_or(|m| h <= m)
+            && limits
+                .max_bitrate
+                .is_none_or(|m| scale(bitrate, MAXRATE_FACTOR).saturating_add(audio_peak) <= m)
     };
     let mut out = vec![];
     for (i, r) in RUNGS.iter().enumerate() {
@@ -459,7 +568,10 @@ fn ladder(v: &VideoStream, limits: &ClientLimits, audio_peak: u64) -> Result<Vec
         // 1600x900 source keeps its size as the top rung, while 1290x540 does not make a rung
         // next to 1280x536), the smallest rung when the source fills its box. Never upscaled.
         let used = match RUNGS.get(i + 1).map(oriented) {
-            Some((nw, nh)) => f64::from(sw) >= NEXT_RUNG_MARGIN * f64::from(nw) || f64::from(sh) >= NEXT_RUNG_MARGIN * f64::from(nh),
+            Some((nw, nh)) => {
+                f64::from(sw) >= NEXT_RUNG_MARGIN * f64::from(nw)
+                    || f64::from(sh) >= NEXT_RUNG_MARGIN * f64::from(nh)
+            }
             None => sw >= bw || sh >= bh,
         };
         if !used {
@@ -477,9 +589,13 @@ fn ladder(v: &VideoStream, limits: &ClientLimits, audio_peak: u64) -> Result<Vec
             return Err(LadderError::Level("an empty ladder".into()));
         };
         let (bw, bh) = oriented(smallest);
-        let (bw, bh) = (bw.min(limits.max_width.unwrap_or(u32::MAX)).max(2), bh.min(limits.max_height.unwrap_or(u32::MAX)).max(2));
+        let (bw, bh) = (
+            bw.min(limits.max_width.unwrap_or(u32::MAX)).max(2),
+            bh.min(limits.max_height.unwrap_or(u32::MAX)).max(2),
+        );
         let (w, h) = fit(sw, sh, bw, bh);
-        let area = f64::from(w) * f64::from(h) / (f64::from(smallest.box_width) * f64::from(smallest.box_height));
+        let area = f64::from(w) * f64::from(h)
+            / (f64::from(smallest.box_width) * f64::from(smallest.box_height));
         let mut bitrate = scale(smallest.bitrate, area.min(1.0)).max(MIN_VIDEO_BITRATE);
         if let Some(m) = limits.max_bitrate {
             let room = (m.saturating_sub(audio_peak) as f64 / MAXRATE_FACTOR) as u64;
@@ -491,26 +607,64 @@ fn ladder(v: &VideoStream, limits: &ClientLimits, audio_peak: u64) -> Result<Vec
 }
 
 /// The rendition set of an HLS decision (see the module doc).
-pub fn build(media_id: &str, probe: &Probe, decision: &Decision, limits: &ClientLimits, config: &LadderConfig) -> Result<RenditionSet, LadderError> {
+pub fn build(
+    media_id: &str,
+    probe: &Probe,
+    decision: &Decision,
+    limits: &ClientLimits,
+    config: &LadderConfig,
+) -> Result<RenditionSet, LadderError> {
     if !decision.method.is_hls() {
         return Err(LadderError::NotHls);
     }
     let format = decision.segment_format.unwrap_or(SegmentFormat::Fmp4);
     let src_audio = match decision.audio_track {
-        Some(i) => Some(probe.audio.iter().find(|a| a.index == i).ok_or(LadderError::AudioTrack(i))?),
+        Some(i) => Some(
+            probe
+                .audio
+                .iter()
+                .find(|a| a.index == i)
+                .ok_or(LadderError::AudioTrack(i))?,
+        ),
         None => None,
     };
     let audio = src_audio.map(|a| audio_rendition(a, decision.method, format));
     let audio_peak = audio.as_ref().map_or(0, AudioRendition::peak);
     let (video, plan) = match &probe.video {
         None if audio.is_none() => return Err(LadderError::NoStreams),
-        None => (vec![], PlanParams { mode: PlanMode::Fixed, target: config.copy_target, first: vec![] }),
-        Some(v) if decision.method == Method::Transcode => {
-            (ladder(v, limits, audio_peak)?, PlanParams { mode: PlanMode::Fixed, target: config.transcode_target, first: config.transcode_first.clone() })
-        }
-        Some(v) => (vec![copy_rendition(v, probe)?], PlanParams { mode: PlanMode::Keyframes, target: config.copy_target, first: vec![] }),
+        None => (
+            vec![],
+            PlanParams {
+                mode: PlanMode::Fixed,
+                target: config.copy_target,
+                first: vec![],
+            },
+        ),
+        Some(v) if decision.method == Method::Transcode => (
+            ladder(v, limits, audio_peak)?,
+            PlanParams {
+                mode: PlanMode::Fixed,
+                target: config.transcode_target,
+                first: config.transcode_first.clone(),
+            },
+        ),
+        Some(v) => (
+            vec![copy_rendition(v, probe)?],
+            PlanParams {
+                mode: PlanMode::Keyframes,
+                target: config.copy_target,
+                first: vec![],
+            },
+        ),
     };
-    Ok(RenditionSet { media_id: media_id.to_string(), method: decision.method, format, plan, video, audio })
+    Ok(RenditionSet {
+        media_id: media_id.to_string(),
+        method: decision.method,
+        format,
+        plan,
+        video,
+        audio,
+    })
 }
 
 #[cfg(test)]
@@ -538,7 +692,17 @@ pub(crate) mod tests {
     }
 
     fn aud(index: u32, codec: &str, channels: u32) -> AudioStream {
-        AudioStream { index, codec: codec.into(), profile: None, channels, channel_layout: None, sample_rate: Some(48_000), bitrate: Some(192_000), language: Some("eng".into()), default: true }
+        AudioStream {
+            index,
+            codec: codec.into(),
+            profile: None,
+            channels,
+            channel_layout: None,
+            sample_rate: Some(48_000),
+            bitrate: Some(192_000),
+            language: Some("eng".into()),
+            default: true,
+        }
     }
 
     fn probe(v: Option<VideoStream>, a: Vec<AudioStream>) -> Probe {
@@ -556,29 +720,60 @@ pub(crate) mod tests {
     }
 
     fn decision(method: Method, audio: Option<u32>, format: SegmentFormat) -> Decision {
-        Decision { method, reasons: vec![], audio_track: audio, segment_format: Some(format) }
+        Decision {
+            method,
+            reasons: vec![],
+            audio_track: audio,
+            segment_format: Some(format),
+        }
     }
 
     fn set(p: &Probe, method: Method, limits: ClientLimits) -> RenditionSet {
-        build("m1", p, &decision(method, Some(1), SegmentFormat::Fmp4), &limits, &LadderConfig::default()).unwrap()
+        build(
+            "m1",
+            p,
+            &decision(method, Some(1), SegmentFormat::Fmp4),
+            &limits,
+            &LadderConfig::default(),
+        )
+        .unwrap()
     }
 
     fn sizes(s: &RenditionSet) -> Vec<(String, u32, u32)> {
-        s.video.iter().map(|v| (v.id.clone(), v.width, v.height)).collect()
+        s.video
+            .iter()
+            .map(|v| (v.id.clone(), v.width, v.height))
+            .collect()
     }
 
     #[test]
     fn remux_copies_both() {
-        let p = probe(Some(vs("hevc", "Main 10", 4.0, 1920, 1080, 24.0)), vec![aud(1, "eac3", 6)]);
+        let p = probe(
+            Some(vs("hevc", "Main 10", 4.0, 1920, 1080, 24.0)),
+            vec![aud(1, "eac3", 6)],
+        );
         let s = set(&p, Method::Remux, ClientLimits::default());
         assert_eq!(s.video.len(), 1);
         let v = &s.video[0];
-        assert_eq!((v.id.as_str(), v.copy, v.codecs.as_str(), v.width, v.height), ("copy", true, "hvc1.2.4.L120.B0", 1920, 1080));
+        assert_eq!(
+            (v.id.as_str(), v.copy, v.codecs.as_str(), v.width, v.height),
+            ("copy", true, "hvc1.2.4.L120.B0", 1920, 1080)
+        );
         // Overall 6 Mbit/s minus the known audio 192 kbit/s.
         assert_eq!(v.bitrate, 5_808_000);
         let a = s.audio.as_ref().unwrap();
-        assert_eq!((a.copy, a.codecs.as_str(), a.channels, a.language.as_deref()), (true, "ec-3", 6, Some("eng")));
-        assert_eq!(s.plan, PlanParams { mode: PlanMode::Keyframes, target: 6.0, first: vec![] });
+        assert_eq!(
+            (a.copy, a.codecs.as_str(), a.channels, a.language.as_deref()),
+            (true, "ec-3", 6, Some("eng"))
+        );
+        assert_eq!(
+            s.plan,
+            PlanParams {
+                mode: PlanMode::Keyframes,
+                target: 6.0,
+                first: vec![]
+            }
+        );
         let bw = s.bandwidth(v);
         assert_eq!(bw.average, 5_808_000 + 192_000);
         assert_eq!(bw.peak, 6_388_800 + 211_200);
@@ -587,70 +782,191 @@ pub(crate) mod tests {
 
     #[test]
     fn remux_with_audio_hls_cannot_carry_gets_aac() {
-        let p = probe(Some(vs("h264", "High", 4.0, 1280, 720, 30.0)), vec![aud(1, "vorbis", 2)]);
-        let a = set(&p, Method::Remux, ClientLimits::default()).audio.unwrap();
-        assert_eq!((a.copy, a.codec.as_str(), a.codecs.as_str()), (false, "aac", "mp4a.40.2"));
+        let p = probe(
+            Some(vs("h264", "High", 4.0, 1280, 720, 30.0)),
+            vec![aud(1, "vorbis", 2)],
+        );
+        let a = set(&p, Method::Remux, ClientLimits::default())
+            .audio
+            .unwrap();
+        assert_eq!(
+            (a.copy, a.codec.as_str(), a.codecs.as_str()),
+            (false, "aac", "mp4a.40.2")
+        );
         // Opus cannot go into TS.
-        let p = probe(Some(vs("h264", "High", 4.0, 1280, 720, 30.0)), vec![aud(1, "opus", 2)]);
-        let s = build("m1", &p, &decision(Method::Remux, Some(1), SegmentFormat::Ts), &ClientLimits::default(), &LadderConfig::default()).unwrap();
+        let p = probe(
+            Some(vs("h264", "High", 4.0, 1280, 720, 30.0)),
+            vec![aud(1, "opus", 2)],
+        );
+        let s = build(
+            "m1",
+            &p,
+            &decision(Method::Remux, Some(1), SegmentFormat::Ts),
+            &ClientLimits::default(),
+            &LadderConfig::default(),
+        )
+        .unwrap();
         assert!(!s.audio.unwrap().copy);
-        let s = build("m1", &p, &decision(Method::Remux, Some(1), SegmentFormat::Fmp4), &ClientLimits::default(), &LadderConfig::default()).unwrap();
+        let s = build(
+            "m1",
+            &p,
+            &decision(Method::Remux, Some(1), SegmentFormat::Fmp4),
+            &ClientLimits::default(),
+            &LadderConfig::default(),
+        )
+        .unwrap();
         assert_eq!(s.audio.unwrap().codecs, "Opus");
     }
 
     #[test]
     fn transcode_audio_copies_video_and_encodes_aac() {
-        let p = probe(Some(vs("h264", "High", 4.1, 1920, 1080, 23.976)), vec![aud(1, "ac3", 6)]);
+        let p = probe(
+            Some(vs("h264", "High", 4.1, 1920, 1080, 23.976)),
+            vec![aud(1, "ac3", 6)],
+        );
         let s = set(&p, Method::TranscodeAudio, ClientLimits::default());
-        assert_eq!((s.video.len(), s.video[0].codecs.as_str()), (1, "avc1.640029"));
+        assert_eq!(
+            (s.video.len(), s.video[0].codecs.as_str()),
+            (1, "avc1.640029")
+        );
         let a = s.audio.unwrap();
-        assert_eq!((a.copy, a.channels, a.bitrate, a.sample_rate), (false, 2, 128_000, Some(48_000)));
-        let p = probe(Some(vs("h264", "High", 4.1, 1920, 1080, 23.976)), vec![aud(1, "ac3", 1)]);
-        let a = set(&p, Method::TranscodeAudio, ClientLimits::default()).audio.unwrap();
+        assert_eq!(
+            (a.copy, a.channels, a.bitrate, a.sample_rate),
+            (false, 2, 128_000, Some(48_000))
+        );
+        let p = probe(
+            Some(vs("h264", "High", 4.1, 1920, 1080, 23.976)),
+            vec![aud(1, "ac3", 1)],
+        );
+        let a = set(&p, Method::TranscodeAudio, ClientLimits::default())
+            .audio
+            .unwrap();
         assert_eq!((a.channels, a.bitrate), (1, 64_000));
     }
 
     #[test]
     fn transcode_ladder_1080p() {
-        let p = probe(Some(vs("hevc", "Main 10", 5.1, 1920, 1080, 23.976)), vec![aud(1, "aac", 2)]);
+        let p = probe(
+            Some(vs("hevc", "Main 10", 5.1, 1920, 1080, 23.976)),
+            vec![aud(1, "aac", 2)],
+        );
         let s = set(&p, Method::Transcode, ClientLimits::default());
-        assert_eq!(sizes(&s), vec![("v1080".into(), 1920, 1080), ("v720".into(), 1280, 720), ("v480".into(), 854, 480), ("v360".into(), 640, 360)]);
-        assert!(s.video.iter().all(|v| !v.copy && v.codec == "h264" && v.codecs.starts_with("avc1.6400")));
+        assert_eq!(
+            sizes(&s),
+            vec![
+                ("v1080".into(), 1920, 1080),
+                ("v720".into(), 1280, 720),
+                ("v480".into(), 854, 480),
+                ("v360".into(), 640, 360)
+            ]
+        );
+        assert!(s
+            .video
+            .iter()
+            .all(|v| !v.copy && v.codec == "h264" && v.codecs.starts_with("avc1.6400")));
         assert_eq!(s.video[0].codecs, "avc1.640028");
-        assert_eq!(s.video[0].h264_level.map(|l| l.x264_arg()).as_deref(), Some("4"));
-        assert_eq!((s.video[1].bitrate, s.video[1].maxrate, s.video[1].bufsize), (2_800_000, 2_996_000, 4_200_000));
-        assert_eq!(s.plan, PlanParams { mode: PlanMode::Fixed, target: 4.0, first: vec![1.0, 1.0, 2.0] });
-        assert_eq!(s.audio.as_ref().map(|a| a.codecs.as_str()), Some("mp4a.40.2"));
+        assert_eq!(
+            s.video[0].h264_level.map(|l| l.x264_arg()).as_deref(),
+            Some("4")
+        );
+        assert_eq!(
+            (s.video[1].bitrate, s.video[1].maxrate, s.video[1].bufsize),
+            (2_800_000, 2_996_000, 4_200_000)
+        );
+        assert_eq!(
+            s.plan,
+            PlanParams {
+                mode: PlanMode::Fixed,
+                target: 4.0,
+                first: vec![1.0, 1.0, 2.0]
+            }
+        );
+        assert_eq!(
+            s.audio.as_ref().map(|a| a.codecs.as_str()),
+            Some("mp4a.40.2")
+        );
         // Every rung's bandwidths include the audio.
         let bw = s.bandwidth(&s.video[3]);
-        assert_eq!((bw.peak, bw.average), (856_000 + 140_800, 800_000 + 128_000));
+        assert_eq!(
+            (bw.peak, bw.average),
+            (856_000 + 140_800, 800_000 + 128_000)
+        );
     }
 
     #[test]
     fn transcode_ladder_never_upscales_and_keeps_the_aspect() {
         // 2.39:1 scope at 1280x536: the 720p box is filled in width.
-        let p = probe(Some(vs("h264", "High", 5.1, 1280, 536, 24.0)), vec![aud(1, "aac", 2)]);
-        assert_eq!(sizes(&set(&p, Method::Transcode, ClientLimits::default())), vec![("v720".into(), 1280, 536), ("v480".into(), 854, 358), ("v360".into(), 640, 268)]);
+        let p = probe(
+            Some(vs("h264", "High", 5.1, 1280, 536, 24.0)),
+            vec![aud(1, "aac", 2)],
+        );
+        assert_eq!(
+            sizes(&set(&p, Method::Transcode, ClientLimits::default())),
+            vec![
+                ("v720".into(), 1280, 536),
+                ("v480".into(), 854, 358),
+                ("v360".into(), 640, 268)
+            ]
+        );
         // 4:3 at 1440x1080.
-        let p = probe(Some(vs("h264", "High", 5.1, 1440, 1080, 25.0)), vec![aud(1, "aac", 2)]);
-        assert_eq!(sizes(&set(&p, Method::Transcode, ClientLimits::default()))[..2], [("v1080".into(), 1440, 1080), ("v720".into(), 960, 720)]);
+        let p = probe(
+            Some(vs("h264", "High", 5.1, 1440, 1080, 25.0)),
+            vec![aud(1, "aac", 2)],
+        );
+        assert_eq!(
+            sizes(&set(&p, Method::Transcode, ClientLimits::default()))[..2],
+            [("v1080".into(), 1440, 1080), ("v720".into(), 960, 720)]
+        );
         // Portrait 1080x1920.
-        let p = probe(Some(vs("h264", "High", 5.1, 1080, 1920, 30.0)), vec![aud(1, "aac", 2)]);
-        assert_eq!(sizes(&set(&p, Method::Transcode, ClientLimits::default()))[..2], [("v1080".into(), 1080, 1920), ("v720".into(), 720, 1280)]);
+        let p = probe(
+            Some(vs("h264", "High", 5.1, 1080, 1920, 30.0)),
+            vec![aud(1, "aac", 2)],
+        );
+        assert_eq!(
+            sizes(&set(&p, Method::Transcode, ClientLimits::default()))[..2],
+            [("v1080".into(), 1080, 1920), ("v720".into(), 720, 1280)]
+        );
         // 4K tops out at 1080p.
-        let p = probe(Some(vs("hevc", "Main 10", 5.1, 3840, 2160, 60.0)), vec![aud(1, "aac", 2)]);
+        let p = probe(
+            Some(vs("hevc", "Main 10", 5.1, 3840, 2160, 60.0)),
+            vec![aud(1, "aac", 2)],
+        );
         let s = set(&p, Method::Transcode, ClientLimits::default());
         assert_eq!(sizes(&s)[0], ("v1080".into(), 1920, 1080));
-        assert_eq!((s.video[0].frame_rate, s.video[0].codecs.as_str()), (Some(60.0), "avc1.64002a"));
+        assert_eq!(
+            (s.video[0].frame_rate, s.video[0].codecs.as_str()),
+            (Some(60.0), "avc1.64002a")
+        );
         // Between rungs: the source size is the top rung, unless it is barely above the next.
-        let p = probe(Some(vs("h264", "High", 5.1, 1600, 900, 25.0)), vec![aud(1, "aac", 2)]);
-        assert_eq!(sizes(&set(&p, Method::Transcode, ClientLimits::default()))[..2], [("v1080".into(), 1600, 900), ("v720".into(), 1280, 720)]);
-        let p = probe(Some(vs("h264", "High", 5.1, 1290, 540, 25.0)), vec![aud(1, "aac", 2)]);
-        assert_eq!(sizes(&set(&p, Method::Transcode, ClientLimits::default()))[0], ("v720".into(), 1280, 536));
-        let p = probe(Some(vs("h264", "High", 5.1, 1918, 1078, 25.0)), vec![aud(1, "aac", 2)]);
-        assert_eq!(sizes(&set(&p, Method::Transcode, ClientLimits::default()))[0], ("v1080".into(), 1918, 1078));
+        let p = probe(
+            Some(vs("h264", "High", 5.1, 1600, 900, 25.0)),
+            vec![aud(1, "aac", 2)],
+        );
+        assert_eq!(
+            sizes(&set(&p, Method::Transcode, ClientLimits::default()))[..2],
+            [("v1080".into(), 1600, 900), ("v720".into(), 1280, 720)]
+        );
+        let p = probe(
+            Some(vs("h264", "High", 5.1, 1290, 540, 25.0)),
+            vec![aud(1, "aac", 2)],
+        );
+        assert_eq!(
+            sizes(&set(&p, Method::Transcode, ClientLimits::default()))[0],
+            ("v720".into(), 1280, 536)
+        );
+        let p = probe(
+            Some(vs("h264", "High", 5.1, 1918, 1078, 25.0)),
+            vec![aud(1, "aac", 2)],
+        );
+        assert_eq!(
+            sizes(&set(&p, Method::Transcode, ClientLimits::default()))[0],
+            ("v1080".into(), 1918, 1078)
+        );
         // A source below 360p: one rung at the source size.
-        let p = probe(Some(vs("mpeg4", "Simple Profile", 3.0, 320, 240, 25.0)), vec![aud(1, "mp3", 2)]);
+        let p = probe(
+            Some(vs("mpeg4", "Simple Profile", 3.0, 320, 240, 25.0)),
+            vec![aud(1, "mp3", 2)],
+        );
         let s = set(&p, Method::Transcode, ClientLimits::default());
         assert_eq!(sizes(&s), vec![("v240".into(), 320, 240)]);
         assert!(s.video[0].bitrate < 800_000 && s.video[0].bitrate >= MIN_VIDEO_BITRATE);
@@ -658,19 +974,59 @@ pub(crate) mod tests {
 
     #[test]
     fn transcode_ladder_respects_client_limits() {
-        let p = probe(Some(vs("hevc", "Main 10", 5.1, 1920, 1080, 24.0)), vec![aud(1, "aac", 2)]);
-        let s = set(&p, Method::Transcode, ClientLimits { max_width: None, max_height: Some(720), max_bitrate: None });
-        assert_eq!(s.video.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(), ["v720", "v480", "v360"]);
+        let p = probe(
+            Some(vs("hevc", "Main 10", 5.1, 1920, 1080, 24.0)),
+            vec![aud(1, "aac", 2)],
+        );
+        let s = set(
+            &p,
+            Method::Transcode,
+            ClientLimits {
+                max_width: None,
+                max_height: Some(720),
+                max_bitrate: None,
+            },
+        );
+        assert_eq!(
+            s.video.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(),
+            ["v720", "v480", "v360"]
+        );
         // 3 Mbit/s: 720p's peak (2 996 000 + 140 800) is over, 480p's is within.
-        let s = set(&p, Method::Transcode, ClientLimits { max_bitrate: Some(3_000_000), ..Default::default() });
+        let s = set(
+            &p,
+            Method::Transcode,
+            ClientLimits {
+                max_bitrate: Some(3_000_000),
+                ..Default::default()
+            },
+        );
         assert_eq!(s.video[0].id, "v480");
         assert!(s.video.iter().all(|v| s.bandwidth(v).peak <= 3_000_000));
         // Nothing fits: one small rung squeezed into the limits.
-        let s = set(&p, Method::Transcode, ClientLimits { max_width: Some(320), max_height: None, max_bitrate: Some(500_000) });
+        let s = set(
+            &p,
+            Method::Transcode,
+            ClientLimits {
+                max_width: Some(320),
+                max_height: None,
+                max_bitrate: Some(500_000),
+            },
+        );
         assert_eq!(sizes(&s), vec![("v180".into(), 320, 180)]);
-        assert!(s.bandwidth(&s.video[0]).peak <= 500_000, "{:?}", s.bandwidth(&s.video[0]));
+        assert!(
+            s.bandwidth(&s.video[0]).peak <= 500_000,
+            "{:?}",
+            s.bandwidth(&s.video[0])
+        );
         // An absurdly low max_bitrate still gets a rung (at the floor).
-        let s = set(&p, Method::Transcode, ClientLimits { max_bitrate: Some(10_000), ..Default::default() });
+        let s = set(
+            &p,
+            Method::Transcode,
+            ClientLimits {
+                max_bitrate: Some(10_000),
+                ..Default::default()
+            },
+        );
         assert_eq!((s.video.len(), s.video[0].bitrate), (1, MIN_VIDEO_BITRATE));
     }
 
@@ -687,7 +1043,10 @@ pub(crate) mod tests {
 
     #[test]
     fn content_keys() {
-        let p = probe(Some(vs("hevc", "Main 10", 5.1, 1920, 1080, 24.0)), vec![aud(1, "aac", 2), aud(2, "ac3", 6)]);
+        let p = probe(
+            Some(vs("hevc", "Main 10", 5.1, 1920, 1080, 24.0)),
+            vec![aud(1, "aac", 2), aud(2, "ac3", 6)],
+        );
         let s = set(&p, Method::Transcode, ClientLimits::default());
         let k720 = s.content_key("v720").unwrap();
         assert_eq!(k720.len(), 64);
@@ -696,26 +1055,70 @@ pub(crate) mod tests {
         let again = set(&p, Method::Transcode, ClientLimits::default());
         assert_eq!(again.content_key("v720").unwrap(), k720);
         // Renditions differ from each other.
-        let keys: std::collections::HashSet<String> = ["v1080", "v720", "v480", "v360", "a"].iter().map(|id| s.content_key(id).unwrap()).collect();
+        let keys: std::collections::HashSet<String> = ["v1080", "v720", "v480", "v360", "a"]
+            .iter()
+            .map(|id| s.content_key(id).unwrap())
+            .collect();
         assert_eq!(keys.len(), 5);
         assert_eq!(s.content_key("v999"), None);
         // A client capped at 720p shares the 720p rendition's segments.
-        let capped = set(&p, Method::Transcode, ClientLimits { max_height: Some(720), ..Default::default() });
+        let capped = set(
+            &p,
+            Method::Transcode,
+            ClientLimits {
+                max_height: Some(720),
+                ..Default::default()
+            },
+        );
         assert_eq!(capped.content_key("v720").unwrap(), k720);
         // Another audio track changes the audio key only.
-        let other = build("m1", &p, &decision(Method::Transcode, Some(2), SegmentFormat::Fmp4), &ClientLimits::default(), &LadderConfig::default()).unwrap();
+        let other = build(
+            "m1",
+            &p,
+            &decision(Method::Transcode, Some(2), SegmentFormat::Fmp4),
+            &ClientLimits::default(),
+            &LadderConfig::default(),
+        )
+        .unwrap();
         assert_eq!(other.content_key("v720").unwrap(), k720);
         assert_ne!(other.content_key("a"), s.content_key("a"));
         // Media, format and plan parameters are all part of it.
-        let other_media = build("m2", &p, &decision(Method::Transcode, Some(1), SegmentFormat::Fmp4), &ClientLimits::default(), &LadderConfig::default()).unwrap();
+        let other_media = build(
+            "m2",
+            &p,
+            &decision(Method::Transcode, Some(1), SegmentFormat::Fmp4),
+            &ClientLimits::default(),
+            &LadderConfig::default(),
+        )
+        .unwrap();
         assert_ne!(other_media.content_key("v720").unwrap(), k720);
-        let ts = build("m1", &p, &decision(Method::Transcode, Some(1), SegmentFormat::Ts), &ClientLimits::default(), &LadderConfig::default()).unwrap();
+        let ts = build(
+            "m1",
+            &p,
+            &decision(Method::Transcode, Some(1), SegmentFormat::Ts),
+            &ClientLimits::default(),
+            &LadderConfig::default(),
+        )
+        .unwrap();
         assert_ne!(ts.content_key("v720").unwrap(), k720);
-        let cfg = LadderConfig { transcode_first: vec![2.0], ..LadderConfig::default() };
-        let other_plan = build("m1", &p, &decision(Method::Transcode, Some(1), SegmentFormat::Fmp4), &ClientLimits::default(), &cfg).unwrap();
+        let cfg = LadderConfig {
+            transcode_first: vec![2.0],
+            ..LadderConfig::default()
+        };
+        let other_plan = build(
+            "m1",
+            &p,
+            &decision(Method::Transcode, Some(1), SegmentFormat::Fmp4),
+            &ClientLimits::default(),
+            &cfg,
+        )
+        .unwrap();
         assert_ne!(other_plan.content_key("v720").unwrap(), k720);
         // The copied video of remux and transcode_audio is the same rendition.
-        let p2 = probe(Some(vs("h264", "High", 4.0, 1920, 1080, 24.0)), vec![aud(1, "ac3", 6)]);
+        let p2 = probe(
+            Some(vs("h264", "High", 4.0, 1920, 1080, 24.0)),
+            vec![aud(1, "ac3", 6)],
+        );
         let remux = set(&p2, Method::Remux, ClientLimits::default());
         let ta = set(&p2, Method::TranscodeAudio, ClientLimits::default());
         assert_eq!(remux.content_key(COPY_ID), ta.content_key(COPY_ID));
@@ -732,31 +1135,100 @@ pub(crate) mod tests {
         let plan = s.plan.plan(&p).unwrap();
         assert_eq!(plan.len(), 10);
         let none = probe(None, vec![]);
-        assert_eq!(build("m", &none, &decision(Method::Remux, None, SegmentFormat::Fmp4), &ClientLimits::default(), &LadderConfig::default()), Err(LadderError::NoStreams));
-        assert_eq!(build("m", &p, &decision(Method::Remux, Some(9), SegmentFormat::Fmp4), &ClientLimits::default(), &LadderConfig::default()), Err(LadderError::AudioTrack(9)));
-        let d = Decision { method: Method::DirectPlay, reasons: vec![], audio_track: Some(1), segment_format: None };
-        assert_eq!(build("m", &p, &d, &ClientLimits::default(), &LadderConfig::default()), Err(LadderError::NotHls));
-        let rext = probe(Some(vs("hevc", "Rext", 5.1, 1920, 1080, 24.0)), vec![aud(1, "aac", 2)]);
-        assert!(matches!(build("m", &rext, &decision(Method::Remux, Some(1), SegmentFormat::Fmp4), &ClientLimits::default(), &LadderConfig::default()), Err(LadderError::Codec(_))));
+        assert_eq!(
+            build(
+                "m",
+                &none,
+                &decision(Method::Remux, None, SegmentFormat::Fmp4),
+                &ClientLimits::default(),
+                &LadderConfig::default()
+            ),
+            Err(LadderError::NoStreams)
+        );
+        assert_eq!(
+            build(
+                "m",
+                &p,
+                &decision(Method::Remux, Some(9), SegmentFormat::Fmp4),
+                &ClientLimits::default(),
+                &LadderConfig::default()
+            ),
+            Err(LadderError::AudioTrack(9))
+        );
+        let d = Decision {
+            method: Method::DirectPlay,
+            reasons: vec![],
+            audio_track: Some(1),
+            segment_format: None,
+        };
+        assert_eq!(
+            build(
+                "m",
+                &p,
+                &d,
+                &ClientLimits::default(),
+                &LadderConfig::default()
+            ),
+            Err(LadderError::NotHls)
+        );
+        let rext = probe(
+            Some(vs("hevc", "Rext", 5.1, 1920, 1080, 24.0)),
+            vec![aud(1, "aac", 2)],
+        );
+        assert!(matches!(
+            build(
+                "m",
+                &rext,
+                &decision(Method::Remux, Some(1), SegmentFormat::Fmp4),
+                &ClientLimits::default(),
+                &LadderConfig::default()
+            ),
+            Err(LadderError::Codec(_))
+        ));
         // A video-only file has no audio rendition.
         let silent = probe(Some(vs("h264", "High", 4.0, 1280, 720, 30.0)), vec![]);
-        let s = build("m", &silent, &decision(Method::Transcode, None, SegmentFormat::Fmp4), &ClientLimits::default(), &LadderConfig::default()).unwrap();
+        let s = build(
+            "m",
+            &silent,
+            &decision(Method::Transcode, None, SegmentFormat::Fmp4),
+            &ClientLimits::default(),
+            &LadderConfig::default(),
+        )
+        .unwrap();
         assert!(s.audio.is_none());
         assert_eq!(s.bandwidth(&s.video[0]).average, s.video[0].bitrate);
     }
 
     #[test]
     fn plan_of_a_set() {
-        let p = probe(Some(vs("h264", "High", 4.0, 1280, 720, 30.0)), vec![aud(1, "aac", 2)]);
-        let remux = set(&p, Method::Remux, ClientLimits::default()).plan.plan(&p).unwrap();
-        assert!(remux.segments.iter().all(|s| p.keyframes.contains(&s.start)));
-        let tc = set(&p, Method::Transcode, ClientLimits::default()).plan.plan(&p).unwrap();
-        assert_eq!(tc.segments[..4].iter().map(|s| s.start).collect::<Vec<_>>(), [0.0, 1.0, 2.0, 4.0]);
+        let p = probe(
+            Some(vs("h264", "High", 4.0, 1280, 720, 30.0)),
+            vec![aud(1, "aac", 2)],
+        );
+        let remux = set(&p, Method::Remux, ClientLimits::default())
+            .plan
+            .plan(&p)
+            .unwrap();
+        assert!(remux
+            .segments
+            .iter()
+            .all(|s| p.keyframes.contains(&s.start)));
+        let tc = set(&p, Method::Transcode, ClientLimits::default())
+            .plan
+            .plan(&p)
+            .unwrap();
+        assert_eq!(
+            tc.segments[..4].iter().map(|s| s.start).collect::<Vec<_>>(),
+            [0.0, 1.0, 2.0, 4.0]
+        );
     }
 
     #[test]
     fn serde_round_trip() {
-        let p = probe(Some(vs("hevc", "Main 10", 5.1, 1920, 1080, 24.0)), vec![aud(1, "aac", 2)]);
+        let p = probe(
+            Some(vs("hevc", "Main 10", 5.1, 1920, 1080, 24.0)),
+            vec![aud(1, "aac", 2)],
+        );
         let s = set(&p, Method::Transcode, ClientLimits::default());
         let json = serde_json::to_string(&s).unwrap();
         let back: RenditionSet = serde_json::from_str(&json).unwrap();

@@ -87,17 +87,30 @@ impl SegmentPlan {
         let mut segments = Vec::with_capacity(cuts.len() + 1);
         let mut start = 0.0;
         for (index, &end) in (0u32..).zip(cuts.iter().chain(std::iter::once(&total))) {
-            segments.push(Segment { index, start, duration: end - start });
+            segments.push(Segment {
+                index,
+                start,
+                duration: end - start,
+            });
             start = end;
         }
-        Ok(SegmentPlan { target_duration: target, segments, total })
+        Ok(SegmentPlan {
+            target_duration: target,
+            segments,
+            total,
+        })
     }
 
     /// `EXT-X-TARGETDURATION`: the largest EXTINF rounded to the nearest integer (RFC 8216
     /// 4.3.3.1), at least 1. Rounded from the value the playlist prints
     /// ([`Segment::extinf_micros`]), so a duration of 6.4999996 printed as `6.500000` counts as 7.
     pub fn target_duration_tag(&self) -> u64 {
-        self.segments.iter().map(|s| s.extinf_micros().saturating_add(500_000) / 1_000_000).max().unwrap_or(0).max(1)
+        self.segments
+            .iter()
+            .map(|s| s.extinf_micros().saturating_add(500_000) / 1_000_000)
+            .max()
+            .unwrap_or(0)
+            .max(1)
     }
 
     /// The index of the segment holding `time` (seconds). Times before the start give the
@@ -145,7 +158,11 @@ pub fn plan_copy(keyframes: &[f64], duration: f64, target: f64) -> Result<Segmen
         return Err(PlanError::Target(target));
     }
     // Usable cut points: inside (0, duration - MIN_TAIL], sorted, unique.
-    let mut kf: Vec<f64> = keyframes.iter().copied().filter(|&t| t.is_finite() && t > 1e-9 && t <= duration - MIN_TAIL + 1e-9).collect();
+    let mut kf: Vec<f64> = keyframes
+        .iter()
+        .copied()
+        .filter(|&t| t.is_finite() && t > 1e-9 && t <= duration - MIN_TAIL + 1e-9)
+        .collect();
     kf.sort_by(f64::total_cmp);
     kf.dedup_by(|a, b| (*a - *b).abs() < 1e-6);
 
@@ -244,9 +261,16 @@ mod tests {
     }
 
     fn check_invariants(p: &SegmentPlan, duration: f64) {
-        assert!((sum(p) - duration).abs() < 1e-6, "sum {} != {duration}", sum(p));
+        assert!(
+            (sum(p) - duration).abs() < 1e-6,
+            "sum {} != {duration}",
+            sum(p)
+        );
         assert_eq!(p.total, duration);
-        assert!(p.segments.iter().all(|s| s.duration > 0.0), "no empty segment: {p:?}");
+        assert!(
+            p.segments.iter().all(|s| s.duration > 0.0),
+            "no empty segment: {p:?}"
+        );
         for (i, s) in p.segments.iter().enumerate() {
             assert_eq!(s.index as usize, i);
         }
@@ -254,9 +278,15 @@ mod tests {
             assert!((w[0].end() - w[1].start).abs() < 1e-9, "contiguous");
         }
         let tag = p.target_duration_tag();
-        assert!(p.segments.iter().all(|s| (s.duration.round() as u64) <= tag));
+        assert!(p
+            .segments
+            .iter()
+            .all(|s| (s.duration.round() as u64) <= tag));
         let printed: u64 = p.segments.iter().map(Segment::extinf_micros).sum();
-        assert!((printed as f64 / 1e6 - duration).abs() <= 1e-6, "printed sum {printed} us");
+        assert!(
+            (printed as f64 / 1e6 - duration).abs() <= 1e-6,
+            "printed sum {printed} us"
+        );
     }
 
     #[test]
@@ -266,7 +296,12 @@ mod tests {
         let p = plan_copy(&kf, 60.0, 6.0).unwrap();
         check_invariants(&p, 60.0);
         assert!((p.segments[0].duration - 6.006).abs() < 1e-9);
-        assert!(p.segments.iter().all(|s| kf.iter().any(|k| (k - s.start).abs() < 1e-9)), "every start is a keyframe");
+        assert!(
+            p.segments
+                .iter()
+                .all(|s| kf.iter().any(|k| (k - s.start).abs() < 1e-9)),
+            "every start is a keyframe"
+        );
         assert_eq!(p.target_duration_tag(), 6);
         assert_eq!(p.len(), 10);
         // The last is what remains: 60 - 9 * 6.006.
@@ -280,7 +315,11 @@ mod tests {
         check_invariants(&p, 25.0);
         // From 0 the nearest to 6 is 7.3; from 7.3 (ideal 13.3) 15.1; from 15.1 (21.1) 21.0.
         assert_eq!(starts(&p), vec![0.0, 7.3, 15.1, 21.0]);
-        assert_eq!(p.target_duration_tag(), 8, "7.8 s rounds to 8: the tag covers the longest segment");
+        assert_eq!(
+            p.target_duration_tag(),
+            8,
+            "7.8 s rounds to 8: the tag covers the longest segment"
+        );
     }
 
     #[test]
@@ -344,7 +383,10 @@ mod tests {
     #[test]
     fn copy_two_hour_film() {
         let duration = 7200.0;
-        let kf: Vec<f64> = (0..).map(|i| i as f64 * 2.002).take_while(|&t| t < duration).collect();
+        let kf: Vec<f64> = (0..)
+            .map(|i| i as f64 * 2.002)
+            .take_while(|&t| t < duration)
+            .collect();
         let p = plan_copy(&kf, duration, 6.0).unwrap();
         check_invariants(&p, duration);
         assert_eq!(p.target_duration_tag(), 6);
@@ -382,7 +424,10 @@ mod tests {
         assert_eq!(starts(&p), vec![0.0, 4.0, 8.0]);
         assert!(plan_transcode(10.0, 4.0, &[1.0, 0.0]).is_err());
         assert!(plan_transcode(10.0, -4.0, &[]).is_err());
-        assert_eq!(plan_transcode(7200.0, 1e-6, &[]), Err(PlanError::TooManySegments));
+        assert_eq!(
+            plan_transcode(7200.0, 1e-6, &[]),
+            Err(PlanError::TooManySegments)
+        );
     }
 
     #[test]
@@ -410,16 +455,36 @@ mod tests {
         assert_eq!(p.segment_at(20.0), Some(6));
         assert_eq!(p.segment_at(1e9), Some(6));
         assert_eq!(p.segment_at(f64::INFINITY), Some(6));
-        let empty = SegmentPlan { target_duration: 4.0, segments: vec![], total: 0.0 };
+        let empty = SegmentPlan {
+            target_duration: 4.0,
+            segments: vec![],
+            total: 0.0,
+        };
         assert_eq!(empty.segment_at(1.0), None);
         assert_eq!(empty.target_duration_tag(), 1);
     }
 
     #[test]
     fn tag_rounds_what_is_printed() {
-        let p = SegmentPlan { target_duration: 6.0, segments: vec![Segment { index: 0, start: 0.0, duration: 6.4999996 }], total: 6.4999996 };
+        let p = SegmentPlan {
+            target_duration: 6.0,
+            segments: vec![Segment {
+                index: 0,
+                start: 0.0,
+                duration: 6.4999996,
+            }],
+            total: 6.4999996,
+        };
         assert_eq!(p.target_duration_tag(), 7);
-        let p = SegmentPlan { target_duration: 6.0, segments: vec![Segment { index: 0, start: 0.0, duration: 6.49 }], total: 6.49 };
+        let p = SegmentPlan {
+            target_duration: 6.0,
+            segments: vec![Segment {
+                index: 0,
+                start: 0.0,
+                duration: 6.49,
+            }],
+            total: 6.49,
+        };
         assert_eq!(p.target_duration_tag(), 6);
     }
 

@@ -28,7 +28,13 @@ pub const AUDIO_GROUP: &str = "aud";
 
 /// What may not appear raw in a URI of a playlist: controls (CR/LF would start a new line),
 /// space, `"` (ends a quoted attribute), `#`, `<`, `>`, `` ` ``, and everything non-ASCII.
-const QUERY_UNSAFE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'<').add(b'>').add(b'`');
+const QUERY_UNSAFE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`');
 
 /// `?<token_query>` ready to append to a URI, or nothing for an empty query.
 fn query_suffix(token_query: &str) -> String {
@@ -36,7 +42,10 @@ fn query_suffix(token_query: &str) -> String {
     if q.is_empty() {
         String::new()
     } else {
-        format!("?{}", percent_encoding::utf8_percent_encode(q, QUERY_UNSAFE))
+        format!(
+            "?{}",
+            percent_encoding::utf8_percent_encode(q, QUERY_UNSAFE)
+        )
     }
 }
 
@@ -51,7 +60,9 @@ fn version(format: SegmentFormat) -> u8 {
 
 /// A quoted-string attribute value: no `"`, CR or LF allowed (RFC 8216 4.2).
 fn quoted(s: &str) -> String {
-    s.chars().filter(|c| *c != '"' && *c != '\r' && *c != '\n').collect()
+    s.chars()
+        .filter(|c| *c != '"' && *c != '\r' && *c != '\n')
+        .collect()
 }
 
 /// The master playlist of a rendition set (SPEC §3). `start` (seconds) becomes
@@ -62,7 +73,11 @@ pub fn master(set: &RenditionSet, start: Option<f64>, token_query: &str) -> Stri
     let q = query_suffix(token_query);
     let mut out = String::with_capacity(512 + set.video.len() * (200 + q.len()));
     // Writing to a String cannot fail; the results are ignored deliberately.
-    let _ = writeln!(out, "#EXTM3U\n#EXT-X-VERSION:{}\n#EXT-X-INDEPENDENT-SEGMENTS", version(set.format));
+    let _ = writeln!(
+        out,
+        "#EXTM3U\n#EXT-X-VERSION:{}\n#EXT-X-INDEPENDENT-SEGMENTS",
+        version(set.format)
+    );
     if let Some(t) = start.filter(|t| t.is_finite() && *t > 0.0) {
         let _ = writeln!(out, "#EXT-X-START:TIME-OFFSET={t:.3},PRECISE=YES");
     }
@@ -70,22 +85,46 @@ pub fn master(set: &RenditionSet, start: Option<f64>, token_query: &str) -> Stri
     match (&set.audio, set.video.is_empty()) {
         (Some(a), true) => {
             // Audio only: the audio playlist is the one variant.
-            let bw = set.audio_bandwidth().unwrap_or(super::ladder::Bandwidth { peak: a.bitrate, average: a.bitrate });
-            let _ = writeln!(out, "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\"\n{audio_uri}", bw.peak.max(1), bw.average.max(1), quoted(&a.codecs));
+            let bw = set.audio_bandwidth().unwrap_or(super::ladder::Bandwidth {
+                peak: a.bitrate,
+                average: a.bitrate,
+            });
+            let _ = writeln!(
+                out,
+                "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\"\n{audio_uri}",
+                bw.peak.max(1),
+                bw.average.max(1),
+                quoted(&a.codecs)
+            );
             return out;
         }
         (Some(a), false) => {
-            let _ = write!(out, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"{}\"", quoted(a.language.as_deref().unwrap_or("Audio")));
+            let _ = write!(
+                out,
+                "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"{}\"",
+                quoted(a.language.as_deref().unwrap_or("Audio"))
+            );
             if let Some(l) = &a.language {
                 let _ = write!(out, ",LANGUAGE=\"{}\"", quoted(l));
             }
-            let _ = writeln!(out, ",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"{}\",URI=\"{audio_uri}\"", a.channels);
+            let _ = writeln!(
+                out,
+                ",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"{}\",URI=\"{audio_uri}\"",
+                a.channels
+            );
         }
         (None, _) => {}
     }
     for v in &set.video {
         let bw = set.bandwidth(v);
-        let _ = write!(out, "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},RESOLUTION={}x{}", bw.peak.max(1), bw.average.max(1), v.width, v.height);
+        let _ = write!(
+            out,
+            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},RESOLUTION={}x{}",
+            bw.peak.max(1),
+            bw.average.max(1),
+            v.width,
+            v.height
+        );
         if let Some(f) = v.frame_rate.filter(|f| f.is_finite() && *f > 0.0) {
             let _ = write!(out, ",FRAME-RATE={f:.3}");
         }
@@ -116,7 +155,13 @@ pub fn variant(plan: &SegmentPlan, format: SegmentFormat, token_query: &str) -> 
     let ext = extension(format);
     for s in &plan.segments {
         let us = s.extinf_micros();
-        let _ = writeln!(out, "#EXTINF:{}.{:06},\nseg_{:0INDEX_DIGITS$}.{ext}{q}", us / 1_000_000, us % 1_000_000, s.index);
+        let _ = writeln!(
+            out,
+            "#EXTINF:{}.{:06},\nseg_{:0INDEX_DIGITS$}.{ext}{q}",
+            us / 1_000_000,
+            us % 1_000_000,
+            s.index
+        );
     }
     out.push_str("#EXT-X-ENDLIST\n");
     out
@@ -125,16 +170,24 @@ pub fn variant(plan: &SegmentPlan, format: SegmentFormat, token_query: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::segment::{parse_segment_name, SegmentName};
     use crate::hls::ladder::{self, ClientLimits, LadderConfig};
     use crate::hls::plan::{plan_copy, plan_transcode, TRANSCODE_FIRST};
     use crate::model::{AudioStream, HdrKind, Probe, VideoStream};
     use crate::playback::decision::{Decision, Method};
+    use crate::segment::{parse_segment_name, SegmentName};
     use m3u8_rs::Playlist;
 
     const TQ: &str = "token=abc.DEF_123-x";
 
-    fn probe(codec: &str, profile: &str, level: f64, w: u32, h: u32, audio: &str, channels: u32) -> Probe {
+    fn probe(
+        codec: &str,
+        profile: &str,
+        level: f64,
+        w: u32,
+        h: u32,
+        audio: &str,
+        channels: u32,
+    ) -> Probe {
         let video = VideoStream {
             index: 0,
             codec: codec.into(),
@@ -176,8 +229,20 @@ mod tests {
     }
 
     fn set(p: &Probe, method: Method, format: SegmentFormat) -> RenditionSet {
-        let d = Decision { method, reasons: vec![], audio_track: Some(1), segment_format: Some(format) };
-        ladder::build("media-1", p, &d, &ClientLimits::default(), &LadderConfig::default()).unwrap()
+        let d = Decision {
+            method,
+            reasons: vec![],
+            audio_track: Some(1),
+            segment_format: Some(format),
+        };
+        ladder::build(
+            "media-1",
+            p,
+            &d,
+            &ClientLimits::default(),
+            &LadderConfig::default(),
+        )
+        .unwrap()
     }
 
     fn parse_master(text: &str) -> m3u8_rs::MasterPlaylist {
@@ -200,7 +265,10 @@ mod tests {
         let s = set(&p, Method::Transcode, SegmentFormat::Fmp4);
         let text = master(&s, Some(754.25), TQ);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[..3], ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]);
+        assert_eq!(
+            lines[..3],
+            ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+        );
         assert!(lines.contains(&"#EXT-X-START:TIME-OFFSET=754.250,PRECISE=YES"));
         assert!(
             lines.contains(&"#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"eng\",LANGUAGE=\"eng\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"a/playlist.m3u8?token=abc.DEF_123-x\""),
@@ -211,25 +279,56 @@ mod tests {
         let m = parse_master(&text);
         assert_eq!(m.version, Some(7));
         assert!(m.independent_segments);
-        assert_eq!(m.start.as_ref().map(|s| (s.time_offset, s.precise)), Some((754.25, Some(true))));
+        assert_eq!(
+            m.start.as_ref().map(|s| (s.time_offset, s.precise)),
+            Some((754.25, Some(true)))
+        );
         assert_eq!(m.variants.len(), 4);
         let uris: Vec<&str> = m.variants.iter().map(|v| v.uri.as_str()).collect();
-        assert_eq!(uris, ["v1080/playlist.m3u8?token=abc.DEF_123-x", "v720/playlist.m3u8?token=abc.DEF_123-x", "v480/playlist.m3u8?token=abc.DEF_123-x", "v360/playlist.m3u8?token=abc.DEF_123-x"]);
+        assert_eq!(
+            uris,
+            [
+                "v1080/playlist.m3u8?token=abc.DEF_123-x",
+                "v720/playlist.m3u8?token=abc.DEF_123-x",
+                "v480/playlist.m3u8?token=abc.DEF_123-x",
+                "v360/playlist.m3u8?token=abc.DEF_123-x"
+            ]
+        );
         // Best first, every variant with both bandwidths, a resolution, frame rate, codecs.
-        assert!(m.variants.windows(2).all(|w| w[0].bandwidth > w[1].bandwidth));
+        assert!(m
+            .variants
+            .windows(2)
+            .all(|w| w[0].bandwidth > w[1].bandwidth));
         for v in &m.variants {
             assert!(v.average_bandwidth.is_some_and(|a| a < v.bandwidth));
             assert!(v.resolution.is_some());
             assert_eq!(v.frame_rate, Some(23.976));
             let codecs = v.codecs.as_deref().unwrap();
-            assert!(codecs.starts_with("avc1.6400") && codecs.ends_with(",mp4a.40.2"), "{codecs}");
+            assert!(
+                codecs.starts_with("avc1.6400") && codecs.ends_with(",mp4a.40.2"),
+                "{codecs}"
+            );
             assert_eq!(v.audio.as_deref(), Some("aud"));
         }
-        assert_eq!(m.variants[1].codecs.as_deref(), Some("avc1.64001f,mp4a.40.2"));
+        assert_eq!(
+            m.variants[1].codecs.as_deref(),
+            Some("avc1.64001f,mp4a.40.2")
+        );
         assert_eq!(m.alternatives.len(), 1);
         let a = &m.alternatives[0];
-        assert_eq!((a.group_id.as_str(), a.default, a.autoselect, a.channels.as_deref()), ("aud", true, true, Some("2")));
-        assert_eq!(a.uri.as_deref(), Some("a/playlist.m3u8?token=abc.DEF_123-x"));
+        assert_eq!(
+            (
+                a.group_id.as_str(),
+                a.default,
+                a.autoselect,
+                a.channels.as_deref()
+            ),
+            ("aud", true, true, Some("2"))
+        );
+        assert_eq!(
+            a.uri.as_deref(),
+            Some("a/playlist.m3u8?token=abc.DEF_123-x")
+        );
     }
 
     #[test]
@@ -245,7 +344,10 @@ mod tests {
         assert_eq!(m.variants[0].uri, "copy/playlist.m3u8?token=abc.DEF_123-x");
         assert_eq!(m.alternatives[0].channels.as_deref(), Some("6"));
         // Copy: peak = 4 000 000 x 1.1 + 160 000 x 1.1, average = 4 000 000 + 160 000.
-        assert_eq!((m.variants[0].bandwidth, m.variants[0].average_bandwidth), (4_576_000, Some(4_160_000)));
+        assert_eq!(
+            (m.variants[0].bandwidth, m.variants[0].average_bandwidth),
+            (4_576_000, Some(4_160_000))
+        );
     }
 
     #[test]
@@ -253,7 +355,10 @@ mod tests {
         let p = probe("h264", "High", 4.1, 1280, 720, "aac", 2);
         let s = set(&p, Method::TranscodeAudio, SegmentFormat::Fmp4);
         let text = master(&s, Some(0.0), "");
-        assert!(!text.contains('?') && !text.contains("EXT-X-START"), "{text}");
+        assert!(
+            !text.contains('?') && !text.contains("EXT-X-START"),
+            "{text}"
+        );
         assert!(!master(&s, Some(f64::NAN), "").contains("EXT-X-START"));
 
         let mut audio_only = p.clone();
@@ -272,7 +377,10 @@ mod tests {
         let p = probe("h264", "High", 4.1, 1280, 720, "aac", 2);
         let s = set(&p, Method::Remux, SegmentFormat::Fmp4);
         let text = master(&s, None, "?token=a\"b\n#EXT-X-ENDLIST x");
-        assert!(text.contains("token=a%22b%0A%23EXT-X-ENDLIST%20x"), "{text}");
+        assert!(
+            text.contains("token=a%22b%0A%23EXT-X-ENDLIST%20x"),
+            "{text}"
+        );
         assert!(!text.contains("\n#EXT-X-ENDLIST"));
         let plan = plan_transcode(10.0, 4.0, &[]).unwrap();
         let v = variant(&plan, SegmentFormat::Fmp4, "t=\r\n");
@@ -287,14 +395,30 @@ mod tests {
         assert_eq!(m.playlist_type, Some(m3u8_rs::MediaPlaylistType::Vod));
         assert!(m.end_list && m.independent_segments);
         assert_eq!(m.segments.len(), plan.len());
-        assert_eq!(m.version, Some(if format == SegmentFormat::Fmp4 { 7 } else { 3 }));
+        assert_eq!(
+            m.version,
+            Some(if format == SegmentFormat::Fmp4 { 7 } else { 3 })
+        );
         // The sum of the printed EXTINFs (read from the text: the parser keeps f32) is the total.
-        let sum: f64 = text.lines().filter_map(|l| l.strip_prefix("#EXTINF:")).map(|l| l.trim_end_matches(',').parse::<f64>().unwrap()).sum();
+        let sum: f64 = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("#EXTINF:"))
+            .map(|l| l.trim_end_matches(',').parse::<f64>().unwrap())
+            .sum();
         assert!((sum - plan.total).abs() < 1e-3, "{sum} vs {}", plan.total);
         for (i, seg) in m.segments.iter().enumerate() {
             assert!((seg.duration.round() as u64) <= tag);
-            let name = seg.uri.strip_suffix(&format!("?{TQ}")).unwrap_or_else(|| panic!("token on {}", seg.uri));
-            assert_eq!(parse_segment_name(name), Some(SegmentName::Media { index: i as u32, format }));
+            let name = seg
+                .uri
+                .strip_suffix(&format!("?{TQ}"))
+                .unwrap_or_else(|| panic!("token on {}", seg.uri));
+            assert_eq!(
+                parse_segment_name(name),
+                Some(SegmentName::Media {
+                    index: i as u32,
+                    format
+                })
+            );
         }
         let extinf_lines = text.lines().filter(|l| l.starts_with("#EXTINF:")).count();
         assert_eq!(extinf_lines, plan.len());
@@ -310,19 +434,30 @@ mod tests {
 
     #[test]
     fn variant_playlists() {
-        let kf: Vec<f64> = (0..).map(|i| i as f64 * 2.002).take_while(|&t| t < 7200.0).collect();
+        let kf: Vec<f64> = (0..)
+            .map(|i| i as f64 * 2.002)
+            .take_while(|&t| t < 7200.0)
+            .collect();
         check_variant(&plan_copy(&kf, 7200.0, 6.0).unwrap(), SegmentFormat::Fmp4);
-        check_variant(&plan_copy(&[0.0, 0.5, 7.3, 8.0, 15.1], 20.0, 6.0).unwrap(), SegmentFormat::Ts);
-        check_variant(&plan_transcode(95.37, 4.0, &TRANSCODE_FIRST).unwrap(), SegmentFormat::Fmp4);
+        check_variant(
+            &plan_copy(&[0.0, 0.5, 7.3, 8.0, 15.1], 20.0, 6.0).unwrap(),
+            SegmentFormat::Ts,
+        );
+        check_variant(
+            &plan_transcode(95.37, 4.0, &TRANSCODE_FIRST).unwrap(),
+            SegmentFormat::Fmp4,
+        );
         // Thirds of a second never drift in print.
         let thirds: Vec<f64> = (0..3000).map(|i| i as f64 * 10.0 / 3.0).collect();
         check_variant(&plan_copy(&thirds, 9999.9, 6.0).unwrap(), SegmentFormat::Ts);
-        let text = variant(&plan_transcode(9.0, 4.0, &TRANSCODE_FIRST).unwrap(), SegmentFormat::Fmp4, "");
+        let text = variant(
+            &plan_transcode(9.0, 4.0, &TRANSCODE_FIRST).unwrap(),
+            SegmentFormat::Fmp4,
+            "",
+        );
         let expected = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\"\n\
                         #EXTINF:1.000000,\nseg_00000.m4s\n#EXTINF:1.000000,\nseg_00001.m4s\n#EXTINF:2.000000,\nseg_00002.m4s\n#EXTINF:4.000000,\nseg_00003.m4s\n\
                         #EXTINF:1.000000,\nseg_00004.m4s\n#EXT-X-ENDLIST\n";
         assert_eq!(text, expected);
     }
-
-
 }

@@ -28,6 +28,19 @@ pub struct PlaybackOptions {
     pub prefer_ts: bool,
 }
 
-pub const CONTAINERS: &[&str] = &["mp4", "mov", "m4a", "mkv", "webm", "avi", "ts", "mp3", "flac", "ogg", "wav", "flv"];
-pub const VIDEO_CODECS: &[&str] = &["h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "mpeg2video", "vc1"];
-pub const AUDIO_CODECS: &[&str] = &["aac", "mp3", "opus", "vorbis", "ac3", "eac3", "flac", "alac", "dts", "truehd", "pcm"];
+pub const CONTAINERS: &[&str] = &[
+    "mp4", "mov", "m4a", "mkv", "webm", "avi", "ts", "mp3", "flac", "ogg", "wav", "flv",
+];
+pub const VIDEO_CODECS: &[&str] = &[
+    "h264",
+    "hevc",
+    "vp8",
+    "vp9",
+    "av1",
+    "mpeg4",
+    "mpeg2video",
+    "vc1",
+];
+pub const AUDIO_CODECS: &[&str] = &[
+    "aac", "mp3", "opus", "vorbis", "ac3", "eac3", "flac", "alac", "dts", "truehd", "pcm",
+];

@@ -68,19 +68,43 @@ pub struct Decision {
 pub const HLS_VIDEO_CODECS: &[&str] = &["h264", "hevc", "av1"];
 
 /// The selected audio track: the requested index, else the file's default, else the first.
-pub fn select_audio<'a>(probe: &'a Probe, requested: Option<u32>) -> Result<Option<&'a AudioStream>, String> {
+pub fn select_audio<'a>(
+    probe: &'a Probe,
+    requested: Option<u32>,
+) -> Result<Option<&'a AudioStream>, String> {
     match requested {
-        Some(i) => probe.audio.iter().find(|a| a.index == i).map(Some).ok_or_else(|| {
-            let have: Vec<String> = probe.audio.iter().map(|a| a.index.to_string()).collect();
-            format!("`audio_track`: the file has no audio stream {i} (audio streams: {})", if have.is_empty() { "none".into() } else { have.join(", ") })
-        }),
-        None => Ok(probe.audio.iter().find(|a| a.default).or_else(|| probe.audio.first())),
+        Some(i) => probe
+            .audio
+            .iter()
+            .find(|a| a.index == i)
+            .map(Some)
+            .ok_or_else(|| {
+                let have: Vec<String> = probe.audio.iter().map(|a| a.index.to_string()).collect();
+                format!(
+                    "`audio_track`: the file has no audio stream {i} (audio streams: {})",
+                    if have.is_empty() {
+                        "none".into()
+                    } else {
+                        have.join(", ")
+                    }
+                )
+            }),
+        None => Ok(probe
+            .audio
+            .iter()
+            .find(|a| a.default)
+            .or_else(|| probe.audio.first())),
     }
 }
 
 /// Decides how `probe` plays on a client with `caps`, with `audio` as the selected track.
 /// `prefer_ts` asks for TS segments; granted only for h264 (hevc/av1 need fMP4).
-pub fn decide(probe: &Probe, caps: &Capabilities, audio: Option<&AudioStream>, prefer_ts: bool) -> Decision {
+pub fn decide(
+    probe: &Probe,
+    caps: &Capabilities,
+    audio: Option<&AudioStream>,
+    prefer_ts: bool,
+) -> Decision {
     let has = |list: &[String], v: &str| list.iter().any(|x| x == v);
     let mut reasons = vec![];
 
@@ -91,11 +115,17 @@ pub fn decide(probe: &Probe, caps: &Capabilities, audio: Option<&AudioStream>, p
 
     let mut video_fits = true;
     if let Some(v) = &probe.video {
-        let level_ok = !(v.codec == "h264" && caps.max_h264_level.zip(v.level).is_some_and(|(max, lvl)| lvl > max + 1e-9));
+        let level_ok = !(v.codec == "h264"
+            && caps
+                .max_h264_level
+                .zip(v.level)
+                .is_some_and(|(max, lvl)| lvl > max + 1e-9));
         if !has(&caps.video_codecs, &v.codec) || !level_ok {
             reasons.push(Reason::VideoCodecNotSupported);
         }
-        if caps.max_width.is_some_and(|w| v.width > w) || caps.max_height.is_some_and(|h| v.height > h) {
+        if caps.max_width.is_some_and(|w| v.width > w)
+            || caps.max_height.is_some_and(|h| v.height > h)
+        {
             reasons.push(Reason::VideoResolutionExceedsLimit);
         }
         if v.bit_depth > caps.max_video_bit_depth {
@@ -143,14 +173,23 @@ pub fn decide(probe: &Probe, caps: &Capabilities, audio: Option<&AudioStream>, p
     reasons.sort();
     let segment_format = method.is_hls().then(|| {
         // Transcoded video is H.264; copied video keeps its codec.
-        let video_codec = if method == Method::Transcode { Some("h264") } else { probe.video.as_ref().map(|v| v.codec.as_str()) };
+        let video_codec = if method == Method::Transcode {
+            Some("h264")
+        } else {
+            probe.video.as_ref().map(|v| v.codec.as_str())
+        };
         if prefer_ts && video_codec.is_none_or(|c| c == "h264") {
             SegmentFormat::Ts
         } else {
             SegmentFormat::Fmp4
         }
     });
-    Decision { method, reasons, audio_track: audio.map(|a| a.index), segment_format }
+    Decision {
+        method,
+        reasons,
+        audio_track: audio.map(|a| a.index),
+        segment_format,
+    }
 }
 
 #[cfg(test)]
@@ -181,11 +220,31 @@ mod tests {
     }
 
     fn audio(index: u32, codec: &str, channels: u32, default: bool) -> AudioStream {
-        AudioStream { index, codec: codec.into(), profile: None, channels, channel_layout: None, sample_rate: Some(48000), bitrate: None, language: None, default }
+        AudioStream {
+            index,
+            codec: codec.into(),
+            profile: None,
+            channels,
+            channel_layout: None,
+            sample_rate: Some(48000),
+            bitrate: None,
+            language: None,
+            default,
+        }
     }
 
     fn probe(container: &str, v: Option<VideoStream>, a: Vec<AudioStream>, bitrate: u64) -> Probe {
-        Probe { container: container.into(), format_name: container.into(), duration_seconds: 60.0, bitrate: Some(bitrate), video: v, audio: a, subtitles: vec![], keyframes: vec![0.0], notes: vec![] }
+        Probe {
+            container: container.into(),
+            format_name: container.into(),
+            duration_seconds: 60.0,
+            bitrate: Some(bitrate),
+            video: v,
+            audio: a,
+            subtitles: vec![],
+            keyframes: vec![0.0],
+            notes: vec![],
+        }
     }
 
     fn sdr(codec: &str, w: u32, h: u32) -> Option<VideoStream> {
@@ -229,25 +288,52 @@ mod tests {
         // A VP9 client that needs HLS (container or audio does not fit) cannot get VP9 copied into HLS.
         let mut caps = profiles::by_name("chrome").unwrap().capabilities();
         caps.containers = vec!["mp4".into()];
-        let p = probe("webm", sdr("vp9", 640, 360), vec![audio(1, "opus", 2, true)], 1_000_000);
+        let p = probe(
+            "webm",
+            sdr("vp9", 640, 360),
+            vec![audio(1, "opus", 2, true)],
+            1_000_000,
+        );
         let d = decide(&p, &caps, select_audio(&p, None).unwrap(), false);
         assert_eq!(d.method, Transcode);
-        assert_eq!(d.reasons, vec![ContainerNotSupported, VideoCodecNotHlsCompatible]);
+        assert_eq!(
+            d.reasons,
+            vec![ContainerNotSupported, VideoCodecNotHlsCompatible]
+        );
         // Audio not fitting has the same effect.
         let mut caps2 = profiles::by_name("chrome").unwrap().capabilities();
         caps2.audio_codecs = vec!["aac".into()];
         let d = decide(&p, &caps2, select_audio(&p, None).unwrap(), false);
-        assert_eq!(d.reasons, vec![AudioCodecNotSupported, VideoCodecNotHlsCompatible]);
+        assert_eq!(
+            d.reasons,
+            vec![AudioCodecNotSupported, VideoCodecNotHlsCompatible]
+        );
         assert_eq!(d.method, Transcode);
         // ...while direct play of VP9 in WebM needs no HLS at all.
-        let d = decide(&p, &profiles::by_name("chrome").unwrap().capabilities(), select_audio(&p, None).unwrap(), false);
+        let d = decide(
+            &p,
+            &profiles::by_name("chrome").unwrap().capabilities(),
+            select_audio(&p, None).unwrap(),
+            false,
+        );
         assert_eq!((d.method, d.reasons), (DirectPlay, vec![]));
         // MPEG-4 Part 2 in AVI for a client that has it but not the container: still transcode.
         let mut caps3 = h264_client();
         caps3.video_codecs.push("mpeg4".into());
-        let p = probe("avi", sdr("mpeg4", 320, 240), vec![audio(1, "aac", 2, true)], 500_000);
+        let p = probe(
+            "avi",
+            sdr("mpeg4", 320, 240),
+            vec![audio(1, "aac", 2, true)],
+            500_000,
+        );
         let d = decide(&p, &caps3, select_audio(&p, None).unwrap(), false);
-        assert_eq!((d.method, d.reasons), (Transcode, vec![ContainerNotSupported, VideoCodecNotHlsCompatible]));
+        assert_eq!(
+            (d.method, d.reasons),
+            (
+                Transcode,
+                vec![ContainerNotSupported, VideoCodecNotHlsCompatible]
+            )
+        );
     }
 
     #[test]
@@ -255,23 +341,66 @@ mod tests {
         let mut caps = h264_client();
         caps.video_codecs.push("hevc".into());
         caps.max_video_bit_depth = 10;
-        let hevc = probe("mkv", Some(video("hevc", 1280, 720, 10, HdrKind::Sdr)), vec![audio(1, "aac", 2, true)], 2_000_000);
+        let hevc = probe(
+            "mkv",
+            Some(video("hevc", 1280, 720, 10, HdrKind::Sdr)),
+            vec![audio(1, "aac", 2, true)],
+            2_000_000,
+        );
         let d = decide(&hevc, &caps, select_audio(&hevc, None).unwrap(), true);
-        assert_eq!((d.method, d.segment_format), (Remux, Some(SegmentFormat::Fmp4)), "hevc only in fMP4, even when TS is asked");
-        let h264 = probe("mkv", sdr("h264", 1280, 720), vec![audio(1, "aac", 2, true)], 2_000_000);
-        assert_eq!(decide(&h264, &caps, select_audio(&h264, None).unwrap(), true).segment_format, Some(SegmentFormat::Ts));
-        assert_eq!(decide(&h264, &caps, select_audio(&h264, None).unwrap(), false).segment_format, Some(SegmentFormat::Fmp4));
-        let mp4 = probe("mp4", sdr("h264", 1280, 720), vec![audio(1, "aac", 2, true)], 2_000_000);
-        assert_eq!(decide(&mp4, &caps, select_audio(&mp4, None).unwrap(), false).segment_format, None, "direct play has no segments");
+        assert_eq!(
+            (d.method, d.segment_format),
+            (Remux, Some(SegmentFormat::Fmp4)),
+            "hevc only in fMP4, even when TS is asked"
+        );
+        let h264 = probe(
+            "mkv",
+            sdr("h264", 1280, 720),
+            vec![audio(1, "aac", 2, true)],
+            2_000_000,
+        );
+        assert_eq!(
+            decide(&h264, &caps, select_audio(&h264, None).unwrap(), true).segment_format,
+            Some(SegmentFormat::Ts)
+        );
+        assert_eq!(
+            decide(&h264, &caps, select_audio(&h264, None).unwrap(), false).segment_format,
+            Some(SegmentFormat::Fmp4)
+        );
+        let mp4 = probe(
+            "mp4",
+            sdr("h264", 1280, 720),
+            vec![audio(1, "aac", 2, true)],
+            2_000_000,
+        );
+        assert_eq!(
+            decide(&mp4, &caps, select_audio(&mp4, None).unwrap(), false).segment_format,
+            None,
+            "direct play has no segments"
+        );
     }
 
     #[test]
     fn audio_track_selection() {
-        let p = probe("mp4", sdr("h264", 1280, 720), vec![audio(1, "ac3", 6, false), audio(2, "aac", 2, true)], 2_000_000);
-        assert_eq!(select_audio(&p, None).unwrap().unwrap().index, 2, "the default track");
+        let p = probe(
+            "mp4",
+            sdr("h264", 1280, 720),
+            vec![audio(1, "ac3", 6, false), audio(2, "aac", 2, true)],
+            2_000_000,
+        );
+        assert_eq!(
+            select_audio(&p, None).unwrap().unwrap().index,
+            2,
+            "the default track"
+        );
         let d = decide(&p, &h264_client(), select_audio(&p, None).unwrap(), false);
         assert_eq!(d.method, DirectPlay);
-        let d = decide(&p, &h264_client(), select_audio(&p, Some(1)).unwrap(), false);
+        let d = decide(
+            &p,
+            &h264_client(),
+            select_audio(&p, Some(1)).unwrap(),
+            false,
+        );
         assert_eq!((d.method, d.audio_track), (TranscodeAudio, Some(1)));
         assert!(select_audio(&p, Some(0)).is_err(), "stream 0 is video");
         assert!(select_audio(&p, Some(7)).is_err());
@@ -283,6 +412,9 @@ mod tests {
         v.level = Some(5.1);
         let p = probe("mp4", Some(v), vec![audio(1, "aac", 2, true)], 5_000_000);
         let d = decide(&p, &h264_client(), select_audio(&p, None).unwrap(), false);
-        assert_eq!((d.method, d.reasons), (Transcode, vec![VideoCodecNotSupported]));
+        assert_eq!(
+            (d.method, d.reasons),
+            (Transcode, vec![VideoCodecNotSupported])
+        );
     }
 }

@@ -122,7 +122,15 @@ pub fn by_name(name: &str) -> Option<&'static ProfileSpec> {
 /// The profile a User-Agent implies, when it is recognised.
 pub fn from_user_agent(ua: &str) -> Option<&'static ProfileSpec> {
     let has = |s: &str| ua.contains(s);
-    let name = if has("SMART-TV") || has("SmartTV") || has("Tizen") || has("Web0S") || has("AppleTV") || has("CrKey") || has("BRAVIA") || has("AFT") {
+    let name = if has("SMART-TV")
+        || has("SmartTV")
+        || has("Tizen")
+        || has("Web0S")
+        || has("AppleTV")
+        || has("CrKey")
+        || has("BRAVIA")
+        || has("AFT")
+    {
         "tv"
     } else if has("iPhone") || has("iPad") || has("iPod") {
         "ios"
@@ -165,7 +173,9 @@ mod tests {
 
     #[test]
     fn every_named_profile_exists_and_user_agents_map() {
-        for n in ["chrome", "firefox", "safari", "ios", "android", "tv", "generic"] {
+        for n in [
+            "chrome", "firefox", "safari", "ios", "android", "tv", "generic",
+        ] {
             assert!(by_name(n).is_some(), "{n}");
         }
         let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";

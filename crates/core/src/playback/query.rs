@@ -23,25 +23,47 @@ fn alias(v: &str) -> &str {
 
 fn list(param: &'static str, raw: &str, known: &[&str]) -> Result<Vec<String>> {
     let mut out = vec![];
-    for item in raw.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()) {
+    for item in raw
+        .split(',')
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+    {
         let name = alias(&item);
         if !known.contains(&name) {
-            return Err(Error::invalid("invalid_parameter", format!("`{param}`: unknown value `{item}` (known: {})", known.join(", "))));
+            return Err(Error::invalid(
+                "invalid_parameter",
+                format!(
+                    "`{param}`: unknown value `{item}` (known: {})",
+                    known.join(", ")
+                ),
+            ));
         }
         if !out.iter().any(|x: &String| x == name) {
             out.push(name.to_string());
         }
     }
     if out.is_empty() {
-        return Err(Error::invalid("invalid_parameter", format!("`{param}` must list at least one value (known: {})", known.join(", "))));
+        return Err(Error::invalid(
+            "invalid_parameter",
+            format!(
+                "`{param}` must list at least one value (known: {})",
+                known.join(", ")
+            ),
+        ));
     }
     Ok(out)
 }
 
-fn positive<T: std::str::FromStr + PartialOrd + Default>(param: &'static str, raw: &str) -> Result<T> {
+fn positive<T: std::str::FromStr + PartialOrd + Default>(
+    param: &'static str,
+    raw: &str,
+) -> Result<T> {
     match raw.trim().parse::<T>() {
         Ok(v) if v > T::default() => Ok(v),
-        _ => Err(Error::invalid("invalid_parameter", format!("`{param}` must be a positive whole number, got `{raw}`"))),
+        _ => Err(Error::invalid(
+            "invalid_parameter",
+            format!("`{param}` must be a positive whole number, got `{raw}`"),
+        )),
     }
 }
 
@@ -49,18 +71,32 @@ fn boolean(param: &'static str, raw: &str) -> Result<bool> {
     match raw.trim() {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
-        _ => Err(Error::invalid("invalid_parameter", format!("`{param}` must be `true` or `false`, got `{raw}`"))),
+        _ => Err(Error::invalid(
+            "invalid_parameter",
+            format!("`{param}` must be `true` or `false`, got `{raw}`"),
+        )),
     }
 }
 
 /// Parses the query of `GET /stream/{id}`.
-pub fn from_query(q: &HashMap<String, String>, user_agent: Option<&str>) -> Result<(Capabilities, PlaybackOptions)> {
+pub fn from_query(
+    q: &HashMap<String, String>,
+    user_agent: Option<&str>,
+) -> Result<(Capabilities, PlaybackOptions)> {
     let base = match q.get("profile") {
         Some(name) => profiles::by_name(name.trim()).ok_or_else(|| {
             let names: Vec<&str> = profiles::PROFILES.iter().map(|p| p.name).collect();
-            Error::invalid("invalid_parameter", format!("`profile`: unknown profile `{name}` (known: {})", names.join(", ")))
+            Error::invalid(
+                "invalid_parameter",
+                format!(
+                    "`profile`: unknown profile `{name}` (known: {})",
+                    names.join(", ")
+                ),
+            )
         })?,
-        None => user_agent.and_then(profiles::from_user_agent).unwrap_or(&profiles::GENERIC),
+        None => user_agent
+            .and_then(profiles::from_user_agent)
+            .unwrap_or(&profiles::GENERIC),
     };
     let mut c = base.capabilities();
     if let Some(v) = q.get("containers") {
@@ -89,7 +125,10 @@ pub fn from_query(q: &HashMap<String, String>, user_agent: Option<&str>) -> Resu
     if let Some(v) = q.get("max_video_bit_depth") {
         let d: u8 = positive("max_video_bit_depth", v)?;
         if !(8..=16).contains(&d) {
-            return Err(Error::invalid("invalid_parameter", format!("`max_video_bit_depth` must be between 8 and 16, got `{v}`")));
+            return Err(Error::invalid(
+                "invalid_parameter",
+                format!("`max_video_bit_depth` must be between 8 and 16, got `{v}`"),
+            ));
         }
         c.max_video_bit_depth = d;
     }
@@ -98,12 +137,25 @@ pub fn from_query(q: &HashMap<String, String>, user_agent: Option<&str>) -> Resu
     }
     let mut o = PlaybackOptions::default();
     if let Some(v) = q.get("audio_track") {
-        o.audio_track = Some(v.trim().parse().map_err(|_| Error::invalid("invalid_parameter", format!("`audio_track` must be a stream index, got `{v}`")))?);
+        o.audio_track = Some(v.trim().parse().map_err(|_| {
+            Error::invalid(
+                "invalid_parameter",
+                format!("`audio_track` must be a stream index, got `{v}`"),
+            )
+        })?);
     }
     if let Some(v) = q.get("start") {
-        let s: f64 = v.trim().parse().map_err(|_| Error::invalid("invalid_parameter", format!("`start` must be a number of seconds, got `{v}`")))?;
+        let s: f64 = v.trim().parse().map_err(|_| {
+            Error::invalid(
+                "invalid_parameter",
+                format!("`start` must be a number of seconds, got `{v}`"),
+            )
+        })?;
         if !s.is_finite() || s < 0.0 {
-            return Err(Error::invalid("invalid_parameter", format!("`start` must be >= 0, got `{v}`")));
+            return Err(Error::invalid(
+                "invalid_parameter",
+                format!("`start` must be >= 0, got `{v}`"),
+            ));
         }
         o.start = Some(s);
     }
@@ -114,7 +166,12 @@ pub fn from_query(q: &HashMap<String, String>, user_agent: Option<&str>) -> Resu
         o.prefer_ts = match v.trim() {
             "ts" => true,
             "fmp4" => false,
-            _ => return Err(Error::invalid("invalid_parameter", format!("`segment_format` must be `fmp4` or `ts`, got `{v}`"))),
+            _ => {
+                return Err(Error::invalid(
+                    "invalid_parameter",
+                    format!("`segment_format` must be `fmp4` or `ts`, got `{v}`"),
+                ))
+            }
         };
     }
     Ok((c, o))
@@ -125,12 +182,25 @@ mod tests {
     use super::*;
 
     fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn profile_then_overrides() {
-        let (c, o) = from_query(&q(&[("profile", "chrome"), ("max_height", "720"), ("audio_codecs", "AAC,ec-3"), ("hdr", "true"), ("start", "12.5")]), None).unwrap();
+        let (c, o) = from_query(
+            &q(&[
+                ("profile", "chrome"),
+                ("max_height", "720"),
+                ("audio_codecs", "AAC,ec-3"),
+                ("hdr", "true"),
+                ("start", "12.5"),
+            ]),
+            None,
+        )
+        .unwrap();
         assert_eq!(c.profile, "chrome");
         assert_eq!(c.containers, vec!["mp4", "webm"]);
         assert_eq!(c.max_height, Some(720));
@@ -143,8 +213,15 @@ mod tests {
     fn default_is_conservative_unless_the_user_agent_is_known() {
         let (c, _) = from_query(&q(&[]), Some("curl/8")).unwrap();
         assert_eq!(c.profile, "generic");
-        assert_eq!((c.max_audio_channels, c.max_video_bit_depth, c.hdr), (2, 8, false));
-        let (c, _) = from_query(&q(&[]), Some("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")).unwrap();
+        assert_eq!(
+            (c.max_audio_channels, c.max_video_bit_depth, c.hdr),
+            (2, 8, false)
+        );
+        let (c, _) = from_query(
+            &q(&[]),
+            Some("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"),
+        )
+        .unwrap();
         assert_eq!(c.profile, "firefox");
     }
 

@@ -21,8 +21,14 @@ const SEGMENT_RETRY_AFTER: &str = "1";
 fn playlist_response(body: Bytes) -> Resp {
     let mut r = http::Response::new(body);
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(PLAYLIST_TYPE));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(PLAYLIST_CACHE));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(PLAYLIST_TYPE),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(PLAYLIST_CACHE),
+    );
     r
 }
 
@@ -36,7 +42,12 @@ pub async fn master(state: &AppState, req: &Req, session: &str) -> Result<Resp> 
         None => None,
         Some(v) => {
             let bad = || Error::invalid("invalid_parameter", "`start` must be a number of seconds");
-            Some(v.parse::<f64>().ok().filter(|t| t.is_finite() && *t >= 0.0).ok_or_else(bad)?)
+            Some(
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|t| t.is_finite() && *t >= 0.0)
+                    .ok_or_else(bad)?,
+            )
         }
     };
     Ok(playlist_response(hls::master(state, &s, start).await?))
@@ -47,7 +58,12 @@ pub async fn variant(state: &AppState, req: &Req, session: &str, rendition: &str
     Ok(playlist_response(hls::variant(state, &s, rendition).await?))
 }
 
-pub async fn segment(state: &AppState, req: &Req, rid: &str, params: (&str, &str, &str)) -> Result<Resp> {
+pub async fn segment(
+    state: &AppState,
+    req: &Req,
+    rid: &str,
+    params: (&str, &str, &str),
+) -> Result<Resp> {
     let (session, rendition, file) = params;
     let s = open(state, req, session).await?;
     match hls::segment(state, &s, rendition, file).await? {
@@ -55,11 +71,22 @@ pub async fn segment(state: &AppState, req: &Req, rid: &str, params: (&str, &str
         Delivery::Ready(url) => redirect(&url, "private, max-age=60"),
         Delivery::Pending => {
             let message = "The segment is still being made; retry shortly.";
-            let mut r = error_body(StatusCode::SERVICE_UNAVAILABLE, "segment_pending", message, rid);
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(SEGMENT_RETRY_AFTER));
+            let mut r = error_body(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "segment_pending",
+                message,
+                rid,
+            );
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(SEGMENT_RETRY_AFTER),
+            );
             Ok(r)
         }
-        Delivery::Failed(message) => Err(Error::Conflict { code: "segment_failed", message }),
+        Delivery::Failed(message) => Err(Error::Conflict {
+            code: "segment_failed",
+            message,
+        }),
     }
 }
 

@@ -20,7 +20,11 @@ pub async fn get(state: &AppState, caller: &Caller, id: &str) -> Result<Resp> {
 }
 
 pub async fn list(state: &AppState, caller: &Caller) -> Result<Resp> {
-    let items = media::list_visible(state, caller).await?.iter().map(MediaView::from).collect();
+    let items = media::list_visible(state, caller)
+        .await?
+        .iter()
+        .map(MediaView::from)
+        .collect();
     Ok(json(StatusCode::OK, &MediaList { items }))
 }
 

@@ -58,14 +58,36 @@ fn global(args: &mut Vec<String>) {
     // `-loglevel -level+error`: errors only, without the `[error]` prefix ffmpeg-sidecar's
     // default `level+info` would add. `-nostdin`: never read commands from stdin (and keeps
     // ffmpeg-sidecar from adding `-n`).
-    push(args, &["-hide_banner", "-nostdin", "-nostats", "-loglevel", "-level+error", "-y"]);
+    push(
+        args,
+        &[
+            "-hide_banner",
+            "-nostdin",
+            "-nostats",
+            "-loglevel",
+            "-level+error",
+            "-y",
+        ],
+    );
 }
 
 /// Input options and the input. HTTP(S) sources get a read timeout and reconnects, so a
 /// stalled connection ends in an error instead of a hang.
 fn input(args: &mut Vec<String>, source: &str, seek: Option<f64>, read_duration: Option<f64>) {
     if source.starts_with("http://") || source.starts_with("https://") {
-        push(args, &["-rw_timeout", "30000000", "-reconnect", "1", "-reconnect_on_network_error", "1", "-reconnect_delay_max", "4"]);
+        push(
+            args,
+            &[
+                "-rw_timeout",
+                "30000000",
+                "-reconnect",
+                "1",
+                "-reconnect_on_network_error",
+                "1",
+                "-reconnect_delay_max",
+                "4",
+            ],
+        );
     }
     if let Some(ss) = seek {
         push(args, &["-ss", &secs(ss)]);
@@ -88,22 +110,52 @@ fn muxer(args: &mut Vec<String>, offset: f64, audio: bool, delay_moov: bool) {
 }
 
 fn muxer_to(args: &mut Vec<String>, offset: f64, audio: bool, delay_moov: bool, output: &str) {
-    push(args, &["-map_metadata", "-1", "-map_chapters", "-1", "-fflags", "+bitexact", "-output_ts_offset", &secs(offset + TIMELINE_OFFSET)]);
+    push(
+        args,
+        &[
+            "-map_metadata",
+            "-1",
+            "-map_chapters",
+            "-1",
+            "-fflags",
+            "+bitexact",
+            "-output_ts_offset",
+            &secs(offset + TIMELINE_OFFSET),
+        ],
+    );
     // Timestamps are exactly the source's (plus the fixed base): no shifting to zero per run,
     // so independently made segments line up: decode times continue from one segment to the
     // next (also for open GOPs, whose leading frames follow the keyframe), presentation
     // times are the source's. `frag_discont` makes the first `tfdt` that of the first packet.
     push(args, &["-avoid_negative_ts", "disabled"]);
     if !audio {
-        push(args, &["-video_track_timescale", &VIDEO_TIMESCALE.to_string()]);
+        push(
+            args,
+            &["-video_track_timescale", &VIDEO_TIMESCALE.to_string()],
+        );
     } else {
         push(args, &["-frag_duration", &AUDIO_FRAGMENT_US.to_string()]);
     }
-    let mut flags = String::from(if audio { "+empty_moov+default_base_moof+frag_discont" } else { "+frag_keyframe+empty_moov+default_base_moof+frag_discont" });
+    let mut flags = String::from(if audio {
+        "+empty_moov+default_base_moof+frag_discont"
+    } else {
+        "+frag_keyframe+empty_moov+default_base_moof+frag_discont"
+    });
     if delay_moov {
         flags.push_str("+delay_moov");
     }
-    push(args, &["-use_editlist", "0", "-movflags", &flags, "-f", "mp4", output]);
+    push(
+        args,
+        &[
+            "-use_editlist",
+            "0",
+            "-movflags",
+            &flags,
+            "-f",
+            "mp4",
+            output,
+        ],
+    );
 }
 
 /// The transfer function zscale is told the HDR input has.
@@ -154,12 +206,28 @@ pub struct VideoRange {
 }
 
 /// The full argument list of a video run (everything after the ffmpeg binary).
-pub fn video_args(source: &str, src: Option<&VideoStream>, v: &VideoRendition, range: VideoRange, features: Features) -> Vec<String> {
+pub fn video_args(
+    source: &str,
+    src: Option<&VideoStream>,
+    v: &VideoRendition,
+    range: VideoRange,
+    features: Features,
+) -> Vec<String> {
     let mut a = Vec::with_capacity(80);
     global(&mut a);
     input(&mut a, source, Some(range.seek), None);
     // -xerror: a decoding error (a damaged source) ends the run with an error.
-    push(&mut a, &["-xerror", "-map", &format!("0:{}", v.source_index), "-an", "-sn", "-dn"]);
+    push(
+        &mut a,
+        &[
+            "-xerror",
+            "-map",
+            &format!("0:{}", v.source_index),
+            "-an",
+            "-sn",
+            "-dn",
+        ],
+    );
     if range.frames1 {
         push(&mut a, &["-frames:v", "1"]);
     }
@@ -182,26 +250,79 @@ pub fn video_args(source: &str, src: Option<&VideoStream>, v: &VideoRendition, r
 /// The encoder arguments of a transcoded video rendition (after its filter).
 fn x264(a: &mut Vec<String>, src: Option<&VideoStream>, v: &VideoRendition, features: Features) {
     let level = v.h264_level.map(|l| l.x264_arg());
-    push(a, &["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high"]);
+    push(
+        a,
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-profile:v",
+            "high",
+        ],
+    );
     if let Some(level) = &level {
         push(a, &["-level", level]);
     }
-    push(a, &["-pix_fmt", "yuv420p", "-b:v", &v.bitrate.to_string(), "-maxrate", &v.maxrate.to_string(), "-bufsize", &v.bufsize.to_string()]);
+    push(
+        a,
+        &[
+            "-pix_fmt",
+            "yuv420p",
+            "-b:v",
+            &v.bitrate.to_string(),
+            "-maxrate",
+            &v.maxrate.to_string(),
+            "-bufsize",
+            &v.bufsize.to_string(),
+        ],
+    );
     if let Some(fps) = v.frame_rate.filter(|f| f.is_finite() && *f > 0.0) {
         push(a, &["-r", &rate(fps)]);
     }
     if src.is_some_and(|s| s.hdr != HdrKind::Sdr) && features.zscale {
-        push(a, &["-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709"]);
+        push(
+            a,
+            &[
+                "-color_primaries",
+                "bt709",
+                "-color_trc",
+                "bt709",
+                "-colorspace",
+                "bt709",
+            ],
+        );
     }
     // One keyframe, at the start; none inside the segment.
-    push(a, &["-force_key_frames", "0", "-g", HUGE_GOP, "-keyint_min", HUGE_GOP, "-sc_threshold", "0", "-x264-params", "scenecut=0:open-gop=0"]);
+    push(
+        a,
+        &[
+            "-force_key_frames",
+            "0",
+            "-g",
+            HUGE_GOP,
+            "-keyint_min",
+            HUGE_GOP,
+            "-sc_threshold",
+            "0",
+            "-x264-params",
+            "scenecut=0:open-gop=0",
+        ],
+    );
 }
 
 /// The argument list of one run that makes the same time range of several transcoded video
 /// renditions of one source from **one decode**: the source's video is `split` into one chain
 /// per rendition (each [`video_filter`]), each encoded with exactly [`video_args`]' encoder and
 /// muxer arguments and written to its own file, `outputs[k]` for `rungs[k]`.
-pub fn video_ladder_args(source: &str, src: Option<&VideoStream>, rungs: &[&VideoRendition], range: VideoRange, features: Features, outputs: &[String]) -> Vec<String> {
+pub fn video_ladder_args(
+    source: &str,
+    src: Option<&VideoStream>,
+    rungs: &[&VideoRendition],
+    range: VideoRange,
+    features: Features,
+    outputs: &[String],
+) -> Vec<String> {
     let mut a = Vec::with_capacity(40 + 60 * rungs.len());
     global(&mut a);
     input(&mut a, source, Some(range.seek), None);
@@ -242,8 +363,23 @@ pub fn audio_args(source: &str, a: &AudioRendition, range: AudioRange) -> Vec<St
     global(&mut args);
     // No seek from the very start: after any seek the Matroska demuxer skips the packets
     // before the video keyframe it lands on, which drops the first audio frames.
-    input(&mut args, source, (range.seek > 0.0).then_some(range.seek), None);
-    push(&mut args, &["-xerror", "-map", &format!("0:{}", a.source_index), "-vn", "-sn", "-dn"]);
+    input(
+        &mut args,
+        source,
+        (range.seek > 0.0).then_some(range.seek),
+        None,
+    );
+    push(
+        &mut args,
+        &[
+            "-xerror",
+            "-map",
+            &format!("0:{}", a.source_index),
+            "-vn",
+            "-sn",
+            "-dn",
+        ],
+    );
     if let Some(t) = range.duration {
         push(&mut args, &["-t", &secs(t)]);
     }
@@ -272,12 +408,33 @@ pub fn audio_args(source: &str, a: &AudioRendition, range: AudioRange) -> Vec<St
         if let Some(p) = range.pad_to.filter(|p| *p > 0.0) {
             af.push_str(&format!(",apad=whole_dur={}", secs(p)));
         }
-        let sr = a.sample_rate.unwrap_or(stream_core::hls::ladder::AAC_SAMPLE_RATE);
-        push(&mut args, &["-af", &af, "-c:a", "aac", "-b:a", &a.bitrate.to_string(), "-ac", &a.channels.max(1).to_string(), "-ar", &sr.to_string()]);
+        let sr = a
+            .sample_rate
+            .unwrap_or(stream_core::hls::ladder::AAC_SAMPLE_RATE);
+        push(
+            &mut args,
+            &[
+                "-af",
+                &af,
+                "-c:a",
+                "aac",
+                "-b:a",
+                &a.bitrate.to_string(),
+                "-ac",
+                &a.channels.max(1).to_string(),
+                "-ar",
+                &sr.to_string(),
+            ],
+        );
     }
     // Copied AC-3/E-AC-3 need a parsed frame for their sample entry; copied AAC from ADTS
     // (MPEG-TS sources, through aac_adtstoasc) has no decoder config before the first packet.
     // Without delay_moov the init segment lacks it and MSE players refuse the audio.
-    muxer(&mut args, range.offset, true, a.copy && matches!(a.codec.as_str(), "ac3" | "eac3" | "aac"));
+    muxer(
+        &mut args,
+        range.offset,
+        true,
+        a.copy && matches!(a.codec.as_str(), "ac3" | "eac3" | "aac"),
+    );
     args
 }

@@ -30,7 +30,10 @@ impl<'a> Mp4Box<'a> {
 
     /// The type as text (for messages).
     pub fn kind_str(&self) -> String {
-        self.kind.iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '?' }).collect()
+        self.kind
+            .iter()
+            .map(|&b| if b.is_ascii_graphic() { b as char } else { '?' })
+            .collect()
     }
 }
 
@@ -38,7 +41,10 @@ impl<'a> Mp4Box<'a> {
 /// (or than the size field says) are there yet, else `(type, header length, total size)`.
 /// A size of 0 ("to the end of the file") takes the rest of `data` when `at_end`, and is
 /// incomplete otherwise (more may come).
-pub fn box_header(data: &[u8], at_end: bool) -> Result<Option<([u8; 4], usize, usize)>, EncodeError> {
+pub fn box_header(
+    data: &[u8],
+    at_end: bool,
+) -> Result<Option<([u8; 4], usize, usize)>, EncodeError> {
     if data.len() < 8 {
         return Ok(None);
     }
@@ -49,8 +55,15 @@ pub fn box_header(data: &[u8], at_end: bool) -> Result<Option<([u8; 4], usize, u
             if data.len() < 16 {
                 return Ok(None);
             }
-            let large = u64::from_be_bytes([data[8], data[9], data[10], data[11], data[12], data[13], data[14], data[15]]);
-            let size = usize::try_from(large).map_err(|_| EncodeError::Output(format!("box `{}` is too large ({large} bytes)", kind_text(&kind))))?;
+            let large = u64::from_be_bytes([
+                data[8], data[9], data[10], data[11], data[12], data[13], data[14], data[15],
+            ]);
+            let size = usize::try_from(large).map_err(|_| {
+                EncodeError::Output(format!(
+                    "box `{}` is too large ({large} bytes)",
+                    kind_text(&kind)
+                ))
+            })?;
             (16, size)
         }
         0 => {
@@ -62,13 +75,18 @@ pub fn box_header(data: &[u8], at_end: bool) -> Result<Option<([u8; 4], usize, u
         n => (8, n as usize),
     };
     if size < header_len {
-        return Err(EncodeError::Output(format!("box `{}` has an invalid size {size}", kind_text(&kind))));
+        return Err(EncodeError::Output(format!(
+            "box `{}` has an invalid size {size}",
+            kind_text(&kind)
+        )));
     }
     Ok(Some((kind, header_len, size)))
 }
 
 fn kind_text(kind: &[u8; 4]) -> String {
-    kind.iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '?' }).collect()
+    kind.iter()
+        .map(|&b| if b.is_ascii_graphic() { b as char } else { '?' })
+        .collect()
 }
 
 /// Iterates the boxes of a complete buffer (top level, or the payload of a container box).
@@ -82,7 +100,11 @@ pub struct BoxIter<'a> {
 
 /// The boxes of `data`, in order.
 pub fn boxes(data: &[u8]) -> BoxIter<'_> {
-    BoxIter { data, pos: 0, failed: false }
+    BoxIter {
+        data,
+        pos: 0,
+        failed: false,
+    }
 }
 
 impl<'a> Iterator for BoxIter<'a> {
@@ -97,7 +119,11 @@ impl<'a> Iterator for BoxIter<'a> {
             Ok(Some(h)) => h,
             Ok(None) => {
                 self.failed = true;
-                return Some(Err(EncodeError::Output(format!("truncated box header at offset {} ({} bytes left)", self.pos, rest.len()))));
+                return Some(Err(EncodeError::Output(format!(
+                    "truncated box header at offset {} ({} bytes left)",
+                    self.pos,
+                    rest.len()
+                ))));
             }
             Err(e) => {
                 self.failed = true;
@@ -107,10 +133,19 @@ impl<'a> Iterator for BoxIter<'a> {
         let (kind, header_len, size) = header;
         if size > rest.len() {
             self.failed = true;
-            return Some(Err(EncodeError::Output(format!("box `{}` at offset {} is truncated: {size} bytes declared, {} present", kind_text(&kind), self.pos, rest.len()))));
+            return Some(Err(EncodeError::Output(format!(
+                "box `{}` at offset {} is truncated: {size} bytes declared, {} present",
+                kind_text(&kind),
+                self.pos,
+                rest.len()
+            ))));
         }
         self.pos += size;
-        Some(Ok(Mp4Box { kind, header_len, bytes: &rest[..size] }))
+        Some(Ok(Mp4Box {
+            kind,
+            header_len,
+            bytes: &rest[..size],
+        }))
     }
 }
 
@@ -126,7 +161,10 @@ pub fn find<'a>(payload: &'a [u8], kind: &[u8; 4]) -> Result<Option<Mp4Box<'a>>,
 }
 
 /// Follows a path of container boxes from `payload` (e.g. `trak`, `mdia`, `mdhd`).
-pub fn find_path<'a>(payload: &'a [u8], path: &[&[u8; 4]]) -> Result<Option<Mp4Box<'a>>, EncodeError> {
+pub fn find_path<'a>(
+    payload: &'a [u8],
+    path: &[&[u8; 4]],
+) -> Result<Option<Mp4Box<'a>>, EncodeError> {
     let mut cur = payload;
     let mut found = None;
     for kind in path {
@@ -148,7 +186,10 @@ fn is_init_box(kind: &[u8; 4]) -> bool {
 
 /// The top-level boxes that belong to a media segment.
 fn is_media_box(kind: &[u8; 4]) -> bool {
-    matches!(kind, b"styp" | b"sidx" | b"prft" | b"emsg" | b"moof" | b"mdat")
+    matches!(
+        kind,
+        b"styp" | b"sidx" | b"prft" | b"emsg" | b"moof" | b"mdat"
+    )
 }
 
 /// Splits ffmpeg's fragmented MP4 into (init = `ftyp` + `moov`, media = `styp`/`sidx`/`prft`/
@@ -182,7 +223,11 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], EncodeError> {
-        let end = self.pos.checked_add(n).filter(|e| *e <= self.data.len()).ok_or_else(|| EncodeError::Output(format!("`{}` box is too short", self.what)))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|e| *e <= self.data.len())
+            .ok_or_else(|| EncodeError::Output(format!("`{}` box is too short", self.what)))?;
         let s = &self.data[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -204,7 +249,9 @@ impl<'a> Reader<'a> {
 
     fn u64(&mut self) -> Result<u64, EncodeError> {
         let b = self.take(8)?;
-        Ok(u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+        Ok(u64::from_be_bytes([
+            b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+        ]))
     }
 }
 
@@ -222,7 +269,8 @@ pub struct TrackInfo {
 /// buffer whose top level holds a `moov`).
 pub fn track_info(init: &[u8]) -> Result<TrackInfo, EncodeError> {
     let moov = find(init, b"moov")?.ok_or_else(|| EncodeError::Output("no `moov` box".into()))?;
-    let mdhd = find_path(moov.payload(), &[b"trak", b"mdia", b"mdhd"])?.ok_or_else(|| EncodeError::Output("no `mdhd` box".into()))?;
+    let mdhd = find_path(moov.payload(), &[b"trak", b"mdia", b"mdhd"])?
+        .ok_or_else(|| EncodeError::Output("no `mdhd` box".into()))?;
     let mut r = Reader::new(mdhd.payload(), "mdhd");
     let version = r.u8()?;
     r.u24()?;
@@ -247,7 +295,11 @@ pub fn track_info(init: &[u8]) -> Result<TrackInfo, EncodeError> {
         r.u32()?; // default_sample_size
         default_flags = r.u32()?;
     }
-    Ok(TrackInfo { timescale, default_duration, default_flags })
+    Ok(TrackInfo {
+        timescale,
+        default_duration,
+        default_flags,
+    })
 }
 
 /// `sample_is_non_sync_sample` in ISO BMFF sample flags.
@@ -285,13 +337,24 @@ impl FragmentInfo {
 /// Parses a `moof` box (whole box or payload-only is not accepted: pass the box).
 pub fn fragment_info(moof: &Mp4Box<'_>, track: &TrackInfo) -> Result<FragmentInfo, EncodeError> {
     if !moof.is(b"moof") {
-        return Err(EncodeError::Output(format!("expected `moof`, got `{}`", moof.kind_str())));
+        return Err(EncodeError::Output(format!(
+            "expected `moof`, got `{}`",
+            moof.kind_str()
+        )));
     }
-    let traf = find(moof.payload(), b"traf")?.ok_or_else(|| EncodeError::Output("`moof` without `traf`".into()))?;
+    let traf = find(moof.payload(), b"traf")?
+        .ok_or_else(|| EncodeError::Output("`moof` without `traf`".into()))?;
     let mut default_duration = track.default_duration;
     let mut default_flags = track.default_flags;
     let mut base_decode_time = None;
-    let mut info = FragmentInfo { base_decode_time: 0, first_cts: 0, duration: 0, samples: 0, first_is_sync: false, end_pts: 0 };
+    let mut info = FragmentInfo {
+        base_decode_time: 0,
+        first_cts: 0,
+        duration: 0,
+        samples: 0,
+        first_is_sync: false,
+        end_pts: 0,
+    };
     // (decode time relative to the tfdt, composition offset, duration) of each sample, for
     // end_pts once the tfdt is known (it may come after the trun).
     let mut max_end_rel: i128 = 0;
@@ -324,7 +387,11 @@ pub fn fragment_info(moof: &Mp4Box<'_>, track: &TrackInfo) -> Result<FragmentInf
                 let mut r = Reader::new(b.payload(), "tfdt");
                 let version = r.u8()?;
                 r.u24()?;
-                base_decode_time = Some(if version == 1 { r.u64()? } else { u64::from(r.u32()?) });
+                base_decode_time = Some(if version == 1 {
+                    r.u64()?
+                } else {
+                    u64::from(r.u32()?)
+                });
             }
             b"trun" => {
                 let mut r = Reader::new(b.payload(), "trun");
@@ -334,13 +401,25 @@ pub fn fragment_info(moof: &Mp4Box<'_>, track: &TrackInfo) -> Result<FragmentInf
                 if flags & 0x1 != 0 {
                     r.u32()?; // data_offset
                 }
-                let first_sample_flags = if flags & 0x4 != 0 { Some(r.u32()?) } else { None };
+                let first_sample_flags = if flags & 0x4 != 0 {
+                    Some(r.u32()?)
+                } else {
+                    None
+                };
                 for i in 0..count {
-                    let duration = if flags & 0x100 != 0 { r.u32()? } else { default_duration };
+                    let duration = if flags & 0x100 != 0 {
+                        r.u32()?
+                    } else {
+                        default_duration
+                    };
                     if flags & 0x200 != 0 {
                         r.u32()?;
                     }
-                    let sample_flags = if flags & 0x400 != 0 { r.u32()? } else { default_flags };
+                    let sample_flags = if flags & 0x400 != 0 {
+                        r.u32()?
+                    } else {
+                        default_flags
+                    };
                     let cts = if flags & 0x800 != 0 {
                         let raw = r.u32()?;
                         if version == 0 {
@@ -355,7 +434,8 @@ pub fn fragment_info(moof: &Mp4Box<'_>, track: &TrackInfo) -> Result<FragmentInf
                         info.first_cts = cts;
                         first_flags = Some(first_sample_flags.unwrap_or(sample_flags));
                     }
-                    max_end_rel = max_end_rel.max(i128::from(info.duration) + i128::from(cts) + i128::from(duration));
+                    max_end_rel = max_end_rel
+                        .max(i128::from(info.duration) + i128::from(cts) + i128::from(duration));
                     info.duration = info.duration.saturating_add(u64::from(duration));
                 }
                 info.samples = info.samples.saturating_add(count);
@@ -363,7 +443,8 @@ pub fn fragment_info(moof: &Mp4Box<'_>, track: &TrackInfo) -> Result<FragmentInf
             _ => {}
         }
     }
-    info.base_decode_time = base_decode_time.ok_or_else(|| EncodeError::Output("`traf` without `tfdt`".into()))?;
+    info.base_decode_time =
+        base_decode_time.ok_or_else(|| EncodeError::Output("`traf` without `tfdt`".into()))?;
     info.end_pts = i128::from(info.base_decode_time) + max_end_rel;
     info.first_is_sync = first_flags.is_some_and(|f| f & SAMPLE_NON_SYNC == 0);
     Ok(info)
@@ -391,20 +472,29 @@ pub fn fragments<'a>(media: &'a [u8], track: &TrackInfo) -> Result<Vec<Fragment<
         pos += b.bytes.len();
         if b.is(b"moof") {
             if let Some(info) = pending.take() {
-                out.push(Fragment { bytes: &media[start..at], info });
+                out.push(Fragment {
+                    bytes: &media[start..at],
+                    info,
+                });
                 start = at;
             }
             pending = Some(fragment_info(&b, track)?);
         } else if pending.is_some() && !b.is(b"mdat") {
             // A box that opens the next fragment (styp, sidx, ...): close this one.
             if let Some(info) = pending.take() {
-                out.push(Fragment { bytes: &media[start..at], info });
+                out.push(Fragment {
+                    bytes: &media[start..at],
+                    info,
+                });
                 start = at;
             }
         }
     }
     if let Some(info) = pending {
-        out.push(Fragment { bytes: &media[start..pos], info });
+        out.push(Fragment {
+            bytes: &media[start..pos],
+            info,
+        });
     }
     Ok(out)
 }

@@ -51,7 +51,12 @@ impl FrameGrid {
         if 4 * tolerance * den >= num {
             return None;
         }
-        Some(FrameGrid { origin: (origin_seconds * f64::from(timescale)).round() as i128, num, den, tolerance })
+        Some(FrameGrid {
+            origin: (origin_seconds * f64::from(timescale)).round() as i128,
+            num,
+            den,
+            tolerance,
+        })
     }
 
     /// The grid point nearest to `t` (ticks), or None when it is farther than the tolerance.
@@ -70,7 +75,11 @@ impl FrameGrid {
 /// Puts every sample of fMP4 media (`moof` + `mdat` fragments of one track, as ffmpeg writes
 /// them) on `grid`. `Ok(None)`: some sample is off the grid (or the boxes cannot carry the
 /// new times); the media is to be used as it is.
-pub fn snap_media(media: &[u8], track: &TrackInfo, grid: &FrameGrid) -> Result<Option<Vec<u8>>, EncodeError> {
+pub fn snap_media(
+    media: &[u8],
+    track: &TrackInfo,
+    grid: &FrameGrid,
+) -> Result<Option<Vec<u8>>, EncodeError> {
     let mut out = media.to_vec();
     let mut pos = 0usize;
     for b in boxes(media) {
@@ -85,12 +94,19 @@ pub fn snap_media(media: &[u8], track: &TrackInfo, grid: &FrameGrid) -> Result<O
 }
 
 /// (type, start, header length, size) of the boxes in `buf[start..end]`.
-fn children(buf: &[u8], mut start: usize, end: usize) -> Result<Vec<([u8; 4], usize, usize, usize)>, EncodeError> {
+fn children(
+    buf: &[u8],
+    mut start: usize,
+    end: usize,
+) -> Result<Vec<([u8; 4], usize, usize, usize)>, EncodeError> {
     let mut out = vec![];
     while start < end {
-        let (kind, header_len, size) = box_header(&buf[start..end], true)?.ok_or_else(|| EncodeError::Output("truncated box in `moof`".into()))?;
+        let (kind, header_len, size) = box_header(&buf[start..end], true)?
+            .ok_or_else(|| EncodeError::Output("truncated box in `moof`".into()))?;
         if start + size > end {
-            return Err(EncodeError::Output("a box runs past the end of its `moof`".into()));
+            return Err(EncodeError::Output(
+                "a box runs past the end of its `moof`".into(),
+            ));
         }
         out.push((kind, start, header_len, size));
         start += size;
@@ -99,7 +115,9 @@ fn children(buf: &[u8], mut start: usize, end: usize) -> Result<Vec<([u8; 4], us
 }
 
 fn read_u32(buf: &[u8], at: usize) -> Result<u32, EncodeError> {
-    buf.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])).ok_or_else(|| EncodeError::Output("a `traf` box is too short".into()))
+    buf.get(at..at + 4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        .ok_or_else(|| EncodeError::Output("a `traf` box is too short".into()))
 }
 
 fn read_u64(buf: &[u8], at: usize) -> Result<u64, EncodeError> {
@@ -134,14 +152,22 @@ impl Trun {
 
     /// Offset of sample `i`'s composition offset (when present).
     fn cts_at(&self, i: usize) -> usize {
-        let before = [Self::DURATION, Self::SIZE, Self::FLAGS].iter().filter(|f| self.flags & **f != 0).count();
+        let before = [Self::DURATION, Self::SIZE, Self::FLAGS]
+            .iter()
+            .filter(|f| self.flags & **f != 0)
+            .count();
         self.entries + i * self.entry_len() + 4 * before
     }
 }
 
 /// Snaps the track fragments of one `moof` (`buf` is the whole box). False: off the grid,
 /// nothing written.
-fn snap_moof(buf: &mut [u8], header_len: usize, track: &TrackInfo, grid: &FrameGrid) -> Result<bool, EncodeError> {
+fn snap_moof(
+    buf: &mut [u8],
+    header_len: usize,
+    track: &TrackInfo,
+    grid: &FrameGrid,
+) -> Result<bool, EncodeError> {
     for (kind, start, hl, size) in children(buf, header_len, buf.len())? {
         if &kind == b"traf" && !snap_traf(buf, start + hl, start + size, track, grid)? {
             return Ok(false);
@@ -150,13 +176,21 @@ fn snap_moof(buf: &mut [u8], header_len: usize, track: &TrackInfo, grid: &FrameG
     Ok(true)
 }
 
-fn snap_traf(buf: &mut [u8], start: usize, end: usize, track: &TrackInfo, grid: &FrameGrid) -> Result<bool, EncodeError> {
+fn snap_traf(
+    buf: &mut [u8],
+    start: usize,
+    end: usize,
+    track: &TrackInfo,
+    grid: &FrameGrid,
+) -> Result<bool, EncodeError> {
     let mut default_duration = track.default_duration;
     let mut tfdt: Option<(usize, u8, u64)> = None;
     let mut truns = vec![];
     for (kind, at, hl, size) in children(buf, start, end)? {
         let p = at + hl;
-        let version = *buf.get(p).ok_or_else(|| EncodeError::Output("empty box in `traf`".into()))?;
+        let version = *buf
+            .get(p)
+            .ok_or_else(|| EncodeError::Output("empty box in `traf`".into()))?;
         let flags = read_u32(buf, p)? & 0x00FF_FFFF;
         match &kind {
             b"tfhd" => {
@@ -173,7 +207,11 @@ fn snap_traf(buf: &mut [u8], start: usize, end: usize, track: &TrackInfo, grid: 
                 }
             }
             b"tfdt" => {
-                let value = if version == 1 { read_u64(buf, p + 4)? } else { u64::from(read_u32(buf, p + 4)?) };
+                let value = if version == 1 {
+                    read_u64(buf, p + 4)?
+                } else {
+                    u64::from(read_u32(buf, p + 4)?)
+                };
                 tfdt = Some((p, version, value));
             }
             b"trun" => {
@@ -185,9 +223,17 @@ fn snap_traf(buf: &mut [u8], start: usize, end: usize, track: &TrackInfo, grid: 
                 if flags & 0x4 != 0 {
                     entries += 4;
                 }
-                let trun = Trun { at: p, version, flags, count, entries };
+                let trun = Trun {
+                    at: p,
+                    version,
+                    flags,
+                    count,
+                    entries,
+                };
                 if trun.entries + trun.count * trun.entry_len() > at + size {
-                    return Err(EncodeError::Output("a `trun` box is too short for its samples".into()));
+                    return Err(EncodeError::Output(
+                        "a `trun` box is too short for its samples".into(),
+                    ));
                 }
                 truns.push(trun);
             }
@@ -208,7 +254,11 @@ fn snap_traf(buf: &mut [u8], start: usize, end: usize, track: &TrackInfo, grid: 
     let mut end = dts;
     for t in &truns {
         for i in 0..t.count {
-            let duration = if t.flags & Trun::DURATION != 0 { read_u32(buf, t.duration_at(i))? } else { default_duration };
+            let duration = if t.flags & Trun::DURATION != 0 {
+                read_u32(buf, t.duration_at(i))?
+            } else {
+                default_duration
+            };
             let cts = if t.flags & Trun::CTS != 0 {
                 let raw = read_u32(buf, t.cts_at(i))?;
                 if t.version == 0 {
@@ -219,7 +269,10 @@ fn snap_traf(buf: &mut [u8], start: usize, end: usize, track: &TrackInfo, grid: 
             } else {
                 0
             };
-            samples.push(Sample { dts, pts: dts + cts });
+            samples.push(Sample {
+                dts,
+                pts: dts + cts,
+            });
             dts += i128::from(duration);
             end = dts;
         }
@@ -235,7 +288,10 @@ fn snap_traf(buf: &mut [u8], start: usize, end: usize, track: &TrackInfo, grid: 
         }
     }
     let last_dts = snapped[snapped.len() - 1].0;
-    let snapped_end = grid.snap(end).filter(|e| *e > last_dts).unwrap_or(last_dts + grid.frame_ticks());
+    let snapped_end = grid
+        .snap(end)
+        .filter(|e| *e > last_dts)
+        .unwrap_or(last_dts + grid.frame_ticks());
 
     // Check that the boxes can carry the new times, then write them.
     let new_base = snapped[0].0;
@@ -252,7 +308,8 @@ fn snap_traf(buf: &mut [u8], start: usize, end: usize, track: &TrackInfo, grid: 
             let next = snapped.get(k + 1).map_or(snapped_end, |n| n.0);
             let duration = next - d;
             let cts = p - d;
-            if duration <= 0 || duration > i128::from(u32::MAX) || cts.abs() > i128::from(i32::MAX) {
+            if duration <= 0 || duration > i128::from(u32::MAX) || cts.abs() > i128::from(i32::MAX)
+            {
                 return Ok(false);
             }
             if t.flags & Trun::DURATION != 0 {
@@ -333,19 +390,37 @@ mod tests {
         }
         let trun = boxed(b"trun", &trun_body);
         let traf = boxed(b"traf", &[tfhd, tfdt, trun].concat());
-        let mut m = boxed(b"moof", &[boxed(b"mfhd", &[0, 0, 0, 0, 0, 0, 0, 1]), traf].concat());
+        let mut m = boxed(
+            b"moof",
+            &[boxed(b"mfhd", &[0, 0, 0, 0, 0, 0, 0, 1]), traf].concat(),
+        );
         m.extend(boxed(b"mdat", &[0u8; 16]));
         m
     }
 
     fn times(media: &[u8]) -> (u64, Vec<(u32, u32)>) {
-        let track = TrackInfo { timescale: 90_000, default_duration: 0, default_flags: 0 };
+        let track = TrackInfo {
+            timescale: 90_000,
+            default_duration: 0,
+            default_flags: 0,
+        };
         let frag = &crate::transcode::boxes::fragments(media, &track).unwrap()[0];
-        let traf = crate::transcode::boxes::find_path(frag.bytes, &[b"moof", b"traf"]).unwrap().unwrap();
-        let trun = crate::transcode::boxes::find(traf.payload(), b"trun").unwrap().unwrap();
+        let traf = crate::transcode::boxes::find_path(frag.bytes, &[b"moof", b"traf"])
+            .unwrap()
+            .unwrap();
+        let trun = crate::transcode::boxes::find(traf.payload(), b"trun")
+            .unwrap()
+            .unwrap();
         let p = trun.payload();
         let n = read_u32(p, 4).unwrap() as usize;
-        let samples = (0..n).map(|i| (read_u32(p, 12 + 8 * i).unwrap(), read_u32(p, 16 + 8 * i).unwrap())).collect();
+        let samples = (0..n)
+            .map(|i| {
+                (
+                    read_u32(p, 12 + 8 * i).unwrap(),
+                    read_u32(p, 16 + 8 * i).unwrap(),
+                )
+            })
+            .collect();
         (frag.info.base_decode_time, samples)
     }
 
@@ -354,19 +429,38 @@ mod tests {
         // 24 fps with B-frames as Matroska rounds it: decode times 21, 63, 104, 146 ms,
         // presentation times 104, 188, 146, 229 ms (the grid: 20.8, 62.5, 104.2, ... ms).
         let ms = |t: u32| t * 90;
-        let track = TrackInfo { timescale: 90_000, default_duration: 0, default_flags: 0 };
+        let track = TrackInfo {
+            timescale: 90_000,
+            default_duration: 0,
+            default_flags: 0,
+        };
         let grid = FrameGrid::new(90_000, 0.021, 24.0).unwrap();
-        let media = moof(u64::from(ms(21)), &[(ms(42), ms(83)), (ms(41), ms(125)), (ms(42), ms(42)), (ms(42), ms(83))]);
+        let media = moof(
+            u64::from(ms(21)),
+            &[
+                (ms(42), ms(83)),
+                (ms(41), ms(125)),
+                (ms(42), ms(42)),
+                (ms(42), ms(83)),
+            ],
+        );
         let out = snap_media(&media, &track, &grid).unwrap().unwrap();
         let (base, samples) = times(&out);
         assert_eq!(base, 1890);
-        assert_eq!(samples, vec![(3750, 7500), (3750, 11250), (3750, 3750), (3750, 7500)]);
+        assert_eq!(
+            samples,
+            vec![(3750, 7500), (3750, 11250), (3750, 3750), (3750, 7500)]
+        );
         assert_eq!(out.len(), media.len());
     }
 
     #[test]
     fn variable_rate_media_is_left_alone() {
-        let track = TrackInfo { timescale: 90_000, default_duration: 0, default_flags: 0 };
+        let track = TrackInfo {
+            timescale: 90_000,
+            default_duration: 0,
+            default_flags: 0,
+        };
         let grid = FrameGrid::new(90_000, 0.0, 24.0).unwrap();
         // The second frame 10 ms late.
         let media = moof(0, &[(3750 + 900, 0), (3750, 0)]);
@@ -378,7 +472,11 @@ mod tests {
 
     #[test]
     fn truncated_boxes_are_errors_not_panics() {
-        let track = TrackInfo { timescale: 90_000, default_duration: 0, default_flags: 0 };
+        let track = TrackInfo {
+            timescale: 90_000,
+            default_duration: 0,
+            default_flags: 0,
+        };
         let grid = FrameGrid::new(90_000, 0.0, 24.0).unwrap();
         let mut media = moof(0, &[(3750, 0), (3750, 0)]);
         // Claim one more sample than the trun holds.

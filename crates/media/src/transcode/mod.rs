@@ -68,11 +68,11 @@ use bytes::{Bytes, BytesMut};
 
 pub use boxes::{boxes, split_fmp4, BoxIter, Mp4Box};
 
+use args::{AudioRange, VideoRange};
 use stream_core::hls::ladder::{AudioRendition, Rendition, RenditionSet, VideoRendition};
 use stream_core::hls::plan::{Segment, SegmentPlan};
 use stream_core::model::Probe;
 use stream_core::playback::decision::SegmentFormat;
-use args::{AudioRange, VideoRange};
 
 /// The `nice` of the continuous audio pass (video runs go at the server's own).
 pub const AUDIO_NICE: i32 = 10;
@@ -135,7 +135,9 @@ fn audio<'a>(input: &EncodeInput<'a>) -> Result<&'a AudioRendition, EncodeError>
 }
 
 fn segment(plan: &SegmentPlan, index: u32) -> Result<Segment, EncodeError> {
-    plan.get(index).copied().ok_or(EncodeError::NoSuchSegment(index))
+    plan.get(index)
+        .copied()
+        .ok_or(EncodeError::NoSuchSegment(index))
 }
 
 /// The input seek of copied video starting at `start`: a hair before its keyframe.
@@ -151,9 +153,19 @@ fn copy_seek(start: f64) -> f64 {
 fn video_range(v: &VideoRendition, seg: &Segment, last: bool) -> VideoRange {
     if v.copy {
         let seek = copy_seek(seg.start);
-        VideoRange { seek, duration: (!last).then(|| seg.end() - seek + args::COPY_TAIL_MARGIN), frames1: false, offset: seek }
+        VideoRange {
+            seek,
+            duration: (!last).then(|| seg.end() - seek + args::COPY_TAIL_MARGIN),
+            frames1: false,
+            offset: seek,
+        }
     } else {
-        VideoRange { seek: seg.start, duration: Some(seg.duration), frames1: false, offset: seg.start }
+        VideoRange {
+            seek: seg.start,
+            duration: Some(seg.duration),
+            frames1: false,
+            offset: seg.start,
+        }
     }
 }
 
@@ -168,15 +180,28 @@ async fn run_checked(input: &EncodeInput<'_>, args: &[String]) -> Result<Vec<u8>
 /// none (a `Tool` error).
 pub async fn encode_init(input: &EncodeInput<'_>) -> Result<Bytes, EncodeError> {
     if input.set.format != SegmentFormat::Fmp4 {
-        return Err(EncodeError::Tool("TS renditions have no init segment".into()));
+        return Err(EncodeError::Tool(
+            "TS renditions have no init segment".into(),
+        ));
     }
-    let args = match input.set.rendition(input.rendition_id).ok_or(EncodeError::NoSuchRendition)? {
+    let args = match input
+        .set
+        .rendition(input.rendition_id)
+        .ok_or(EncodeError::NoSuchRendition)?
+    {
         Rendition::Video(v) => {
             let features = run::features(input.ffmpeg).await;
-            let range = VideoRange { seek: 0.0, duration: None, frames1: true, offset: 0.0 };
+            let range = VideoRange {
+                seek: 0.0,
+                duration: None,
+                frames1: true,
+                offset: 0.0,
+            };
             args::video_args(input.source, input.probe.video.as_ref(), v, range, features)
         }
-        Rendition::Audio(a) => args::audio_args(input.source, a, audio_range(a, input.plan, 0.0, true)),
+        Rendition::Audio(a) => {
+            args::audio_args(input.source, a, audio_range(a, input.plan, 0.0, true))
+        }
     };
     let out = run_checked(input, &args).await?;
     let (init, _) = split_fmp4(&out)?;
@@ -186,7 +211,10 @@ pub async fn encode_init(input: &EncodeInput<'_>) -> Result<Bytes, EncodeError> 
 
 /// The bytes of video segment `index`: fMP4 media (`moof` + `mdat`, no init) or a complete TS
 /// segment.
-pub async fn encode_video_segment(input: &EncodeInput<'_>, index: u32) -> Result<Bytes, EncodeError> {
+pub async fn encode_video_segment(
+    input: &EncodeInput<'_>,
+    index: u32,
+) -> Result<Bytes, EncodeError> {
     let (init, media) = video_segment_run(input, index).await?;
     match input.set.format {
         SegmentFormat::Fmp4 => Ok(media),
@@ -200,7 +228,11 @@ pub async fn encode_video_segment(input: &EncodeInput<'_>, index: u32) -> Result
 /// fits the rendition's init segment; tested). Returns (the run's init, the segment's bytes: fMP4
 /// media or a complete TS segment) in the order of `rendition_ids`. Each output goes to a file in
 /// a private temporary directory, removed afterwards.
-pub async fn encode_video_segments(input: &EncodeInput<'_>, index: u32, rendition_ids: &[&str]) -> Result<Vec<(Bytes, Bytes)>, EncodeError> {
+pub async fn encode_video_segments(
+    input: &EncodeInput<'_>,
+    index: u32,
+    rendition_ids: &[&str],
+) -> Result<Vec<(Bytes, Bytes)>, EncodeError> {
     let mut rungs = Vec::with_capacity(rendition_ids.len());
     for id in rendition_ids {
         match input.set.rendition(id) {
@@ -215,12 +247,28 @@ pub async fn encode_video_segments(input: &EncodeInput<'_>, index: u32, renditio
     let last = index as usize + 1 >= input.plan.len();
     let features = run::features(input.ffmpeg).await;
     let dir = TempDir::create()?;
-    let outputs: Vec<String> = (0..rungs.len()).map(|k| dir.0.join(format!("v{k}.mp4")).to_string_lossy().into_owned()).collect();
-    let args = args::video_ladder_args(input.source, input.probe.video.as_ref(), &rungs, video_range(rungs[0], &seg, last), features, &outputs);
+    let outputs: Vec<String> = (0..rungs.len())
+        .map(|k| {
+            dir.0
+                .join(format!("v{k}.mp4"))
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let args = args::video_ladder_args(
+        input.source,
+        input.probe.video.as_ref(),
+        &rungs,
+        video_range(rungs[0], &seg, last),
+        features,
+        &outputs,
+    );
     run_checked(input, &args).await?;
     let mut out = Vec::with_capacity(rungs.len());
     for (v, path) in rungs.iter().zip(&outputs) {
-        let bytes = tokio::fs::read(path).await.map_err(|e| EncodeError::Output(format!("reading an output of the ladder run: {e}")))?;
+        let bytes = tokio::fs::read(path).await.map_err(|e| {
+            EncodeError::Output(format!("reading an output of the ladder run: {e}"))
+        })?;
         let (init, media) = fmp4_segment(&bytes, v, index, &seg, last, None)?;
         let bytes = match input.set.format {
             SegmentFormat::Fmp4 => media,
@@ -236,8 +284,10 @@ struct TempDir(std::path::PathBuf);
 
 impl TempDir {
     fn create() -> Result<Self, EncodeError> {
-        let path = std::env::temp_dir().join(format!("stream-encode-{}", stream_core::ids::random_id()));
-        std::fs::create_dir(&path).map_err(|e| EncodeError::Tool(format!("creating a temporary directory: {e}")))?;
+        let path =
+            std::env::temp_dir().join(format!("stream-encode-{}", stream_core::ids::random_id()));
+        std::fs::create_dir(&path)
+            .map_err(|e| EncodeError::Tool(format!("creating a temporary directory: {e}")))?;
         Ok(TempDir(path))
     }
 }
@@ -252,9 +302,14 @@ impl Drop for TempDir {
 /// run: the `moov` a segment run writes is byte-identical to [`encode_init`]'s (tested), so the
 /// first request of a stream (init, then the segment it starts at) pays for one run, not two.
 /// fMP4 renditions only (a `Tool` error for TS).
-pub async fn encode_video_segment_and_init(input: &EncodeInput<'_>, index: u32) -> Result<(Bytes, Bytes), EncodeError> {
+pub async fn encode_video_segment_and_init(
+    input: &EncodeInput<'_>,
+    index: u32,
+) -> Result<(Bytes, Bytes), EncodeError> {
     if input.set.format != SegmentFormat::Fmp4 {
-        return Err(EncodeError::Tool("TS renditions have no init segment".into()));
+        return Err(EncodeError::Tool(
+            "TS renditions have no init segment".into(),
+        ));
     }
     let (init, media) = video_segment_run(input, index).await?;
     check_init(&init)?;
@@ -262,15 +317,32 @@ pub async fn encode_video_segment_and_init(input: &EncodeInput<'_>, index: u32) 
 }
 
 /// One video segment run: (the run's init, the segment's fMP4 media).
-async fn video_segment_run(input: &EncodeInput<'_>, index: u32) -> Result<(Bytes, Bytes), EncodeError> {
+async fn video_segment_run(
+    input: &EncodeInput<'_>,
+    index: u32,
+) -> Result<(Bytes, Bytes), EncodeError> {
     let v = video(input)?;
     let seg = segment(input.plan, index)?;
     let last = index as usize + 1 >= input.plan.len();
-    let features = if v.copy { args::Features::default() } else { run::features(input.ffmpeg).await };
-    let args = args::video_args(input.source, input.probe.video.as_ref(), v, video_range(v, &seg, last), features);
+    let features = if v.copy {
+        args::Features::default()
+    } else {
+        run::features(input.ffmpeg).await
+    };
+    let args = args::video_args(
+        input.source,
+        input.probe.video.as_ref(),
+        v,
+        video_range(v, &seg, last),
+        features,
+    );
     let bytes = run_checked(input, &args).await?;
     // Copied video goes on the source's frame grid (see `frame_grid`), from its first keyframe.
-    let grid_origin = if v.copy { input.probe.keyframes.first().copied() } else { None };
+    let grid_origin = if v.copy {
+        input.probe.keyframes.first().copied()
+    } else {
+        None
+    };
     fmp4_segment(&bytes, v, index, &seg, last, grid_origin)
 }
 
@@ -293,20 +365,35 @@ fn no_video(index: u32, seg: &Segment) -> String {
 /// With `grid_origin` (copied video: the source time of its first keyframe) the media is put on
 /// the exact frame grid when it is within rounding of it ([`frame_grid`]).
 /// Returns (the run's init, the segment's media).
-fn fmp4_segment(bytes: &[u8], v: &VideoRendition, index: u32, seg: &Segment, last: bool, grid_origin: Option<f64>) -> Result<(Bytes, Bytes), EncodeError> {
+fn fmp4_segment(
+    bytes: &[u8],
+    v: &VideoRendition,
+    index: u32,
+    seg: &Segment,
+    last: bool,
+    grid_origin: Option<f64>,
+) -> Result<(Bytes, Bytes), EncodeError> {
     let (init, media) = split_fmp4(bytes)?;
     let track = boxes::track_info(&init)?;
     let ts = f64::from(track.timescale);
     let frags = boxes::fragments(&media, &track)?;
-    let half_frame = 0.5 / v.frame_rate.filter(|f| f.is_finite() && *f > 0.0).unwrap_or(50.0);
+    let half_frame = 0.5
+        / v.frame_rate
+            .filter(|f| f.is_finite() && *f > 0.0)
+            .unwrap_or(50.0);
     let base = args::TIMELINE_OFFSET;
     let limit = ((seg.end() + base - half_frame) * ts).round() as i128;
-    let kept: Vec<&boxes::Fragment<'_>> = frags.iter().filter(|f| f.info.samples > 0 && (last || f.info.first_pts() < limit)).collect();
+    let kept: Vec<&boxes::Fragment<'_>> = frags
+        .iter()
+        .filter(|f| f.info.samples > 0 && (last || f.info.first_pts() < limit))
+        .collect();
     let Some(first) = kept.first() else {
         return Err(EncodeError::Source(no_video(index, seg)));
     };
     if !first.info.first_is_sync {
-        return Err(EncodeError::Output(format!("segment {index} does not start with a keyframe")));
+        return Err(EncodeError::Output(format!(
+            "segment {index} does not start with a keyframe"
+        )));
     }
     if !last {
         let end = kept.iter().map(|f| f.info.end_pts).max().unwrap_or(0) as f64 / ts - base;
@@ -319,7 +406,9 @@ fn fmp4_segment(bytes: &[u8], v: &VideoRendition, index: u32, seg: &Segment, las
     for f in kept {
         out.extend_from_slice(f.bytes);
     }
-    let grid = grid_origin.zip(v.frame_rate).and_then(|(origin, fps)| frame_grid::FrameGrid::new(track.timescale, origin + base, fps));
+    let grid = grid_origin
+        .zip(v.frame_rate)
+        .and_then(|(origin, fps)| frame_grid::FrameGrid::new(track.timescale, origin + base, fps));
     if let Some(grid) = grid {
         match frame_grid::snap_media(&out, &track, &grid)? {
             Some(snapped) => return Ok((init, Bytes::from(snapped))),
@@ -358,7 +447,11 @@ fn audio_range(a: &AudioRendition, plan: &SegmentPlan, start: f64, init: bool) -
 ///
 /// For TS renditions (`set.format == Ts`) each segment is remuxed to a complete `.ts`
 /// (one short ffmpeg per segment) before it is handed over.
-pub async fn encode_audio_run<F, Fut>(input: &EncodeInput<'_>, from: u32, on_segment: F) -> Result<u32, EncodeError>
+pub async fn encode_audio_run<F, Fut>(
+    input: &EncodeInput<'_>,
+    from: u32,
+    on_segment: F,
+) -> Result<u32, EncodeError>
 where
     F: FnMut(u32, Bytes) -> Fut,
     Fut: Future<Output = bool>,
@@ -368,7 +461,11 @@ where
     let to_ts = input.set.format == SegmentFormat::Ts;
     let range = audio_range(a, input.plan, seg.start, false);
     let args = args::audio_args(input.source, a, range);
-    let mut grouper = AudioGrouper::new(input.plan, from, range.offset - range.seek + args::TIMELINE_OFFSET);
+    let mut grouper = AudioGrouper::new(
+        input.plan,
+        from,
+        range.offset - range.seek + args::TIMELINE_OFFSET,
+    );
     let mut on_segment = on_segment;
     // At a lower priority: the continuous pass runs beside the video segment a player is
     // waiting for (and delivers its first audio segment long before that one is done).
@@ -379,7 +476,10 @@ where
         let chunk = match tokio::time::timeout(AUDIO_STALL_TIMEOUT, stream.chunks.recv()).await {
             Err(_) => {
                 let _ = stream.stop().await;
-                return Err(EncodeError::Tool(format!("ffmpeg wrote no audio for {} s and was stopped", AUDIO_STALL_TIMEOUT.as_secs())));
+                return Err(EncodeError::Tool(format!(
+                    "ffmpeg wrote no audio for {} s and was stopped",
+                    AUDIO_STALL_TIMEOUT.as_secs()
+                )));
             }
             Ok(None) => break,
             Ok(Some(Err(e))) => {
@@ -422,17 +522,26 @@ where
         for b in boxes(&buf) {
             let b = b?;
             if b.is(b"moof") || b.is(b"mdat") {
-                return Err(EncodeError::Output("the audio output ends with an incomplete fragment".into()));
+                return Err(EncodeError::Output(
+                    "the audio output ends with an incomplete fragment".into(),
+                ));
             }
         }
     }
     if let Some((i, bytes)) = grouper.finish()? {
-        let bytes = if to_ts { ts::fmp4_to_ts(input, &grouper.init, &bytes).await? } else { bytes };
+        let bytes = if to_ts {
+            ts::fmp4_to_ts(input, &grouper.init, &bytes).await?
+        } else {
+            bytes
+        };
         delivered += 1;
         on_segment(i, bytes).await;
     }
     if delivered == 0 {
-        return Err(EncodeError::Source(format!("the source has no audio from {:.3} s on: it is probably truncated or damaged", seg.start)));
+        return Err(EncodeError::Source(format!(
+            "the source has no audio from {:.3} s on: it is probably truncated or damaged",
+            seg.start
+        )));
     }
     Ok(delivered)
 }
@@ -455,12 +564,24 @@ struct AudioGrouper<'p> {
 
 impl<'p> AudioGrouper<'p> {
     fn new(plan: &'p SegmentPlan, from: u32, shift: f64) -> Self {
-        AudioGrouper { plan, shift, epsilon: f64::from(args::AUDIO_FRAGMENT_US) / 2e6, init: vec![], track: None, moof: None, current: from, pending: BytesMut::new() }
+        AudioGrouper {
+            plan,
+            shift,
+            epsilon: f64::from(args::AUDIO_FRAGMENT_US) / 2e6,
+            init: vec![],
+            track: None,
+            moof: None,
+            current: from,
+            pending: BytesMut::new(),
+        }
     }
 
     /// The segment a fragment starting at `t` (source seconds) belongs to.
     fn segment_of(&self, t: f64) -> u32 {
-        let after = self.plan.segments.partition_point(|s| s.start - self.epsilon <= t);
+        let after = self
+            .plan
+            .segments
+            .partition_point(|s| s.start - self.epsilon <= t);
         (after.saturating_sub(1) as u32).max(self.current)
     }
 
@@ -480,8 +601,12 @@ impl<'p> AudioGrouper<'p> {
                     }
                 }
                 b"moof" => {
-                    let track = self.track.as_ref().ok_or_else(|| EncodeError::Output("a fragment before the `moov`".into()))?;
-                    let parsed = boxes::boxes(&b).next().ok_or_else(|| EncodeError::Output("empty moof".into()))??;
+                    let track = self.track.as_ref().ok_or_else(|| {
+                        EncodeError::Output("a fragment before the `moov`".into())
+                    })?;
+                    let parsed = boxes::boxes(&b)
+                        .next()
+                        .ok_or_else(|| EncodeError::Output("empty moof".into()))??;
                     let info = boxes::fragment_info(&parsed, track)?;
                     if self.moof.is_some() {
                         return Err(EncodeError::Output("a `moof` without its `mdat`".into()));
@@ -489,7 +614,10 @@ impl<'p> AudioGrouper<'p> {
                     self.moof = Some((b.to_vec(), info));
                 }
                 b"mdat" => {
-                    let (moof, info) = self.moof.take().ok_or_else(|| EncodeError::Output("an `mdat` without a `moof`".into()))?;
+                    let (moof, info) = self
+                        .moof
+                        .take()
+                        .ok_or_else(|| EncodeError::Output("an `mdat` without a `moof`".into()))?;
                     let ts = f64::from(self.track.map_or(1, |t| t.timescale));
                     let t = info.first_pts() as f64 / ts - self.shift;
                     let seg = self.segment_of(t);
@@ -519,11 +647,16 @@ impl<'p> AudioGrouper<'p> {
     /// The last segment, at the end of the stream.
     fn finish(&mut self) -> Result<Option<(u32, Bytes)>, EncodeError> {
         if self.moof.is_some() {
-            return Err(EncodeError::Output("the audio output ends with a `moof` without its `mdat`".into()));
+            return Err(EncodeError::Output(
+                "the audio output ends with a `moof` without its `mdat`".into(),
+            ));
         }
         if self.pending.is_empty() {
             return Ok(None);
         }
-        Ok(Some((self.current, std::mem::take(&mut self.pending).freeze())))
+        Ok(Some((
+            self.current,
+            std::mem::take(&mut self.pending).freeze(),
+        )))
     }
 }

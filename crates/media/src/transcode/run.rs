@@ -36,13 +36,20 @@ pub struct Running {
 
 impl Running {
     /// Starts `ffmpeg args...`; returns the process and its stdout.
-    pub fn spawn(ffmpeg: &str, args: &[String]) -> Result<(Running, std::process::ChildStdout), EncodeError> {
+    pub fn spawn(
+        ffmpeg: &str,
+        args: &[String],
+    ) -> Result<(Running, std::process::ChildStdout), EncodeError> {
         Self::spawn_niced(ffmpeg, args, 0)
     }
 
     /// [`Running::spawn`] with the process (and every thread it starts) at `nice` (0: as this
     /// process; higher: yields the cores to work at a lower value when they are contended).
-    pub fn spawn_niced(ffmpeg: &str, args: &[String], nice: i32) -> Result<(Running, std::process::ChildStdout), EncodeError> {
+    pub fn spawn_niced(
+        ffmpeg: &str,
+        args: &[String],
+        nice: i32,
+    ) -> Result<(Running, std::process::ChildStdout), EncodeError> {
         let mut cmd = FfmpegCommand::new_with_path(ffmpeg);
         cmd.args(args);
         if nice > 0 {
@@ -57,13 +64,26 @@ impl Running {
             }
         }
         tracing::debug!(target: "transcode", args = %redact_args(args), "ffmpeg");
-        let mut child = cmd.spawn().map_err(|e| EncodeError::Tool(format!("cannot run `{ffmpeg}`: {e}")))?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| EncodeError::Tool(format!("cannot run `{ffmpeg}`: {e}")))?;
         // No commands are sent: close stdin.
         drop(child.take_stdin());
-        let stdout = child.take_stdout().ok_or_else(|| EncodeError::Tool("ffmpeg has no stdout".into()))?;
-        let stderr = child.take_stderr().ok_or_else(|| EncodeError::Tool("ffmpeg has no stderr".into()))?;
+        let stdout = child
+            .take_stdout()
+            .ok_or_else(|| EncodeError::Tool("ffmpeg has no stdout".into()))?;
+        let stderr = child
+            .take_stderr()
+            .ok_or_else(|| EncodeError::Tool("ffmpeg has no stderr".into()))?;
         let stderr = tokio::task::spawn_blocking(move || read_tail(stderr, STDERR_LIMIT));
-        Ok((Running { child: Arc::new(Mutex::new(child)), stderr: Some(stderr), finished: false }, stdout))
+        Ok((
+            Running {
+                child: Arc::new(Mutex::new(child)),
+                stderr: Some(stderr),
+                finished: false,
+            },
+            stdout,
+        ))
     }
 
     /// The process id (tests look at its threads).
@@ -82,10 +102,12 @@ impl Running {
     pub async fn finish(mut self) -> Result<(ExitStatus, String), EncodeError> {
         self.finished = true;
         let child = self.child.clone();
-        let status = tokio::task::spawn_blocking(move || wait_with_deadline(&child, Instant::now() + EXIT_GRACE))
-            .await
-            .map_err(|e| EncodeError::Tool(format!("waiting for ffmpeg: {e}")))?
-            .map_err(|e| EncodeError::Tool(format!("waiting for ffmpeg: {e}")))?;
+        let status = tokio::task::spawn_blocking(move || {
+            wait_with_deadline(&child, Instant::now() + EXIT_GRACE)
+        })
+        .await
+        .map_err(|e| EncodeError::Tool(format!("waiting for ffmpeg: {e}")))?
+        .map_err(|e| EncodeError::Tool(format!("waiting for ffmpeg: {e}")))?;
         let stderr = match self.stderr.take() {
             Some(h) => h.await.unwrap_or_default(),
             None => String::new(),
@@ -107,7 +129,10 @@ impl Drop for Running {
     }
 }
 
-fn wait_with_deadline(child: &Mutex<FfmpegChild>, deadline: Instant) -> std::io::Result<ExitStatus> {
+fn wait_with_deadline(
+    child: &Mutex<FfmpegChild>,
+    deadline: Instant,
+) -> std::io::Result<ExitStatus> {
     let mut killed = false;
     loop {
         {
@@ -146,7 +171,11 @@ fn read_tail(mut r: impl Read, limit: usize) -> String {
 
 /// Runs ffmpeg to the end, collecting all of stdout, killing it after `timeout`.
 /// Returns stdout, the exit status and stderr; a timeout is a `Tool` error.
-pub async fn run_to_end(ffmpeg: &str, args: &[String], timeout: Duration) -> Result<(Vec<u8>, ExitStatus, String), EncodeError> {
+pub async fn run_to_end(
+    ffmpeg: &str,
+    args: &[String],
+    timeout: Duration,
+) -> Result<(Vec<u8>, ExitStatus, String), EncodeError> {
     let (running, mut stdout) = Running::spawn(ffmpeg, args)?;
     let mut reader = tokio::task::spawn_blocking(move || {
         let mut out = Vec::with_capacity(1 << 20);
@@ -154,12 +183,17 @@ pub async fn run_to_end(ffmpeg: &str, args: &[String], timeout: Duration) -> Res
         r.map(|_| out)
     });
     let out = match tokio::time::timeout(timeout, &mut reader).await {
-        Ok(joined) => joined.map_err(|e| EncodeError::Tool(format!("reading ffmpeg's output: {e}")))?.map_err(|e| EncodeError::Tool(format!("reading ffmpeg's output: {e}")))?,
+        Ok(joined) => joined
+            .map_err(|e| EncodeError::Tool(format!("reading ffmpeg's output: {e}")))?
+            .map_err(|e| EncodeError::Tool(format!("reading ffmpeg's output: {e}")))?,
         Err(_) => {
             running.kill();
             let _ = reader.await;
             let _ = running.finish().await;
-            return Err(EncodeError::Tool(format!("ffmpeg did not finish within {} s and was stopped", timeout.as_secs())));
+            return Err(EncodeError::Tool(format!(
+                "ffmpeg did not finish within {} s and was stopped",
+                timeout.as_secs()
+            )));
         }
     };
     let (status, stderr) = running.finish().await?;
@@ -168,15 +202,32 @@ pub async fn run_to_end(ffmpeg: &str, args: &[String], timeout: Duration) -> Res
 
 /// Runs ffmpeg with `input` written to its stdin, collecting all of stdout (see
 /// [`run_to_end`]).
-pub async fn run_with_stdin(ffmpeg: &str, args: &[String], input: Vec<u8>, timeout: Duration) -> Result<(Vec<u8>, ExitStatus, String), EncodeError> {
+pub async fn run_with_stdin(
+    ffmpeg: &str,
+    args: &[String],
+    input: Vec<u8>,
+    timeout: Duration,
+) -> Result<(Vec<u8>, ExitStatus, String), EncodeError> {
     let mut cmd = FfmpegCommand::new_with_path(ffmpeg);
     cmd.args(args);
-    let mut child = cmd.spawn().map_err(|e| EncodeError::Tool(format!("cannot run `{ffmpeg}`: {e}")))?;
-    let stdin = child.take_stdin().ok_or_else(|| EncodeError::Tool("ffmpeg has no stdin".into()))?;
-    let mut stdout = child.take_stdout().ok_or_else(|| EncodeError::Tool("ffmpeg has no stdout".into()))?;
-    let stderr = child.take_stderr().ok_or_else(|| EncodeError::Tool("ffmpeg has no stderr".into()))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| EncodeError::Tool(format!("cannot run `{ffmpeg}`: {e}")))?;
+    let stdin = child
+        .take_stdin()
+        .ok_or_else(|| EncodeError::Tool("ffmpeg has no stdin".into()))?;
+    let mut stdout = child
+        .take_stdout()
+        .ok_or_else(|| EncodeError::Tool("ffmpeg has no stdout".into()))?;
+    let stderr = child
+        .take_stderr()
+        .ok_or_else(|| EncodeError::Tool("ffmpeg has no stderr".into()))?;
     let stderr = tokio::task::spawn_blocking(move || read_tail(stderr, STDERR_LIMIT));
-    let running = Running { child: Arc::new(Mutex::new(child)), stderr: Some(stderr), finished: false };
+    let running = Running {
+        child: Arc::new(Mutex::new(child)),
+        stderr: Some(stderr),
+        finished: false,
+    };
     // A broken pipe (ffmpeg stopped reading) shows in its exit status and stderr.
     let writer = tokio::task::spawn_blocking(move || {
         let mut stdin = stdin;
@@ -187,13 +238,18 @@ pub async fn run_with_stdin(ffmpeg: &str, args: &[String], input: Vec<u8>, timeo
         stdout.read_to_end(&mut out).map(|_| out)
     });
     let out = match tokio::time::timeout(timeout, &mut reader).await {
-        Ok(joined) => joined.map_err(|e| EncodeError::Tool(format!("reading ffmpeg's output: {e}")))?.map_err(|e| EncodeError::Tool(format!("reading ffmpeg's output: {e}")))?,
+        Ok(joined) => joined
+            .map_err(|e| EncodeError::Tool(format!("reading ffmpeg's output: {e}")))?
+            .map_err(|e| EncodeError::Tool(format!("reading ffmpeg's output: {e}")))?,
         Err(_) => {
             running.kill();
             let _ = reader.await;
             let _ = writer.await;
             let _ = running.finish().await;
-            return Err(EncodeError::Tool(format!("ffmpeg did not finish within {} s and was stopped", timeout.as_secs())));
+            return Err(EncodeError::Tool(format!(
+                "ffmpeg did not finish within {} s and was stopped",
+                timeout.as_secs()
+            )));
         }
     };
     let _ = writer.await;
@@ -233,7 +289,11 @@ impl Streaming {
                 }
             }
         });
-        Ok(Streaming { running, chunks: rx, reader })
+        Ok(Streaming {
+            running,
+            chunks: rx,
+            reader,
+        })
     }
 
     /// Stops reading (kills ffmpeg) and waits for the exit.
@@ -258,22 +318,41 @@ pub async fn features(ffmpeg: &str) -> Features {
     if let Some(f) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(ffmpeg) {
         return *f;
     }
-    let args: Vec<String> = ["-hide_banner", "-nostdin", "-filters"].iter().map(|s| s.to_string()).collect();
+    let args: Vec<String> = ["-hide_banner", "-nostdin", "-filters"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let features = match run_to_end(ffmpeg, &args, Duration::from_secs(30)).await {
         Ok((out, status, _)) if status.success() => {
             let text = String::from_utf8_lossy(&out);
-            Features { zscale: text.lines().any(|l| l.split_whitespace().nth(1) == Some("zscale")) }
+            Features {
+                zscale: text
+                    .lines()
+                    .any(|l| l.split_whitespace().nth(1) == Some("zscale")),
+            }
         }
         // Not cached: the next call asks again.
         _ => return Features::default(),
     };
-    cache.lock().unwrap_or_else(|e| e.into_inner()).insert(ffmpeg.to_string(), features);
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(ffmpeg.to_string(), features);
     features
 }
 
 /// The argument list for logs, with URLs left out (they may be presigned).
 fn redact_args(args: &[String]) -> String {
-    args.iter().map(|a| if a.contains("://") { "<source>".to_string() } else { a.clone() }).collect::<Vec<_>>().join(" ")
+    args.iter()
+        .map(|a| {
+            if a.contains("://") {
+                "<source>".to_string()
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// stderr messages that mean the source is damaged or truncated, even when ffmpeg exits 0.
@@ -319,7 +398,9 @@ fn clean_line(line: &str) -> &str {
         if l.starts_with('[') {
             if let Some(end) = l.find("] ") {
                 let inner = &l[1..end];
-                if inner.contains(" @ 0x") || matches!(inner, "error" | "fatal" | "warning" | "panic" | "info") {
+                if inner.contains(" @ 0x")
+                    || matches!(inner, "error" | "fatal" | "warning" | "panic" | "info")
+                {
                     l = l[end + 2..].trim_start();
                     continue;
                 }
@@ -340,7 +421,11 @@ pub fn sanitize(message: &str, source: &str) -> String {
         .split(' ')
         .map(|w| {
             let lower = w.to_ascii_lowercase();
-            if lower.contains("http://") || lower.contains("https://") || lower.contains("x-amz-") || lower.contains("file:") {
+            if lower.contains("http://")
+                || lower.contains("https://")
+                || lower.contains("x-amz-")
+                || lower.contains("file:")
+            {
                 "<source>".to_string()
             } else {
                 w.to_string()
@@ -365,7 +450,11 @@ pub fn sanitize(message: &str, source: &str) -> String {
 /// that says the source is damaged. `Source` for the input's fault, `Tool` for ffmpeg's or the
 /// network's (worth a retry).
 pub fn check(status: ExitStatus, stderr: &str, source: &str) -> Result<(), EncodeError> {
-    let lines: Vec<&str> = stderr.lines().map(clean_line).filter(|l| !l.is_empty() && !l.starts_with("Last message repeated")).collect();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(clean_line)
+        .filter(|l| !l.is_empty() && !l.starts_with("Last message repeated"))
+        .collect();
     let has = |l: &str, pats: &[&str]| {
         let lower = l.to_ascii_lowercase();
         pats.iter().any(|p| lower.contains(p))
@@ -378,10 +467,22 @@ pub fn check(status: ExitStatus, stderr: &str, source: &str) -> Result<(), Encod
         return Err(EncodeError::Tool(sanitize(tool, source)));
     }
     if let Some(l) = fatal {
-        return Err(EncodeError::Source(format!("the source is damaged or truncated: {}", sanitize(l, source))));
+        return Err(EncodeError::Source(format!(
+            "the source is damaged or truncated: {}",
+            sanitize(l, source)
+        )));
     }
     // The most telling line: the last one that is not ffmpeg's generic closing remark.
-    let line = lines.iter().rev().find(|l| !matches!(**l, "Conversion failed!" | "Exiting normally, received signal 2.")).copied();
+    let line = lines
+        .iter()
+        .rev()
+        .find(|l| {
+            !matches!(
+                **l,
+                "Conversion failed!" | "Exiting normally, received signal 2."
+            )
+        })
+        .copied();
     let msg = match line {
         Some(l) => sanitize(l, source),
         None => match status.code() {
@@ -389,7 +490,9 @@ pub fn check(status: ExitStatus, stderr: &str, source: &str) -> Result<(), Encod
             None => "ffmpeg was killed".to_string(),
         },
     };
-    Err(EncodeError::Source(format!("ffmpeg failed on the source: {msg}")))
+    Err(EncodeError::Source(format!(
+        "ffmpeg failed on the source: {msg}"
+    )))
 }
 
 #[cfg(test)]
@@ -398,13 +501,25 @@ mod tests {
 
     #[test]
     fn lines_are_cleaned_and_urls_removed() {
-        assert_eq!(clean_line("[matroska,webm @ 0x55d] [error] File ended prematurely"), "File ended prematurely");
+        assert_eq!(
+            clean_line("[matroska,webm @ 0x55d] [error] File ended prematurely"),
+            "File ended prematurely"
+        );
         assert_eq!(clean_line("[error] x: y"), "x: y");
-        let m = sanitize("https://bucket.s3/x.mkv?X-Amz-Signature=abc: Server returned 403 Forbidden", "https://bucket.s3/x.mkv?X-Amz-Signature=abc");
+        let m = sanitize(
+            "https://bucket.s3/x.mkv?X-Amz-Signature=abc: Server returned 403 Forbidden",
+            "https://bucket.s3/x.mkv?X-Amz-Signature=abc",
+        );
         assert_eq!(m, "Server returned 403 Forbidden");
         let m = sanitize("Error opening input https://h/x?sig=1 now", "other");
         assert!(!m.contains("http") && !m.contains("sig"), "{m}");
-        assert_eq!(sanitize("/data/in.mkv: Invalid data found when processing input", "/data/in.mkv"), "Invalid data found when processing input");
+        assert_eq!(
+            sanitize(
+                "/data/in.mkv: Invalid data found when processing input",
+                "/data/in.mkv"
+            ),
+            "Invalid data found when processing input"
+        );
     }
 
     #[cfg(unix)]
@@ -419,7 +534,11 @@ mod tests {
         assert!(check(status(0), "", "s").is_ok());
         // Harmless error-level chatter with a clean exit is not a failure.
         assert!(check(status(0), "[h264 @ 0x1] co located POCs unavailable\n", "s").is_ok());
-        match check(status(0), "[matroska,webm @ 0x5] File ended prematurely\n", "s") {
+        match check(
+            status(0),
+            "[matroska,webm @ 0x5] File ended prematurely\n",
+            "s",
+        ) {
             Err(EncodeError::Source(m)) => assert!(m.contains("File ended prematurely"), "{m}"),
             other => panic!("{other:?}"),
         }

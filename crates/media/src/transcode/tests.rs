@@ -107,7 +107,10 @@ fn box_iterator_handles_large_sizes_and_truncation() {
     // Streaming headers: incomplete until the bytes are there; size 0 only at the end.
     assert_eq!(box_header(&data[..5], false).unwrap(), None);
     assert_eq!(box_header(&data[12..20], false).unwrap(), None); // largesize not complete
-    assert_eq!(box_header(&data[12..], false).unwrap(), Some((*b"mdat", 16, 19)));
+    assert_eq!(
+        box_header(&data[12..], false).unwrap(),
+        Some((*b"mdat", 16, 19))
+    );
     let zero = [0u8, 0, 0, 0, b'm', b'd', b'a', b't', 9, 9];
     assert_eq!(box_header(&zero, false).unwrap(), None);
     assert_eq!(box_header(&zero, true).unwrap(), Some((*b"mdat", 8, 10)));
@@ -134,13 +137,30 @@ fn split_keeps_init_and_media_apart() {
 fn fragments_are_parsed() {
     let init = synthetic_init(90_000);
     let track = track_info(&init).unwrap();
-    assert_eq!(track, boxes::TrackInfo { timescale: 90_000, default_duration: 1024, default_flags: 0x0200_0000 });
+    assert_eq!(
+        track,
+        boxes::TrackInfo {
+            timescale: 90_000,
+            default_duration: 1024,
+            default_flags: 0x0200_0000
+        }
+    );
     let mut media = synthetic_fragment(180_000, 3, 0x0200_0000, -3000);
     media.extend(synthetic_fragment(183_072, 2, 0x0101_0000, 0));
     let frags = fragments(&media, &track).unwrap();
     assert_eq!(frags.len(), 2);
     // Samples of 1024 (trex default); the first shown 3000 early: ends at 180000 + 3072.
-    assert_eq!(frags[0].info, boxes::FragmentInfo { base_decode_time: 180_000, first_cts: -3000, duration: 3072, samples: 3, first_is_sync: true, end_pts: 183_072 });
+    assert_eq!(
+        frags[0].info,
+        boxes::FragmentInfo {
+            base_decode_time: 180_000,
+            first_cts: -3000,
+            duration: 3072,
+            samples: 3,
+            first_is_sync: true,
+            end_pts: 183_072
+        }
+    );
     assert_eq!(frags[0].info.first_pts(), 177_000);
     assert!(!frags[1].info.first_is_sync);
     assert_eq!(frags[0].bytes.len() + frags[1].bytes.len(), media.len());
@@ -151,8 +171,20 @@ fn fragments_are_parsed() {
 }
 
 fn plan(starts: &[f64], total: f64) -> SegmentPlan {
-    let segments = starts.iter().enumerate().map(|(i, &s)| Segment { index: i as u32, start: s, duration: starts.get(i + 1).copied().unwrap_or(total) - s }).collect();
-    SegmentPlan { target_duration: 2.0, segments, total }
+    let segments = starts
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| Segment {
+            index: i as u32,
+            start: s,
+            duration: starts.get(i + 1).copied().unwrap_or(total) - s,
+        })
+        .collect();
+    SegmentPlan {
+        target_duration: 2.0,
+        segments,
+        total,
+    }
 }
 
 #[test]
@@ -173,7 +205,17 @@ fn audio_fragments_are_grouped_by_plan_boundaries() {
     }
     assert!(buf.is_empty());
     got.extend(g.finish().unwrap());
-    let counts: Vec<(u32, usize)> = got.iter().map(|(i, b)| (*i, fragments(b, &track_info(&synthetic_init(48_000)).unwrap()).unwrap().len())).collect();
+    let counts: Vec<(u32, usize)> = got
+        .iter()
+        .map(|(i, b)| {
+            (
+                *i,
+                fragments(b, &track_info(&synthetic_init(48_000)).unwrap())
+                    .unwrap()
+                    .len(),
+            )
+        })
+        .collect();
     // 1.0 -> fragment 10 starts segment 1; 2.03: fragment 20 (2.0) is within half a fragment,
     // so it starts segment 2; 3.0: fragment 30.
     assert_eq!(counts, [(0, 10), (1, 10), (2, 10), (3, 5)]);
@@ -182,7 +224,12 @@ fn audio_fragments_are_grouped_by_plan_boundaries() {
     let mut g = AudioGrouper::new(&p, 2, 0.02);
     let mut stream = synthetic_init(48_000);
     for k in 0..15u64 {
-        stream.extend(synthetic_fragment(((2.03 + 0.02) * 48_000.0) as u64 + k * 4800, 1, 0x0200_0000, 0));
+        stream.extend(synthetic_fragment(
+            ((2.03 + 0.02) * 48_000.0) as u64 + k * 4800,
+            1,
+            0x0200_0000,
+            0,
+        ));
     }
     let mut buf = BytesMut::from(&stream[..]);
     let mut got = g.push(&mut buf).unwrap();
@@ -200,7 +247,10 @@ fn audio_fragments_are_grouped_by_plan_boundaries() {
     let mut got = g.push(&mut buf).unwrap();
     got.extend(g.finish().unwrap());
     let track = track_info(&synthetic_init(48_000)).unwrap();
-    let counts: Vec<(u32, usize)> = got.iter().map(|(i, b)| (*i, fragments(b, &track).unwrap().len())).collect();
+    let counts: Vec<(u32, usize)> = got
+        .iter()
+        .map(|(i, b)| (*i, fragments(b, &track).unwrap().len()))
+        .collect();
     assert_eq!(counts, [(0, 1), (1, 4), (2, 1), (3, 1)]);
 }
 
@@ -229,7 +279,11 @@ impl TempDir {
     fn new(tag: &str) -> TempDir {
         use std::sync::atomic::{AtomicU32, Ordering};
         static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!("transcode-test-{}-{tag}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        let p = std::env::temp_dir().join(format!(
+            "transcode-test-{}-{tag}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
@@ -246,8 +300,15 @@ impl Drop for TempDir {
 }
 
 fn sh(program: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("{program}: {e}"));
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn ffmpeg_ok(args: &[&str]) {
@@ -342,7 +403,13 @@ fn make_hevc(dir: &Path) -> PathBuf {
 }
 
 async fn probe_of(path: &Path) -> Probe {
-    crate::probe::Prober::new(FFPROBE).probe(path.to_str().unwrap(), path.file_name().unwrap().to_str().unwrap()).await.unwrap()
+    crate::probe::Prober::new(FFPROBE)
+        .probe(
+            path.to_str().unwrap(),
+            path.file_name().unwrap().to_str().unwrap(),
+        )
+        .await
+        .unwrap()
 }
 
 fn set_of(probe: &Probe, method: Method) -> RenditionSet {
@@ -350,27 +417,75 @@ fn set_of(probe: &Probe, method: Method) -> RenditionSet {
 }
 
 fn set_in(probe: &Probe, method: Method, format: SegmentFormat) -> RenditionSet {
-    let decision = Decision { method, reasons: vec![], audio_track: probe.audio.first().map(|a| a.index), segment_format: Some(format) };
+    let decision = Decision {
+        method,
+        reasons: vec![],
+        audio_track: probe.audio.first().map(|a| a.index),
+        segment_format: Some(format),
+    };
     // Copied video cut at every source keyframe (2 s), so there are several segments.
-    let config = LadderConfig { copy_target: 2.0, ..LadderConfig::default() };
+    let config = LadderConfig {
+        copy_target: 2.0,
+        ..LadderConfig::default()
+    };
     ladder::build("m", probe, &decision, &ClientLimits::default(), &config).unwrap()
 }
 
-fn input<'a>(source: &'a str, probe: &'a Probe, set: &'a RenditionSet, id: &'a str, plan: &'a SegmentPlan) -> EncodeInput<'a> {
-    EncodeInput { ffmpeg: FFMPEG, source, probe, set, rendition_id: id, plan }
+fn input<'a>(
+    source: &'a str,
+    probe: &'a Probe,
+    set: &'a RenditionSet,
+    id: &'a str,
+    plan: &'a SegmentPlan,
+) -> EncodeInput<'a> {
+    EncodeInput {
+        ffmpeg: FFMPEG,
+        source,
+        probe,
+        set,
+        rendition_id: id,
+        plan,
+    }
 }
 
 /// Per codec type: (first pts, last pts + duration) of the packets ffprobe reads from `path`.
 fn spans(path: &Path) -> HashMap<String, (f64, f64)> {
-    let (ok, out, err) = sh(FFPROBE, &["-v", "error", "-show_entries", "stream=index,codec_type:packet=stream_index,pts_time,duration_time", "-of", "json", path.to_str().unwrap()]);
+    let (ok, out, err) = sh(
+        FFPROBE,
+        &[
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=index,codec_type:packet=stream_index,pts_time,duration_time",
+            "-of",
+            "json",
+            path.to_str().unwrap(),
+        ],
+    );
     assert!(ok, "ffprobe {path:?}: {err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let kinds: HashMap<u64, String> = v["streams"].as_array().unwrap().iter().map(|s| (s["index"].as_u64().unwrap(), s["codec_type"].as_str().unwrap().to_string())).collect();
+    let kinds: HashMap<u64, String> = v["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["index"].as_u64().unwrap(),
+                s["codec_type"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
     let mut spans: HashMap<String, (f64, f64)> = HashMap::new();
     for p in v["packets"].as_array().unwrap() {
         let kind = kinds[&p["stream_index"].as_u64().unwrap()].clone();
-        let pts: f64 = p["pts_time"].as_str().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
-        let dur: f64 = p["duration_time"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0.0);
+        let pts: f64 = p["pts_time"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(f64::NAN);
+        let dur: f64 = p["duration_time"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0.0);
         if pts.is_nan() {
             continue;
         }
@@ -383,7 +498,20 @@ fn spans(path: &Path) -> HashMap<String, (f64, f64)> {
 
 /// (pts, is keyframe) of the video packets of a file, in decode order.
 fn video_packets(path: &Path) -> Vec<(f64, bool)> {
-    let (ok, out, err) = sh(FFPROBE, &["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0", path.to_str().unwrap()]);
+    let (ok, out, err) = sh(
+        FFPROBE,
+        &[
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time,flags",
+            "-of",
+            "csv=p=0",
+            path.to_str().unwrap(),
+        ],
+    );
     assert!(ok, "ffprobe {path:?}: {err}");
     out.lines()
         .filter(|l| !l.trim().is_empty())
@@ -407,8 +535,25 @@ fn media_start(init: &[u8], media: &[u8]) -> f64 {
 /// (Copied Matroska video is put on its frame grid: its millisecond timestamps would
 /// otherwise collide when the null muxer re-times frames to 1/fps, see `frame_grid`.)
 fn decodes_cleanly(path: &Path) {
-    let (ok, _, err) = sh(FFMPEG, &["-v", "error", "-nostdin", "-i", path.to_str().unwrap(), "-map", "0", "-f", "null", "-"]);
-    assert!(ok && err.trim().is_empty(), "decoding {path:?}: ok={ok} stderr={err}");
+    let (ok, _, err) = sh(
+        FFMPEG,
+        &[
+            "-v",
+            "error",
+            "-nostdin",
+            "-i",
+            path.to_str().unwrap(),
+            "-map",
+            "0",
+            "-f",
+            "null",
+            "-",
+        ],
+    );
+    assert!(
+        ok && err.trim().is_empty(),
+        "decoding {path:?}: ok={ok} stderr={err}"
+    );
 }
 
 fn write(path: &Path, bytes: &[u8]) {
@@ -425,7 +570,10 @@ async fn package(dir: &Path, source: &str, probe: &Probe, set: &RenditionSet) ->
     for v in &set.video {
         let inp = input(source, probe, set, &v.id, &plan);
         let rdir = dir.join(&v.id);
-        write(&rdir.join(playlist::PLAYLIST_NAME), playlist::variant(&plan, fmt, "").as_bytes());
+        write(
+            &rdir.join(playlist::PLAYLIST_NAME),
+            playlist::variant(&plan, fmt, "").as_bytes(),
+        );
         let init = if fmt == SegmentFormat::Fmp4 {
             let init = encode_init(&inp).await.unwrap();
             write(&rdir.join(stream_core::segment::INIT_NAME), &init);
@@ -435,20 +583,61 @@ async fn package(dir: &Path, source: &str, probe: &Probe, set: &RenditionSet) ->
             Bytes::new()
         };
         for s in &plan.segments {
-            let media = encode_video_segment(&inp, s.index).await.unwrap_or_else(|e| panic!("{} segment {}: {e}", v.id, s.index));
-            write(&rdir.join(stream_core::segment::segment_file_name(s.index, fmt)), &media);
+            let media = encode_video_segment(&inp, s.index)
+                .await
+                .unwrap_or_else(|e| panic!("{} segment {}: {e}", v.id, s.index));
+            write(
+                &rdir.join(stream_core::segment::segment_file_name(s.index, fmt)),
+                &media,
+            );
             // The segment alone (after the init): starts with a keyframe at the segment's start.
-            let alone = dir.join(format!("check_{}_{}.{}", v.id, s.index, if fmt == SegmentFormat::Ts { "ts" } else { "mp4" }));
+            let alone = dir.join(format!(
+                "check_{}_{}.{}",
+                v.id,
+                s.index,
+                if fmt == SegmentFormat::Ts {
+                    "ts"
+                } else {
+                    "mp4"
+                }
+            ));
             write(&alone, &[&init[..], &media[..]].concat());
             let pk = video_packets(&alone);
-            assert!(pk.first().is_some_and(|p| p.1), "{} segment {} does not start with a keyframe: {:?}", v.id, s.index, pk.first());
-            let first_pts = if fmt == SegmentFormat::Fmp4 { media_start(&init, &media) } else { pk.iter().map(|p| p.0).fold(f64::MAX, f64::min) - args::TIMELINE_OFFSET };
-            assert!((first_pts - s.start).abs() < 0.03, "{} segment {} starts at {first_pts}, planned {}", v.id, s.index, s.start);
+            assert!(
+                pk.first().is_some_and(|p| p.1),
+                "{} segment {} does not start with a keyframe: {:?}",
+                v.id,
+                s.index,
+                pk.first()
+            );
+            let first_pts = if fmt == SegmentFormat::Fmp4 {
+                media_start(&init, &media)
+            } else {
+                pk.iter().map(|p| p.0).fold(f64::MAX, f64::min) - args::TIMELINE_OFFSET
+            };
+            assert!(
+                (first_pts - s.start).abs() < 0.03,
+                "{} segment {} starts at {first_pts}, planned {}",
+                v.id,
+                s.index,
+                s.start
+            );
             if !v.copy {
-                assert_eq!(pk.iter().filter(|p| p.1).count(), 1, "{} segment {}: one keyframe", v.id, s.index);
+                assert_eq!(
+                    pk.iter().filter(|p| p.1).count(),
+                    1,
+                    "{} segment {}: one keyframe",
+                    v.id,
+                    s.index
+                );
                 let frames = pk.len() as f64;
                 let expected = s.duration * v.frame_rate.unwrap();
-                assert!((frames - expected).abs() <= 1.0, "{} segment {}: {frames} frames, expected {expected}", v.id, s.index);
+                assert!(
+                    (frames - expected).abs() <= 1.0,
+                    "{} segment {}: {frames} frames, expected {expected}",
+                    v.id,
+                    s.index
+                );
             }
             std::fs::remove_file(&alone).unwrap();
         }
@@ -456,14 +645,23 @@ async fn package(dir: &Path, source: &str, probe: &Probe, set: &RenditionSet) ->
     if let Some(a) = &set.audio {
         let inp = input(source, probe, set, &a.id, &plan);
         let rdir = dir.join(&a.id);
-        write(&rdir.join(playlist::PLAYLIST_NAME), playlist::variant(&plan, fmt, "").as_bytes());
+        write(
+            &rdir.join(playlist::PLAYLIST_NAME),
+            playlist::variant(&plan, fmt, "").as_bytes(),
+        );
         if fmt == SegmentFormat::Fmp4 {
-            write(&rdir.join(stream_core::segment::INIT_NAME), &encode_init(&inp).await.unwrap());
+            write(
+                &rdir.join(stream_core::segment::INIT_NAME),
+                &encode_init(&inp).await.unwrap(),
+            );
         }
         let mut seen = vec![];
         let n = encode_audio_run(&inp, 0, |i, bytes| {
             seen.push(i);
-            write(&rdir.join(stream_core::segment::segment_file_name(i, fmt)), &bytes);
+            write(
+                &rdir.join(stream_core::segment::segment_file_name(i, fmt)),
+                &bytes,
+            );
             async { true }
         })
         .await
@@ -480,7 +678,11 @@ async fn play_method(source: &Path, method: Method) -> (Probe, RenditionSet) {
     play_method_in(source, method, SegmentFormat::Fmp4).await
 }
 
-async fn play_method_in(source: &Path, method: Method, format: SegmentFormat) -> (Probe, RenditionSet) {
+async fn play_method_in(
+    source: &Path,
+    method: Method,
+    format: SegmentFormat,
+) -> (Probe, RenditionSet) {
     let probe = probe_of(source).await;
     let set = set_in(&probe, method, format);
     let dir = TempDir::new(method.as_str());
@@ -491,15 +693,24 @@ async fn play_method_in(source: &Path, method: Method, format: SegmentFormat) ->
     for kind in ["video", "audio"] {
         let (s0, s1) = src[kind];
         let (p0, p1) = played[kind];
-        assert!(((p1 - p0) - (s1 - s0)).abs() < 0.1, "{method:?} {kind}: played {p0}..{p1}, source {s0}..{s1}");
+        assert!(
+            ((p1 - p0) - (s1 - s0)).abs() < 0.1,
+            "{method:?} {kind}: played {p0}..{p1}, source {s0}..{s1}"
+        );
     }
     // In sync: the audio starts where it starts in the source, relative to the video (AAC's
     // priming packet sits one frame, 21 ms, before the first sample).
     let skew = (played["audio"].0 - played["video"].0) - (src["audio"].0 - src["video"].0);
-    assert!(skew.abs() < 0.03, "{method:?}: audio/video start skew {skew}");
+    assert!(
+        skew.abs() < 0.03,
+        "{method:?}: audio/video start skew {skew}"
+    );
     let dv = played["video"].1 - played["video"].0;
     let da = played["audio"].1 - played["audio"].0;
-    assert!((dv - da).abs() < 0.1, "{method:?}: video {dv} s, audio {da} s");
+    assert!(
+        (dv - da).abs() < 0.1,
+        "{method:?}: video {dv} s, audio {da} s"
+    );
     (probe, set)
 }
 
@@ -509,9 +720,17 @@ async fn init_of_segment_run(inp: &EncodeInput<'_>, index: u32) -> Bytes {
     let args = match inp.set.rendition(inp.rendition_id).unwrap() {
         Rendition::Video(v) => {
             let features = run::features(FFMPEG).await;
-            args::video_args(inp.source, inp.probe.video.as_ref(), v, video_range(v, &seg, false), features)
+            args::video_args(
+                inp.source,
+                inp.probe.video.as_ref(),
+                v,
+                video_range(v, &seg, false),
+                features,
+            )
         }
-        Rendition::Audio(a) => args::audio_args(inp.source, a, audio_range(a, inp.plan, seg.start, false)),
+        Rendition::Audio(a) => {
+            args::audio_args(inp.source, a, audio_range(a, inp.plan, seg.start, false))
+        }
     };
     let out = run_checked(inp, &args).await.unwrap();
     split_fmp4(&out).unwrap().0
@@ -526,29 +745,64 @@ async fn h264_aac_every_method_plays() {
         // The init made alone is byte-identical to the moov of a later segment's run, and
         // stable.
         let plan = set.plan.plan(&probe).unwrap();
-        let ids: Vec<&str> = set.video.iter().map(|v| v.id.as_str()).chain(set.audio.iter().map(|a| a.id.as_str())).collect();
+        let ids: Vec<&str> = set
+            .video
+            .iter()
+            .map(|v| v.id.as_str())
+            .chain(set.audio.iter().map(|a| a.id.as_str()))
+            .collect();
         for id in ids {
             let inp = input(source.to_str().unwrap(), &probe, &set, id, &plan);
             let init = encode_init(&inp).await.unwrap();
-            assert_eq!(init, encode_init(&inp).await.unwrap(), "{method:?} {id}: init is deterministic");
+            assert_eq!(
+                init,
+                encode_init(&inp).await.unwrap(),
+                "{method:?} {id}: init is deterministic"
+            );
             let later = plan.len() as u32 - 1;
-            assert_eq!(init, init_of_segment_run(&inp, later).await, "{method:?} {id}: init matches segment {later}'s moov");
+            assert_eq!(
+                init,
+                init_of_segment_run(&inp, later).await,
+                "{method:?} {id}: init matches segment {later}'s moov"
+            );
         }
     }
 }
 
 #[tokio::test]
 async fn a_niced_run_and_its_threads_yield_the_cores() {
-    let args: Vec<String> =
-        ["-hide_banner", "-nostdin", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=24", "-t", "10", "-c:v", "libx264", "-threads", "2", "-f", "null", "-"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+    let args: Vec<String> = [
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=24",
+        "-t",
+        "10",
+        "-c:v",
+        "libx264",
+        "-threads",
+        "2",
+        "-f",
+        "null",
+        "-",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let (running, _stdout) = run::Running::spawn_niced(FFMPEG, &args, 10).unwrap();
     let pid = running.pid();
     // ffmpeg starts its threads once it has opened its input and encoder: on a loaded machine
     // that takes a while, so wait (bounded) for them.
-    let tasks_of = || -> Vec<_> { std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.flatten().collect()).unwrap_or_default() };
+    let tasks_of = || -> Vec<_> {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|d| d.flatten().collect())
+            .unwrap_or_default()
+    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while tasks_of().len() < 2 && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -559,7 +813,11 @@ async fn a_niced_run_and_its_threads_yield_the_cores() {
     for t in tasks {
         let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
         let after = stat.rsplit(')').next().unwrap_or_default();
-        let nice: i32 = after.split_whitespace().nth(16).and_then(|v| v.parse().ok()).unwrap_or(-99);
+        let nice: i32 = after
+            .split_whitespace()
+            .nth(16)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-99);
         assert_eq!(nice, 10, "thread {:?}", t.file_name());
     }
     running.kill();
@@ -569,7 +827,23 @@ async fn a_niced_run_and_its_threads_yield_the_cores() {
 /// 854x480 H.264, 5 s: a transcode ladder of two rungs (480p, 360p).
 fn make_480p(dir: &Path) -> PathBuf {
     let p = dir.join("h264_480p.mkv");
-    ffmpeg_ok(&["-f", "lavfi", "-i", "testsrc2=size=854x480:rate=24", "-t", "5", "-c:v", "libx264", "-preset", "ultrafast", "-g", "48", "-pix_fmt", "yuv420p", p.to_str().unwrap()]);
+    ffmpeg_ok(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=854x480:rate=24",
+        "-t",
+        "5",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "48",
+        "-pix_fmt",
+        "yuv420p",
+        p.to_str().unwrap(),
+    ]);
     p
 }
 
@@ -580,7 +854,11 @@ async fn one_run_makes_a_segment_of_every_rung() {
     let probe = probe_of(&source).await;
     for format in [SegmentFormat::Fmp4, SegmentFormat::Ts] {
         let set = set_in(&probe, Method::Transcode, format);
-        assert!(set.video.len() >= 2, "a ladder: {:?}", set.video.iter().map(|v| &v.id).collect::<Vec<_>>());
+        assert!(
+            set.video.len() >= 2,
+            "a ladder: {:?}",
+            set.video.iter().map(|v| &v.id).collect::<Vec<_>>()
+        );
         let plan = set.plan.plan(&probe).unwrap();
         let ids: Vec<&str> = set.video.iter().map(|v| v.id.as_str()).collect();
         let inp = input(source.to_str().unwrap(), &probe, &set, ids[0], &plan);
@@ -592,7 +870,10 @@ async fn one_run_makes_a_segment_of_every_rung() {
             if format == SegmentFormat::Fmp4 {
                 // The same `moov` as the rendition's own init: the segment plays after it.
                 let init = encode_init(&one).await.unwrap();
-                assert_eq!(run_init, init, "{id}: the ladder run's init is the rendition's");
+                assert_eq!(
+                    run_init, init,
+                    "{id}: the ladder run's init is the rendition's"
+                );
                 let p = dir.path().join(format!("{id}_seg2.mp4"));
                 write(&p, &[&init[..], &bytes[..]].concat());
                 decodes_cleanly(&p);
@@ -600,9 +881,16 @@ async fn one_run_makes_a_segment_of_every_rung() {
                 assert!(pk[0].1, "{id}: starts with a keyframe");
                 let single_p = dir.path().join(format!("{id}_single2.mp4"));
                 write(&single_p, &[&init[..], &single[..]].concat());
-                assert_eq!(pk.len(), video_packets(&single_p).len(), "{id}: as many frames as its own run");
+                assert_eq!(
+                    pk.len(),
+                    video_packets(&single_p).len(),
+                    "{id}: as many frames as its own run"
+                );
                 let start = media_start(&init, &bytes);
-                assert!((start - plan.segments[2].start).abs() < 0.01, "{id}: {start}");
+                assert!(
+                    (start - plan.segments[2].start).abs() < 0.01,
+                    "{id}: {start}"
+                );
             } else {
                 let p = dir.path().join(format!("{id}_seg2.ts"));
                 write(&p, &bytes);
@@ -614,8 +902,17 @@ async fn one_run_makes_a_segment_of_every_rung() {
     // A rendition that is not a transcoded video is refused before any work.
     let set = set_of(&probe, Method::Transcode);
     let plan = set.plan.plan(&probe).unwrap();
-    let inp = input(source.to_str().unwrap(), &probe, &set, &set.video[0].id, &plan);
-    assert!(matches!(encode_video_segments(&inp, 0, &["nope"]).await, Err(EncodeError::NoSuchRendition)));
+    let inp = input(
+        source.to_str().unwrap(),
+        &probe,
+        &set,
+        &set.video[0].id,
+        &plan,
+    );
+    assert!(matches!(
+        encode_video_segments(&inp, 0, &["nope"]).await,
+        Err(EncodeError::NoSuchRendition)
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -626,7 +923,15 @@ async fn mp4_and_ts_sources_play() {
     // ADTS AAC).
     for ext in ["mp4", "ts"] {
         let p = dir.path().join(format!("h264.{ext}"));
-        ffmpeg_ok(&["-i", mkv.to_str().unwrap(), "-map", "0", "-c", "copy", p.to_str().unwrap()]);
+        ffmpeg_ok(&[
+            "-i",
+            mkv.to_str().unwrap(),
+            "-map",
+            "0",
+            "-c",
+            "copy",
+            p.to_str().unwrap(),
+        ]);
         for method in [Method::Remux, Method::Transcode] {
             play_method(&p, method).await;
         }
@@ -643,22 +948,55 @@ async fn hevc_10bit_hdr_ac3_every_method_plays() {
         let v = &set.video[0];
         let inp = input(source.to_str().unwrap(), &probe, &set, &v.id, &plan);
         let init = encode_init(&inp).await.unwrap();
-        assert_eq!(init, init_of_segment_run(&inp, plan.len() as u32 - 1).await, "{method:?}: init matches");
+        assert_eq!(
+            init,
+            init_of_segment_run(&inp, plan.len() as u32 - 1).await,
+            "{method:?}: init matches"
+        );
         // Copied AC-3 (delay_moov) and encoded AAC alike.
         let a = set.audio.as_ref().unwrap();
         let ainp = input(source.to_str().unwrap(), &probe, &set, &a.id, &plan);
-        assert_eq!(encode_init(&ainp).await.unwrap(), init_of_segment_run(&ainp, 1).await, "{method:?}: audio init matches");
+        assert_eq!(
+            encode_init(&ainp).await.unwrap(),
+            init_of_segment_run(&ainp, 1).await,
+            "{method:?}: audio init matches"
+        );
         if method == Method::Transcode {
             // 8-bit SDR H.264 out of 10-bit PQ.
             let p = dir.path().join("t_seg0.mp4");
-            write(&p, &[&init[..], &encode_video_segment(&inp, 0).await.unwrap()[..]].concat());
-            let (_, out, _) = sh(FFPROBE, &["-v", "error", "-show_entries", "stream=codec_name,pix_fmt,color_transfer", "-of", "csv=p=0", p.to_str().unwrap()]);
+            write(
+                &p,
+                &[&init[..], &encode_video_segment(&inp, 0).await.unwrap()[..]].concat(),
+            );
+            let (_, out, _) = sh(
+                FFPROBE,
+                &[
+                    "-v",
+                    "error",
+                    "-show_entries",
+                    "stream=codec_name,pix_fmt,color_transfer",
+                    "-of",
+                    "csv=p=0",
+                    p.to_str().unwrap(),
+                ],
+            );
             assert!(out.starts_with("h264,yuv420p"), "{out}");
             assert!(!out.contains("smpte2084"), "{out}");
         } else {
             let p = dir.path().join("c_init.mp4");
             write(&p, &init);
-            let (_, out, _) = sh(FFPROBE, &["-v", "error", "-show_entries", "stream=codec_tag_string", "-of", "csv=p=0", p.to_str().unwrap()]);
+            let (_, out, _) = sh(
+                FFPROBE,
+                &[
+                    "-v",
+                    "error",
+                    "-show_entries",
+                    "stream=codec_tag_string",
+                    "-of",
+                    "csv=p=0",
+                    p.to_str().unwrap(),
+                ],
+            );
             assert_eq!(out.trim(), "hvc1");
         }
     }
@@ -703,19 +1041,39 @@ async fn a_segment_alone_decodes() {
         .await
         .unwrap();
         assert_eq!(n as usize, plan.len() - 2);
-        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), (2..plan.len() as u32).collect::<Vec<_>>());
+        assert_eq!(
+            got.iter().map(|g| g.0).collect::<Vec<_>>(),
+            (2..plan.len() as u32).collect::<Vec<_>>()
+        );
         // Stopping after the first segment.
-        let n = encode_audio_run(&inp, 2, |_, _| async { false }).await.unwrap();
+        let n = encode_audio_run(&inp, 2, |_, _| async { false })
+            .await
+            .unwrap();
         assert_eq!(n, 1);
     }
     // Wrong ids and indices.
     let set = set_of(&probe, Method::Transcode);
     let plan = set.plan.plan(&probe).unwrap();
     let inp = input(source.to_str().unwrap(), &probe, &set, "nope", &plan);
-    assert!(matches!(encode_init(&inp).await, Err(EncodeError::NoSuchRendition)));
-    let inp = input(source.to_str().unwrap(), &probe, &set, &set.video[0].id, &plan);
-    assert!(matches!(encode_video_segment(&inp, 99).await, Err(EncodeError::NoSuchSegment(99))));
-    assert!(matches!(encode_audio_run(&inp, 0, |_, _| async { true }).await, Err(EncodeError::NoSuchRendition)));
+    assert!(matches!(
+        encode_init(&inp).await,
+        Err(EncodeError::NoSuchRendition)
+    ));
+    let inp = input(
+        source.to_str().unwrap(),
+        &probe,
+        &set,
+        &set.video[0].id,
+        &plan,
+    );
+    assert!(matches!(
+        encode_video_segment(&inp, 99).await,
+        Err(EncodeError::NoSuchSegment(99))
+    ));
+    assert!(matches!(
+        encode_audio_run(&inp, 0, |_, _| async { true }).await,
+        Err(EncodeError::NoSuchRendition)
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -754,7 +1112,10 @@ async fn damaged_sources_fail_with_source_errors() {
                     Ok(_) => {}
                     Err(EncodeError::Source(m)) => {
                         eprintln!("{what} {method:?} segment {}: {m}", s.index);
-                        assert!(!m.contains(src) && !m.contains(dir.path().to_str().unwrap()), "{m}");
+                        assert!(
+                            !m.contains(src) && !m.contains(dir.path().to_str().unwrap()),
+                            "{m}"
+                        );
                         failed.push(s.index);
                     }
                     Err(e) => panic!("{what} {method:?} segment {}: {e:?}", s.index),
@@ -773,7 +1134,10 @@ async fn damaged_sources_fail_with_source_errors() {
             })
             .await;
             eprintln!("{what} {method:?} audio: {r:?} after {got}");
-            assert!(matches!(r, Err(EncodeError::Source(_))), "{what} {method:?} audio: {r:?} after {got} segments");
+            assert!(
+                matches!(r, Err(EncodeError::Source(_))),
+                "{what} {method:?} audio: {r:?} after {got} segments"
+            );
             assert!(got < plan.len(), "{what} {method:?} audio");
         }
     }
@@ -812,18 +1176,27 @@ async fn serve_file(path: PathBuf) -> (String, std::sync::Arc<std::sync::atomic:
                     return;
                 }
                 let size = data.len();
-                let range = text.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("range: bytes=").map(str::to_string));
+                let range = text.lines().find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("range: bytes=")
+                        .map(str::to_string)
+                });
                 let (start, end, status) = match range {
                     Some(r) => {
                         let (a, b) = r.trim().split_once('-').unwrap_or(("0", ""));
                         let start: usize = a.parse().unwrap_or(0);
-                        let end: usize = b.parse().ok().map_or(size - 1, |e: usize| e.min(size - 1));
+                        let end: usize =
+                            b.parse().ok().map_or(size - 1, |e: usize| e.min(size - 1));
                         (start.min(size), end, "206 Partial Content")
                     }
                     None => (0, size - 1, "200 OK"),
                 };
                 counter.fetch_max(start as u64, Ordering::SeqCst);
-                let body = if start < size { &data[start..=end] } else { &data[0..0] };
+                let body = if start < size {
+                    &data[start..=end]
+                } else {
+                    &data[0..0]
+                };
                 let head = format!("HTTP/1.1 {status}\r\nAccept-Ranges: bytes\r\nContent-Length: {}\r\nContent-Range: bytes {start}-{end}/{size}\r\nConnection: close\r\n\r\n", body.len());
                 if sock.write_all(head.as_bytes()).await.is_ok() {
                     let _ = sock.write_all(body).await;
@@ -831,7 +1204,10 @@ async fn serve_file(path: PathBuf) -> (String, std::sync::Arc<std::sync::atomic:
             });
         }
     });
-    (format!("http://{addr}/media.mkv?X-Amz-Signature=secret123"), sent)
+    (
+        format!("http://{addr}/media.mkv?X-Amz-Signature=secret123"),
+        sent,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -844,16 +1220,29 @@ async fn reads_http_sources_by_range_and_hides_the_url() {
     let set = set_of(&probe, Method::Remux);
     let plan = set.plan.plan(&probe).unwrap();
     let last = plan.len() as u32 - 1;
-    let local = encode_video_segment(&input(source.to_str().unwrap(), &probe, &set, "copy", &plan), last).await.unwrap();
-    let remote = encode_video_segment(&input(&url, &probe, &set, "copy", &plan), last).await.unwrap();
+    let local = encode_video_segment(
+        &input(source.to_str().unwrap(), &probe, &set, "copy", &plan),
+        last,
+    )
+    .await
+    .unwrap();
+    let remote = encode_video_segment(&input(&url, &probe, &set, "copy", &plan), last)
+        .await
+        .unwrap();
     assert_eq!(local, remote);
     // ffmpeg seeked by Range (to the cues at the end, to the last cluster).
     let furthest = sent.load(std::sync::atomic::Ordering::SeqCst);
-    assert!(furthest > size / 2, "furthest range start {furthest} of {size} bytes");
+    assert!(
+        furthest > size / 2,
+        "furthest range start {furthest} of {size} bytes"
+    );
     // A missing object: a Tool error (worth a retry), without the URL or its signature.
     let missing = url.replace("/media.mkv", "/gone.mkv");
     match encode_video_segment(&input(&missing, &probe, &set, "copy", &plan), 0).await {
-        Err(EncodeError::Tool(m)) => assert!(m.contains("404") && !m.contains("secret123") && !m.contains("127.0.0.1"), "{m}"),
+        Err(EncodeError::Tool(m)) => assert!(
+            m.contains("404") && !m.contains("secret123") && !m.contains("127.0.0.1"),
+            "{m}"
+        ),
         other => panic!("{other:?}"),
     }
 }
@@ -864,22 +1253,42 @@ async fn reads_http_sources_by_range_and_hides_the_url() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn corpus_plays() {
-    let root = std::env::var("TRANSCODE_CORPUS").map(PathBuf::from).unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-media"));
-    let mut names: Vec<String> = std::fs::read_dir(&root).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let root = std::env::var("TRANSCODE_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-media"));
+    let mut names: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
     for name in names {
         if name.starts_with('.') || name.ends_with(".json") {
             continue;
         }
         let path = root.join(&name);
-        let Ok(probe) = crate::probe::Prober::new(FFPROBE).probe(path.to_str().unwrap(), &name).await else {
+        let Ok(probe) = crate::probe::Prober::new(FFPROBE)
+            .probe(path.to_str().unwrap(), &name)
+            .await
+        else {
             eprintln!("{name}: not probed (broken on purpose)");
             continue;
         };
         for method in [Method::Remux, Method::TranscodeAudio, Method::Transcode] {
             for format in [SegmentFormat::Fmp4, SegmentFormat::Ts] {
-                let decision = Decision { method, reasons: vec![], audio_track: probe.audio.first().map(|a| a.index), segment_format: Some(format) };
-                let Ok(set) = ladder::build("m", &probe, &decision, &ClientLimits::default(), &LadderConfig::default()) else {
+                let decision = Decision {
+                    method,
+                    reasons: vec![],
+                    audio_track: probe.audio.first().map(|a| a.index),
+                    segment_format: Some(format),
+                };
+                let Ok(set) = ladder::build(
+                    "m",
+                    &probe,
+                    &decision,
+                    &ClientLimits::default(),
+                    &LadderConfig::default(),
+                ) else {
                     continue;
                 };
                 if format == SegmentFormat::Ts && set.video.iter().any(|v| v.codec != "h264") {
@@ -891,19 +1300,32 @@ async fn corpus_plays() {
                     let v = &set.video[0];
                     let mut results = vec![];
                     for s in &plan.segments {
-                        results.push(match encode_video_segment(&input(path.to_str().unwrap(), &probe, &set, &v.id, &plan), s.index).await {
-                            Ok(_) => "ok".to_string(),
-                            Err(e) => format!("{e:?}"),
-                        });
+                        results.push(
+                            match encode_video_segment(
+                                &input(path.to_str().unwrap(), &probe, &set, &v.id, &plan),
+                                s.index,
+                            )
+                            .await
+                            {
+                                Ok(_) => "ok".to_string(),
+                                Err(e) => format!("{e:?}"),
+                            },
+                        );
                     }
                     eprintln!("{name} {method:?} {format:?}: {results:?}");
                     // Decoding the damaged half fails clearly; copying it (remux, and the copied
                     // video of transcode_audio) passes the damaged bytes through if the demuxer
                     // resyncs, which is the decoder's business downstream.
                     if method == Method::Transcode {
-                        assert!(results.iter().any(|r| r.starts_with("Source")), "{results:?}");
+                        assert!(
+                            results.iter().any(|r| r.starts_with("Source")),
+                            "{results:?}"
+                        );
                     }
-                    assert!(!results.iter().any(|r| r.starts_with("Tool")), "failures are the source's, not the tool's: {results:?}");
+                    assert!(
+                        !results.iter().any(|r| r.starts_with("Tool")),
+                        "failures are the source's, not the tool's: {results:?}"
+                    );
                     continue;
                 }
                 let master = package(dir.path(), path.to_str().unwrap(), &probe, &set).await;
@@ -912,9 +1334,16 @@ async fn corpus_plays() {
                 let played = spans(&master);
                 for (kind, (p0, p1)) in &played {
                     let (s0, s1) = src[kind];
-                    assert!(((p1 - p0) - (s1 - s0)).abs() < 0.1, "{name} {method:?} {format:?} {kind}: played {p0}..{p1}, source {s0}..{s1}");
+                    assert!(
+                        ((p1 - p0) - (s1 - s0)).abs() < 0.1,
+                        "{name} {method:?} {format:?} {kind}: played {p0}..{p1}, source {s0}..{s1}"
+                    );
                 }
-                eprintln!("{name} {method:?} {format:?}: {} segments, played {:?}", plan.len(), played);
+                eprintln!(
+                    "{name} {method:?} {format:?}: {} segments, played {:?}",
+                    plan.len(),
+                    played
+                );
             }
         }
     }

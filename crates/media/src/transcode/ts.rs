@@ -39,18 +39,33 @@ pub fn remux_args() -> Vec<String> {
 }
 
 /// `init` + `media` (fMP4) as one MPEG-TS segment.
-pub(super) async fn fmp4_to_ts(input: &EncodeInput<'_>, init: &[u8], media: &[u8]) -> Result<Bytes, EncodeError> {
+pub(super) async fn fmp4_to_ts(
+    input: &EncodeInput<'_>,
+    init: &[u8],
+    media: &[u8],
+) -> Result<Bytes, EncodeError> {
     let mut data = Vec::with_capacity(init.len() + media.len());
     data.extend_from_slice(init);
     data.extend_from_slice(media);
-    let (out, status, stderr) = run::run_with_stdin(input.ffmpeg, &remux_args(), data, FFMPEG_TIMEOUT).await?;
+    let (out, status, stderr) =
+        run::run_with_stdin(input.ffmpeg, &remux_args(), data, FFMPEG_TIMEOUT).await?;
     if !status.success() || !stderr.trim().is_empty() {
         // Our own fMP4 did not remux: not the source's fault.
-        let line = stderr.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("no message");
-        return Err(EncodeError::Output(format!("remuxing to TS failed: {}", run::sanitize(line, input.source))));
+        let line = stderr
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .unwrap_or("no message");
+        return Err(EncodeError::Output(format!(
+            "remuxing to TS failed: {}",
+            run::sanitize(line, input.source)
+        )));
     }
     if out.len() < 188 * 3 || out.len() % 188 != 0 {
-        return Err(EncodeError::Output(format!("remuxing to TS gave {} bytes", out.len())));
+        return Err(EncodeError::Output(format!(
+            "remuxing to TS gave {} bytes",
+            out.len()
+        )));
     }
     Ok(Bytes::from(out))
 }

@@ -12,10 +12,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
-use stream_core::model::Caller;
 use crate::config::{ConfigError, JwtConfig};
 use stream_core::error::{Error, Result};
-
+use stream_core::model::Caller;
 
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -69,7 +68,10 @@ pub struct TokenVerifier {
 }
 
 fn cfg_err(var: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError { var, message: message.into() }
+    ConfigError {
+        var,
+        message: message.into(),
+    }
 }
 
 /// The client that fetches a JWKS URL. TLS is rustls with the `ring` provider, which the JWT
@@ -77,19 +79,32 @@ fn cfg_err(var: &'static str, message: impl Into<String>) -> ConfigError {
 /// Installed once per process (a provider another library installed first is kept).
 fn http_client() -> Result<reqwest::Client, reqwest::Error> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().timeout(Duration::from_secs(5)).build()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
 }
 
 impl TokenVerifier {
     pub fn new(cfg: &JwtConfig) -> Result<Self, ConfigError> {
-        let secret = cfg.secret.as_ref().map(|s| DecodingKey::from_secret(s.as_bytes()));
+        let secret = cfg
+            .secret
+            .as_ref()
+            .map(|s| DecodingKey::from_secret(s.as_bytes()));
         if let Some(s) = &cfg.secret {
             if s.len() < 16 {
-                return Err(cfg_err("STREAM_JWT_SECRET", "must be at least 16 characters"));
+                return Err(cfg_err(
+                    "STREAM_JWT_SECRET",
+                    "must be at least 16 characters",
+                ));
             }
         }
         let jwks = match (&cfg.jwks_file, &cfg.jwks_url) {
-            (Some(_), Some(_)) => return Err(cfg_err("STREAM_JWT_JWKS_URL", "set either STREAM_JWT_JWKS_FILE or STREAM_JWT_JWKS_URL, not both")),
+            (Some(_), Some(_)) => {
+                return Err(cfg_err(
+                    "STREAM_JWT_JWKS_URL",
+                    "set either STREAM_JWT_JWKS_FILE or STREAM_JWT_JWKS_URL, not both",
+                ))
+            }
             (Some(path), None) => Some(Arc::new(JwksCache {
                 source: JwksSource::File,
                 keys: RwLock::new((load_jwks_file(path)?, None)),
@@ -118,20 +133,39 @@ impl TokenVerifier {
                     "HS256" => Ok(Algorithm::HS256),
                     "RS256" => Ok(Algorithm::RS256),
                     "ES256" => Ok(Algorithm::ES256),
-                    other => Err(cfg_err("STREAM_JWT_ALGORITHMS", format!("unsupported algorithm `{other}` (HS256, RS256, ES256)"))),
+                    other => Err(cfg_err(
+                        "STREAM_JWT_ALGORITHMS",
+                        format!("unsupported algorithm `{other}` (HS256, RS256, ES256)"),
+                    )),
                 })
                 .collect::<Result<_, _>>()?
         };
         if algorithms.is_empty() {
-            return Err(cfg_err("STREAM_JWT_SECRET", "no key configured: set STREAM_JWT_SECRET or a JWKS"));
+            return Err(cfg_err(
+                "STREAM_JWT_SECRET",
+                "no key configured: set STREAM_JWT_SECRET or a JWKS",
+            ));
         }
         for alg in &algorithms {
-            let ok = if *alg == Algorithm::HS256 { secret.is_some() } else { jwks.is_some() };
+            let ok = if *alg == Algorithm::HS256 {
+                secret.is_some()
+            } else {
+                jwks.is_some()
+            };
             if !ok {
-                return Err(cfg_err("STREAM_JWT_ALGORITHMS", format!("{alg:?} is allowed but no key for it is configured")));
+                return Err(cfg_err(
+                    "STREAM_JWT_ALGORITHMS",
+                    format!("{alg:?} is allowed but no key for it is configured"),
+                ));
             }
         }
-        Ok(TokenVerifier { secret, jwks, algorithms, issuer: cfg.issuer.clone(), audience: cfg.audience.clone() })
+        Ok(TokenVerifier {
+            secret,
+            jwks,
+            algorithms,
+            issuer: cfg.issuer.clone(),
+            audience: cfg.audience.clone(),
+        })
     }
 
     /// Verifies the `Authorization: Bearer <JWT>` header value.
@@ -142,7 +176,9 @@ impl TokenVerifier {
             .or_else(|| header.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| Error::Unauthenticated("authorization header is not a bearer token".into()))?;
+            .ok_or_else(|| {
+                Error::Unauthenticated("authorization header is not a bearer token".into())
+            })?;
         self.verify(token).await
     }
 
@@ -153,9 +189,15 @@ impl TokenVerifier {
             return Err(invalid("algorithm not allowed"));
         }
         let key = match header.alg {
-            Algorithm::HS256 => self.secret.clone().ok_or_else(|| invalid("algorithm not allowed"))?,
+            Algorithm::HS256 => self
+                .secret
+                .clone()
+                .ok_or_else(|| invalid("algorithm not allowed"))?,
             _ => {
-                let jwks = self.jwks.as_ref().ok_or_else(|| invalid("algorithm not allowed"))?;
+                let jwks = self
+                    .jwks
+                    .as_ref()
+                    .ok_or_else(|| invalid("algorithm not allowed"))?;
                 jwks.key_for(header.kid.as_deref(), header.alg).await?
             }
         };
@@ -185,14 +227,25 @@ impl TokenVerifier {
         if c.sub.is_empty() {
             return Err(invalid("empty subject"));
         }
-        let is_admin = [&c.roles, &c.scope, &c.cognito_groups].iter().any(|claim| claim.as_ref().is_some_and(|v| v.contains_word("admin")));
-        Ok(Caller { user_id: c.sub, is_admin })
+        let is_admin = [&c.roles, &c.scope, &c.cognito_groups]
+            .iter()
+            .any(|claim| claim.as_ref().is_some_and(|v| v.contains_word("admin")));
+        Ok(Caller {
+            user_id: c.sub,
+            is_admin,
+        })
     }
 }
 
 fn load_jwks_file(path: &Path) -> Result<JwkSet, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| cfg_err("STREAM_JWT_JWKS_FILE", format!("{}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| cfg_err("STREAM_JWT_JWKS_FILE", format!("{}: not a JWKS: {e}", path.display())))
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| cfg_err("STREAM_JWT_JWKS_FILE", format!("{}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        cfg_err(
+            "STREAM_JWT_JWKS_FILE",
+            format!("{}: not a JWKS: {e}", path.display()),
+        )
+    })
 }
 
 impl JwksCache {
@@ -214,12 +267,16 @@ impl JwksCache {
                 }
             }
         }
-        Err(Error::Unauthenticated("invalid token: unknown signing key".into()))
+        Err(Error::Unauthenticated(
+            "invalid token: unknown signing key".into(),
+        ))
     }
 
     async fn lookup(&self, kid: Option<&str>, alg: Algorithm) -> Result<Option<DecodingKey>> {
         let guard = self.keys.read().await;
-        if matches!(self.source, JwksSource::Url(_)) && guard.1.is_none_or(|t| t.elapsed() > JWKS_TTL) {
+        if matches!(self.source, JwksSource::Url(_))
+            && guard.1.is_none_or(|t| t.elapsed() > JWKS_TTL)
+        {
             return Ok(None);
         }
         let jwk = match kid {
@@ -229,20 +286,42 @@ impl JwksCache {
         };
         let Some(jwk) = jwk else { return Ok(None) };
         // The key's own type must match the token's algorithm family.
-        let family_ok =
-            matches!((&jwk.algorithm, alg), (jsonwebtoken::jwk::AlgorithmParameters::RSA(_), Algorithm::RS256) | (jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_), Algorithm::ES256));
+        let family_ok = matches!(
+            (&jwk.algorithm, alg),
+            (
+                jsonwebtoken::jwk::AlgorithmParameters::RSA(_),
+                Algorithm::RS256
+            ) | (
+                jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_),
+                Algorithm::ES256
+            )
+        );
         if !family_ok {
-            return Err(Error::Unauthenticated("invalid token: key does not match algorithm".into()));
+            return Err(Error::Unauthenticated(
+                "invalid token: key does not match algorithm".into(),
+            ));
         }
-        DecodingKey::from_jwk(jwk).map(Some).map_err(|_| Error::Unauthenticated("invalid token: unusable key".into()))
+        DecodingKey::from_jwk(jwk)
+            .map(Some)
+            .map_err(|_| Error::Unauthenticated("invalid token: unusable key".into()))
     }
 
     async fn fetch(&self, url: &str) -> Result<JwkSet> {
-        let resp = self.http.get(url).send().await.map_err(|e| Error::Unavailable(format!("JWKS fetch: {e}")))?;
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| Error::Unavailable(format!("JWKS fetch: {e}")))?;
         if !resp.status().is_success() {
-            return Err(Error::Unavailable(format!("JWKS fetch: status {}", resp.status())));
+            return Err(Error::Unavailable(format!(
+                "JWKS fetch: status {}",
+                resp.status()
+            )));
         }
-        resp.json::<JwkSet>().await.map_err(|e| Error::Unavailable(format!("JWKS parse: {e}")))
+        resp.json::<JwkSet>()
+            .await
+            .map_err(|e| Error::Unavailable(format!("JWKS parse: {e}")))
     }
 }
 
@@ -257,8 +336,18 @@ struct MintClaims<'a> {
 /// Signs an HS256 token (the dev token of `streamd`, and tests).
 pub fn mint_hs256(secret: &str, sub: &str, roles: &[&str], ttl: Duration) -> String {
     let now = chrono::Utc::now().timestamp().max(0) as u64;
-    let claims = MintClaims { sub, exp: now + ttl.as_secs(), iat: now, roles };
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).expect("HS256 encoding of plain claims cannot fail")
+    let claims = MintClaims {
+        sub,
+        exp: now + ttl.as_secs(),
+        iat: now,
+        roles,
+    };
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("HS256 encoding of plain claims cannot fail")
 }
 
 #[cfg(test)]
@@ -269,7 +358,10 @@ mod tests {
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
     fn verifier(extra: impl FnOnce(&mut JwtConfig)) -> TokenVerifier {
-        let mut cfg = JwtConfig { secret: Some(SECRET.into()), ..Default::default() };
+        let mut cfg = JwtConfig {
+            secret: Some(SECRET.into()),
+            ..Default::default()
+        };
         extra(&mut cfg);
         TokenVerifier::new(&cfg).unwrap()
     }
@@ -279,7 +371,12 @@ mod tests {
     }
 
     fn sign(claims: serde_json::Value, secret: &str) -> String {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
     }
 
     fn future() -> u64 {
@@ -289,11 +386,31 @@ mod tests {
     #[tokio::test]
     async fn valid_token_gives_caller_and_admin_role() {
         let v = verifier(|_| {});
-        let c = v.verify(&mint_hs256(SECRET, "alice", &[], Duration::from_secs(60))).await.unwrap();
-        assert_eq!(c, Caller { user_id: "alice".into(), is_admin: false });
-        let c = v.verify(&mint_hs256(SECRET, "root", &["admin"], Duration::from_secs(60))).await.unwrap();
+        let c = v
+            .verify(&mint_hs256(SECRET, "alice", &[], Duration::from_secs(60)))
+            .await
+            .unwrap();
+        assert_eq!(
+            c,
+            Caller {
+                user_id: "alice".into(),
+                is_admin: false
+            }
+        );
+        let c = v
+            .verify(&mint_hs256(
+                SECRET,
+                "root",
+                &["admin"],
+                Duration::from_secs(60),
+            ))
+            .await
+            .unwrap();
         assert!(c.is_admin);
-        let t = sign(serde_json::json!({"sub":"s","exp":future(),"scope":"read admin"}), SECRET);
+        let t = sign(
+            serde_json::json!({"sub":"s","exp":future(),"scope":"read admin"}),
+            SECRET,
+        );
         assert!(v.verify(&t).await.unwrap().is_admin);
     }
 
@@ -301,24 +418,60 @@ mod tests {
     async fn refuses_expired_wrong_signature_malformed_and_missing_exp() {
         let v = verifier(|_| {});
         let expired = sign(serde_json::json!({"sub":"a","exp":1_000_000}), SECRET);
-        let wrong = sign(serde_json::json!({"sub":"a","exp":future()}), "another-secret-of-enough-length");
+        let wrong = sign(
+            serde_json::json!({"sub":"a","exp":future()}),
+            "another-secret-of-enough-length",
+        );
         let no_exp = sign(serde_json::json!({"sub":"a"}), SECRET);
-        for t in [expired.as_str(), wrong.as_str(), no_exp.as_str(), "not.a.jwt", "", "abc"] {
-            assert!(matches!(v.verify(t).await, Err(Error::Unauthenticated(_))), "{t}");
+        for t in [
+            expired.as_str(),
+            wrong.as_str(),
+            no_exp.as_str(),
+            "not.a.jwt",
+            "",
+            "abc",
+        ] {
+            assert!(
+                matches!(v.verify(t).await, Err(Error::Unauthenticated(_))),
+                "{t}"
+            );
         }
     }
 
     #[tokio::test]
     async fn refuses_alg_none_and_unlisted_algorithms() {
         let v = verifier(|_| {});
-        let none = format!("{}.{}.", b64(&serde_json::json!({"alg":"none","typ":"JWT"})), b64(&serde_json::json!({"sub":"a","exp":future()})));
-        assert!(matches!(v.verify(&none).await, Err(Error::Unauthenticated(_))));
+        let none = format!(
+            "{}.{}.",
+            b64(&serde_json::json!({"alg":"none","typ":"JWT"})),
+            b64(&serde_json::json!({"sub":"a","exp":future()}))
+        );
+        assert!(matches!(
+            v.verify(&none).await,
+            Err(Error::Unauthenticated(_))
+        ));
         // HS512 signed with the right secret is still refused: not in the allow-list.
-        let hs512 = jsonwebtoken::encode(&Header::new(Algorithm::HS512), &serde_json::json!({"sub":"a","exp":future()}), &EncodingKey::from_secret(SECRET.as_bytes())).unwrap();
-        assert!(matches!(v.verify(&hs512).await, Err(Error::Unauthenticated(_))));
+        let hs512 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &serde_json::json!({"sub":"a","exp":future()}),
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap();
+        assert!(matches!(
+            v.verify(&hs512).await,
+            Err(Error::Unauthenticated(_))
+        ));
         // An RS256 header without a JWKS configured is refused (no HS/RS confusion).
-        let forged = format!("{}.{}.{}", b64(&serde_json::json!({"alg":"RS256"})), b64(&serde_json::json!({"sub":"a","exp":future()})), "c2ln");
-        assert!(matches!(v.verify(&forged).await, Err(Error::Unauthenticated(_))));
+        let forged = format!(
+            "{}.{}.{}",
+            b64(&serde_json::json!({"alg":"RS256"})),
+            b64(&serde_json::json!({"sub":"a","exp":future()})),
+            "c2ln"
+        );
+        assert!(matches!(
+            v.verify(&forged).await,
+            Err(Error::Unauthenticated(_))
+        ));
     }
 
     #[tokio::test]
@@ -327,10 +480,19 @@ mod tests {
             c.issuer = Some("https://idp".into());
             c.audience = Some("stream".into());
         });
-        let good = sign(serde_json::json!({"sub":"a","exp":future(),"iss":"https://idp","aud":"stream"}), SECRET);
+        let good = sign(
+            serde_json::json!({"sub":"a","exp":future(),"iss":"https://idp","aud":"stream"}),
+            SECRET,
+        );
         assert!(v.verify(&good).await.is_ok());
-        let bad_iss = sign(serde_json::json!({"sub":"a","exp":future(),"iss":"https://evil","aud":"stream"}), SECRET);
-        let bad_aud = sign(serde_json::json!({"sub":"a","exp":future(),"iss":"https://idp","aud":"other"}), SECRET);
+        let bad_iss = sign(
+            serde_json::json!({"sub":"a","exp":future(),"iss":"https://evil","aud":"stream"}),
+            SECRET,
+        );
+        let bad_aud = sign(
+            serde_json::json!({"sub":"a","exp":future(),"iss":"https://idp","aud":"other"}),
+            SECRET,
+        );
         assert!(v.verify(&bad_iss).await.is_err());
         assert!(v.verify(&bad_aud).await.is_err());
     }
@@ -342,14 +504,28 @@ mod tests {
         assert!(v.verify_header(Some("Basic abc")).await.is_err());
         assert!(v.verify_header(Some("Bearer ")).await.is_err());
         let t = mint_hs256(SECRET, "bob", &[], Duration::from_secs(60));
-        assert_eq!(v.verify_header(Some(&format!("Bearer {t}"))).await.unwrap().user_id, "bob");
+        assert_eq!(
+            v.verify_header(Some(&format!("Bearer {t}")))
+                .await
+                .unwrap()
+                .user_id,
+            "bob"
+        );
     }
 
     #[test]
     fn configuration_errors() {
         assert!(TokenVerifier::new(&JwtConfig::default()).is_err());
-        assert!(TokenVerifier::new(&JwtConfig { secret: Some("short".into()), ..Default::default() }).is_err());
-        let e = TokenVerifier::new(&JwtConfig { secret: Some(SECRET.into()), algorithms: vec!["RS256".into()], ..Default::default() });
+        assert!(TokenVerifier::new(&JwtConfig {
+            secret: Some("short".into()),
+            ..Default::default()
+        })
+        .is_err());
+        let e = TokenVerifier::new(&JwtConfig {
+            secret: Some(SECRET.into()),
+            algorithms: vec!["RS256".into()],
+            ..Default::default()
+        });
         assert!(e.is_err(), "RS256 without a JWKS must be refused");
     }
 }

@@ -4,5 +4,5 @@ mod jwt;
 pub mod session_token;
 
 pub use jwt::{mint_hs256, TokenVerifier};
-pub use stream_core::model::Caller;
 pub use session_token::{SessionTokenError, SessionTokens};
+pub use stream_core::model::Caller;

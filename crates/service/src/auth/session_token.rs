@@ -41,31 +41,44 @@ impl SessionTokens {
 
     /// A key derived from another secret (the HS256 JWT secret) for a different purpose.
     pub fn derived_from(secret: &[u8]) -> Self {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
         mac.update(b"stream session token key");
         Self::new(&mac.finalize().into_bytes())
     }
 
     fn mac(&self, session_id: &str, user_id: &str, expires: i64) -> Vec<u8> {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
+            .expect("HMAC takes any key length");
         mac.update(format!("{CONTEXT}\n{session_id}\n{user_id}\n{expires}").as_bytes());
         mac.finalize().into_bytes().to_vec()
     }
 
     pub fn mint(&self, session_id: &str, user_id: &str, expires: i64) -> String {
-        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.mac(session_id, user_id, expires));
+        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(self.mac(session_id, user_id, expires));
         format!("{expires}.{sig}")
     }
 
     /// Checks `token` for `session_id` owned by `user_id` at `now`.
-    pub fn verify(&self, token: Option<&str>, session_id: &str, user_id: &str, now: i64) -> Result<(), SessionTokenError> {
-        let token = token.filter(|t| !t.is_empty()).ok_or(SessionTokenError::Missing)?;
+    pub fn verify(
+        &self,
+        token: Option<&str>,
+        session_id: &str,
+        user_id: &str,
+        now: i64,
+    ) -> Result<(), SessionTokenError> {
+        let token = token
+            .filter(|t| !t.is_empty())
+            .ok_or(SessionTokenError::Missing)?;
         if token.len() > 128 {
             return Err(SessionTokenError::Malformed);
         }
         let (exp, sig) = token.split_once('.').ok_or(SessionTokenError::Malformed)?;
         let expires: i64 = exp.parse().map_err(|_| SessionTokenError::Malformed)?;
-        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(sig).map_err(|_| SessionTokenError::Malformed)?;
+        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(sig)
+            .map_err(|_| SessionTokenError::Malformed)?;
         if !constant_time_eq(&sig, &self.mac(session_id, user_id, expires)) {
             return Err(SessionTokenError::Invalid);
         }
@@ -85,19 +98,47 @@ mod tests {
         let t = SessionTokens::new(b"k1-0123456789abcdef0123456789abcdef");
         let tok = t.mint("sid-a", "alice", 1_000);
         assert_eq!(t.verify(Some(&tok), "sid-a", "alice", 999), Ok(()));
-        assert_eq!(t.verify(Some(&tok), "sid-a", "alice", 1_000), Err(SessionTokenError::Expired));
-        assert_eq!(t.verify(Some(&tok), "sid-b", "alice", 999), Err(SessionTokenError::Invalid));
-        assert_eq!(t.verify(Some(&tok), "sid-a", "bob", 999), Err(SessionTokenError::Invalid));
-        assert_eq!(t.verify(None, "sid-a", "alice", 999), Err(SessionTokenError::Missing));
-        assert_eq!(t.verify(Some(""), "sid-a", "alice", 999), Err(SessionTokenError::Missing));
-        assert_eq!(t.verify(Some("garbage"), "sid-a", "alice", 999), Err(SessionTokenError::Malformed));
-        assert_eq!(t.verify(Some("12.!!"), "sid-a", "alice", 999), Err(SessionTokenError::Malformed));
+        assert_eq!(
+            t.verify(Some(&tok), "sid-a", "alice", 1_000),
+            Err(SessionTokenError::Expired)
+        );
+        assert_eq!(
+            t.verify(Some(&tok), "sid-b", "alice", 999),
+            Err(SessionTokenError::Invalid)
+        );
+        assert_eq!(
+            t.verify(Some(&tok), "sid-a", "bob", 999),
+            Err(SessionTokenError::Invalid)
+        );
+        assert_eq!(
+            t.verify(None, "sid-a", "alice", 999),
+            Err(SessionTokenError::Missing)
+        );
+        assert_eq!(
+            t.verify(Some(""), "sid-a", "alice", 999),
+            Err(SessionTokenError::Missing)
+        );
+        assert_eq!(
+            t.verify(Some("garbage"), "sid-a", "alice", 999),
+            Err(SessionTokenError::Malformed)
+        );
+        assert_eq!(
+            t.verify(Some("12.!!"), "sid-a", "alice", 999),
+            Err(SessionTokenError::Malformed)
+        );
         // Moving the expiry forward breaks the signature.
         let forged = tok.replacen("1000.", "9999.", 1);
-        assert_eq!(t.verify(Some(&forged), "sid-a", "alice", 999), Err(SessionTokenError::Invalid));
+        assert_eq!(
+            t.verify(Some(&forged), "sid-a", "alice", 999),
+            Err(SessionTokenError::Invalid)
+        );
         // Another key's token is refused.
-        let other = SessionTokens::new(b"k2-0123456789abcdef0123456789abcdef").mint("sid-a", "alice", 1_000);
-        assert_eq!(t.verify(Some(&other), "sid-a", "alice", 999), Err(SessionTokenError::Invalid));
+        let other = SessionTokens::new(b"k2-0123456789abcdef0123456789abcdef")
+            .mint("sid-a", "alice", 1_000);
+        assert_eq!(
+            t.verify(Some(&other), "sid-a", "alice", 999),
+            Err(SessionTokenError::Invalid)
+        );
         assert!(!format!("{t:?}").contains("k1"), "the key never prints");
     }
 

@@ -44,7 +44,9 @@ impl Standing {
             Some(r) if r.state == SegmentState::Failed && r.attempts >= MAX_ATTEMPTS => {
                 Standing::FailedForGood(r.error.clone())
             }
-            Some(r) if r.state == SegmentState::Encoding && r.lease_until >= now => Standing::Encoding,
+            Some(r) if r.state == SegmentState::Encoding && r.lease_until >= now => {
+                Standing::Encoding
+            }
             _ => Standing::Free,
         }
     }
@@ -53,7 +55,8 @@ impl Standing {
 /// Claims `id` for `worker` (lease from now). `Claimed` means the caller must make it.
 pub async fn claim(meta: &dyn MetaStore, id: &SegmentId, worker: &str) -> Result<Claim> {
     let t = now();
-    meta.claim_segment(&id.record_id(), worker, t, t + LEASE_SECONDS, MAX_ATTEMPTS).await
+    meta.claim_segment(&id.record_id(), worker, t, t + LEASE_SECONDS, MAX_ATTEMPTS)
+        .await
 }
 
 /// A further claim beside one already held (the segment made with an init, the same segment of
@@ -78,7 +81,11 @@ pub struct Held<'a> {
 
 impl<'a> Held<'a> {
     pub fn new(meta: &'a dyn MetaStore, worker: &str, ids: Vec<SegmentId>) -> Self {
-        Held { meta, worker: worker.to_string(), ids: Mutex::new(ids) }
+        Held {
+            meta,
+            worker: worker.to_string(),
+            ids: Mutex::new(ids),
+        }
     }
 
     fn ids(&self) -> std::sync::MutexGuard<'_, Vec<SegmentId>> {
@@ -103,7 +110,11 @@ impl<'a> Held<'a> {
     /// a worker whose lease ran out finds the piece taken over; its bytes are the same).
     pub async fn complete(&self, id: &SegmentId) -> Result<()> {
         self.ids().retain(|h| h != id);
-        if !self.meta.complete_segment(&id.record_id(), &self.worker, &id.object_key()).await? {
+        if !self
+            .meta
+            .complete_segment(&id.record_id(), &self.worker, &id.object_key())
+            .await?
+        {
             tracing::warn!(segment = %id.file_name(), "claim lost before completion; the object is identical");
         }
         Ok(())
@@ -114,7 +125,9 @@ impl<'a> Held<'a> {
     pub async fn release_all(&self, error: &str) -> Result<()> {
         let ids = std::mem::take(&mut *self.ids());
         for id in ids {
-            self.meta.fail_segment(&id.record_id(), &self.worker, error).await?;
+            self.meta
+                .fail_segment(&id.record_id(), &self.worker, error)
+                .await?;
         }
         Ok(())
     }
@@ -139,12 +152,27 @@ mod tests {
     #[test]
     fn standing_of_each_record() {
         assert_eq!(Standing::of(None, 100), Standing::Free);
-        assert_eq!(Standing::of(Some(&rec(SegmentState::Ready, 1, 0)), 100), Standing::Ready(Some("o".into())));
-        assert_eq!(Standing::of(Some(&rec(SegmentState::Encoding, 1, 100)), 100), Standing::Encoding);
+        assert_eq!(
+            Standing::of(Some(&rec(SegmentState::Ready, 1, 0)), 100),
+            Standing::Ready(Some("o".into()))
+        );
+        assert_eq!(
+            Standing::of(Some(&rec(SegmentState::Encoding, 1, 100)), 100),
+            Standing::Encoding
+        );
         // A dead worker's lease: free to take over.
-        assert_eq!(Standing::of(Some(&rec(SegmentState::Encoding, 1, 99)), 100), Standing::Free);
-        assert_eq!(Standing::of(Some(&rec(SegmentState::Failed, 1, 0)), 100), Standing::Free);
+        assert_eq!(
+            Standing::of(Some(&rec(SegmentState::Encoding, 1, 99)), 100),
+            Standing::Free
+        );
+        assert_eq!(
+            Standing::of(Some(&rec(SegmentState::Failed, 1, 0)), 100),
+            Standing::Free
+        );
         let dead = rec(SegmentState::Failed, MAX_ATTEMPTS, 0);
-        assert_eq!(Standing::of(Some(&dead), 100), Standing::FailedForGood(Some("e".into())));
+        assert_eq!(
+            Standing::of(Some(&dead), 100),
+            Standing::FailedForGood(Some("e".into()))
+        );
     }
 }

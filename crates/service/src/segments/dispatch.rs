@@ -34,7 +34,11 @@ pub struct InProcess {
 
 impl InProcess {
     pub fn new(workers: usize, ctx: WorkerContext) -> Self {
-        InProcess { permits: Arc::new(Semaphore::new(workers.max(1))), started: AtomicU64::new(0), ctx }
+        InProcess {
+            permits: Arc::new(Semaphore::new(workers.max(1))),
+            started: AtomicU64::new(0),
+            ctx,
+        }
     }
 }
 
@@ -76,7 +80,11 @@ pub struct LambdaInvoke {
 #[cfg(feature = "aws")]
 impl LambdaInvoke {
     pub fn new(sdk: &aws_config::SdkConfig, function: &str) -> Self {
-        LambdaInvoke { client: aws_sdk_lambda::Client::new(sdk), function: function.to_string(), started: AtomicU64::new(0) }
+        LambdaInvoke {
+            client: aws_sdk_lambda::Client::new(sdk),
+            function: function.to_string(),
+            started: AtomicU64::new(0),
+        }
     }
 }
 
@@ -94,7 +102,13 @@ impl Dispatcher for LambdaInvoke {
             .payload(aws_sdk_lambda::primitives::Blob::new(payload))
             .send()
             .await
-            .map_err(|e| Error::Unavailable(format!("Lambda Invoke {}: {}", self.function, aws_sdk_lambda::error::DisplayErrorContext(e))))?;
+            .map_err(|e| {
+                Error::Unavailable(format!(
+                    "Lambda Invoke {}: {}",
+                    self.function,
+                    aws_sdk_lambda::error::DisplayErrorContext(e)
+                ))
+            })?;
         Ok(())
     }
 

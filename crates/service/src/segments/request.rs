@@ -70,9 +70,13 @@ async fn claim_and_dispatch(
                 job.kind = JobKind::InitWith(i);
             }
         }
-        (JobKind::Segment(i), Also::OtherRungs) if set.video.iter().any(|v| v.id == rendition && !v.copy) => {
+        (JobKind::Segment(i), Also::OtherRungs)
+            if set.video.iter().any(|v| v.id == rendition && !v.copy) =>
+        {
             for other in set.video.iter().filter(|v| v.id != rendition && !v.copy) {
-                let Some(seg) = set.segment(&other.id, Piece::Media(i)) else { continue };
+                let Some(seg) = set.segment(&other.id, Piece::Media(i)) else {
+                    continue;
+                };
                 if claims::claim_more(meta, &seg, &job.worker).await {
                     job.also.push(other.id.clone());
                 }
@@ -101,7 +105,9 @@ pub async fn deliver(
     plan_len: u32,
     init_from: Option<u32>,
 ) -> Result<Delivery> {
-    let id = set.segment(rendition, kind.piece()).ok_or(Error::NotFound("rendition"))?;
+    let id = set
+        .segment(rendition, kind.piece())
+        .ok_or(Error::NotFound("rendition"))?;
     let deadline = Instant::now() + state.config.segment_wait;
     let mut read_ahead_done = false;
     loop {
@@ -126,12 +132,22 @@ pub async fn deliver(
         }
         match standing {
             Standing::FailedForGood(error) => {
-                return Ok(Delivery::Failed(error.unwrap_or_else(|| "The segment could not be made.".into())));
+                return Ok(Delivery::Failed(
+                    error.unwrap_or_else(|| "The segment could not be made.".into()),
+                ));
             }
             Standing::Ready(key) => {
-                let key = key.ok_or_else(|| Error::Internal(format!("segment {} ready without object", id.record_id())))?;
-                let url = state.objects.presign_get(&key, state.config.segment_url_ttl).await?;
-                return Ok(Delivery::Ready(on_origin(url, state.config.segment_url_base.as_ref())));
+                let key = key.ok_or_else(|| {
+                    Error::Internal(format!("segment {} ready without object", id.record_id()))
+                })?;
+                let url = state
+                    .objects
+                    .presign_get(&key, state.config.segment_url_ttl)
+                    .await?;
+                return Ok(Delivery::Ready(on_origin(
+                    url,
+                    state.config.segment_url_base.as_ref(),
+                )));
             }
             Standing::Encoding | Standing::Free => {}
         }
@@ -149,9 +165,21 @@ pub async fn deliver(
 /// Starts read-ahead from segment `i`: off the response path when jobs run in this process (a
 /// segment that is made is answered at once); before answering in a Lambda invocation, which
 /// may be frozen once it has answered.
-async fn start_read_ahead(state: &AppState, set: &RenditionSet, rendition: &str, id: &SegmentId, i: u32, plan_len: u32) {
+async fn start_read_ahead(
+    state: &AppState,
+    set: &RenditionSet,
+    rendition: &str,
+    id: &SegmentId,
+    i: u32,
+    plan_len: u32,
+) {
     if state.dispatcher.in_process() {
-        let (state, set, rendition, id) = (state.clone(), set.clone(), rendition.to_string(), id.clone());
+        let (state, set, rendition, id) = (
+            state.clone(),
+            set.clone(),
+            rendition.to_string(),
+            id.clone(),
+        );
         tokio::spawn(async move { read_ahead(&state, &set, &rendition, &id, i, plan_len).await });
     } else {
         read_ahead(state, set, rendition, id, i, plan_len).await;
@@ -164,7 +192,9 @@ fn on_origin(url: String, origin: Option<&url::Url>) -> String {
     let Some(origin) = origin else { return url };
     match url::Url::parse(&url) {
         Ok(mut u) => {
-            let ok = u.set_scheme(origin.scheme()).is_ok() && u.set_host(origin.host_str()).is_ok() && u.set_port(origin.port()).is_ok();
+            let ok = u.set_scheme(origin.scheme()).is_ok()
+                && u.set_host(origin.host_str()).is_ok()
+                && u.set_port(origin.port()).is_ok();
             if ok {
                 u.to_string()
             } else {
@@ -178,7 +208,14 @@ fn on_origin(url: String, origin: Option<&url::Url>) -> String {
 
 /// Claims and starts the next `read_ahead` video segments (audio runs carry on by themselves),
 /// so playback does not stall after the start or a seek. Best effort: errors are logged.
-async fn read_ahead(state: &AppState, set: &RenditionSet, rendition: &str, from: &SegmentId, i: u32, plan_len: u32) {
+async fn read_ahead(
+    state: &AppState,
+    set: &RenditionSet,
+    rendition: &str,
+    from: &SegmentId,
+    i: u32,
+    plan_len: u32,
+) {
     if is_audio(set, rendition) || state.config.read_ahead == 0 {
         return;
     }
@@ -191,10 +228,16 @@ async fn read_ahead(state: &AppState, set: &RenditionSet, rendition: &str, from:
     if matches!(state.meta.get_segment(&far.record_id()).await, Ok(Some(_))) {
         return;
     }
-    let also = if state.config.read_ahead_all_rungs { Also::OtherRungs } else { Also::Nothing };
+    let also = if state.config.read_ahead_all_rungs {
+        Also::OtherRungs
+    } else {
+        Also::Nothing
+    };
     for j in i + 1..=last {
         let id = from.with_piece(Piece::Media(j));
-        if let Err(e) = claim_and_dispatch(state, set, rendition, &id, JobKind::Segment(j), also).await {
+        if let Err(e) =
+            claim_and_dispatch(state, set, rendition, &id, JobKind::Segment(j), also).await
+        {
             tracing::warn!(error = %e, segment = j, "read-ahead could not start");
             return;
         }
@@ -211,8 +254,17 @@ mod tests {
         let s3 = "https://b.s3.eu-west-1.amazonaws.com/renditions/ab/v1/seg_00001.m4s?X-Amz-Signature=f00&X-Amz-SignedHeaders=host".to_string();
         assert_eq!(on_origin(s3.clone(), Some(&cdn)), "https://d1.cloudfront.net/renditions/ab/v1/seg_00001.m4s?X-Amz-Signature=f00&X-Amz-SignedHeaders=host");
         let local = url::Url::parse("http://127.0.0.1:4001").unwrap();
-        assert_eq!(on_origin("http://127.0.0.1:4566/bucket/renditions/k?sig=1".into(), Some(&local)), "http://127.0.0.1:4001/bucket/renditions/k?sig=1");
+        assert_eq!(
+            on_origin(
+                "http://127.0.0.1:4566/bucket/renditions/k?sig=1".into(),
+                Some(&local)
+            ),
+            "http://127.0.0.1:4001/bucket/renditions/k?sig=1"
+        );
         assert_eq!(on_origin(s3.clone(), None), s3);
-        assert_eq!(on_origin("/objects/k?sig=1".into(), Some(&cdn)), "/objects/k?sig=1");
+        assert_eq!(
+            on_origin("/objects/k?sig=1".into(), Some(&cdn)),
+            "/objects/k?sig=1"
+        );
     }
 }

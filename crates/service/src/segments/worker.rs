@@ -69,7 +69,9 @@ pub struct Job {
 impl Job {
     /// The identity of `piece` of rendition `rendition` of the job's set.
     fn id(&self, rendition: &str, piece: Piece) -> Result<SegmentId> {
-        self.set.segment(rendition, piece).ok_or(Error::NotFound("rendition"))
+        self.set
+            .segment(rendition, piece)
+            .ok_or(Error::NotFound("rendition"))
     }
 
     /// Every claim the job holds when it starts.
@@ -97,7 +99,9 @@ fn failure_message(e: &EncodeError) -> String {
 
 /// Publishes a made piece (a whole object: readers never see part of it) and marks it ready.
 async fn publish(ctx: &WorkerContext, held: &Held<'_>, id: &SegmentId, bytes: Bytes) -> Result<()> {
-    ctx.objects.put(&id.object_key(), bytes, id.content_type(), Some(IMMUTABLE)).await?;
+    ctx.objects
+        .put(&id.object_key(), bytes, id.content_type(), Some(IMMUTABLE))
+        .await?;
     held.complete(id).await?;
     ctx.events.notify_waiters();
     Ok(())
@@ -130,9 +134,19 @@ pub async fn run(ctx: &WorkerContext, job: &Job) -> Result<()> {
 /// The encode of each kind of job. The outer error is storage's; the inner one the encoder's.
 async fn make(ctx: &WorkerContext, job: &Job, held: &Held<'_>) -> Result<Result<(), EncodeError>> {
     let set = &job.set;
-    let media = ctx.meta.get_media(&set.media_id).await?.ok_or(Error::NotFound("media"))?;
-    let probe = media.probe.as_ref().ok_or_else(|| Error::Internal("media without probe".into()))?;
-    let plan = set.plan.plan(probe).map_err(|e| Error::Internal(format!("segment plan: {e}")))?;
+    let media = ctx
+        .meta
+        .get_media(&set.media_id)
+        .await?
+        .ok_or(Error::NotFound("media"))?;
+    let probe = media
+        .probe
+        .as_ref()
+        .ok_or_else(|| Error::Internal("media without probe".into()))?;
+    let plan = set
+        .plan
+        .plan(probe)
+        .map_err(|e| Error::Internal(format!("segment plan: {e}")))?;
     let location = ctx.objects.media_location(&media.source_key).await?;
     let input = EncodeInput {
         ffmpeg: &ctx.ffmpeg,
@@ -149,8 +163,9 @@ async fn make(ctx: &WorkerContext, job: &Job, held: &Held<'_>) -> Result<Result<
             Err(e) => Ok(Err(e)),
         },
         JobKind::Segment(i) if !job.also.is_empty() => {
-            let ids: Vec<&str> =
-                std::iter::once(job.rendition.as_str()).chain(job.also.iter().map(String::as_str)).collect();
+            let ids: Vec<&str> = std::iter::once(job.rendition.as_str())
+                .chain(job.also.iter().map(String::as_str))
+                .collect();
             match encode_video_segments(&input, i, &ids).await {
                 Ok(all) => {
                     for (rendition, (_, bytes)) in ids.iter().zip(all) {
@@ -190,7 +205,10 @@ async fn audio_run(
     // The first storage error stops the pass (the callback answers `false`) and is returned.
     let storage_error: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
     let outcome = encode_audio_run(input, from, |i, bytes| {
-        let (id, next) = (first.with_piece(Piece::Media(i)), first.with_piece(Piece::Media(i + 1)));
+        let (id, next) = (
+            first.with_piece(Piece::Media(i)),
+            first.with_piece(Piece::Media(i + 1)),
+        );
         let storage_error = &storage_error;
         async move {
             if let Err(e) = publish(ctx, held, &id, bytes).await {
@@ -201,7 +219,10 @@ async fn audio_run(
         }
     })
     .await;
-    if let Some(e) = storage_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    if let Some(e) = storage_error
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+    {
         return Err(e);
     }
     match outcome {

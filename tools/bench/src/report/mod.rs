@@ -1,0 +1,171 @@
+//! `e2e report`: turns target/bench-results into BENCHMARKS.md. Every number in the file comes
+//! from the results of the same `scripts/bench.sh` run; the prose around the numbers is written
+//! here, conditioned on them (a met target reads as met, a missed one says by how much).
+//!
+//! One module per section of BENCHMARKS.md, in the order of the file: `summary` (the title and
+//! the targets table at the top, filled last), `machine` (machine, load, how to run),
+//! `micro` (1), `http` (2, with `perf`), `ttfs` (3), `ladder` (4, with the per-segment
+//! cost), `memory` (5), `cloud` (6), `analysis` (caveats, the misses and why); the number
+//! formatters are in `format`. A section reads the results through `Run` and `Results` and
+//! writes to a `Doc`, adding its verdicts and misses.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::Res;
+
+mod analysis;
+mod cloud;
+mod format;
+mod http;
+mod ladder;
+mod machine;
+mod memory;
+mod micro;
+mod perf;
+mod summary;
+mod ttfs;
+
+/// `e2e report --dir D --out F`: writes the report of the results in `dir` to `out_path`. The
+/// current directory is the work tree the bench ran in (see [`render`]).
+pub fn run(dir: &Path, out_path: &Path) -> Res<()> {
+    let root = std::env::current_dir()?.to_string_lossy().into_owned();
+    std::fs::write(out_path, render(dir, &root))?;
+    Ok(())
+}
+
+/// The report (BENCHMARKS.md) of the results in `dir`. `root` is the work tree the bench ran in:
+/// its absolute paths are shortened for display and the nginx baseline's configuration is read
+/// from `root/target/bench-tmp/nginx/nginx.conf`.
+pub fn render(dir: &Path, root: &str) -> String {
+    let m = kv(&dir.join("machine.txt"));
+    let runs: usize = m.get("runs").and_then(|r| r.parse().ok()).unwrap_or(5);
+    let phases = std::fs::read_to_string(dir.join("phases.tsv")).unwrap_or_default();
+    let run = Run {
+        dir,
+        root,
+        m,
+        runs,
+        phases,
+    };
+    let res = Results::load(&run);
+    let mut doc = Doc::default();
+    summary::header(&mut doc.w, &run);
+    // The summary table goes here; its verdicts are known once every section is written.
+    let summary_at = doc.w.len();
+    machine::machine(&mut doc.w, &run);
+    machine::commands(&mut doc.w, &run);
+    micro::section(&mut doc, &run, &res.micro);
+    http::section(&mut doc, &run, &res.http);
+    ttfs::section(&mut doc, &run, res.ttfs.as_ref());
+    let ladder = ladder::section(&mut doc, &run, &res);
+    memory::section(&mut doc, &run, &res.mem);
+    cloud::section(&mut doc.w, &run, &ladder.cost_rows);
+    analysis::section(&mut doc, &run, &res, &ladder);
+    let table = summary::table(&doc.summary);
+    doc.w.insert_str(summary_at, &table);
+    doc.w
+}
+
+/// The run being reported: where its results are and what every section uses.
+struct Run<'a> {
+    dir: &'a Path,
+    /// The work tree the bench ran in (see [`render`]).
+    root: &'a str,
+    /// machine.txt: the machine, the commit, the settings of the run, its duration and load.
+    m: HashMap<String, String>,
+    /// Runs per figure (`BENCH_RUNS`).
+    runs: usize,
+    /// phases.tsv: `phase\tseconds\tload at its end` per line.
+    phases: String,
+}
+
+/// The results of the run, read once.
+struct Results {
+    micro: Vec<micro::Row>,
+    http: http::Http,
+    ttfs: Option<Value>,
+    /// The ladder at the defaults.
+    thr: Option<Value>,
+    /// The same with STREAM_READ_AHEAD_ALL_RUNGS=1 (read-ahead makes every rung from one decode).
+    thr_all: Option<Value>,
+    segcost: Option<Value>,
+    mem: Vec<memory::Source>,
+}
+
+impl Results {
+    fn load(run: &Run) -> Results {
+        Results {
+            micro: micro::load(run),
+            http: http::load(run),
+            ttfs: read_json(&run.dir.join("ttfs.json")),
+            thr: read_json(&run.dir.join("throughput.json")),
+            thr_all: read_json(&run.dir.join("throughput-all-rungs.json")),
+            segcost: read_json(&run.dir.join("segcost.json")),
+            mem: memory::load(run),
+        }
+    }
+}
+
+/// The report being written: the text, and what the sections found for the summary table at
+/// the top and the list of misses at the end.
+#[derive(Default)]
+struct Doc {
+    w: String,
+    summary: Vec<summary::Verdict>,
+    misses: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the results
+
+fn read_json(path: &Path) -> Option<Value> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+/// A `key=value` file (machine.txt, http.txt).
+fn kv(path: &Path) -> HashMap<String, String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+/// A JSON number, NaN when absent.
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+/// The number at `path` in every run of a list of runs.
+fn pluck(runs: &Value, path: &[&str]) -> Vec<f64> {
+    runs.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| {
+                    let mut v = r;
+                    for p in path {
+                        v = v.get(p)?;
+                    }
+                    v.as_f64()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A JSON list of strings (an argument list).
+fn args_of(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
