@@ -12,6 +12,9 @@ flock "$STREAM_TEST_MEDIA_DIR/.lock" scripts/gen-media.sh "$STREAM_TEST_MEDIA_DI
 # The infrastructure template: cfn-lint clean and in step with infra/tables.json.
 scripts/lint-infra.sh
 scripts/player-assets.sh --test
-# Build before starting the emulators so they run only as long as the tests need them.
-cargo build --workspace --all-targets --locked
+# Build before starting the emulators so they run only as long as the tests need them. The
+# benchmarks (tools/bench) are not built for a test run, only checked so they keep compiling
+# (scripts/bench.sh builds and runs them); their report writer's golden test does run.
+cargo build --workspace --lib --bins --tests --locked
+cargo check -p stream-bench --benches --locked
 scripts/stack.sh run -- cargo test --workspace --locked -- --include-ignored

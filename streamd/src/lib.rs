@@ -246,21 +246,8 @@ fn spawn_session_sweeper(server: &Arc<Server>) {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            let Some(meta) = state.embedded.as_ref().map(|e| e.meta.clone()) else {
-                return;
-            };
-            match meta
-                .sweep_expired_sessions(chrono::Utc::now().timestamp())
-                .await
-            {
-                Ok(ended) => {
-                    for s in ended {
-                        if let Err(e) = stream_service::cleanup::cleanup_session(&state, &s).await {
-                            tracing::warn!(session = %s.id, error = %e, "cleanup failed");
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "session sweep failed"),
+            if let Err(e) = stream_service::cleanup::sweep_expired_sessions(&state).await {
+                tracing::warn!(error = %e, "session sweep failed");
             }
         }
     });
@@ -278,24 +265,14 @@ fn clean_temp_files(state: &AppState) {
 
 /// Media left in `probing` by a stop mid-ingest, or uploaded but not yet probed, are probed again.
 async fn resume_interrupted_ingests(server: &Arc<Server>) {
-    let Ok(all) = server.state.meta.list_media().await else {
-        return;
-    };
-    for m in all {
-        let interrupted = m.status == stream_core::model::MediaStatus::Probing
-            || (m.status == stream_core::model::MediaStatus::Uploading
-                && server
-                    .state
-                    .objects
-                    .head(&m.source_key)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some());
-        if interrupted {
-            tracing::info!(media_id = %m.id, "resuming interrupted ingest");
-            server.spawn_ingest(m.id);
+    match stream_service::ingest::interrupted(&server.state).await {
+        Ok(ids) => {
+            for id in ids {
+                tracing::info!(media_id = %id, "resuming interrupted ingest");
+                server.spawn_ingest(id);
+            }
         }
+        Err(e) => tracing::warn!(error = %e, "interrupted ingests could not be listed"),
     }
 }
 

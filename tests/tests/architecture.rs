@@ -195,10 +195,8 @@ fn the_cycle_check_finds_cycles() {
         false,
         "use super::claims::{self, Standing};\nuse crate::state::AppState;",
     );
-    assert!(
-        refs.contains(&vec!["segments".into(), "claims".into()]),
-        "{refs:?}"
-    );
+    let claims: Vec<String> = vec!["segments".into(), "claims".into()];
+    assert!(refs.iter().any(|r| r.starts_with(&claims)), "{refs:?}");
     assert!(
         refs.contains(&vec!["state".into(), "AppState".into()]),
         "{refs:?}"

@@ -118,6 +118,8 @@ async fn status_of(req: reqwest::RequestBuilder) -> u16 {
 }
 
 #[tokio::test]
+// Long because it walks one media through every visibility rule of SPEC §2 for each kind of
+// caller (owner, other user, admin, anonymous), checking each answer in turn.
 async fn visibility_owner_admin_shared_and_no_existence_leak() {
     let s = TestServer::start().await;
     let (alice, bob, root) = (token("alice"), token("bob"), admin_token("root"));
@@ -293,6 +295,7 @@ async fn visibility_owner_admin_shared_and_no_existence_leak() {
 }
 
 #[tokio::test]
+// Long because it is a table of malformed requests, each with the 400 it must get.
 async fn malformed_requests_get_clear_400s() {
     let s = TestServer::start().await;
     let alice = token("alice");

@@ -246,6 +246,7 @@ fn has_container(report: &Value, name: &str) -> bool {
 // ------------------------------------------------------------------------------ serving
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// Long because it checks every file of the player page and its headers, then the API beside it.
 async fn the_player_page_is_served_beside_the_api() {
     let srv = start_server(player_dir(), None).await;
     let c = http();

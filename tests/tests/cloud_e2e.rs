@@ -57,6 +57,8 @@ fn free_port() -> u16 {
 }
 
 /// `segment_url_base`: the CDN stand-in the functions put on segment redirects.
+// Long because it sets up `cargo lambda watch` with every variable the functions need and
+// waits for it, reporting its log when it does not come up.
 fn start_watch(segment_url_base: &str) -> Watch {
     let port = free_port();
     let mut env: Vec<(String, String)> = vec![];
@@ -186,6 +188,8 @@ async fn wait_for(url: &str, want: u16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs the local AWS stack and cargo-lambda (scripts/test.sh runs it)"]
+// Long because it is one end-to-end scenario through every function of the cloud shape, in
+// the order a client meets them.
 async fn upload_ingest_decide_and_play_under_cargo_lambda_watch() {
     // The functions behind the CDN stand-in, as deployed (see tests/cdn.rs): the player gets
     // playlists and segments from one host.
@@ -197,6 +201,19 @@ async fn upload_ingest_decide_and_play_under_cargo_lambda_watch() {
         &std::env::var("STREAM_BUCKET").unwrap(),
     );
     wait_for(&format!("{}/healthz", watch.base), 200).await;
+    // The `api` function serves the OpenAPI document (validated in tests/tests/openapi.rs).
+    let doc: Value = http()
+        .get(format!("{}/api/v1/openapi.json", watch.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["openapi"], "3.1.0",
+        "the api function serves the OpenAPI document"
+    );
     let t = token("e2e-user");
     let file = media_dir().join("hevc10_ac3_51.mkv");
 

@@ -47,6 +47,8 @@ async fn invoke_http(
     (status, headers, body)
 }
 
+// Long because it is a table: every sample event of `events/`, each with what its function
+// must answer.
 async fn every_event(api: Api) {
     let t = token("events-user");
     let id = api

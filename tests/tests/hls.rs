@@ -142,6 +142,8 @@ fn ffmpeg_plays(url: &str) -> (bool, String) {
 }
 
 /// The whole check of one HLS stream (SPEC §3/§4 and the "must show").
+// Long because it is the shared client check of every HLS method: master, variants, init,
+// segments, redirects, Apple's rules, then ffmpeg playing the whole stream.
 async fn check_stream(api: &Api, master_url: &str, source_duration: f64, dir: &Path) {
     // 1. An independent client plays everything without a word on stderr. (Copied Matroska
     // video is put on its frame grid, so its millisecond timestamps do not collide; the cloud
@@ -482,6 +484,8 @@ async fn a_start_makes_its_init_with_its_segment(api: Api) {
 
 /// `STREAM_READ_AHEAD_ALL_RUNGS`: read-ahead makes each segment of every rung in one job (one
 /// decode); the other rungs' segments are made without being asked for, and no more jobs run.
+// Long because it sets up a ladder, triggers the whole-ladder read-ahead and checks every
+// rung's objects and claims.
 async fn read_ahead_of_every_rung_in_one_job(api: Api) {
     let t = token("ladder");
     let id = api
@@ -788,6 +792,8 @@ async fn a_source_broken_halfway_fails_clearly(api: Api) {
     api.stop().await;
 }
 
+// Long because it follows one session from creation to its end, checking the token rules at
+// each step (a scenario reads best in order).
 async fn session_life_and_authorization(api: Api) {
     let t = token("owner");
     let id = api
@@ -1055,6 +1061,8 @@ async fn cloud_session_life_and_authorization() {
 
 /// Cleanup after a session ends (the `cleanup` function's and streamd's sweeper's logic): what
 /// another live session of the media still uses is kept; what nobody uses any more is removed.
+// Long because it needs two live sessions sharing renditions and one ending, then checks each
+// object kept or removed.
 async fn cleanup_keeps_what_live_sessions_share(api: Api) {
     let alice = token("alice-c");
     let bob = token("bob-c");

@@ -34,6 +34,7 @@ fn ec() -> EncodingKey {
 }
 
 /// Every case against one server; returns nothing, asserts statuses.
+// Long because it checks every JWT rule (algorithms, keys, claims) against one verifier.
 async fn check(server: &TestServer) {
     let url = server.url("/api/v1/media");
     let status = |t: String| {

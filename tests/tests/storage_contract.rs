@@ -33,6 +33,7 @@ fn tamper(url: &str) -> String {
     chars.into_iter().collect()
 }
 
+// Long because it is the object-store contract, one clause after another, run on both stores.
 async fn object_store_contract(store: &dyn ObjectStore) {
     let key = format!("contract/{}/blob.bin", random_id());
     let data = payload();
@@ -263,6 +264,8 @@ async fn meta_store_contract(store: Arc<dyn MetaStore>) {
     segment_contract(store).await;
 }
 
+// Long because it is the claim contract (claim, lease, take-over, attempts, complete, fail),
+// one clause after another, run on both stores.
 async fn segment_contract(store: Arc<dyn MetaStore>) {
     let now = Utc::now().timestamp();
     let id = format!("{}/seg_00003.m4s", random_id());
@@ -397,6 +400,7 @@ fn session(user: &str, media: &str, key: &str, now: i64) -> Session {
     }
 }
 
+// Long because it is the session contract, one clause after another, run on both stores.
 async fn session_contract(store: Arc<dyn MetaStore>) {
     let now = Utc::now().timestamp();
     let key = random_id();

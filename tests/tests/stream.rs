@@ -42,6 +42,8 @@ async fn decide(api: &Api, t: &str, id: &str, query: &str) -> Value {
 const STEREO_AAC_H264_MP4: &str =
     "containers=mp4&video_codecs=h264&audio_codecs=aac&max_audio_channels=2&max_video_bit_depth=8";
 
+// Long because it is a table of (file, capabilities) → method and reasons, one row per case
+// of the decision.
 async fn every_method_with_its_reasons(api: Api) {
     let t = token("viewer");
     let dir = media_dir();
@@ -287,6 +289,7 @@ async fn expired_direct_play_urls_are_refused(api: Api) {
     api.stop().await;
 }
 
+// Long because it races identical requests on both stores and checks every reuse rule.
 async fn one_session_for_concurrent_identical_requests(api: Api) {
     let alice = token("alice");
     let id = api
@@ -432,6 +435,8 @@ async fn progress_and_resume(api: Api) {
     api.stop().await;
 }
 
+// Long because it is a table of error cases of the stream endpoint, each with its status and
+// code.
 async fn every_error_where_it_belongs(api: Api) {
     let t = token("owner");
     let dir = media_dir();

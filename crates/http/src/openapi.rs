@@ -135,6 +135,7 @@ const TOKEN: QueryParam = (
 );
 
 /// What each route takes and answers.
+// Long because it is a table: one arm per route, what it takes and answers, read side by side.
 fn doc_of(id: RouteId) -> Doc {
     let doc = |body, query, answers, raw| Doc {
         body,

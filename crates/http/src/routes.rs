@@ -88,165 +88,83 @@ const fn route(
     }
 }
 
-/// A route the cloud's HTTP API reaches through another (templated) path.
-const fn route_via(
+const fn api(
+    id: RouteId,
+    method: Method,
+    path: &'static str,
+    auth: Auth,
+    s: &'static str,
+) -> Route {
+    route(id, method, path, Function::Api, auth, s)
+}
+
+const fn stream(method: Method, summary: &'static str) -> Route {
+    let path = "/api/v1/stream/{id}";
+    route(
+        RouteId::Stream,
+        method,
+        path,
+        Function::Stream,
+        Auth::Bearer,
+        summary,
+    )
+}
+
+/// An HLS route; the cloud's HTTP API reaches it through `gateway_path`.
+const fn hls(
     id: RouteId,
     method: Method,
     path: &'static str,
     gateway_path: &'static str,
-    summary: &'static str,
+    s: &'static str,
 ) -> Route {
+    let summary = s;
+    let (function, auth) = (Function::Hls, Auth::SessionToken);
     Route {
         id,
         method,
         path,
         gateway_path,
-        function: Function::Hls,
-        auth: Auth::SessionToken,
+        function,
+        auth,
         summary,
     }
 }
 
+const GET: Method = Method::GET;
+const HEAD: Method = Method::HEAD;
+const SESSION: &str = "/api/v1/hls/{session}";
 const MASTER: &str = "/api/v1/hls/{session}/master.m3u8";
 const VARIANT: &str = "/api/v1/hls/{session}/{rendition}/playlist.m3u8";
 const PIECE: &str = "/api/v1/hls/{session}/{rendition}/{file}";
 
 /// Every route. HEAD is listed where it is served (a HEAD gets the GET's headers).
+#[rustfmt::skip]
 pub const ROUTES: &[Route] = &[
-    route(
-        RouteId::Health,
-        Method::GET,
-        "/healthz",
-        Function::Api,
-        Auth::Public,
-        "Liveness",
-    ),
-    route(
-        RouteId::OpenApi,
-        Method::GET,
-        "/api/v1/openapi.json",
-        Function::Api,
-        Auth::Public,
-        "This API's OpenAPI 3.1 document",
-    ),
-    route(
-        RouteId::CreateUpload,
-        Method::POST,
-        "/api/v1/uploads",
-        Function::Api,
-        Auth::Bearer,
-        "Create an upload: a media record and a URL to PUT its bytes to",
-    ),
-    route(
-        RouteId::ListMedia,
-        Method::GET,
-        "/api/v1/media",
-        Function::Api,
-        Auth::Bearer,
-        "List the media the caller may see",
-    ),
-    route(
-        RouteId::GetMedia,
-        Method::GET,
-        "/api/v1/media/{id}",
-        Function::Api,
-        Auth::Bearer,
-        "One media record, with what the probe found",
-    ),
-    route(
-        RouteId::PatchMedia,
-        Method::PATCH,
-        "/api/v1/media/{id}",
-        Function::Api,
-        Auth::Bearer,
-        "Change a media's title or visibility (owner or admin)",
-    ),
-    route(
-        RouteId::PutProgress,
-        Method::PUT,
-        "/api/v1/progress/{id}",
-        Function::Api,
-        Auth::Bearer,
-        "Save the caller's playback position",
-    ),
-    route(
-        RouteId::GetProgress,
-        Method::GET,
-        "/api/v1/progress/{id}",
-        Function::Api,
-        Auth::Bearer,
-        "The caller's saved playback position",
-    ),
-    route(
-        RouteId::Stream,
-        Method::GET,
-        "/api/v1/stream/{id}",
-        Function::Stream,
-        Auth::Bearer,
-        "Play a media: the decision, then a redirect (or JSON) to the original or an HLS session",
-    ),
-    route(
-        RouteId::Stream,
-        Method::HEAD,
-        "/api/v1/stream/{id}",
-        Function::Stream,
-        Auth::Bearer,
-        "Play a media (HEAD: a HEAD-signed URL)",
-    ),
-    route(
-        RouteId::EndSession,
-        Method::DELETE,
-        "/api/v1/hls/{session}",
-        Function::Hls,
-        Auth::SessionToken,
-        "End an HLS session (session token, or the owner's bearer token)",
-    ),
-    route(
-        RouteId::Master,
-        Method::GET,
-        MASTER,
-        Function::Hls,
-        Auth::SessionToken,
-        "The session's master playlist",
-    ),
-    route(
-        RouteId::Master,
-        Method::HEAD,
-        MASTER,
-        Function::Hls,
-        Auth::SessionToken,
-        "The session's master playlist (headers)",
-    ),
-    route_via(
-        RouteId::Variant,
-        Method::GET,
-        VARIANT,
-        PIECE,
-        "A rendition's VOD media playlist",
-    ),
-    route_via(
-        RouteId::Variant,
-        Method::HEAD,
-        VARIANT,
-        PIECE,
-        "A rendition's media playlist (headers)",
-    ),
-    route(
-        RouteId::Segment,
-        Method::GET,
-        PIECE,
-        Function::Hls,
-        Auth::SessionToken,
-        "A segment or init segment: 302 to its object, made just in time",
-    ),
-    route(
-        RouteId::Segment,
-        Method::HEAD,
-        PIECE,
-        Function::Hls,
-        Auth::SessionToken,
-        "A segment or init segment (headers)",
-    ),
+    api(RouteId::Health, GET, "/healthz", Auth::Public, "Liveness"),
+    api(RouteId::OpenApi, GET, "/api/v1/openapi.json", Auth::Public, "This API's OpenAPI 3.1 document"),
+    api(RouteId::CreateUpload, Method::POST, "/api/v1/uploads", Auth::Bearer,
+        "Create an upload: a media record and a URL to PUT its bytes to"),
+    api(RouteId::ListMedia, GET, "/api/v1/media", Auth::Bearer, "List the media the caller may see"),
+    api(RouteId::GetMedia, GET, "/api/v1/media/{id}", Auth::Bearer,
+        "One media record, with what the probe found"),
+    api(RouteId::PatchMedia, Method::PATCH, "/api/v1/media/{id}", Auth::Bearer,
+        "Change a media's title or visibility (owner or admin)"),
+    api(RouteId::PutProgress, Method::PUT, "/api/v1/progress/{id}", Auth::Bearer,
+        "Save the caller's playback position"),
+    api(RouteId::GetProgress, GET, "/api/v1/progress/{id}", Auth::Bearer,
+        "The caller's saved playback position"),
+    stream(GET, "Play a media: the decision, then a redirect (or JSON) to the original or an HLS session"),
+    stream(HEAD, "Play a media (HEAD: a HEAD-signed URL)"),
+    hls(RouteId::EndSession, Method::DELETE, SESSION, SESSION,
+        "End an HLS session (session token, or the owner's bearer token)"),
+    hls(RouteId::Master, GET, MASTER, MASTER, "The session's master playlist"),
+    hls(RouteId::Master, HEAD, MASTER, MASTER, "The session's master playlist (headers)"),
+    hls(RouteId::Variant, GET, VARIANT, PIECE, "A rendition's VOD media playlist"),
+    hls(RouteId::Variant, HEAD, VARIANT, PIECE, "A rendition's media playlist (headers)"),
+    hls(RouteId::Segment, GET, PIECE, PIECE,
+        "A segment or init segment: 302 to its object, made just in time"),
+    hls(RouteId::Segment, HEAD, PIECE, PIECE, "A segment or init segment (headers)"),
 ];
 
 /// The path parameters of a matched route, in template order: (name, value).

@@ -95,6 +95,26 @@ pub async fn cleanup_session(state: &AppState, ended: &Session) -> Result<Cleanu
     Ok(report)
 }
 
+/// The embedded stand-in for DynamoDB TTL + the `cleanup` function (run by `streamd` every
+/// minute): deletes the sessions past their expiry and cleans up after each. Returns how many
+/// ended. A session whose cleanup fails is logged and left to the lifecycle of its objects.
+#[cfg(feature = "embedded")]
+pub async fn sweep_expired_sessions(state: &AppState) -> Result<usize> {
+    let Some(embedded) = &state.embedded else {
+        return Ok(0);
+    };
+    let ended = embedded
+        .meta
+        .sweep_expired_sessions(chrono::Utc::now().timestamp())
+        .await?;
+    for s in &ended {
+        if let Err(e) = cleanup_session(state, s).await {
+            tracing::warn!(session = %s.id, error = %e, "cleanup failed");
+        }
+    }
+    Ok(ended.len())
+}
+
 /// The `cleanup` function's work (the sessions table's DynamoDB stream: the cloud shape): every
 /// TTL-expired session of the event is cleaned up. A storage error fails the batch (the stream
 /// retries it; cleanup is idempotent).

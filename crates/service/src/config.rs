@@ -130,6 +130,7 @@ impl Config {
         }
     }
 
+    // Long because it is a table: one line per environment variable, with its default.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let storage = match get("STREAM_STORAGE").as_deref() {
             None | Some("embedded") => StorageKind::Embedded,

@@ -116,6 +116,30 @@ pub async fn ingest(state: &AppState, media_id: &str) -> Result<Media> {
     }
 }
 
+/// Media whose ingest was interrupted (a stop mid-probe), or whose bytes arrived without an
+/// ingest (uploaded, not yet probed): the embedded server probes them again at start.
+pub async fn interrupted(state: &AppState) -> Result<Vec<String>> {
+    let mut ids = vec![];
+    for m in state.meta.list_media().await? {
+        let waiting = match m.status {
+            MediaStatus::Probing => true,
+            // A store that cannot answer for one object does not stop the others.
+            MediaStatus::Uploading => state
+                .objects
+                .head(&m.source_key)
+                .await
+                .ok()
+                .flatten()
+                .is_some(),
+            MediaStatus::Ready | MediaStatus::Failed => false,
+        };
+        if waiting {
+            ids.push(m.id);
+        }
+    }
+    Ok(ids)
+}
+
 /// Object keys in S3 event notifications are URL-encoded, with `+` for spaces.
 pub fn decode_event_key(key: &str) -> String {
     percent_encoding::percent_decode_str(&key.replace('+', " "))

@@ -6,7 +6,7 @@
 use chrono::{TimeZone, Utc};
 use sha2::{Digest, Sha256};
 use stream_core::error::{Error, Result};
-use stream_core::model::{Caller, MediaStatus, RenditionLimits};
+use stream_core::model::{Caller, Media, MediaStatus, Probe, RenditionLimits};
 use stream_core::playback::capabilities::{Capabilities, PlaybackOptions};
 use stream_core::playback::decision::{decide, select_audio, Decision, Method};
 use stream_core::session::Session;
@@ -54,33 +54,10 @@ pub async fn play(
     url_use: UrlUse,
 ) -> Result<StreamOutcome> {
     let media = load_visible(state, caller, media_id).await?;
-    match media.status {
-        MediaStatus::Uploading | MediaStatus::Probing => {
-            return Ok(StreamOutcome::Preparing(media.status))
-        }
-        MediaStatus::Failed => {
-            let message = media
-                .error
-                .clone()
-                .unwrap_or_else(|| "The file could not be processed.".into());
-            return Err(Error::Conflict {
-                code: "media_failed",
-                message,
-            });
-        }
-        MediaStatus::Ready => {}
-    }
-    let probe = media
-        .probe
-        .as_ref()
-        .ok_or_else(|| Error::Internal(format!("media {} is ready without a probe", media.id)))?;
-    if state.objects.head(&media.source_key).await?.is_none() {
-        let message = "The original file of this media is no longer stored.".into();
-        return Err(Error::Gone {
-            code: "source_gone",
-            message,
-        });
-    }
+    let probe = match playable(state, &media).await? {
+        Some(probe) => probe,
+        None => return Ok(StreamOutcome::Preparing(media.status)),
+    };
     let audio = select_audio(probe, opts.audio_track)
         .map_err(|m| Error::invalid("invalid_parameter", m))?;
     let decision = decide(probe, caps, audio, opts.prefer_ts);
@@ -108,15 +85,7 @@ pub async fn play(
         (url, None, now + ttl.as_secs() as i64)
     } else {
         let session = open_session(state, caller, &media.id, &decision, caps, start, now).await?;
-        let token_expires = now + state.config.session_token_ttl.as_secs() as i64;
-        let token = state
-            .session_tokens
-            .mint(&session.id, &caller.user_id, token_expires);
-        let base = state.config.api_base_url();
-        let mut url = format!("{base}/api/v1/hls/{}/master.m3u8?token={token}", session.id);
-        if let Some(s) = start.filter(|s| *s > 0.0) {
-            url.push_str(&format!("&start={}", format_seconds(s)));
-        }
+        let (url, token_expires) = master_url(state, &session, start, now);
         (url, Some(session.id), token_expires)
     };
     let method = decision.method.as_str();
@@ -130,6 +99,52 @@ pub async fn play(
         saved,
         expires_at,
     }))
+}
+
+/// The probe of a media that can be played now; `None` while it is still uploading or being
+/// probed; an error when it failed or its original is gone.
+async fn playable<'m>(state: &AppState, media: &'m Media) -> Result<Option<&'m Probe>> {
+    match media.status {
+        MediaStatus::Uploading | MediaStatus::Probing => return Ok(None),
+        MediaStatus::Failed => {
+            let message = media
+                .error
+                .clone()
+                .unwrap_or_else(|| "The file could not be processed.".into());
+            return Err(Error::Conflict {
+                code: "media_failed",
+                message,
+            });
+        }
+        MediaStatus::Ready => {}
+    }
+    let probe = media
+        .probe
+        .as_ref()
+        .ok_or_else(|| Error::Internal(format!("media {} is ready without a probe", media.id)))?;
+    if state.objects.head(&media.source_key).await?.is_none() {
+        let message = "The original file of this media is no longer stored.".into();
+        return Err(Error::Gone {
+            code: "source_gone",
+            message,
+        });
+    }
+    Ok(Some(probe))
+}
+
+/// The session's master playlist URL, carrying a fresh session token (and the start), and when
+/// that token expires.
+fn master_url(state: &AppState, session: &Session, start: Option<f64>, now: i64) -> (String, i64) {
+    let token_expires = now + state.config.session_token_ttl.as_secs() as i64;
+    let token = state
+        .session_tokens
+        .mint(&session.id, &session.user_id, token_expires);
+    let base = state.config.api_base_url();
+    let mut url = format!("{base}/api/v1/hls/{}/master.m3u8?token={token}", session.id);
+    if let Some(s) = start.filter(|s| *s > 0.0) {
+        url.push_str(&format!("&start={}", format_seconds(s)));
+    }
+    (url, token_expires)
 }
 
 fn format_seconds(s: f64) -> String {

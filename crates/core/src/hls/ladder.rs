@@ -1042,6 +1042,7 @@ pub(crate) mod tests {
     }
 
     #[test]
+    // Long because every input of a content key is varied in turn (each must change it or not).
     fn content_keys() {
         let p = probe(
             Some(vs("hevc", "Main 10", 5.1, 1920, 1080, 24.0)),

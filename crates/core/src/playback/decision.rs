@@ -99,6 +99,8 @@ pub fn select_audio<'a>(
 
 /// Decides how `probe` plays on a client with `caps`, with `audio` as the selected track.
 /// `prefer_ts` asks for TS segments; granted only for h264 (hevc/av1 need fMP4).
+// Long because it is the normative decision of SPEC §3 written as the SPEC states it, rule
+// after rule, so the two can be read side by side; each rule is a few lines.
 pub fn decide(
     probe: &Probe,
     caps: &Capabilities,

@@ -79,6 +79,8 @@ fn boolean(param: &'static str, raw: &str) -> Result<bool> {
 }
 
 /// Parses the query of `GET /stream/{id}`.
+// Long because every parameter of SPEC §3 is parsed here in one place, in the order the SPEC
+// lists them, each naming itself in its error.
 pub fn from_query(
     q: &HashMap<String, String>,
     user_agent: Option<&str>,

@@ -85,6 +85,8 @@ fn http_client() -> Result<reqwest::Client, reqwest::Error> {
 }
 
 impl TokenVerifier {
+    // Long because it checks every combination of key sources and algorithms at start-up, so a
+    // misconfiguration stops the process with a message naming the variable.
     pub fn new(cfg: &JwtConfig) -> Result<Self, ConfigError> {
         let secret = cfg
             .secret
