@@ -173,7 +173,9 @@ pub fn reuse_key(
     hex::encode(h.finalize())
 }
 
-fn limits_for(decision: &Decision, caps: &Capabilities) -> RenditionLimits {
+/// The client limits a session of `decision` keeps for its ladder (the benchmarks build their
+/// rendition sets with the same).
+pub fn limits_for(decision: &Decision, caps: &Capabilities) -> RenditionLimits {
     if decision.method == Method::Transcode {
         RenditionLimits::from(caps)
     } else {

@@ -2,9 +2,12 @@
 //!
 //! A `harness = false` bench target of the `stream-bench` tool crate (tools/bench), so it is built
 //! by `cargo bench -p stream-bench --no-run` with the release profile and can call the library
-//! directly: the ffmpeg baselines use the *exact* argument lists of `stream_media::transcode::args` (the
-//! ones the workers run), computed from the same probe, decision, rendition set and segment plan
-//! as the server's.
+//! directly: the ffmpeg baselines come from the engine's own builders (`stream_media::transcode`:
+//! `video_segment_command`, `audio_run_command` and `audio_run_range`, `args::video_ladder_args`),
+//! the ones the workers run, never from copies of them, computed from the same probe, decision,
+//! rendition set and segment plan as the server's. Where a baseline differs from what a worker
+//! runs (one audio segment instead of the pass to the end, the whole ladder in one run), it says
+//! why and changes only that.
 //!
 //! Subcommands (all write JSON; `report` turns the results directory into BENCHMARKS.md):
 //!
@@ -30,7 +33,6 @@
 //! measurements, so one measurement's read-ahead never runs into the next.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -39,11 +41,13 @@ use serde_json::{json, Value};
 use stream_bench::{stats, Res};
 use stream_core::hls::ladder::{self, AudioRendition, LadderConfig, RenditionSet, VideoRendition};
 use stream_core::hls::plan::SegmentPlan;
-use stream_core::model::Probe;
+use stream_core::model::{Probe, RenditionLimits};
 use stream_core::playback::decision::{decide, select_audio, Decision, Method, SegmentFormat};
 use stream_core::playback::query::from_query;
 use stream_media::probe::Prober;
-use stream_media::transcode::args::{self, AudioRange, Features, VideoRange};
+use stream_media::transcode::args::{self, AudioRange, Features, LadderSpan};
+use stream_media::transcode::{self, EncodeInput};
+use stream_service::playback::limits_for;
 use tokio::io::AsyncReadExt;
 
 /// The client of the `transcode` cases (SPEC §8: H.264 8-bit stereo AAC in MP4).
@@ -51,6 +55,8 @@ pub const TRANSCODE_QUERY: &str =
     "containers=mp4&video_codecs=h264&audio_codecs=aac&max_audio_channels=2&max_video_bit_depth=8";
 /// The client of the `transcode_audio` and `remux` cases.
 pub const CHROME_QUERY: &str = "profile=chrome";
+/// The ffmpeg of every baseline (the one on PATH, as streamd's default).
+const FFMPEG: &str = "ffmpeg";
 
 // ---------------------------------------------------------------------------------------------
 // Options, statistics
@@ -379,24 +385,24 @@ struct Prepared {
     features: Features,
 }
 
-async fn features() -> Features {
-    let out = tokio::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-filters"])
-        .stderr(Stdio::null())
-        .output()
-        .await;
-    let zscale = out
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .any(|l| l.split_whitespace().nth(1) == Some("zscale"))
-        })
-        .unwrap_or(false);
-    Features { zscale }
+impl Prepared {
+    /// The engine's input for rendition `id` of this file, read from `source`.
+    fn input<'a>(&'a self, source: &'a str, id: &'a str) -> EncodeInput<'a> {
+        EncodeInput {
+            ffmpeg: FFMPEG,
+            source,
+            probe: &self.probe,
+            set: &self.set,
+            rendition_id: id,
+            plan: &self.plan,
+        }
+    }
 }
 
 /// Probe (the ingest's prober), decision for `query`, rendition set and plan, as streamd would
-/// compute them for this file.
+/// compute them for this file: `stream_service::playback::play` (`select_audio`, `decide`,
+/// `limits_for`), then the session's `ladder::build` and plan. Without a User-Agent, as the
+/// requests of this driver (reqwest sends none), so the query alone picks the client.
 async fn prepare(file: &Path, query: &str) -> Res<Prepared> {
     let name = file
         .file_name()
@@ -418,70 +424,63 @@ async fn prepare(file: &Path, query: &str) -> Res<Prepared> {
     // A file this client plays directly has no renditions; its set is then the transcode's
     // (segcost measures every file as a transcode; the other commands check the decision).
     let for_set = if decision.method == Method::DirectPlay {
-        Decision {
-            method: Method::Transcode,
-            reasons: vec![],
-            audio_track: decision.audio_track,
-            segment_format: Some(SegmentFormat::Fmp4),
-        }
+        transcode_decision(&decision)
     } else {
         decision.clone()
     };
-    let set = ladder::build(
-        "bench",
-        &probe,
-        &for_set,
-        &(&caps).into(),
-        &LadderConfig::default(),
-    )
-    .map_err(|e| e.to_string())?;
-    let plan = set.plan.plan(&probe).map_err(|e| e.to_string())?;
+    let (set, plan) = rendition_set(&probe, &for_set, &limits_for(&for_set, &caps))?;
     Ok(Prepared {
         probe,
         decision,
         set,
         plan,
-        features: features().await,
+        features: transcode::features(FFMPEG).await,
     })
 }
 
-/// The exact arguments a worker runs for video segment `index` of `v` (see
-/// `stream_media::transcode::video_range`).
-fn video_segment_args(p: &Prepared, source: &str, v: &VideoRendition, index: usize) -> Vec<String> {
-    let seg = p.plan.segments[index];
-    let last = index + 1 >= p.plan.len();
-    let range = if v.copy {
-        let seek = if seg.start <= args::COPY_SEEK_SLACK {
-            0.0
-        } else {
-            seg.start - args::COPY_SEEK_SLACK
-        };
-        VideoRange {
-            seek,
-            duration: (!last).then(|| seg.end() - seek + args::COPY_TAIL_MARGIN),
-            frames1: false,
-            offset: seek,
-        }
-    } else {
-        VideoRange {
-            seek: seg.start,
-            duration: Some(seg.duration),
-            frames1: false,
-            offset: seg.start,
-        }
-    };
-    args::video_args(source, p.probe.video.as_ref(), v, range, p.features)
+/// A transcode to fMP4 of the audio track `decision` chose.
+fn transcode_decision(decision: &Decision) -> Decision {
+    Decision {
+        method: Method::Transcode,
+        reasons: vec![],
+        audio_track: decision.audio_track,
+        segment_format: Some(SegmentFormat::Fmp4),
+    }
 }
 
-/// The arguments of the worker's audio run, cut to one segment (`index`): the audio a player
-/// needs for that segment, made by ffmpeg alone with the same filters and encoder.
+/// The rendition set of `decision` and its plan, as a session builds them.
+fn rendition_set(
+    probe: &Probe,
+    decision: &Decision,
+    limits: &RenditionLimits,
+) -> Res<(RenditionSet, SegmentPlan)> {
+    let set = ladder::build("bench", probe, decision, limits, &LadderConfig::default())
+        .map_err(|e| e.to_string())?;
+    let plan = set.plan.plan(probe).map_err(|e| e.to_string())?;
+    Ok((set, plan))
+}
+
+/// The exact arguments a worker runs for video segment `index` of `v`.
+async fn video_segment_args(
+    p: &Prepared,
+    source: &str,
+    v: &VideoRendition,
+    index: usize,
+) -> Res<Vec<String>> {
+    Ok(transcode::video_segment_command(&p.input(source, &v.id), index as u32).await?)
+}
+
+/// The audio a player needs for segment `index`, made by ffmpeg alone: the workers' continuous
+/// pass from that segment's start (`audio_run_range`), ended with the segment. The workers go on
+/// to the end because one run feeds every later segment too (without an AAC priming click at
+/// each boundary); ffmpeg alone asked for this one segment would make just that.
 fn audio_segment_args(p: &Prepared, source: &str, a: &AudioRendition, index: usize) -> Vec<String> {
     let seg = p.plan.segments[index];
+    let run = transcode::audio_run_range(a, &p.plan, seg.start);
     let range = AudioRange {
-        seek: seg.start,
         duration: Some(seg.duration),
-        pad_to: (!a.copy).then_some(seg.duration),
-        offset: seg.start,
+        pad_to: run.pad_to.map(|_| seg.duration),
+        ..run
     };
     args::audio_args(source, a, range)
 }
@@ -668,6 +667,7 @@ async fn ttfs_ffmpeg(video_args: &[String], audio_args: Option<&[String]>) -> Re
     }))
 }
 
+// Long: cases × positions × interleaved runs in one loop, each case's JSON next to its values.
 async fn cmd_ttfs(o: &Opts) -> Res<()> {
     let api = Api::new(o);
     let runs = o.num("runs", 5);
@@ -698,7 +698,7 @@ async fn cmd_ttfs(o: &Opts) -> Res<()> {
                 .then(|| (p.probe.duration_seconds / 2.0 * 1000.0).round() / 1000.0);
             let index = p.plan.segment_at(start.unwrap_or(0.0)).unwrap_or(0) as usize;
             let v = &p.set.video[0];
-            let vargs = video_segment_args(&p, &source, v, index);
+            let vargs = video_segment_args(&p, &source, v, index).await?;
             let aargs = p
                 .set
                 .audio
@@ -776,7 +776,7 @@ async fn cmd_ttfs_diag(o: &Opts) -> Res<()> {
         let start = (position == "middle")
             .then(|| (p.probe.duration_seconds / 2.0 * 1000.0).round() / 1000.0);
         let index = p.plan.segment_at(start.unwrap_or(0.0)).unwrap_or(0) as usize;
-        let vargs = video_segment_args(&p, &source, &p.set.video[0], index);
+        let vargs = video_segment_args(&p, &source, &p.set.video[0], index).await?;
         let configs: Vec<(&str, &Api, bool)> = if position == "start" {
             vec![
                 ("default", &a, false),
@@ -882,93 +882,43 @@ where
     out
 }
 
-/// One ffmpeg making the same ladder: the source decoded once, `split` into every rung with
-/// the worker's exact filter and x264 arguments, keyframes forced at the plan's segment starts
-/// (the workers make one GOP per segment), the audio with the worker's exact audio arguments;
-/// fragmented MP4 files, as the workers write.
-fn ladder_ffmpeg_args(p: &Prepared, source: &str, out_dir: &Path) -> Vec<String> {
-    let mut a: Vec<String> = [
-        "-hide_banner",
-        "-nostdin",
-        "-nostats",
-        "-loglevel",
-        "-level+error",
-        "-y",
-        "-i",
-        source,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let n = p.set.video.len();
-    let mut graph = format!("[0:{}]split={n}", p.set.video[0].source_index);
-    for i in 0..n {
-        let _ = write!(graph, "[s{i}]");
+/// One ffmpeg making the same ladder: the source decoded once, `split` into every rung with the
+/// workers' exact filter, encoder and muxer arguments (`args::video_ladder_args`, as the workers'
+/// ladder runs), but over the whole file with keyframes forced at the plan's segment starts
+/// (the workers make one GOP per segment), and the audio with the workers' exact pass from the
+/// start (`audio_run_range`) in the same run; fragmented MP4 files, as the workers write. A set
+/// with copied video has no ladder to make (nothing to `split` and encode): an error.
+fn ladder_ffmpeg_args(p: &Prepared, source: &str, out_dir: &Path) -> Res<Vec<String>> {
+    if let Some(v) = p.set.video.iter().find(|v| v.copy) {
+        let method = p.decision.method;
+        return Err(format!(
+            "no ladder to compare: {method:?} copies the video ({})",
+            v.id
+        )
+        .into());
     }
-    for (i, v) in p.set.video.iter().enumerate() {
-        let _ = write!(
-            graph,
-            ";[s{i}]{}[v{i}]",
-            args::video_filter(p.probe.video.as_ref(), v, p.features)
-        );
-    }
-    a.extend(["-filter_complex".to_string(), graph]);
-    let kf: Vec<String> = p
-        .plan
-        .keyframe_times()
+    let out = |name: &str| out_dir.join(name).to_string_lossy().into_owned();
+    let rungs: Vec<&VideoRendition> = p.set.video.iter().collect();
+    let outputs: Vec<String> = rungs
         .iter()
-        .map(|t| args::secs(*t))
+        .map(|v| out(&format!("{}.mp4", v.id)))
         .collect();
-    let kf = if kf.is_empty() {
-        "0".to_string()
-    } else {
-        format!("0,{}", kf.join(","))
-    };
-    for (i, v) in p.set.video.iter().enumerate() {
-        let full = args::video_args(
-            source,
-            p.probe.video.as_ref(),
-            v,
-            VideoRange {
-                seek: 0.0,
-                duration: None,
-                frames1: false,
-                offset: 0.0,
-            },
-            p.features,
-        );
-        let from = full.iter().position(|x| x == "-c:v").expect("-c:v");
-        let mut enc: Vec<String> = full[from..].to_vec();
-        if let Some(k) = enc.iter().position(|x| x == "-force_key_frames") {
-            enc[k + 1] = kf.clone();
-        }
-        let last = enc.len() - 1;
-        enc[last] = out_dir
-            .join(format!("{}.mp4", v.id))
-            .to_string_lossy()
-            .into_owned();
-        a.extend(["-map".to_string(), format!("[v{i}]")]);
-        a.extend(enc);
-    }
+    let keyframes = p.plan.keyframe_times();
+    let mut a = args::video_ladder_args(
+        source,
+        p.probe.video.as_ref(),
+        &rungs,
+        LadderSpan::WholeFile {
+            keyframes: &keyframes,
+        },
+        p.features,
+        &outputs,
+    );
     if let Some(au) = &p.set.audio {
-        let rest = (p.plan.total).max(0.0);
-        let full = args::audio_args(
-            source,
-            au,
-            AudioRange {
-                seek: 0.0,
-                duration: Some(rest),
-                pad_to: (!au.copy).then_some(rest),
-                offset: 0.0,
-            },
-        );
-        let from = full.iter().position(|x| x == "-map").expect("-map");
-        let mut enc: Vec<String> = full[from..].to_vec();
-        let last = enc.len() - 1;
-        enc[last] = out_dir.join("a.mp4").to_string_lossy().into_owned();
-        a.extend(enc);
+        let range = transcode::audio_run_range(au, &p.plan, 0.0);
+        a.extend(args::audio_output_args(au, range, &out("a.mp4")));
     }
-    a
+    Ok(a)
 }
 
 async fn cmd_throughput(o: &Opts) -> Res<()> {
@@ -980,7 +930,7 @@ async fn cmd_throughput(o: &Opts) -> Res<()> {
     let p = prepare(&file, query).await?;
     let out_dir = PathBuf::from(o.opt("tmp").unwrap_or("target/bench-tmp/ladder"));
     std::fs::create_dir_all(&out_dir)?;
-    let fargs = ladder_ffmpeg_args(&p, &source, &out_dir);
+    let fargs = ladder_ffmpeg_args(&p, &source, &out_dir)?;
     let (mut s_runs, mut f_runs) = (vec![], vec![]);
     for run in 0..runs {
         for first in [run % 2 == 0, run % 2 != 0] {
@@ -1045,24 +995,12 @@ async fn cmd_segcost(o: &Opts) -> Res<()> {
     for f in o.all("file") {
         let file = PathBuf::from(&f);
         let source = std::path::absolute(&file)?.to_string_lossy().into_owned();
-        // A transcode of whatever the file is: the full ladder below its size.
+        // A transcode of whatever the file is: the full ladder below its size (no client limits:
+        // the server would not transcode this file for this client, so no session sets them).
         let mut p = prepare(&file, TRANSCODE_QUERY).await?;
         if p.decision.method != Method::Transcode {
-            p.decision = Decision {
-                method: Method::Transcode,
-                reasons: vec![],
-                audio_track: p.decision.audio_track,
-                segment_format: Some(SegmentFormat::Fmp4),
-            };
-            p.set = ladder::build(
-                "bench",
-                &p.probe,
-                &p.decision,
-                &Default::default(),
-                &LadderConfig::default(),
-            )
-            .map_err(|e| e.to_string())?;
-            p.plan = p.set.plan.plan(&p.probe).map_err(|e| e.to_string())?;
+            p.decision = transcode_decision(&p.decision);
+            (p.set, p.plan) = rendition_set(&p.probe, &p.decision, &RenditionLimits::default())?;
         }
         // Full-length (target duration) segments, not the short first ones nor the tail.
         let full: Vec<usize> = p
@@ -1080,7 +1018,8 @@ async fn cmd_segcost(o: &Opts) -> Res<()> {
         for v in &p.set.video {
             let mut runs = vec![];
             for &i in &full {
-                let (_, took) = run_ffmpeg(&video_segment_args(&p, &source, v, i)).await?;
+                let vargs = video_segment_args(&p, &source, v, i).await?;
+                let (_, took) = run_ffmpeg(&vargs).await?;
                 runs.push(took.as_secs_f64());
             }
             let (m, _, _) = stats(&runs);
@@ -1113,33 +1052,16 @@ async fn cmd_segcost(o: &Opts) -> Res<()> {
 }
 
 /// Decoding alone (the same seek and duration, no filter, no encoder) of the segments `full`:
-/// what every run pays before it encodes anything, once per rung.
+/// what every run pays before it encodes anything, once per rung. The source is read as the
+/// workers read it (`args::global_args`, `args::input_args`).
 async fn decode_only(p: &Prepared, source: &str, full: &[usize]) -> Res<Vec<f64>> {
     let mut decode = vec![];
     for &i in full {
         let seg = p.plan.segments[i];
-        let a: Vec<String> = [
-            "-hide_banner",
-            "-nostdin",
-            "-nostats",
-            "-loglevel",
-            "-level+error",
-            "-y",
-            "-ss",
-            &args::secs(seg.start),
-            "-i",
-            source,
-            "-map",
-            "0:v:0",
-            "-t",
-            &args::secs(seg.duration),
-            "-f",
-            "null",
-            "-",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut a = args::global_args();
+        a.extend(args::input_args(source, Some(seg.start)));
+        let t = args::secs(seg.duration);
+        a.extend(["-map", "0:v:0", "-t", &t, "-f", "null", "-"].map(String::from));
         let (_, took) = run_ffmpeg(&a).await?;
         decode.push(took.as_secs_f64());
     }
@@ -1151,16 +1073,7 @@ async fn audio_pass_runs(p: &Prepared, source: &str, samples: usize) -> Res<Valu
     let mut audio = Value::Null;
     if let Some(a) = &p.set.audio {
         let rest = p.plan.total;
-        let aargs = args::audio_args(
-            source,
-            a,
-            AudioRange {
-                seek: 0.0,
-                duration: Some(rest),
-                pad_to: Some(rest),
-                offset: 0.0,
-            },
-        );
+        let aargs = transcode::audio_run_command(&p.input(source, &a.id), 0)?;
         let mut runs = vec![];
         for _ in 0..samples.min(3).max(1) {
             let (_, took) = run_ffmpeg(&aargs).await?;

@@ -53,13 +53,14 @@ pub fn rate(fps: f64) -> String {
     }
 }
 
-/// Arguments every run starts with.
-fn global(args: &mut Vec<String>) {
+/// The arguments every ffmpeg run starts with (segment, init, audio and TS remux runs alike).
+pub fn global_args() -> Vec<String> {
     // `-loglevel -level+error`: errors only, without the `[error]` prefix ffmpeg-sidecar's
     // default `level+info` would add. `-nostdin`: never read commands from stdin (and keeps
     // ffmpeg-sidecar from adding `-n`).
+    let mut args = vec![];
     push(
-        args,
+        &mut args,
         &[
             "-hide_banner",
             "-nostdin",
@@ -69,14 +70,17 @@ fn global(args: &mut Vec<String>) {
             "-y",
         ],
     );
+    args
 }
 
-/// Input options and the input. HTTP(S) sources get a read timeout and reconnects, so a
-/// stalled connection ends in an error instead of a hang.
-fn input(args: &mut Vec<String>, source: &str, seek: Option<f64>, read_duration: Option<f64>) {
+/// The input options and the input, read from `seek` on (`-ss` before `-i`) if given. HTTP(S)
+/// sources get a read timeout and reconnects, so a stalled connection ends in an error instead
+/// of a hang.
+pub fn input_args(source: &str, seek: Option<f64>) -> Vec<String> {
+    let mut args = vec![];
     if source.starts_with("http://") || source.starts_with("https://") {
         push(
-            args,
+            &mut args,
             &[
                 "-rw_timeout",
                 "30000000",
@@ -90,26 +94,29 @@ fn input(args: &mut Vec<String>, source: &str, seek: Option<f64>, read_duration:
         );
     }
     if let Some(ss) = seek {
-        push(args, &["-ss", &secs(ss)]);
+        push(&mut args, &["-ss", &secs(ss)]);
     }
-    if let Some(t) = read_duration {
-        push(args, &["-t", &secs(t)]);
-    }
-    push(args, &["-i", source]);
+    push(&mut args, &["-i", source]);
+    args
+}
+
+/// The start of every run that encodes from the source: [`global_args`], [`input_args`] and
+/// `-xerror` (a decoding error, a damaged source, ends the run with an error).
+fn source_input(source: &str, seek: Option<f64>) -> Vec<String> {
+    let mut args = global_args();
+    args.extend(input_args(source, seek));
+    push(&mut args, &["-xerror"]);
+    args
 }
 
 fn push(args: &mut Vec<String>, items: &[&str]) {
     args.extend(items.iter().map(|s| s.to_string()));
 }
 
-/// The muxer options and the output (`pipe:1` unless given).
+/// The muxer options and the output (`pipe:1` for a run whose output is read from stdout).
 /// `delay_moov`: the moov is written with the first fragment (AC-3 and E-AC-3 need a parsed
 /// packet for their `dac3`/`dec3` box).
-fn muxer(args: &mut Vec<String>, offset: f64, audio: bool, delay_moov: bool) {
-    muxer_to(args, offset, audio, delay_moov, "pipe:1");
-}
-
-fn muxer_to(args: &mut Vec<String>, offset: f64, audio: bool, delay_moov: bool, output: &str) {
+fn muxer(args: &mut Vec<String>, offset: f64, audio: bool, delay_moov: bool, output: &str) {
     push(
         args,
         &[
@@ -213,14 +220,10 @@ pub fn video_args(
     range: VideoRange,
     features: Features,
 ) -> Vec<String> {
-    let mut a = Vec::with_capacity(80);
-    global(&mut a);
-    input(&mut a, source, Some(range.seek), None);
-    // -xerror: a decoding error (a damaged source) ends the run with an error.
+    let mut a = source_input(source, Some(range.seek));
     push(
         &mut a,
         &[
-            "-xerror",
             "-map",
             &format!("0:{}", v.source_index),
             "-an",
@@ -241,14 +244,21 @@ pub fn video_args(
         }
     } else {
         push(&mut a, &["-vf", &video_filter(src, v, features)]);
-        x264(&mut a, src, v, features);
+        x264(&mut a, src, v, features, "0");
     }
-    muxer(&mut a, range.offset, false, false);
+    muxer(&mut a, range.offset, false, false, "pipe:1");
     a
 }
 
-/// The encoder arguments of a transcoded video rendition (after its filter).
-fn x264(a: &mut Vec<String>, src: Option<&VideoStream>, v: &VideoRendition, features: Features) {
+/// The encoder arguments of a transcoded video rendition (after its filter), with keyframes
+/// forced at `force_key_frames` (ffmpeg's list of output times) and nowhere else.
+fn x264(
+    a: &mut Vec<String>,
+    src: Option<&VideoStream>,
+    v: &VideoRendition,
+    features: Features,
+    force_key_frames: &str,
+) {
     let level = v.h264_level.map(|l| l.x264_arg());
     push(
         a,
@@ -293,12 +303,13 @@ fn x264(a: &mut Vec<String>, src: Option<&VideoStream>, v: &VideoRendition, feat
             ],
         );
     }
-    // One keyframe, at the start; none inside the segment.
+    // Keyframes only where forced (a segment run: one, at its start): no scene cuts, and a GOP
+    // longer than any run.
     push(
         a,
         &[
             "-force_key_frames",
-            "0",
+            force_key_frames,
             "-g",
             HUGE_GOP,
             "-keyint_min",
@@ -311,7 +322,19 @@ fn x264(a: &mut Vec<String>, src: Option<&VideoStream>, v: &VideoRendition, feat
     );
 }
 
-/// The argument list of one run that makes the same time range of several transcoded video
+/// What one ladder run ([`video_ladder_args`]) covers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LadderSpan<'a> {
+    /// One segment's time range, as a worker makes it: one keyframe, at its start.
+    Segment(VideoRange),
+    /// The whole source, read from its start without a seek, with a keyframe at 0 and at each
+    /// of `keyframes` (source seconds: the plan's segment starts, where the workers' segments
+    /// each begin with one): what one ffmpeg alone makes of the whole ladder (the bench's
+    /// baseline).
+    WholeFile { keyframes: &'a [f64] },
+}
+
+/// The argument list of one run that makes the same span of several transcoded video
 /// renditions of one source from **one decode**: the source's video is `split` into one chain
 /// per rendition (each [`video_filter`]), each encoded with exactly [`video_args`]' encoder and
 /// muxer arguments and written to its own file, `outputs[k]` for `rungs[k]`.
@@ -319,14 +342,24 @@ pub fn video_ladder_args(
     source: &str,
     src: Option<&VideoStream>,
     rungs: &[&VideoRendition],
-    range: VideoRange,
+    span: LadderSpan<'_>,
     features: Features,
     outputs: &[String],
 ) -> Vec<String> {
-    let mut a = Vec::with_capacity(40 + 60 * rungs.len());
-    global(&mut a);
-    input(&mut a, source, Some(range.seek), None);
-    push(&mut a, &["-xerror"]);
+    let (seek, duration, offset, force_key_frames) = match span {
+        LadderSpan::Segment(r) => (Some(r.seek), r.duration, r.offset, "0".to_string()),
+        LadderSpan::WholeFile { keyframes } => {
+            let times = keyframes.iter().map(|t| format!(",{}", secs(*t)));
+            (
+                None,
+                None,
+                0.0,
+                std::iter::once("0".to_string()).chain(times).collect(),
+            )
+        }
+    };
+    let mut a = source_input(source, seek);
+    a.reserve(60 * rungs.len());
     let index = rungs.first().map_or(0, |v| v.source_index);
     let labels: String = (0..rungs.len()).map(|k| format!("[s{k}]")).collect();
     let mut graph = format!("[0:{index}]split={}{labels}", rungs.len());
@@ -336,11 +369,11 @@ pub fn video_ladder_args(
     push(&mut a, &["-filter_complex", &graph]);
     for (k, (v, out)) in rungs.iter().zip(outputs).enumerate() {
         push(&mut a, &["-map", &format!("[v{k}]"), "-an", "-sn", "-dn"]);
-        if let Some(t) = range.duration {
+        if let Some(t) = duration {
             push(&mut a, &["-t", &secs(t)]);
         }
-        x264(&mut a, src, v, features);
-        muxer_to(&mut a, range.offset, false, false, out);
+        x264(&mut a, src, v, features, &force_key_frames);
+        muxer(&mut a, offset, false, false, out);
     }
     a
 }
@@ -357,22 +390,24 @@ pub struct AudioRange {
     pub offset: f64,
 }
 
-/// The full argument list of an audio run.
+/// The full argument list of an audio run: the source's input and [`audio_output_args`] to
+/// stdout.
 pub fn audio_args(source: &str, a: &AudioRendition, range: AudioRange) -> Vec<String> {
-    let mut args = Vec::with_capacity(60);
-    global(&mut args);
     // No seek from the very start: after any seek the Matroska demuxer skips the packets
     // before the video keyframe it lands on, which drops the first audio frames.
-    input(
-        &mut args,
-        source,
-        (range.seek > 0.0).then_some(range.seek),
-        None,
-    );
+    let mut args = source_input(source, (range.seek > 0.0).then_some(range.seek));
+    args.extend(audio_output_args(a, range, "pipe:1"));
+    args
+}
+
+/// The output half of an audio run (from `-map` on): the stream, the encoder or copy, and the
+/// muxer writing to `output`. A run that also makes video from the same input (the bench's
+/// whole-file ladder) appends it to its own arguments.
+pub fn audio_output_args(a: &AudioRendition, range: AudioRange, output: &str) -> Vec<String> {
+    let mut args = Vec::with_capacity(40);
     push(
         &mut args,
         &[
-            "-xerror",
             "-map",
             &format!("0:{}", a.source_index),
             "-vn",
@@ -435,6 +470,7 @@ pub fn audio_args(source: &str, a: &AudioRendition, range: AudioRange) -> Vec<St
         range.offset,
         true,
         a.copy && matches!(a.codec.as_str(), "ac3" | "eac3" | "aac"),
+        output,
     );
     args
 }

@@ -51,6 +51,11 @@
 //!   timeouts) and time limits are `Tool` errors (worth a retry). Messages never carry the
 //!   source's location. Every video run is killed after [`FFMPEG_TIMEOUT`]; the audio run
 //!   after [`AUDIO_STALL_TIMEOUT`] without output.
+//! - **Commands**: each kind of run gets its argument list from one public builder
+//!   ([`video_segment_command`], [`video_ladder_command`], [`audio_run_command`], over the pure
+//!   [`args`]), which the workers run and the benchmarks and tests call instead of rebuilding
+//!   it: a baseline measures exactly what a worker runs, and a change to it shows in the tests
+//!   that pin the lists.
 
 pub mod args;
 pub mod boxes;
@@ -67,8 +72,9 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 
 pub use boxes::{boxes, split_fmp4, BoxIter, Mp4Box};
+pub use run::features;
 
-use args::{AudioRange, VideoRange};
+use args::{AudioRange, LadderSpan, VideoRange};
 use stream_core::hls::ladder::{AudioRendition, Rendition, RenditionSet, VideoRendition};
 use stream_core::hls::plan::{Segment, SegmentPlan};
 use stream_core::model::Probe;
@@ -134,10 +140,13 @@ fn audio<'a>(input: &EncodeInput<'a>) -> Result<&'a AudioRendition, EncodeError>
     }
 }
 
-fn segment(plan: &SegmentPlan, index: u32) -> Result<Segment, EncodeError> {
-    plan.get(index)
+/// Segment `index` of the plan, and whether it is the last.
+fn segment(plan: &SegmentPlan, index: u32) -> Result<(Segment, bool), EncodeError> {
+    let seg = plan
+        .get(index)
         .copied()
-        .ok_or(EncodeError::NoSuchSegment(index))
+        .ok_or(EncodeError::NoSuchSegment(index))?;
+    Ok((seg, index as usize + 1 >= plan.len()))
 }
 
 /// The input seek of copied video starting at `start`: a hair before its keyframe.
@@ -199,9 +208,7 @@ pub async fn encode_init(input: &EncodeInput<'_>) -> Result<Bytes, EncodeError> 
             };
             args::video_args(input.source, input.probe.video.as_ref(), v, range, features)
         }
-        Rendition::Audio(a) => {
-            args::audio_args(input.source, a, audio_range(a, input.plan, 0.0, true))
-        }
+        Rendition::Audio(a) => args::audio_args(input.source, a, audio_init_range(a, input.plan)),
     };
     let out = run_checked(input, &args).await?;
     let (init, _) = split_fmp4(&out)?;
@@ -233,19 +240,8 @@ pub async fn encode_video_segments(
     index: u32,
     rendition_ids: &[&str],
 ) -> Result<Vec<(Bytes, Bytes)>, EncodeError> {
-    let mut rungs = Vec::with_capacity(rendition_ids.len());
-    for id in rendition_ids {
-        match input.set.rendition(id) {
-            Some(Rendition::Video(v)) if !v.copy => rungs.push(v),
-            _ => return Err(EncodeError::NoSuchRendition),
-        }
-    }
-    if rungs.is_empty() {
-        return Err(EncodeError::NoSuchRendition);
-    }
-    let seg = segment(input.plan, index)?;
-    let last = index as usize + 1 >= input.plan.len();
-    let features = run::features(input.ffmpeg).await;
+    let rungs = ladder_rungs(input, rendition_ids)?;
+    let (seg, last) = segment(input.plan, index)?;
     let dir = TempDir::create()?;
     let outputs: Vec<String> = (0..rungs.len())
         .map(|k| {
@@ -255,14 +251,7 @@ pub async fn encode_video_segments(
                 .into_owned()
         })
         .collect();
-    let args = args::video_ladder_args(
-        input.source,
-        input.probe.video.as_ref(),
-        &rungs,
-        video_range(rungs[0], &seg, last),
-        features,
-        &outputs,
-    );
+    let args = video_ladder_command(input, index, rendition_ids, &outputs).await?;
     run_checked(input, &args).await?;
     let mut out = Vec::with_capacity(rungs.len());
     for (v, path) in rungs.iter().zip(&outputs) {
@@ -277,6 +266,47 @@ pub async fn encode_video_segments(
         out.push((init, bytes));
     }
     Ok(out)
+}
+
+/// The exact ffmpeg arguments of the ladder run of segment `index` that
+/// [`encode_video_segments`] runs for `rendition_ids`, writing `outputs[k]` for
+/// `rendition_ids[k]` (benches and tests call this instead of rebuilding the list).
+pub async fn video_ladder_command(
+    input: &EncodeInput<'_>,
+    index: u32,
+    rendition_ids: &[&str],
+    outputs: &[String],
+) -> Result<Vec<String>, EncodeError> {
+    let rungs = ladder_rungs(input, rendition_ids)?;
+    let (seg, last) = segment(input.plan, index)?;
+    let features = run::features(input.ffmpeg).await;
+    Ok(args::video_ladder_args(
+        input.source,
+        input.probe.video.as_ref(),
+        &rungs,
+        LadderSpan::Segment(video_range(rungs[0], &seg, last)),
+        features,
+        outputs,
+    ))
+}
+
+/// The renditions `ids` of the set, in order: at least one, all transcoded (a ladder run
+/// `split`s one decode into encoders; copied video has none).
+fn ladder_rungs<'a>(
+    input: &EncodeInput<'a>,
+    ids: &[&str],
+) -> Result<Vec<&'a VideoRendition>, EncodeError> {
+    let mut rungs = Vec::with_capacity(ids.len());
+    for id in ids {
+        match input.set.rendition(id) {
+            Some(Rendition::Video(v)) if !v.copy => rungs.push(v),
+            _ => return Err(EncodeError::NoSuchRendition),
+        }
+    }
+    if rungs.is_empty() {
+        return Err(EncodeError::NoSuchRendition);
+    }
+    Ok(rungs)
 }
 
 /// A private temporary directory, removed when dropped.
@@ -316,26 +346,37 @@ pub async fn encode_video_segment_and_init(
     Ok((init, media))
 }
 
+/// The exact ffmpeg arguments of video segment `index` of the input's rendition: the list
+/// [`encode_video_segment`] (and [`encode_video_segment_and_init`]) runs (benches and tests call
+/// this instead of rebuilding it).
+pub async fn video_segment_command(
+    input: &EncodeInput<'_>,
+    index: u32,
+) -> Result<Vec<String>, EncodeError> {
+    let v = video(input)?;
+    let (seg, last) = segment(input.plan, index)?;
+    let features = if v.copy {
+        args::Features::default()
+    } else {
+        run::features(input.ffmpeg).await
+    };
+    Ok(args::video_args(
+        input.source,
+        input.probe.video.as_ref(),
+        v,
+        video_range(v, &seg, last),
+        features,
+    ))
+}
+
 /// One video segment run: (the run's init, the segment's fMP4 media).
 async fn video_segment_run(
     input: &EncodeInput<'_>,
     index: u32,
 ) -> Result<(Bytes, Bytes), EncodeError> {
     let v = video(input)?;
-    let seg = segment(input.plan, index)?;
-    let last = index as usize + 1 >= input.plan.len();
-    let features = if v.copy {
-        args::Features::default()
-    } else {
-        run::features(input.ffmpeg).await
-    };
-    let args = args::video_args(
-        input.source,
-        input.probe.video.as_ref(),
-        v,
-        video_range(v, &seg, last),
-        features,
-    );
+    let (seg, last) = segment(input.plan, index)?;
+    let args = video_segment_command(input, index).await?;
     let bytes = run_checked(input, &args).await?;
     // Copied video goes on the source's frame grid (see `frame_grid`), from its first keyframe.
     let grid_origin = if v.copy {
@@ -420,22 +461,38 @@ fn fmp4_segment(
     Ok((init, out.freeze()))
 }
 
-/// The time range of an audio run starting at `start` (or of the init, a tenth of a second).
-fn audio_range(a: &AudioRendition, plan: &SegmentPlan, start: f64, init: bool) -> AudioRange {
-    let seek = start;
+/// The time range of the continuous audio pass from source time `start` to the plan's end:
+/// encoded audio is cut at that end (`-t`) and padded with silence up to it, so every segment
+/// is delivered; copied audio runs to the source's end.
+pub fn audio_run_range(a: &AudioRendition, plan: &SegmentPlan, start: f64) -> AudioRange {
     let rest = (plan.total - start).max(0.0);
     AudioRange {
-        seek,
-        duration: if init {
-            Some(0.1)
-        } else if a.copy {
-            None
-        } else {
-            Some(rest)
-        },
-        pad_to: if a.copy || init { None } else { Some(rest) },
-        offset: seek,
+        seek: start,
+        duration: (!a.copy).then_some(rest),
+        pad_to: (!a.copy).then_some(rest),
+        offset: start,
     }
+}
+
+/// The time range of the audio init run: the pass from the start, cut to a tenth of a second.
+fn audio_init_range(a: &AudioRendition, plan: &SegmentPlan) -> AudioRange {
+    AudioRange {
+        duration: Some(0.1),
+        pad_to: None,
+        ..audio_run_range(a, plan, 0.0)
+    }
+}
+
+/// The exact ffmpeg arguments of the continuous audio pass from segment `from`: the list
+/// [`encode_audio_run`] runs (benches and tests call this instead of rebuilding it).
+pub fn audio_run_command(input: &EncodeInput<'_>, from: u32) -> Result<Vec<String>, EncodeError> {
+    let a = audio(input)?;
+    let (seg, _) = segment(input.plan, from)?;
+    Ok(args::audio_args(
+        input.source,
+        a,
+        audio_run_range(a, input.plan, seg.start),
+    ))
 }
 
 /// Encodes the audio rendition in one pass from segment `from` to the end, calling
@@ -447,6 +504,7 @@ fn audio_range(a: &AudioRendition, plan: &SegmentPlan, start: f64, init: bool) -
 ///
 /// For TS renditions (`set.format == Ts`) each segment is remuxed to a complete `.ts`
 /// (one short ffmpeg per segment) before it is handed over.
+// One loop over ffmpeg's output with every way it can end (stall, read error, stop, EOF).
 pub async fn encode_audio_run<F, Fut>(
     input: &EncodeInput<'_>,
     from: u32,
@@ -457,10 +515,10 @@ where
     Fut: Future<Output = bool>,
 {
     let a = audio(input)?;
-    let seg = segment(input.plan, from)?;
+    let (seg, _) = segment(input.plan, from)?;
     let to_ts = input.set.format == SegmentFormat::Ts;
-    let range = audio_range(a, input.plan, seg.start, false);
-    let args = args::audio_args(input.source, a, range);
+    let range = audio_run_range(a, input.plan, seg.start);
+    let args = audio_run_command(input, from)?;
     let mut grouper = AudioGrouper::new(
         input.plan,
         from,

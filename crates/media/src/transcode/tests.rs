@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::boxes::{self, box_header, fragment_info, fragments, track_info};
 use super::*;
-use stream_core::hls::ladder::{self, ClientLimits, LadderConfig};
+use stream_core::hls::ladder::{self, ClientLimits, LadderConfig, AUDIO_ID};
 use stream_core::hls::playlist;
 use stream_core::playback::decision::{Decision, Method};
 
@@ -265,6 +265,144 @@ fn argument_helpers() {
     assert_eq!(args::rate(60000.0 / 1001.0), "60000/1001");
     assert_eq!(args::rate(29.97), "30000/1001");
     assert_eq!(args::rate(12.5), "12.500000");
+}
+
+// ---------- the workers' argument lists, pinned ----------
+//
+// The exact lists the workers run for the fixture film: copied and transcoded video segments, the
+// ladder run of a segment, the audio pass encoded and copied. They come from the builders the
+// workers run (`video_segment_command`, `video_ladder_command`, `audio_run_command`), which the
+// benches call instead of rebuilding them: a change here changes what every worker runs and
+// what the benches measure.
+
+/// A pinned argument list, written as lines of arguments separated by spaces (no argument of
+/// these lists has one).
+fn pinned(lines: &[&str]) -> Vec<String> {
+    lines
+        .iter()
+        .flat_map(|l| l.split(' '))
+        .map(String::from)
+        .collect()
+}
+
+const GLOBAL: &str = "-hide_banner -nostdin -nostats -loglevel -level+error -y";
+const X264: &str = "-c:v libx264 -preset veryfast -profile:v high";
+const ONE_KEYFRAME: &str = "-force_key_frames 0 -g 100000 -keyint_min 100000 -sc_threshold 0 \
+     -x264-params scenecut=0:open-gop=0";
+const BASE: &str = "-map_metadata -1 -map_chapters -1 -fflags +bitexact -output_ts_offset";
+const VIDEO_MUXER: &str =
+    "-avoid_negative_ts disabled -video_track_timescale 90000 -use_editlist 0 \
+     -movflags +frag_keyframe+empty_moov+default_base_moof+frag_discont -f mp4";
+const AUDIO_MUXER: &str = "-avoid_negative_ts disabled -frag_duration 100000 -use_editlist 0";
+
+/// The fixture film (`stream_core::fixtures`: 60 s of 720p H.264 and AAC stereo in Matroska,
+/// a keyframe every 2 s) with its rendition set and plan for `method`, as the server builds them.
+fn film(method: Method) -> (Probe, RenditionSet, SegmentPlan) {
+    let (probe, remux, _) = stream_core::fixtures::remux_fixture();
+    let decision = Decision { method, ..remux };
+    let limits = ClientLimits::default();
+    let set = ladder::build("m", &probe, &decision, &limits, &LadderConfig::default()).unwrap();
+    let plan = set.plan.plan(&probe).unwrap();
+    (probe, set, plan)
+}
+
+const FILM: &str = "/media/film.mkv";
+
+#[tokio::test]
+async fn video_segment_commands_are_pinned() {
+    // Copied video: a hair before the keyframe at 30 s, read 0.1 s past the segment's end.
+    let (probe, set, plan) = film(Method::TranscodeAudio);
+    let copy = video_segment_command(&input(FILM, &probe, &set, "copy", &plan), 5).await;
+    let expected = [
+        GLOBAL,
+        "-ss 29.998 -i /media/film.mkv -xerror -map 0:0 -an -sn -dn -t 6.102",
+        "-c:v copy -copypriorss 0",
+        BASE,
+        "39.998",
+        VIDEO_MUXER,
+        "pipe:1",
+    ];
+    assert_eq!(copy.unwrap(), pinned(&expected));
+
+    // Transcoded: exactly the segment, one keyframe at its start.
+    let (probe, set, plan) = film(Method::Transcode);
+    let v720 = video_segment_command(&input(FILM, &probe, &set, "v720", &plan), 9).await;
+    let expected = [
+        GLOBAL,
+        "-ss 28 -i /media/film.mkv -xerror -map 0:0 -an -sn -dn -t 4",
+        "-vf scale=1280:720,format=yuv420p",
+        X264,
+        "-level 3.1 -pix_fmt yuv420p -b:v 2800000 -maxrate 2996000 -bufsize 4200000 -r 24",
+        ONE_KEYFRAME,
+        BASE,
+        "38",
+        VIDEO_MUXER,
+        "pipe:1",
+    ];
+    assert_eq!(v720.unwrap(), pinned(&expected));
+}
+
+/// Every rung of segment 9 from one decode, each with exactly its single run's encoder.
+#[tokio::test]
+async fn ladder_command_is_pinned() {
+    let (probe, set, plan) = film(Method::Transcode);
+    let ids: Vec<&str> = set.video.iter().map(|v| v.id.as_str()).collect();
+    let outputs: Vec<String> = ids.iter().map(|id| format!("/tmp/l/{id}.mp4")).collect();
+    let inp = input(FILM, &probe, &set, ids[0], &plan);
+    let ladder = video_ladder_command(&inp, 9, &ids, &outputs).await;
+    let mut expected = vec![
+        GLOBAL.to_string(),
+        "-ss 28 -i /media/film.mkv -xerror -filter_complex".into(),
+        "[0:0]split=3[s0][s1][s2];[s0]scale=1280:720,format=yuv420p[v0];\
+         [s1]scale=854:480,format=yuv420p[v1];[s2]scale=640:360,format=yuv420p[v2]"
+            .into(),
+    ];
+    let rungs = [
+        "3.1 -pix_fmt yuv420p -b:v 2800000 -maxrate 2996000 -bufsize 4200000",
+        "3 -pix_fmt yuv420p -b:v 1400000 -maxrate 1498000 -bufsize 2100000",
+        "3 -pix_fmt yuv420p -b:v 800000 -maxrate 856000 -bufsize 1200000",
+    ];
+    for (k, (level, id)) in rungs.iter().zip(["v720", "v480", "v360"]).enumerate() {
+        expected.extend([
+            format!("-map [v{k}] -an -sn -dn -t 4 {X264} -level {level} -r 24"),
+            format!("{ONE_KEYFRAME} {BASE} 38 {VIDEO_MUXER} /tmp/l/{id}.mp4"),
+        ]);
+    }
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    assert_eq!(ladder.unwrap(), pinned(&expected));
+}
+
+#[tokio::test]
+async fn audio_run_commands_are_pinned() {
+    // From segment 9: AAC, padded with silence to the plan's end.
+    let (probe, set, plan) = film(Method::Transcode);
+    let expected = [
+        GLOBAL,
+        "-ss 28 -i /media/film.mkv -xerror -map 0:1 -vn -sn -dn -t 32",
+        "-af aresample=async=1:first_pts=0,apad=whole_dur=32",
+        "-c:a aac -b:a 128000 -ac 2 -ar 48000",
+        BASE,
+        "38",
+        AUDIO_MUXER,
+        "-movflags +empty_moov+default_base_moof+frag_discont -f mp4 pipe:1",
+    ];
+    let audio = audio_run_command(&input(FILM, &probe, &set, AUDIO_ID, &plan), 9);
+    assert_eq!(audio.unwrap(), pinned(&expected));
+
+    // Copied AAC from segment 5: to the source's end, ADTS turned into MP4's decoder config, the
+    // moov written with the first packet.
+    let (probe, set, plan) = film(Method::Remux);
+    let expected = [
+        GLOBAL,
+        "-ss 30 -i /media/film.mkv -xerror -map 0:1 -vn -sn -dn -c:a copy -copypriorss 0",
+        "-bsf:a aac_adtstoasc",
+        BASE,
+        "40",
+        AUDIO_MUXER,
+        "-movflags +empty_moov+default_base_moof+frag_discont+delay_moov -f mp4 pipe:1",
+    ];
+    let audio = audio_run_command(&input(FILM, &probe, &set, AUDIO_ID, &plan), 5);
+    assert_eq!(audio.unwrap(), pinned(&expected));
 }
 
 // ---------- end to end, with real ffmpeg ----------
@@ -714,23 +852,12 @@ async fn play_method_in(
     (probe, set)
 }
 
-/// The init segment of an ffmpeg run of segment `index` (its own ftyp + moov).
+/// The init segment of the worker's ffmpeg run of segment `index` (its own ftyp + moov): for
+/// audio, the continuous pass from that segment.
 async fn init_of_segment_run(inp: &EncodeInput<'_>, index: u32) -> Bytes {
-    let seg = *inp.plan.get(index).unwrap();
     let args = match inp.set.rendition(inp.rendition_id).unwrap() {
-        Rendition::Video(v) => {
-            let features = run::features(FFMPEG).await;
-            args::video_args(
-                inp.source,
-                inp.probe.video.as_ref(),
-                v,
-                video_range(v, &seg, false),
-                features,
-            )
-        }
-        Rendition::Audio(a) => {
-            args::audio_args(inp.source, a, audio_range(a, inp.plan, seg.start, false))
-        }
+        Rendition::Video(_) => video_segment_command(inp, index).await.unwrap(),
+        Rendition::Audio(_) => audio_run_command(inp, index).unwrap(),
     };
     let out = run_checked(inp, &args).await.unwrap();
     split_fmp4(&out).unwrap().0

@@ -5,37 +5,34 @@
 
 use bytes::Bytes;
 
-use super::{run, EncodeError, EncodeInput, FFMPEG_TIMEOUT};
+use super::{args, run, EncodeError, EncodeInput, FFMPEG_TIMEOUT};
 
 /// The remux arguments: fMP4 on stdin, TS on stdout.
 pub fn remux_args() -> Vec<String> {
-    [
-        "-hide_banner",
-        "-nostdin",
-        "-nostats",
-        "-loglevel",
-        "-level+error",
-        "-y",
-        "-f",
-        "mp4",
-        "-i",
-        "pipe:0",
-        "-map",
-        "0",
-        "-c",
-        "copy",
-        "-copyts",
-        "-mpegts_copyts",
-        "1",
-        "-fflags",
-        "+bitexact",
-        "-f",
-        "mpegts",
-        "pipe:1",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    let mut args = args::global_args();
+    args.extend(
+        [
+            "-f",
+            "mp4",
+            "-i",
+            "pipe:0",
+            "-map",
+            "0",
+            "-c",
+            "copy",
+            "-copyts",
+            "-mpegts_copyts",
+            "1",
+            "-fflags",
+            "+bitexact",
+            "-f",
+            "mpegts",
+            "pipe:1",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    args
 }
 
 /// `init` + `media` (fMP4) as one MPEG-TS segment.
