@@ -154,6 +154,8 @@ fn container_name(
 }
 
 /// Turns ffprobe's JSON into a [`Probe`] (keyframes are filled in separately).
+// Long because it maps each part of ffprobe's output (format, video, audio, subtitles, and the
+// sentences for unusable files) to the model in one place, in the order of SPEC §3 "Ingest".
 pub fn interpret(out: &FfprobeOutput, filename: &str) -> Result<Probe, ProbeError> {
     let format = out.format.as_ref().ok_or_else(|| {
         ProbeError::Unusable("Not a media file: no container format was recognised.".into())

@@ -335,6 +335,8 @@ impl FragmentInfo {
 }
 
 /// Parses a `moof` box (whole box or payload-only is not accepted: pass the box).
+// Long because it reads every optional field of `tfhd`/`tfdt`/`trun` in the order the
+// ISO/IEC 14496-12 layout defines them, in one pass; each field is a few lines.
 pub fn fragment_info(moof: &Mp4Box<'_>, track: &TrackInfo) -> Result<FragmentInfo, EncodeError> {
     if !moof.is(b"moof") {
         return Err(EncodeError::Output(format!(

@@ -176,6 +176,9 @@ fn snap_moof(
     Ok(true)
 }
 
+// Long because it reads `tfhd`, `tfdt` and every `trun` of one `traf` in a single pass over
+// the buffer, with the ISO/IEC 14496-12 optional fields spelled out where they are read, and
+// rewrites them in place; split, each part would re-walk the same boxes.
 fn snap_traf(
     buf: &mut [u8],
     start: usize,

@@ -35,21 +35,33 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts `ffmpeg args...`; returns the process and its stdout.
-    pub fn spawn(
-        ffmpeg: &str,
-        args: &[String],
-    ) -> Result<(Running, std::process::ChildStdout), EncodeError> {
-        Self::spawn_niced(ffmpeg, args, 0)
-    }
-
-    /// [`Running::spawn`] with the process (and every thread it starts) at `nice` (0: as this
-    /// process; higher: yields the cores to work at a lower value when they are contended).
+    /// Starts `ffmpeg args...` with the process (and every thread it starts) at `nice` (0: as
+    /// this process; higher: yields the cores to work at a lower value when they are contended);
+    /// returns the process and its stdout.
     pub fn spawn_niced(
         ffmpeg: &str,
         args: &[String],
         nice: i32,
     ) -> Result<(Running, std::process::ChildStdout), EncodeError> {
+        let (running, _, stdout) = Self::start(ffmpeg, args, nice, false)?;
+        Ok((running, stdout))
+    }
+
+    /// The one way ffmpeg is started: at `nice`, its stderr's tail collected in the background,
+    /// its stdin closed unless `with_stdin` (then returned to the caller to write).
+    fn start(
+        ffmpeg: &str,
+        args: &[String],
+        nice: i32,
+        with_stdin: bool,
+    ) -> Result<
+        (
+            Running,
+            Option<std::process::ChildStdin>,
+            std::process::ChildStdout,
+        ),
+        EncodeError,
+    > {
         let mut cmd = FfmpegCommand::new_with_path(ffmpeg);
         cmd.args(args);
         if nice > 0 {
@@ -67,8 +79,11 @@ impl Running {
         let mut child = cmd
             .spawn()
             .map_err(|e| EncodeError::Tool(format!("cannot run `{ffmpeg}`: {e}")))?;
-        // No commands are sent: close stdin.
-        drop(child.take_stdin());
+        // Without input to send, stdin is closed at once.
+        let stdin = child.take_stdin().filter(|_| with_stdin);
+        if with_stdin && stdin.is_none() {
+            return Err(EncodeError::Tool("ffmpeg has no stdin".into()));
+        }
         let stdout = child
             .take_stdout()
             .ok_or_else(|| EncodeError::Tool("ffmpeg has no stdout".into()))?;
@@ -76,14 +91,12 @@ impl Running {
             .take_stderr()
             .ok_or_else(|| EncodeError::Tool("ffmpeg has no stderr".into()))?;
         let stderr = tokio::task::spawn_blocking(move || read_tail(stderr, STDERR_LIMIT));
-        Ok((
-            Running {
-                child: Arc::new(Mutex::new(child)),
-                stderr: Some(stderr),
-                finished: false,
-            },
-            stdout,
-        ))
+        let running = Running {
+            child: Arc::new(Mutex::new(child)),
+            stderr: Some(stderr),
+            finished: false,
+        };
+        Ok((running, stdin, stdout))
     }
 
     /// The process id (tests look at its threads).
@@ -176,28 +189,8 @@ pub async fn run_to_end(
     args: &[String],
     timeout: Duration,
 ) -> Result<(Vec<u8>, ExitStatus, String), EncodeError> {
-    let (running, mut stdout) = Running::spawn(ffmpeg, args)?;
-    let mut reader = tokio::task::spawn_blocking(move || {
-        let mut out = Vec::with_capacity(1 << 20);
-        let r = stdout.read_to_end(&mut out);
-        r.map(|_| out)
-    });
-    let out = match tokio::time::timeout(timeout, &mut reader).await {
-        Ok(joined) => joined
-            .map_err(|e| EncodeError::Tool(format!("reading ffmpeg's output: {e}")))?
-            .map_err(|e| EncodeError::Tool(format!("reading ffmpeg's output: {e}")))?,
-        Err(_) => {
-            running.kill();
-            let _ = reader.await;
-            let _ = running.finish().await;
-            return Err(EncodeError::Tool(format!(
-                "ffmpeg did not finish within {} s and was stopped",
-                timeout.as_secs()
-            )));
-        }
-    };
-    let (status, stderr) = running.finish().await?;
-    Ok((out, status, stderr))
+    let (running, _, stdout) = Running::start(ffmpeg, args, 0, false)?;
+    collect(running, stdout, None, timeout).await
 }
 
 /// Runs ffmpeg with `input` written to its stdin, collecting all of stdout (see
@@ -208,51 +201,47 @@ pub async fn run_with_stdin(
     input: Vec<u8>,
     timeout: Duration,
 ) -> Result<(Vec<u8>, ExitStatus, String), EncodeError> {
-    let mut cmd = FfmpegCommand::new_with_path(ffmpeg);
-    cmd.args(args);
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| EncodeError::Tool(format!("cannot run `{ffmpeg}`: {e}")))?;
-    let stdin = child
-        .take_stdin()
-        .ok_or_else(|| EncodeError::Tool("ffmpeg has no stdin".into()))?;
-    let mut stdout = child
-        .take_stdout()
-        .ok_or_else(|| EncodeError::Tool("ffmpeg has no stdout".into()))?;
-    let stderr = child
-        .take_stderr()
-        .ok_or_else(|| EncodeError::Tool("ffmpeg has no stderr".into()))?;
-    let stderr = tokio::task::spawn_blocking(move || read_tail(stderr, STDERR_LIMIT));
-    let running = Running {
-        child: Arc::new(Mutex::new(child)),
-        stderr: Some(stderr),
-        finished: false,
-    };
+    let (running, stdin, stdout) = Running::start(ffmpeg, args, 0, true)?;
     // A broken pipe (ffmpeg stopped reading) shows in its exit status and stderr.
-    let writer = tokio::task::spawn_blocking(move || {
-        let mut stdin = stdin;
-        let _ = std::io::Write::write_all(&mut stdin, &input);
+    let writer = stdin.map(|mut stdin| {
+        tokio::task::spawn_blocking(move || {
+            let _ = std::io::Write::write_all(&mut stdin, &input);
+        })
     });
+    collect(running, stdout, writer, timeout).await
+}
+
+/// Reads all of stdout (while `writer`, if any, feeds stdin), then waits for the exit; kills
+/// ffmpeg when `timeout` passes first.
+async fn collect(
+    running: Running,
+    mut stdout: std::process::ChildStdout,
+    writer: Option<tokio::task::JoinHandle<()>>,
+    timeout: Duration,
+) -> Result<(Vec<u8>, ExitStatus, String), EncodeError> {
     let mut reader = tokio::task::spawn_blocking(move || {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(1 << 20);
         stdout.read_to_end(&mut out).map(|_| out)
     });
-    let out = match tokio::time::timeout(timeout, &mut reader).await {
+    let read = tokio::time::timeout(timeout, &mut reader).await;
+    if read.is_err() {
+        running.kill();
+        let _ = reader.await;
+    }
+    if let Some(w) = writer {
+        let _ = w.await;
+    }
+    let out = match read {
         Ok(joined) => joined
             .map_err(|e| EncodeError::Tool(format!("reading ffmpeg's output: {e}")))?
             .map_err(|e| EncodeError::Tool(format!("reading ffmpeg's output: {e}")))?,
         Err(_) => {
-            running.kill();
-            let _ = reader.await;
-            let _ = writer.await;
             let _ = running.finish().await;
-            return Err(EncodeError::Tool(format!(
-                "ffmpeg did not finish within {} s and was stopped",
-                timeout.as_secs()
-            )));
+            let secs = timeout.as_secs();
+            let msg = format!("ffmpeg did not finish within {secs} s and was stopped");
+            return Err(EncodeError::Tool(msg));
         }
     };
-    let _ = writer.await;
     let (status, stderr) = running.finish().await?;
     Ok((out, status, stderr))
 }

@@ -700,6 +700,8 @@ fn write(path: &Path, bytes: &[u8]) {
 }
 
 /// Writes the whole HLS VOD package of `set` into `dir` and checks every video segment.
+// Long because it writes a whole HLS package (master, playlists, init, every segment) and
+// checks each video segment as it goes: one fixture for the decode tests.
 async fn package(dir: &Path, source: &str, probe: &Probe, set: &RenditionSet) -> PathBuf {
     let plan = set.plan.plan(probe).unwrap();
     let fmt = set.format;
@@ -1376,9 +1378,11 @@ async fn reads_http_sources_by_range_and_hides_the_url() {
 
 /// Every file of the shared test corpus (`scripts/gen-media.sh`, in `target/test-media` or
 /// `$TRANSCODE_CORPUS`) with every method its probe allows, played as fMP4 and TS.
-/// `cargo test -p common --lib transcode -- --ignored`.
+/// `cargo test -p stream-media --lib transcode -- --ignored`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
+// Long because it walks the whole generated corpus through every method with the checks of
+// each (a table-driven end-to-end test of the engine).
 async fn corpus_plays() {
     let root = std::env::var("TRANSCODE_CORPUS")
         .map(PathBuf::from)

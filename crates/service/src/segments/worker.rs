@@ -107,32 +107,57 @@ async fn publish(ctx: &WorkerContext, held: &Held<'_>, id: &SegmentId, bytes: By
     Ok(())
 }
 
+/// Why a job stopped before it made everything it holds.
+#[derive(Debug)]
+enum Failure {
+    /// ffmpeg could not make it (recorded on the claims; retrying may or may not help).
+    Encode(EncodeError),
+    /// The stores failed (the invocation fails too, so the platform may retry it).
+    Storage(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Storage(e)
+    }
+}
+
+impl From<EncodeError> for Failure {
+    fn from(e: EncodeError) -> Self {
+        Failure::Encode(e)
+    }
+}
+
 /// Runs a claimed job to the end: publishes what it made; whatever it still holds when it stops
 /// (an encode error, a storage error) is released as failed, so waiting requests look again.
+/// Only a storage error is an error of the run (an encode failure is recorded on the claims).
 pub async fn run(ctx: &WorkerContext, job: &Job) -> Result<()> {
     let held = Held::new(ctx.meta.as_ref(), &job.worker, job.claims()?);
     let started = std::time::Instant::now();
     let outcome = make(ctx, job, &held).await;
     let message = match &outcome {
-        Ok(Ok(())) => {
+        Ok(()) => {
             let ms = started.elapsed().as_millis() as u64;
             tracing::info!(rendition = %job.rendition, kind = ?job.kind, elapsed_ms = ms, "job done");
             // An audio run that stopped while holding a claim it did not fill.
             "The audio pass ended before this segment.".to_string()
         }
-        Ok(Err(e)) => {
+        Err(Failure::Encode(e)) => {
             tracing::warn!(rendition = %job.rendition, kind = ?job.kind, error = %e, "job failed");
             failure_message(e)
         }
-        Err(e) => format!("The segment could not be stored: {e}"),
+        Err(Failure::Storage(e)) => format!("The segment could not be stored: {e}"),
     };
     held.release_all(&message).await?;
     ctx.events.notify_waiters();
-    outcome.map(|_| ())
+    match outcome {
+        Err(Failure::Storage(e)) => Err(e),
+        Ok(()) | Err(Failure::Encode(_)) => Ok(()),
+    }
 }
 
-/// The encode of each kind of job. The outer error is storage's; the inner one the encoder's.
-async fn make(ctx: &WorkerContext, job: &Job, held: &Held<'_>) -> Result<Result<(), EncodeError>> {
+/// The encode of each kind of job, and the publishing of what it made.
+async fn make(ctx: &WorkerContext, job: &Job, held: &Held<'_>) -> Result<(), Failure> {
     let set = &job.set;
     let media = ctx
         .meta
@@ -158,38 +183,28 @@ async fn make(ctx: &WorkerContext, job: &Job, held: &Held<'_>) -> Result<Result<
     };
     let own = job.id(&job.rendition, job.kind.piece())?;
     match job.kind {
-        JobKind::Init => match encode_init(&input).await {
-            Ok(bytes) => publish(ctx, held, &own, bytes).await.map(Ok),
-            Err(e) => Ok(Err(e)),
-        },
+        JobKind::Init => publish(ctx, held, &own, encode_init(&input).await?).await?,
         JobKind::Segment(i) if !job.also.is_empty() => {
             let ids: Vec<&str> = std::iter::once(job.rendition.as_str())
                 .chain(job.also.iter().map(String::as_str))
                 .collect();
-            match encode_video_segments(&input, i, &ids).await {
-                Ok(all) => {
-                    for (rendition, (_, bytes)) in ids.iter().zip(all) {
-                        publish(ctx, held, &job.id(rendition, Piece::Media(i))?, bytes).await?;
-                    }
-                    Ok(Ok(()))
-                }
-                Err(e) => Ok(Err(e)),
+            let all = encode_video_segments(&input, i, &ids).await?;
+            for (rendition, (_, bytes)) in ids.iter().zip(all) {
+                publish(ctx, held, &job.id(rendition, Piece::Media(i))?, bytes).await?;
             }
         }
-        JobKind::Segment(i) => match encode_video_segment(&input, i).await {
-            Ok(bytes) => publish(ctx, held, &own, bytes).await.map(Ok),
-            Err(e) => Ok(Err(e)),
-        },
-        JobKind::InitWith(i) => match encode_video_segment_and_init(&input, i).await {
-            Ok((init, media)) => {
-                // The segment first: the request waiting on the init asks for it next.
-                publish(ctx, held, &own.with_piece(Piece::Media(i)), media).await?;
-                publish(ctx, held, &own, init).await.map(Ok)
-            }
-            Err(e) => Ok(Err(e)),
-        },
-        JobKind::AudioRun(from) => audio_run(ctx, held, &input, &own, from).await,
+        JobKind::Segment(i) => {
+            publish(ctx, held, &own, encode_video_segment(&input, i).await?).await?
+        }
+        JobKind::InitWith(i) => {
+            let (init, media) = encode_video_segment_and_init(&input, i).await?;
+            // The segment first: the request waiting on the init asks for it next.
+            publish(ctx, held, &own.with_piece(Piece::Media(i)), media).await?;
+            publish(ctx, held, &own, init).await?;
+        }
+        JobKind::AudioRun(from) => audio_run(ctx, held, &input, &own, from).await?,
     }
+    Ok(())
 }
 
 /// One continuous audio pass: publishes each segment as it completes and claims the next; stops
@@ -200,9 +215,10 @@ async fn audio_run(
     input: &EncodeInput<'_>,
     first: &SegmentId,
     from: u32,
-) -> Result<Result<(), EncodeError>> {
+) -> Result<(), Failure> {
     let total = input.plan.len() as u32;
     // The first storage error stops the pass (the callback answers `false`) and is returned.
+    // The callback's futures run one at a time, so a plain lock borrowed by each is enough.
     let storage_error: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
     let outcome = encode_audio_run(input, from, |i, bytes| {
         let (id, next) = (
@@ -223,16 +239,16 @@ async fn audio_run(
         .into_inner()
         .unwrap_or_else(|p| p.into_inner())
     {
-        return Err(e);
+        return Err(Failure::Storage(e));
     }
     match outcome {
-        Ok(_) => Ok(Ok(())),
+        Ok(_) => Ok(()),
         // Failed after its last claimed segment: nothing is left to release.
         Err(e) if !held_any(held, first, from, total) => {
             tracing::warn!(error = %e, "audio pass failed after its last claimed segment");
-            Ok(Ok(()))
+            Ok(())
         }
-        Err(e) => Ok(Err(e)),
+        Err(e) => Err(Failure::Encode(e)),
     }
 }
 

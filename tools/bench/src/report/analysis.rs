@@ -169,6 +169,8 @@ fn ttfs(w: &mut String, ctx: &Ctx, t: &Value) {
 }
 
 /// Where the transcode's time goes at `pos`, when it misses a bound there.
+// Long because it is one paragraph of the report, built clause by clause from the figures it
+// names (splitting it would scatter one sentence over several functions).
 fn transcode(t: &Value, pos: &str, diags: &[Diag]) -> Option<String> {
     let c = case(t, "transcode", pos)?;
     let sv = med(&pluck(&c["streamd"], &["video_ms"]));
