@@ -122,6 +122,16 @@ async fn api(State(server): State<Arc<Server>>, req: Request) -> Response {
     Response::from_parts(p, Body::from(b))
 }
 
+/// `431` for a request whose header block is over `stream_http::MAX_HEADER_BLOCK`.
+async fn limit_headers(req: Request, next: axum::middleware::Next) -> Response {
+    if stream_http::header_block_size(req.headers()) > stream_http::MAX_HEADER_BLOCK {
+        let (parts, body) =
+            stream_http::headers_too_large(&stream_core::ids::random_id()).into_parts();
+        return Response::from_parts(parts, Body::from(body));
+    }
+    next.run(req).await
+}
+
 /// A prepared server: state built, listener bound, not yet serving.
 pub struct Prepared {
     pub server: Arc<Server>,
@@ -222,7 +232,11 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/player", get(asset.clone()))
         .route("/player/", get(asset.clone()))
         .route("/player/{*path}", get(asset));
-    r.fallback(api).with_state(server)
+    // Every route, the object and player routes included: an oversized header block is refused
+    // before any work (the API's handler checks the same for the Lambda functions).
+    r.fallback(api)
+        .layer(axum::middleware::from_fn(limit_headers))
+        .with_state(server)
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests and background work.

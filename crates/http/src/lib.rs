@@ -33,6 +33,30 @@ use self::routes::{param, Auth, Resolution, RouteId};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// The largest request header block accepted (SPEC §2: 16 KiB), counted as on the wire: each
+/// line's name, `: `, value and CRLF. A larger one is refused with `431` before any work.
+pub const MAX_HEADER_BLOCK: usize = 16 * 1024;
+
+/// The size of `headers` as an HTTP/1.1 header block.
+pub fn header_block_size(headers: &http::HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum()
+}
+
+/// The `431` of a request whose header block is over [`MAX_HEADER_BLOCK`].
+pub fn headers_too_large(request_id: &str) -> Resp {
+    let message = format!("the request's headers exceed {MAX_HEADER_BLOCK} bytes");
+    let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+    error_body(
+        status,
+        "request_header_fields_too_large",
+        &message,
+        request_id,
+    )
+}
+
 /// The request id: the caller's `x-request-id` when it is sane, else a new one.
 pub fn request_id(req: &Req) -> String {
     let sane = |v: &&str| {
@@ -106,6 +130,9 @@ fn method_not_allowed(rid: &str) -> Resp {
 }
 
 async fn route(state: &AppState, req: &Req, rid: &str) -> Result<Resp> {
+    if header_block_size(req.headers()) > MAX_HEADER_BLOCK {
+        return Ok(headers_too_large(rid));
+    }
     if req.method() == Method::OPTIONS {
         return Ok(preflight());
     }

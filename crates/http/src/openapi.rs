@@ -386,7 +386,8 @@ fn operation(r: &Route, schemas: &mut Schemas) -> utoipa::openapi::path::Operati
             .content(content_type, content);
         op = op.response(status.to_string(), resp.build());
     }
-    for (status, description, body) in doc.answers {
+    let too_large: Answer = (431, "The header block exceeds 16 KiB", ERR);
+    for (status, description, body) in doc.answers.iter().chain([&too_large]) {
         let mut resp = ResponseBuilder::new().description(*description);
         if let Some(body) = body {
             resp = resp.content(

@@ -74,6 +74,10 @@ fn cfg_err(var: &'static str, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// The longest bearer token accepted (SPEC §2: 8 KiB), and its header (`Bearer ` + token).
+pub const MAX_BEARER_TOKEN: usize = 8 * 1024;
+const MAX_BEARER_HEADER: usize = MAX_BEARER_TOKEN + "Bearer ".len();
+
 /// The client that fetches a JWKS URL. TLS is rustls with the `ring` provider, which the JWT
 /// signatures already link: no second crypto library is compiled into the embedded server.
 /// Installed once per process (a provider another library installed first is kept).
@@ -172,6 +176,11 @@ impl TokenVerifier {
 
     /// Verifies the `Authorization: Bearer <JWT>` header value.
     pub async fn verify_header(&self, header: Option<&str>) -> Result<Caller> {
+        // Refused before any work (SPEC §2): no signature check, no JWKS fetch for a giant.
+        if header.is_some_and(|h| h.len() > MAX_BEARER_HEADER) {
+            let msg = format!("bearer token longer than {MAX_BEARER_TOKEN} bytes");
+            return Err(Error::Unauthenticated(msg));
+        }
         let header = header.ok_or_else(|| Error::Unauthenticated("missing bearer token".into()))?;
         let token = header
             .strip_prefix("Bearer ")
@@ -186,6 +195,9 @@ impl TokenVerifier {
 
     pub async fn verify(&self, token: &str) -> Result<Caller> {
         let invalid = |why: &str| Error::Unauthenticated(format!("invalid token: {why}"));
+        if token.len() > MAX_BEARER_TOKEN {
+            return Err(invalid("longer than 8 KiB"));
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed"))?;
         if !self.algorithms.contains(&header.alg) {
             return Err(invalid("algorithm not allowed"));
@@ -206,6 +218,8 @@ impl TokenVerifier {
         let mut validation = Validation::new(header.alg);
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.leeway = 30;
+        // A token not yet valid is refused like an expired one (SPEC §2).
+        validation.validate_nbf = true;
         match &self.issuer {
             Some(iss) => validation.set_issuer(&[iss]),
             None => validation.iss = None,
