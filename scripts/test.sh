@@ -12,6 +12,8 @@ flock "$STREAM_TEST_MEDIA_DIR/.lock" scripts/gen-media.sh "$STREAM_TEST_MEDIA_DI
 # The infrastructure template: cfn-lint clean and in step with infra/tables.json.
 scripts/lint-infra.sh
 scripts/player-assets.sh --test
+# Each binary links only what it uses (streamd: no AWS SDK; functions: no SQLite).
+scripts/check-deps.sh
 # Build before starting the emulators so they run only as long as the tests need them. The
 # benchmarks (tools/bench) are not built for a test run, only checked so they keep compiling
 # (scripts/bench.sh builds and runs them); their report writer's golden test does run.

@@ -122,11 +122,18 @@ async fn api(State(server): State<Arc<Server>>, req: Request) -> Response {
     Response::from_parts(p, Body::from(b))
 }
 
-/// `431` for a request whose header block is over `stream_http::MAX_HEADER_BLOCK`.
-async fn limit_headers(req: Request, next: axum::middleware::Next) -> Response {
+/// `431` for a request whose header block is over `stream_http::MAX_HEADER_BLOCK`, with the
+/// request id and CORS headers of every answer.
+async fn limit_headers(
+    State(server): State<Arc<Server>>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
     if stream_http::header_block_size(req.headers()) > stream_http::MAX_HEADER_BLOCK {
-        let (parts, body) =
-            stream_http::headers_too_large(&stream_core::ids::random_id()).into_parts();
+        let rid = stream_http::request_id_of(req.headers());
+        let mut resp = stream_http::headers_too_large(&rid);
+        stream_http::finish_headers(&mut resp, &rid, &server.state.config.cors_origin);
+        let (parts, body) = resp.into_parts();
         return Response::from_parts(parts, Body::from(body));
     }
     next.run(req).await
@@ -235,7 +242,10 @@ pub fn router(server: Arc<Server>) -> Router {
     // Every route, the object and player routes included: an oversized header block is refused
     // before any work (the API's handler checks the same for the Lambda functions).
     r.fallback(api)
-        .layer(axum::middleware::from_fn(limit_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            server.clone(),
+            limit_headers,
+        ))
         .with_state(server)
 }
 

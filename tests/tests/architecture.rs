@@ -35,9 +35,76 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The code of a file without its test module(s).
-fn non_test_code(text: &str) -> &str {
-    text.find("#[cfg(test)]").map_or(text, |i| &text[..i])
+/// The code of a file without its test-only items: each `#[cfg(test)]` and the item after it
+/// (a `mod tests;` line, or a block up to its matching brace) is dropped; the rest is kept.
+fn non_test_code(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + "#[cfg(test)]".len()..];
+        // The item ends at the first `;` before any `{`, or at the brace matching the first `{`.
+        let (semi, open) = (after.find(';'), after.find('{'));
+        let end = match (semi, open) {
+            (Some(s), Some(o)) if s < o => s + 1,
+            (Some(s), None) => s + 1,
+            (_, Some(o)) => {
+                let mut depth = 0usize;
+                let mut end = after.len();
+                for (j, c) in after[o..].char_indices() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                end = o + j + 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                end
+            }
+            (None, None) => after.len(),
+        };
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Paths through child modules or `self::`: `use args::x` in `transcode/mod.rs` names
+/// `transcode::args`.
+fn child_references(module: &str, children: &[&str], code: &str) -> Vec<Vec<String>> {
+    let own: Vec<String> = module
+        .split("::")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let mut out = vec![];
+    for name in children.iter().copied().chain(std::iter::once("self")) {
+        let needle = format!("{name}::");
+        for (i, _) in code.match_indices(&needle) {
+            let before = code[..i].chars().next_back();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                continue;
+            }
+            let rest = &code[i + needle.len()..];
+            let end = rest
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            let mut path = own.clone();
+            if name != "self" {
+                path.push(name.to_string());
+            }
+            if end > 0 {
+                path.push(rest[..end].to_string());
+            }
+            out.push(path);
+        }
+    }
+    out
 }
 
 /// Every path the code names that starts with `crate::` or `super::`, resolved to module paths.
@@ -107,8 +174,26 @@ fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
             .file_name()
             .is_some_and(|n| n == "mod.rs" || n == "lib.rs");
         let text = std::fs::read_to_string(f).unwrap();
+        let code = non_test_code(&text);
+        let prefix = if module.is_empty() {
+            String::new()
+        } else {
+            format!("{module}::")
+        };
+        // Child modules are declared only by a module's own file (`mod.rs`/`lib.rs`).
+        let children: Vec<&str> = if is_mod_rs {
+            modules
+                .iter()
+                .filter_map(|m| m.strip_prefix(&prefix))
+                .filter(|c| !c.is_empty() && !c.contains("::"))
+                .collect()
+        } else {
+            vec![]
+        };
         let mut deps = BTreeSet::new();
-        for path in references(&module, is_mod_rs, non_test_code(&text)) {
+        let mut paths = references(&module, is_mod_rs, &code);
+        paths.extend(child_references(&module, &children, &code));
+        for path in paths {
             // The deepest module the path names (the rest is an item inside it).
             let target = (1..=path.len())
                 .rev()
@@ -197,6 +282,22 @@ fn the_cycle_check_finds_cycles() {
     );
     let claims: Vec<String> = vec!["segments".into(), "claims".into()];
     assert!(refs.iter().any(|r| r.starts_with(&claims)), "{refs:?}");
+    // Test-only items are dropped, and only they.
+    let code = non_test_code(
+        "use a::b;\n#[cfg(test)]\nmod tests;\n#[cfg(test)]\nfn f() { g(); { h(); } }\nuse c::d;",
+    );
+    assert_eq!(
+        code.split_whitespace().collect::<Vec<_>>(),
+        ["use", "a::b;", "use", "c::d;"]
+    );
+    let kids = child_references("transcode", &["args"], "use args::{x}; self::y(); margs::z");
+    assert_eq!(
+        kids,
+        vec![
+            vec!["transcode".to_string(), "args".into()],
+            vec!["transcode".into(), "y".into()]
+        ]
+    );
     assert!(
         refs.contains(&vec!["state".into(), "AppState".into()]),
         "{refs:?}"

@@ -1,7 +1,8 @@
 //! The pure core of the streaming service: what a media file is, what a client can play, how to
 //! play a file on it, and what an HLS rendition of it looks like. No I/O, no async runtime, no
-//! HTTP, no cloud SDK: every function here is a function of its arguments, so it is tested
-//! without any of them and measured in microseconds (SPEC §8).
+//! HTTP, no cloud SDK: apart from `ids` (which asks the OS for random bytes), every function
+//! here is a function of its arguments (the time is passed in), so it is tested without any of
+//! them and measured in microseconds (SPEC §8).
 //!
 //! # Layout
 //!
@@ -18,7 +19,8 @@
 //! - [`error`]: the domain's error type (no HTTP status: the edge maps it).
 //! - [`ids`], [`frame_rate`]: random ids and constant-time comparison; nominal frame rates.
 //!
-//! Dependencies point one way: `model` ← `playback` ← `session`, `hls` ← `segment`.
+//! Dependencies point one way: `playback` → `model`; `session` → `playback`, `model`;
+//! `segment` → `playback` (the segment format); `hls` → `segment`, `playback`, `model`.
 
 pub mod error;
 pub mod frame_rate;

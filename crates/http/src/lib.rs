@@ -59,20 +59,38 @@ pub fn headers_too_large(request_id: &str) -> Resp {
 
 /// The request id: the caller's `x-request-id` when it is sane, else a new one.
 pub fn request_id(req: &Req) -> String {
+    request_id_of(req.headers())
+}
+
+/// [`request_id`] from the headers alone (for routes outside [`handle`], such as `streamd`'s).
+pub fn request_id_of(headers: &http::HeaderMap) -> String {
     let sane = |v: &&str| {
         !v.is_empty()
             && v.len() <= 64
             && v.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
-    let given = req
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok());
+    let given = headers.get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok());
     given
         .filter(sane)
         .map(str::to_string)
         .unwrap_or_else(stream_core::ids::random_id)
+}
+
+/// Adds the request id and the CORS headers every answer carries.
+pub fn finish_headers(resp: &mut Resp, request_id: &str, cors_origin: &str) {
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert(REQUEST_ID_HEADER, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(cors_origin) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        let exposed = "x-request-id, content-range, content-length, location, retry-after";
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(exposed),
+        );
+    }
 }
 
 /// Handles one request. Never panics on input; every error becomes the JSON error body.
@@ -93,18 +111,7 @@ pub async fn handle(state: &AppState, req: Req) -> Resp {
                 error_response(&e, &rid)
             }
         };
-        let h = resp.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&rid) {
-            h.insert(REQUEST_ID_HEADER, v);
-        }
-        if let Ok(v) = HeaderValue::from_str(&state.config.cors_origin) {
-            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-            let exposed = "x-request-id, content-range, content-length, location, retry-after";
-            h.insert(
-                header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                HeaderValue::from_static(exposed),
-            );
-        }
+        finish_headers(&mut resp, &rid, &state.config.cors_origin);
         let elapsed_us = started.elapsed().as_micros() as u64;
         tracing::info!(status = resp.status().as_u16(), elapsed_us, "done");
         resp

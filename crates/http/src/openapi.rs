@@ -75,6 +75,12 @@ const UNAVAILABLE: Answer = (
     "A backing service is unavailable; retry after `Retry-After`",
     ERR,
 );
+const NOT_PLAYABLE: Answer = (
+    409,
+    "The media cannot be delivered as HLS (`not_playable`)",
+    ERR,
+);
+const MEDIA_GONE: Answer = (410, "The session's media was deleted (`media_gone`)", ERR);
 
 const STREAM_QUERY: &[QueryParam] = &[
     (
@@ -292,6 +298,31 @@ fn doc_of(id: RouteId) -> Doc {
     }
 }
 
+/// The answers every route of a kind can give besides its own (added unless it names the
+/// status itself): an oversized header block, a backing service that is down, and for HLS
+/// sessions a media that cannot be delivered or is gone.
+fn extra_answers(id: RouteId) -> Vec<Answer> {
+    let mut extra = vec![(431, "The header block exceeds 16 KiB", ERR)];
+    if !matches!(id, RouteId::Health | RouteId::OpenApi) {
+        extra.push(UNAVAILABLE);
+    }
+    match id {
+        RouteId::Master | RouteId::Variant | RouteId::Segment => {
+            extra.extend([NOT_PLAYABLE, MEDIA_GONE]);
+            if id == RouteId::Master {
+                extra.push((400, "`start` is not a number of seconds", ERR));
+            }
+        }
+        RouteId::PatchMedia => extra.push((
+            409,
+            "A concurrent change won (`concurrent_modification`); retry",
+            ERR,
+        )),
+        _ => {}
+    }
+    extra
+}
+
 fn http_method(m: &Method) -> HttpMethod {
     match *m {
         Method::POST => HttpMethod::Post,
@@ -386,8 +417,13 @@ fn operation(r: &Route, schemas: &mut Schemas) -> utoipa::openapi::path::Operati
             .content(content_type, content);
         op = op.response(status.to_string(), resp.build());
     }
-    let too_large: Answer = (431, "The header block exceeds 16 KiB", ERR);
-    for (status, description, body) in doc.answers.iter().chain([&too_large]) {
+    let extra = extra_answers(r.id);
+    let own = |status: &u16| doc.answers.iter().any(|(s, ..)| s == status);
+    let answers = doc
+        .answers
+        .iter()
+        .chain(extra.iter().filter(|(s, ..)| !own(s)));
+    for (status, description, body) in answers {
         let mut resp = ResponseBuilder::new().description(*description);
         if let Some(body) = body {
             resp = resp.content(

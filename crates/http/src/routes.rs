@@ -142,6 +142,7 @@ const PIECE: &str = "/api/v1/hls/{session}/{rendition}/{file}";
 #[rustfmt::skip]
 pub const ROUTES: &[Route] = &[
     api(RouteId::Health, GET, "/healthz", Auth::Public, "Liveness"),
+    api(RouteId::Health, HEAD, "/healthz", Auth::Public, "Liveness (headers)"),
     api(RouteId::OpenApi, GET, "/api/v1/openapi.json", Auth::Public, "This API's OpenAPI 3.1 document"),
     api(RouteId::CreateUpload, Method::POST, "/api/v1/uploads", Auth::Bearer,
         "Create an upload: a media record and a URL to PUT its bytes to"),

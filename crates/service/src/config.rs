@@ -118,7 +118,6 @@ impl Config {
         Self::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
     }
 
-    /// Reads the configuration through `get` (the environment, or a map in tests).
     /// The base of the URLs the API hands out (session playlists): the embedded server's own URL,
     /// the configured public URL (a CDN) in the cloud, else empty = path-absolute URLs, which
     /// every client resolves against the URL it asked.
@@ -131,6 +130,7 @@ impl Config {
     }
 
     // Long because it is a table: one line per environment variable, with its default.
+    /// Reads the configuration through `get` (the environment, or a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let storage = match get("STREAM_STORAGE").as_deref() {
             None | Some("embedded") => StorageKind::Embedded,

@@ -19,10 +19,11 @@
 //! - [`cleanup`]: what an ended session leaves behind.
 //! - [`telemetry`]: tracing setup.
 //!
-//! Dependencies inside the crate point one way: `hls` and `playback` → `segments::request` →
-//! `segments::dispatch` → `segments::worker` → `segments::claims`; `state` builds the
-//! dispatcher with a `WorkerContext`, and nothing below `state` reaches back up to it except
-//! the request side, which is given the state.
+//! Dependencies inside the crate point one way (`tests/tests/architecture.rs` checks there is
+//! no cycle between files): `hls` → `segments::request` → `segments::dispatch` →
+//! `segments::worker` → `segments::claims`; `playback` and `progress` → `media`; `state` builds
+//! the dispatcher with a `WorkerContext`, and nothing below `state` reaches back up to it
+//! except the request side, which is given the state.
 
 pub mod auth;
 pub mod cleanup;

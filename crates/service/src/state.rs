@@ -67,7 +67,8 @@ impl From<Error> for StartupError {
 struct Backend {
     objects: Arc<dyn ObjectStore>,
     meta: Arc<dyn MetaStore>,
-    session_tokens: SessionTokens,
+    /// Where a generated session-token key may be kept (the embedded data dir).
+    secret_dir: Option<std::path::PathBuf>,
     /// The remote dispatcher, when jobs do not run in this process.
     remote: Option<Arc<dyn Dispatcher>>,
     #[cfg(feature = "embedded")]
@@ -85,10 +86,12 @@ impl AppState {
     pub async fn from_config(config: Config) -> Result<Self, StartupError> {
         let verifier = Arc::new(TokenVerifier::new(&config.jwt)?);
         let prober = Arc::new(Prober::new(&config.ffprobe));
-        let backend = match config.storage {
-            StorageKind::Aws => aws_backend(&config).await?,
-            StorageKind::Embedded => embedded_backend(&config)?,
-        };
+        let backend = backend(&config).await?;
+        let key_file = backend
+            .secret_dir
+            .as_ref()
+            .map(|d| d.join("session-secret"));
+        let session_tokens = session_tokens(&config, key_file.as_deref())?;
         let segment_events: Arc<tokio::sync::Notify> = Arc::default();
         let dispatcher = match backend.remote {
             Some(remote) => remote,
@@ -108,7 +111,7 @@ impl AppState {
             config: Arc::new(config),
             verifier,
             prober,
-            session_tokens: Arc::new(backend.session_tokens),
+            session_tokens: Arc::new(session_tokens),
             dispatcher,
             open_sessions: Arc::default(),
             segment_events,
@@ -117,7 +120,21 @@ impl AppState {
         })
     }
 
-    /// What a worker of this process needs (the `transcode` function's state).
+    /// The `transcode` function's cold start: configuration from the environment, tracing, and
+    /// only what a worker needs (the stores, ffmpeg): no token keys, no verifier, no prober.
+    pub async fn worker_from_env() -> Result<WorkerContext, StartupError> {
+        let config = Config::from_env()?;
+        crate::telemetry::init(config.log_format);
+        let backend = backend(&config).await?;
+        Ok(WorkerContext {
+            objects: backend.objects,
+            meta: backend.meta,
+            ffmpeg: config.ffmpeg.clone(),
+            events: Arc::default(),
+        })
+    }
+
+    /// What a worker of this process needs.
     pub fn worker_context(&self) -> WorkerContext {
         WorkerContext {
             objects: self.objects.clone(),
@@ -125,6 +142,15 @@ impl AppState {
             ffmpeg: self.config.ffmpeg.clone(),
             events: self.segment_events.clone(),
         }
+    }
+}
+
+/// The configured backend's stores (and remote dispatcher): the one place that looks at
+/// `Config::storage`.
+async fn backend(config: &Config) -> Result<Backend, StartupError> {
+    match config.storage {
+        StorageKind::Aws => aws_backend(config).await,
+        StorageKind::Embedded => embedded_backend(config),
     }
 }
 
@@ -144,7 +170,7 @@ async fn aws_backend(config: &Config) -> Result<Backend, StartupError> {
             config.s3_force_path_style,
         )),
         meta: Arc::new(DynamoMetaStore::new(&sdk, &config.table_prefix)),
-        session_tokens: session_tokens(config, None)?,
+        secret_dir: None,
         remote,
         #[cfg(feature = "embedded")]
         embedded: None,
@@ -176,7 +202,7 @@ fn embedded_backend(config: &Config) -> Result<Backend, StartupError> {
     Ok(Backend {
         objects: objects.clone(),
         meta: meta.clone(),
-        session_tokens: session_tokens(config, Some(&dir.join("session-secret")))?,
+        secret_dir: Some(dir.clone()),
         remote: None,
         embedded: Some(Embedded { objects, meta }),
     })
@@ -198,7 +224,6 @@ fn not_built(kind: &str, feature: &str) -> StartupError {
     })
 }
 
-#[cfg(any(feature = "aws", feature = "embedded"))]
 /// The session-token key: `STREAM_SESSION_SECRET`, else derived from the HS256 JWT secret, else
 /// (embedded) a secret kept in the data dir. The cloud shape needs one of the first two.
 fn session_tokens(config: &Config, file: Option<&Path>) -> Result<SessionTokens, StartupError> {

@@ -1,25 +1,26 @@
 //! The `transcode` function (container image with ffmpeg): runs one claimed job — an init
 //! segment, a video segment, or a continuous audio pass — and publishes what it made (SPEC §6).
 //! Invoked asynchronously by `hls`; the event is a `stream_service::segments::worker::Job`.
+//! It holds only what a worker needs (`WorkerContext`: the stores and ffmpeg).
 
 use lambda_runtime::{service_fn, LambdaEvent};
-use stream_service::segments::worker::{self, Job};
+use stream_service::segments::worker::{self, Job, WorkerContext};
 use stream_service::state::AppState;
 
 async fn handle(
-    state: &AppState,
+    ctx: &WorkerContext,
     event: LambdaEvent<Job>,
 ) -> Result<serde_json::Value, lambda_runtime::Error> {
     let job = event.payload;
     // A failed encode is recorded on the segment (not an invocation error: retrying the same
     // input would fail the same way; the claim's attempts bound the retries). Storage errors
-    // fail the invocation.
-    worker::run(&state.worker_context(), &job).await?;
+    // fail the invocation; its claims are left to their lease.
+    worker::run(ctx, &job).await?;
     Ok(serde_json::json!({"rendition": job.rendition, "kind": job.kind}))
 }
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let state = AppState::init_from_env().await?;
-    lambda_runtime::run(service_fn(|ev| handle(&state, ev))).await
+    let ctx = AppState::worker_from_env().await?;
+    lambda_runtime::run(service_fn(|ev| handle(&ctx, ev))).await
 }

@@ -107,29 +107,37 @@ impl<'a> Held<'a> {
     }
 
     /// Marks a piece ready with its published object (only if the claim is still this worker's:
-    /// a worker whose lease ran out finds the piece taken over; its bytes are the same).
+    /// a worker whose lease ran out finds the piece taken over; its bytes are the same). The
+    /// claim stays held until the write succeeded.
     pub async fn complete(&self, id: &SegmentId) -> Result<()> {
-        self.ids().retain(|h| h != id);
+        let record = id.record_id();
         if !self
             .meta
-            .complete_segment(&id.record_id(), &self.worker, &id.object_key())
+            .complete_segment(&record, &self.worker, &id.object_key())
             .await?
         {
             tracing::warn!(segment = %id.file_name(), "claim lost before completion; the object is identical");
         }
+        self.ids().retain(|h| h != id);
         Ok(())
     }
 
     /// Releases every claim still held as failed with `error`: a waiting request claims it again
-    /// at once (until `MAX_ATTEMPTS`) instead of waiting out the lease.
+    /// at once (until `MAX_ATTEMPTS`) instead of waiting out the lease. Every claim is tried;
+    /// the first error is returned (the others are left to their lease).
     pub async fn release_all(&self, error: &str) -> Result<()> {
         let ids = std::mem::take(&mut *self.ids());
+        let mut first_error = None;
         for id in ids {
-            self.meta
+            if let Err(e) = self
+                .meta
                 .fail_segment(&id.record_id(), &self.worker, error)
-                .await?;
+                .await
+            {
+                first_error.get_or_insert(e);
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 }
 
@@ -174,5 +182,56 @@ mod tests {
             Standing::of(Some(&dead), 100),
             Standing::FailedForGood(Some("e".into()))
         );
+    }
+
+    /// The lifecycle on a real store (the embedded one, in a temporary directory).
+    #[tokio::test]
+    async fn held_claims_complete_or_release_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta =
+            stream_storage::embedded::SqliteMetaStore::open(&dir.path().join("m.db")).unwrap();
+        let piece = |i| {
+            SegmentId::new(
+                "m1",
+                "key",
+                stream_core::segment::Piece::Media(i),
+                stream_core::playback::decision::SegmentFormat::Fmp4,
+            )
+        };
+        let (a, b, c) = (piece(0), piece(1), piece(2));
+        assert!(matches!(
+            claim(&meta, &a, "w1").await.unwrap(),
+            Claim::Claimed(_)
+        ));
+        let held = Held::new(&meta, "w1", vec![a.clone()]);
+        assert!(held.add(b.clone()).await, "a free piece is taken");
+        // Another worker cannot take what w1 holds.
+        assert!(!claim_more(&meta, &b, "w2").await);
+        assert!(held.holds(&a) && held.holds(&b) && !held.holds(&c));
+        held.complete(&a).await.unwrap();
+        assert!(!held.holds(&a));
+        held.release_all("broken").await.unwrap();
+        let rec = |id: &SegmentId| {
+            let (meta, id) = (&meta, id.record_id());
+            async move { meta.get_segment(&id).await.unwrap().unwrap() }
+        };
+        let (ra, rb) = (rec(&a).await, rec(&b).await);
+        assert_eq!(
+            (ra.state, ra.object_key.as_deref()),
+            (SegmentState::Ready, Some("renditions/m1/key/seg_00000.m4s"))
+        );
+        assert_eq!(
+            (rb.state, rb.error.as_deref()),
+            (SegmentState::Failed, Some("broken"))
+        );
+        // A released piece is free again at once (one attempt used), not after the lease.
+        assert_eq!(Standing::of(Some(&rb), now()), Standing::Free);
+        assert!(matches!(
+            claim(&meta, &b, "w2").await.unwrap(),
+            Claim::Claimed(_)
+        ));
+        // Nothing held is nothing released.
+        held.release_all("again").await.unwrap();
+        assert_eq!(rec(&b).await.state, SegmentState::Encoding);
     }
 }

@@ -49,14 +49,16 @@ impl Dispatcher for InProcess {
         let (ctx, permits) = (self.ctx.clone(), self.permits.clone());
         // Not tied to the request: a client that disconnects does not cancel the encode (its
         // retry will want it).
-        tokio::spawn(async move {
+        // It carries the request's span (its request id) into the job's logs.
+        let job_run = async move {
             let Ok(_permit) = permits.acquire_owned().await else {
                 return;
             };
             if let Err(e) = worker::run(&ctx, &job).await {
-                tracing::error!(error = %e, rendition = %job.rendition, kind = ?job.kind, "job could not run; its claim will expire");
+                tracing::error!(error = %e, rendition = %job.rendition, kind = ?job.kind, "job could not run; its claims are left to their lease");
             }
-        });
+        };
+        tokio::spawn(tracing::Instrument::in_current_span(job_run));
         Ok(())
     }
 

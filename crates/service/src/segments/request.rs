@@ -124,6 +124,11 @@ pub async fn deliver(
             }
             other => other,
         };
+        if let Standing::FailedForGood(error) = standing {
+            // No read-ahead past a piece that cannot be made.
+            let message = error.unwrap_or_else(|| "The segment could not be made.".into());
+            return Ok(Delivery::Failed(message));
+        }
         if !read_ahead_done {
             read_ahead_done = true;
             if let JobKind::Segment(i) = kind {
@@ -131,11 +136,6 @@ pub async fn deliver(
             }
         }
         match standing {
-            Standing::FailedForGood(error) => {
-                return Ok(Delivery::Failed(
-                    error.unwrap_or_else(|| "The segment could not be made.".into()),
-                ));
-            }
             Standing::Ready(key) => {
                 let key = key.ok_or_else(|| {
                     Error::Internal(format!("segment {} ready without object", id.record_id()))
@@ -149,7 +149,8 @@ pub async fn deliver(
                     state.config.segment_url_base.as_ref(),
                 )));
             }
-            Standing::Encoding | Standing::Free => {}
+            // (A piece failed for good was answered above.)
+            Standing::Encoding | Standing::Free | Standing::FailedForGood(_) => {}
         }
         if Instant::now() >= deadline {
             return Ok(Delivery::Pending);
@@ -180,7 +181,9 @@ async fn start_read_ahead(
             rendition.to_string(),
             id.clone(),
         );
-        tokio::spawn(async move { read_ahead(&state, &set, &rendition, &id, i, plan_len).await });
+        let ahead = async move { read_ahead(&state, &set, &rendition, &id, i, plan_len).await };
+        // With the request's span: read-ahead's logs carry its request id.
+        tokio::spawn(tracing::Instrument::in_current_span(ahead));
     } else {
         read_ahead(state, set, rendition, id, i, plan_len).await;
     }

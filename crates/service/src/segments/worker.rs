@@ -110,9 +110,11 @@ async fn publish(ctx: &WorkerContext, held: &Held<'_>, id: &SegmentId, bytes: By
 /// Why a job stopped before it made everything it holds.
 #[derive(Debug)]
 enum Failure {
-    /// ffmpeg could not make it (recorded on the claims; retrying may or may not help).
+    /// ffmpeg could not make it: recorded on the claims it still holds (a waiting request then
+    /// claims again at once, until `claims::MAX_ATTEMPTS`).
     Encode(EncodeError),
-    /// The stores failed (the invocation fails too, so the platform may retry it).
+    /// The stores failed: the claims are left to their lease (a later request takes them over
+    /// when it runs out), so an outage never makes a segment fail for good.
     Storage(Error),
 }
 
@@ -128,32 +130,32 @@ impl From<EncodeError> for Failure {
     }
 }
 
-/// Runs a claimed job to the end: publishes what it made; whatever it still holds when it stops
-/// (an encode error, a storage error) is released as failed, so waiting requests look again.
-/// Only a storage error is an error of the run (an encode failure is recorded on the claims).
+/// Runs a claimed job to the end: publishes what it made. What it still holds when it stops is
+/// released as failed after an encode failure (with the encoder's message) or after a normal
+/// end (an audio run stopped before a claim it took); after a storage failure it is left to the
+/// lease. Only a storage failure is an error of the run.
 pub async fn run(ctx: &WorkerContext, job: &Job) -> Result<()> {
     let held = Held::new(ctx.meta.as_ref(), &job.worker, job.claims()?);
     let started = std::time::Instant::now();
-    let outcome = make(ctx, job, &held).await;
-    let message = match &outcome {
+    let message = match make(ctx, job, &held).await {
         Ok(()) => {
             let ms = started.elapsed().as_millis() as u64;
             tracing::info!(rendition = %job.rendition, kind = ?job.kind, elapsed_ms = ms, "job done");
-            // An audio run that stopped while holding a claim it did not fill.
-            "The audio pass ended before this segment.".to_string()
+            "The job ended before making this segment.".to_string()
         }
         Err(Failure::Encode(e)) => {
             tracing::warn!(rendition = %job.rendition, kind = ?job.kind, error = %e, "job failed");
-            failure_message(e)
+            failure_message(&e)
         }
-        Err(Failure::Storage(e)) => format!("The segment could not be stored: {e}"),
+        Err(Failure::Storage(e)) => {
+            tracing::error!(rendition = %job.rendition, kind = ?job.kind, error = %e, "job could not store its work; its claims are left to their lease");
+            ctx.events.notify_waiters();
+            return Err(e);
+        }
     };
     held.release_all(&message).await?;
     ctx.events.notify_waiters();
-    match outcome {
-        Err(Failure::Storage(e)) => Err(e),
-        Ok(()) | Err(Failure::Encode(_)) => Ok(()),
-    }
+    Ok(())
 }
 
 /// The encode of each kind of job, and the publishing of what it made.
