@@ -138,6 +138,33 @@ async fn a_second_put_after_ingest_is_refused_and_loses_nothing() {
     let again = wait_settled(&server.base, &t, &id).await;
     assert_eq!(again["status"], "ready");
     assert_eq!(again["size_bytes"], view["size_bytes"]);
+    // And the stored bytes are the first upload's (read back through direct play).
+    let play = format!("/api/v1/stream/{id}?containers=mp4&video_codecs=h264&audio_codecs=aac");
+    let r = http()
+        .get(server.url(&play))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let location = if location.starts_with('/') {
+        server.url(&location)
+    } else {
+        location
+    };
+    let stored = http()
+        .get(location)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(
+        stored[..] == std::fs::read(&file).unwrap()[..],
+        "the stored bytes are the first upload's"
+    );
     server.stop().await;
 }
 

@@ -1,12 +1,12 @@
 //! The request limits of SPEC §2, on both shapes: a bearer token not yet valid (`nbf`) or
 //! longer than 8 KiB is refused with `401`; a header block over 16 KiB with `431`, before any
-//! work; the server keeps serving. And an upload URL writes its object once (embedded: the
-//! signed object route refuses a second PUT and the stored bytes do not change).
+//! work; the server keeps serving. (That an upload URL writes once is `ingest.rs`'s
+//! `a_second_put_after_ingest_is_refused_and_loses_nothing`.)
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
-use stream_tests::{http, media_dir, token, Api, SECRET};
+use stream_tests::{token, Api, SECRET};
 
 fn now() -> u64 {
     SystemTime::now()
@@ -130,56 +130,4 @@ async fn limits_embedded() {
 #[ignore = "needs the local AWS stack (scripts/test.sh)"]
 async fn limits_cloud() {
     check(Api::cloud().await).await;
-}
-
-/// An upload URL writes its object once: a second PUT to a media that is ready is refused and
-/// changes nothing (embedded: the signed object route; S3 presigned URLs are the cloud's).
-#[tokio::test]
-async fn an_upload_url_writes_once() {
-    let api = Api::embedded().await;
-    let t = token("owner");
-    let file = media_dir().join("h264_aac.mp4");
-    let original = std::fs::read(&file).unwrap();
-    let (id, url) = api.create_upload(&t, "clip.mp4").await;
-    stream_tests::put_file(&url, &file).await;
-    let Api::Embedded(server) = &api else {
-        unreachable!()
-    };
-    let settled = stream_tests::wait_settled(&server.base, &t, &id).await;
-    assert_eq!(settled["status"], "ready");
-    let r = http()
-        .put(&url)
-        .body(b"not the film".to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 409, "a second PUT");
-    let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "upload_complete");
-    // Nothing changed: the record, and the bytes direct play serves.
-    let after = api.get(&format!("/api/v1/media/{id}"), &t).await.json();
-    assert_eq!(
-        (after["status"].clone(), after["size_bytes"].clone()),
-        ("ready".into(), json!(original.len()))
-    );
-    let r = api
-        .get(
-            &format!("/api/v1/stream/{id}?containers=mp4&video_codecs=h264&audio_codecs=aac"),
-            &t,
-        )
-        .await;
-    assert_eq!(r.status, 302);
-    let bytes = http()
-        .get(api.absolute(r.header("location").unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert!(
-        bytes[..] == original[..],
-        "the stored bytes are the first upload's"
-    );
-    api.stop().await;
 }

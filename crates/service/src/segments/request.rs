@@ -9,6 +9,7 @@ use stream_core::model::{Claim, SegmentRecord};
 use stream_core::segment::{Piece, SegmentId};
 
 use super::claims::{self, Standing};
+use super::dispatch::Priority;
 use super::worker::{is_audio, Job, JobKind};
 use crate::state::AppState;
 
@@ -50,6 +51,7 @@ async fn claim_and_dispatch(
     id: &SegmentId,
     kind: JobKind,
     also: Also,
+    priority: Priority,
 ) -> Result<SegmentRecord> {
     let worker = stream_core::ids::random_id();
     let meta = state.meta.as_ref();
@@ -85,7 +87,7 @@ async fn claim_and_dispatch(
         _ => {}
     }
     let held = job.claims()?;
-    if let Err(e) = state.dispatcher.dispatch(job).await {
+    if let Err(e) = state.dispatcher.dispatch(job, priority).await {
         // Release the claims at once so the next request can try again.
         let held = claims::Held::new(meta, &rec.worker, held);
         let _ = held.release_all("the worker could not be started").await;
@@ -119,7 +121,9 @@ pub async fn deliver(
         let standing = match Standing::of(rec.as_ref(), claims::now()) {
             Standing::Free => {
                 let also = init_from.map_or(Also::Nothing, Also::SegmentWithInit);
-                let rec = claim_and_dispatch(state, set, rendition, &id, kind, also).await?;
+                let rec =
+                    claim_and_dispatch(state, set, rendition, &id, kind, also, Priority::Waited)
+                        .await?;
                 Standing::of(Some(&rec), claims::now())
             }
             other => other,
@@ -238,8 +242,16 @@ async fn read_ahead(
     };
     for j in i + 1..=last {
         let id = from.with_piece(Piece::Media(j));
-        if let Err(e) =
-            claim_and_dispatch(state, set, rendition, &id, JobKind::Segment(j), also).await
+        if let Err(e) = claim_and_dispatch(
+            state,
+            set,
+            rendition,
+            &id,
+            JobKind::Segment(j),
+            also,
+            Priority::ReadAhead,
+        )
+        .await
         {
             tracing::warn!(error = %e, segment = j, "read-ahead could not start");
             return;
