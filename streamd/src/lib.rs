@@ -239,14 +239,11 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/player", get(asset.clone()))
         .route("/player/", get(asset.clone()))
         .route("/player/{*path}", get(asset));
-    // Every route, the object and player routes included: an oversized header block is refused
-    // before any work (the API's handler checks the same for the Lambda functions).
-    r.fallback(api)
-        .layer(axum::middleware::from_fn_with_state(
-            server.clone(),
-            limit_headers,
-        ))
-        .with_state(server)
+    // An oversized header block is refused before any work: on streamd's own routes (object,
+    // player) by this layer, which `route_layer` keeps off the fallback; the API (the fallback)
+    // is checked once, by `stream_http::handle`, as for the Lambda functions.
+    let limit = axum::middleware::from_fn_with_state(server.clone(), limit_headers);
+    r.route_layer(limit).fallback(api).with_state(server)
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests and background work.

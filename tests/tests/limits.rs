@@ -66,6 +66,9 @@ async fn check(api: Api) {
         "/api/v1/media",
         "/api/v1/hls/0123456789abcdef0123456789abcdef/master.m3u8",
         "/healthz",
+        // streamd's own routes: the player page and the signed object route.
+        "/",
+        "/objects/uploads/x/source.mp4",
     ] {
         let r = api
             .call(
