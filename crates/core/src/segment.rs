@@ -6,11 +6,24 @@
 //! - the file name players ask for (`seg_00042.m4s`, `init.mp4`), and its strict parser: a
 //!   request can only name what this module writes;
 //! - the claim record's id (`<content key>/<file>`), shared by every session of the rendition;
-//! - the object key its bytes are published under (`renditions/<media>/<content key>/<file>`),
-//!   never a session's, so objects are shared and immutable;
+//! - the object key its bytes are published under (`renditions/<content key>/<file>`), never a
+//!   session's, so objects are shared and immutable. It is also the path every player asks the
+//!   edge for (SPEC §3 "Edge delivery"): the CDN's bucket origin answers it as it stands, and a
+//!   miss reaches the function with nothing but this path, which names a [`RenditionRecord`];
 //! - the content type it is served with.
+//!
+//! A [`RenditionRecord`] is the stored recipe of one rendition, by content key: the rendition set
+//! it belongs to (what the workers need to make any piece of it) and the number of segments. It
+//! is written when a session first uses the rendition, so the edge's failover origin can make
+//! a missing segment from the path alone, without a session.
 
+use serde::{Deserialize, Serialize};
+
+use crate::hls::ladder::RenditionSet;
 use crate::playback::decision::SegmentFormat;
+
+/// The path prefix of rendition objects, in the bucket and at the edge.
+pub const RENDITIONS_PREFIX: &str = "renditions/";
 
 /// The name of the fMP4 initialization segment.
 pub const INIT_NAME: &str = "init.mp4";
@@ -113,14 +126,10 @@ impl SegmentId {
         record_id(&self.content_key, &self.file_name())
     }
 
-    /// Where its bytes live: by media and content, never by session.
+    /// Where its bytes live, by content alone (never by session), and the path the edge serves
+    /// it at (with a leading `/`).
     pub fn object_key(&self) -> String {
-        format!(
-            "renditions/{}/{}/{}",
-            self.media_id,
-            self.content_key,
-            self.file_name()
-        )
+        object_key(&self.content_key, &self.file_name())
     }
 
     pub fn content_type(&self) -> &'static str {
@@ -128,6 +137,58 @@ impl SegmentId {
             (SegmentFormat::Ts, _) => "video/mp2t",
             (SegmentFormat::Fmp4, Piece::Init) => "video/mp4",
             (SegmentFormat::Fmp4, Piece::Media(_)) => "video/iso.segment",
+        }
+    }
+}
+
+/// The object key (and edge path, after a `/`) of `file` of the rendition with `content_key`.
+pub fn object_key(content_key: &str, file: &str) -> String {
+    format!("{RENDITIONS_PREFIX}{content_key}/{file}")
+}
+
+/// A content key as [`RenditionSet::content_key`] writes it: 64 lowercase hex digits. Anything
+/// else arriving in a path is refused before it names a record or an object.
+pub fn is_content_key(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// How to make any piece of one rendition, stored under its content key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RenditionRecord {
+    /// The set the rendition belongs to (the workers' input).
+    pub set: RenditionSet,
+    /// The rendition's id in the set (`v720`, `a`, `copy`).
+    pub rendition: String,
+    /// Media segments in its plan.
+    pub segments: u32,
+}
+
+impl RenditionRecord {
+    /// The record of `rendition` of `set`, if the set has it.
+    pub fn new(set: &RenditionSet, rendition: &str, segments: u32) -> Option<Self> {
+        set.rendition(rendition)?;
+        Some(RenditionRecord {
+            set: set.clone(),
+            rendition: rendition.to_string(),
+            segments,
+        })
+    }
+
+    pub fn content_key(&self) -> Option<String> {
+        self.set.content_key(&self.rendition)
+    }
+
+    /// The piece a requested file name names, if the rendition has it: only names this module
+    /// writes, an index within the plan, an init only for fMP4.
+    pub fn piece(&self, file: &str) -> Option<Piece> {
+        match parse_segment_name(file)? {
+            SegmentName::Init if self.set.format == SegmentFormat::Fmp4 => Some(Piece::Init),
+            SegmentName::Media { index, format }
+                if format == self.set.format && index < self.segments =>
+            {
+                Some(Piece::Media(index))
+            }
+            _ => None,
         }
     }
 }
@@ -211,15 +272,47 @@ mod tests {
         let id = SegmentId::new("m1", "abc", Piece::Media(3), SegmentFormat::Fmp4);
         assert_eq!(id.file_name(), "seg_00003.m4s");
         assert_eq!(id.record_id(), "abc/seg_00003.m4s");
-        assert_eq!(id.object_key(), "renditions/m1/abc/seg_00003.m4s");
+        assert_eq!(id.object_key(), "renditions/abc/seg_00003.m4s");
         assert_eq!(id.content_type(), "video/iso.segment");
         let init = id.with_piece(Piece::Init);
         assert_eq!(init.record_id(), "abc/init.mp4");
         assert_eq!(init.content_type(), "video/mp4");
+        assert_eq!(init.object_key(), object_key("abc", "init.mp4"));
         let ts = SegmentId::new("m1", "abc", Piece::Media(0), SegmentFormat::Ts);
         assert_eq!(
             (ts.file_name().as_str(), ts.content_type()),
             ("seg_00000.ts", "video/mp2t")
         );
+    }
+
+    #[test]
+    fn content_keys_are_64_lowercase_hex() {
+        assert!(is_content_key(&"a1".repeat(32)));
+        for bad in [
+            String::new(),
+            "A1".repeat(32),
+            "a1".repeat(31),
+            "a1".repeat(33),
+            format!("{}/", "a".repeat(63)),
+            format!("..{}", "a".repeat(62)),
+        ] {
+            assert!(!is_content_key(&bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_record_names_only_pieces_of_its_plan() {
+        let (_, _, set) = crate::fixtures::remux_fixture();
+        let rendition = set.video[0].id.clone();
+        assert!(RenditionRecord::new(&set, "nope", 3).is_none());
+        let rec = RenditionRecord::new(&set, &rendition, 3).unwrap();
+        assert_eq!(rec.content_key(), set.content_key(&rendition));
+        let name = |i| segment_file_name(i, set.format);
+        assert_eq!(rec.piece(&name(2)), Some(Piece::Media(2)));
+        assert_eq!(rec.piece(&name(3)), None);
+        assert_eq!(rec.piece("seg_2.m4s"), None);
+        assert_eq!(rec.piece("../init.mp4"), None);
+        let init = (set.format == SegmentFormat::Fmp4).then_some(Piece::Init);
+        assert_eq!(rec.piece(INIT_NAME), init);
     }
 }
