@@ -18,7 +18,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use stream_core::error::{Error, Result};
 use stream_core::ids::is_valid_id;
-use stream_core::segment::{is_content_key, Piece, RenditionRecord, SegmentId};
+use stream_core::segment::{is_content_key, parse_segment_name, Piece, SegmentId, SegmentName};
 
 use super::Edge;
 use crate::segments::request::{deliver, Delivery};
@@ -73,9 +73,13 @@ pub async fn serve(
         LAMBDA_BODY_LIMIT
     };
     let key = stream_core::segment::object_key(content_key, file);
-    // The edge's own cache is the bucket: a made piece costs one read and nothing else.
-    if local && stream_core::segment::parse_segment_name(file).is_some() {
+    // The edge's own cache is the bucket: a made piece costs one read (and, embedded, the
+    // session's touch, as every request that reaches this process does).
+    if local && parse_segment_name(file).is_some() {
         if let Some(answer) = read(state, &key, file, limit).await? {
+            if let Some(SegmentName::Media { index, .. }) = parse_segment_name(file) {
+                note_session(state, session, None, Piece::Media(index)).await;
+            }
             return Ok(answer);
         }
     }
@@ -85,7 +89,7 @@ pub async fn serve(
         .await?
         .ok_or(Error::NotFound("segment"))?;
     let piece = record.piece(file).ok_or(Error::NotFound("segment"))?;
-    let init_from = note_session(state, session, &record, piece).await;
+    let init_from = note_session(state, session, Some(&record.set.media_id), piece).await;
     let kind = match piece {
         Piece::Init => JobKind::Init,
         Piece::Media(i) => JobKind::Segment(i),
@@ -132,8 +136,7 @@ async fn read(state: &AppState, key: &str, file: &str, limit: u64) -> Result<Opt
 
 fn content_type(file: &str) -> &'static str {
     use stream_core::playback::decision::SegmentFormat;
-    use stream_core::segment::SegmentName;
-    let (piece, format) = match stream_core::segment::parse_segment_name(file) {
+    let (piece, format) = match parse_segment_name(file) {
         Some(SegmentName::Media { index, format }) => (Piece::Media(index), format),
         _ => (Piece::Init, SegmentFormat::Fmp4),
     };
@@ -147,10 +150,10 @@ fn content_type(file: &str) -> &'static str {
 async fn note_session(
     state: &AppState,
     session: Option<&str>,
-    record: &RenditionRecord,
+    media_id: Option<&str>,
     piece: Piece,
 ) -> Option<u32> {
-    let start_of = |i: u32| record_position(state, session, i);
+    let start_of = |i: u32| session_position(state, session, i);
     let position = match piece {
         Piece::Media(i) => start_of(i),
         Piece::Init => None,
@@ -163,7 +166,7 @@ async fn note_session(
         .touch_session(sid, now, expires_at, position)
         .await;
     let session = match touched {
-        Ok(Some(s)) if s.media_id == record.set.media_id => s,
+        Ok(Some(s)) if media_id.is_none_or(|m| m == s.media_id) => s,
         Ok(_) => return None,
         Err(e) => {
             tracing::warn!(error = %e, "the segment's session could not be touched");
@@ -187,7 +190,7 @@ async fn note_session(
 }
 
 /// The start time of segment `i`, when this process has the session's plan at hand.
-fn record_position(state: &AppState, session: Option<&str>, i: u32) -> Option<f64> {
+fn session_position(state: &AppState, session: Option<&str>, i: u32) -> Option<f64> {
     let open = state.open_sessions.get(session?, Utc::now().timestamp())?;
     open.plan.get(i).map(|s| s.start)
 }
