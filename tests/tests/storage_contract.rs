@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::Utc;
+use stream_core::hls::record::RenditionRecord;
 use stream_core::ids::random_id;
 use stream_core::model::{
     Claim, Media, MediaStatus, Progress, RenditionLimits, SegmentState, Visibility,
 };
 use stream_core::playback::decision::{Decision, Method as PlayMethod, SegmentFormat};
-use stream_core::segment::RenditionRecord;
 use stream_core::session::Session;
 use stream_core::Error;
 use stream_storage::{modify_media, MetaStore, ObjectStore};

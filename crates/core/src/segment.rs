@@ -9,17 +9,11 @@
 //! - the object key its bytes are published under (`renditions/<content key>/<file>`), never a
 //!   session's, so objects are shared and immutable. It is also the path every player asks the
 //!   edge for (SPEC §3 "Edge delivery"): the CDN's bucket origin answers it as it stands, and a
-//!   miss reaches the function with nothing but this path, which names a [`RenditionRecord`];
+//!   miss reaches the function with nothing but this path, which names a stored rendition record;
 //! - the content type it is served with.
 //!
-//! A [`RenditionRecord`] is the stored recipe of one rendition, by content key: the rendition set
-//! it belongs to (what the workers need to make any piece of it) and the number of segments. It
-//! is written when a session first uses the rendition, so the edge's failover origin can make
-//! a missing segment from the path alone, without a session.
+//! How to make a rendition, found by its content key alone, is `hls::record::RenditionRecord`.
 
-use serde::{Deserialize, Serialize};
-
-use crate::hls::ladder::RenditionSet;
 use crate::playback::decision::SegmentFormat;
 
 /// The path prefix of rendition objects, in the bucket and at the edge.
@@ -152,47 +146,6 @@ pub fn is_content_key(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// How to make any piece of one rendition, stored under its content key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RenditionRecord {
-    /// The set the rendition belongs to (the workers' input).
-    pub set: RenditionSet,
-    /// The rendition's id in the set (`v720`, `a`, `copy`).
-    pub rendition: String,
-    /// Media segments in its plan.
-    pub segments: u32,
-}
-
-impl RenditionRecord {
-    /// The record of `rendition` of `set`, if the set has it.
-    pub fn new(set: &RenditionSet, rendition: &str, segments: u32) -> Option<Self> {
-        set.rendition(rendition)?;
-        Some(RenditionRecord {
-            set: set.clone(),
-            rendition: rendition.to_string(),
-            segments,
-        })
-    }
-
-    pub fn content_key(&self) -> Option<String> {
-        self.set.content_key(&self.rendition)
-    }
-
-    /// The piece a requested file name names, if the rendition has it: only names this module
-    /// writes, an index within the plan, an init only for fMP4.
-    pub fn piece(&self, file: &str) -> Option<Piece> {
-        match parse_segment_name(file)? {
-            SegmentName::Init if self.set.format == SegmentFormat::Fmp4 => Some(Piece::Init),
-            SegmentName::Media { index, format }
-                if format == self.set.format && index < self.segments =>
-            {
-                Some(Piece::Media(index))
-            }
-            _ => None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,21 +251,5 @@ mod tests {
         ] {
             assert!(!is_content_key(&bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn a_record_names_only_pieces_of_its_plan() {
-        let (_, _, set) = crate::fixtures::remux_fixture();
-        let rendition = set.video[0].id.clone();
-        assert!(RenditionRecord::new(&set, "nope", 3).is_none());
-        let rec = RenditionRecord::new(&set, &rendition, 3).unwrap();
-        assert_eq!(rec.content_key(), set.content_key(&rendition));
-        let name = |i| segment_file_name(i, set.format);
-        assert_eq!(rec.piece(&name(2)), Some(Piece::Media(2)));
-        assert_eq!(rec.piece(&name(3)), None);
-        assert_eq!(rec.piece("seg_2.m4s"), None);
-        assert_eq!(rec.piece("../init.mp4"), None);
-        let init = (set.format == SegmentFormat::Fmp4).then_some(Piece::Init);
-        assert_eq!(rec.piece(INIT_NAME), init);
     }
 }

@@ -11,8 +11,9 @@ use chrono::Utc;
 use stream_core::error::{Error, Result};
 use stream_core::hls::ladder::{build, ClientLimits, LadderConfig};
 use stream_core::hls::playlist::{self, SegmentUris};
+use stream_core::hls::record::RenditionRecord;
 use stream_core::playback::decision::SegmentFormat;
-use stream_core::segment::{parse_segment_name, RenditionRecord, SegmentName};
+use stream_core::segment::{parse_segment_name, SegmentName};
 
 use crate::auth::{SessionTokenError, SessionTokens};
 use crate::open_sessions::{OpenSession, PlaylistKind};

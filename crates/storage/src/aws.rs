@@ -18,8 +18,8 @@ use bytes::Bytes;
 
 use super::{is_safe_key, MetaStore, ObjectInfo, ObjectStore};
 use stream_core::error::{Error, Result};
+use stream_core::hls::record::RenditionRecord;
 use stream_core::model::{Claim, Media, Progress, SegmentRecord, SegmentState};
-use stream_core::segment::RenditionRecord;
 use stream_core::session::Session;
 
 /// Loads the shared SDK configuration: region, credentials and endpoints from the environment,

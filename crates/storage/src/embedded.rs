@@ -14,8 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use super::signed_url::{SignedMethod, UrlSigner};
 use super::{is_safe_key, MetaStore, ObjectInfo, ObjectStore};
 use stream_core::error::{Error, Result};
+use stream_core::hls::record::RenditionRecord;
 use stream_core::model::{Claim, Media, Progress, SegmentRecord, SegmentState};
-use stream_core::segment::RenditionRecord;
 use stream_core::session::Session;
 
 pub struct FsObjectStore {

@@ -23,8 +23,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use stream_core::error::Result;
+use stream_core::hls::record::RenditionRecord;
 use stream_core::model::{Claim, Media, Progress, SegmentRecord};
-use stream_core::segment::RenditionRecord;
 use stream_core::session::Session;
 
 /// What a store knows of an object without reading it.
