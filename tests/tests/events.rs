@@ -233,6 +233,7 @@ async fn transcode_job_event_is_current() {
         kind: stream_service::segments::worker::JobKind::Segment(0),
         worker: "sample-worker-0001".into(),
         also: vec![],
+        ahead: false,
     };
     let text = serde_json::to_string_pretty(&job)
         .unwrap()

@@ -395,6 +395,39 @@ async fn segment_contract(store: Arc<dyn MetaStore>) {
     );
     store.delete_segment(&id2).await.unwrap();
     assert_eq!(store.get_segment(&id2).await.unwrap(), None);
+
+    // A claim given up before any work: gone, free again, no attempt counted; only its holder's.
+    let id3 = format!("{}/seg_00003.m4s", random_id());
+    assert!(matches!(
+        store
+            .claim_segment(&id3, "w1", now, now + 30, 3)
+            .await
+            .unwrap(),
+        Claim::Claimed(_)
+    ));
+    assert!(
+        !store.release_segment(&id3, "w2").await.unwrap(),
+        "not w2's"
+    );
+    assert!(store.release_segment(&id3, "w1").await.unwrap());
+    assert_eq!(store.get_segment(&id3).await.unwrap(), None);
+    assert!(
+        !store.release_segment(&id3, "w1").await.unwrap(),
+        "already free"
+    );
+    match store
+        .claim_segment(&id3, "w3", now, now + 30, 3)
+        .await
+        .unwrap()
+    {
+        Claim::Claimed(rec) => assert_eq!(rec.attempts, 1, "a fresh claim"),
+        other => panic!("{other:?}"),
+    }
+    assert!(store.complete_segment(&id3, "w3", "k").await.unwrap());
+    assert!(
+        !store.release_segment(&id3, "w3").await.unwrap(),
+        "ready stays"
+    );
 }
 
 fn session(user: &str, media: &str, key: &str, now: i64) -> Session {

@@ -699,6 +699,30 @@ impl MetaStore for DynamoMetaStore {
             .map_err(|e| unavailable("DynamoDB DeleteItem", e))?;
         Ok(())
     }
+    async fn release_segment(&self, id: &str, worker: &str) -> Result<bool> {
+        let r = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.segments)
+            .key("id", s(id))
+            .condition_expression("worker = :w AND #st = :enc")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":w", s(worker))
+            .expression_attribute_values(":enc", s("encoding"))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable("DynamoDB DeleteItem", e)),
+        }
+    }
+
     async fn put_rendition(&self, content_key: &str, record: &RenditionRecord) -> Result<()> {
         let doc = serde_json::to_string(record)
             .map_err(|e| Error::Internal(format!("rendition record: {e}")))?;

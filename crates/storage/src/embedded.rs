@@ -516,6 +516,20 @@ impl MetaStore for SqliteMetaStore {
         })
         .await
     }
+    async fn release_segment(&self, id: &str, worker: &str) -> Result<bool> {
+        let (id, worker) = (id.to_string(), worker.to_string());
+        self.with_conn(move |c| {
+            let n = c
+                .execute(
+                    "DELETE FROM segments WHERE id = ?1 AND worker = ?2 AND state = 'encoding'",
+                    params![id, worker],
+                )
+                .map_err(db)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
     async fn put_rendition(&self, content_key: &str, record: &RenditionRecord) -> Result<()> {
         let (key, doc) = (content_key.to_string(), to_json(record)?);
         self.with_conn(move |c| {

@@ -120,6 +120,10 @@ pub trait MetaStore: Send + Sync {
     async fn fail_segment(&self, id: &str, worker: &str, error: &str) -> Result<bool>;
     /// Forgets a segment record (its object was removed).
     async fn delete_segment(&self, id: &str) -> Result<()>;
+    /// Gives up a claim that was never worked on (a read-ahead cancelled before it started): the
+    /// record is removed if `worker` still holds it, so the piece is free again and no attempt
+    /// is counted. `false` if the claim is not (or no longer) the worker's.
+    async fn release_segment(&self, id: &str, worker: &str) -> Result<bool>;
 
     /// Stores how to make the rendition with `content_key` (idempotent: a content key names
     /// exactly one recipe, so a second write of the same key changes nothing).

@@ -395,6 +395,7 @@ impl Prepared {
             set: &self.set,
             rendition_id: id,
             plan: &self.plan,
+            nice: 0,
         }
     }
 }

@@ -80,8 +80,10 @@ use stream_core::hls::plan::{Segment, SegmentPlan};
 use stream_core::model::Probe;
 use stream_core::playback::decision::SegmentFormat;
 
-/// The `nice` of the continuous audio pass (video runs go at the server's own).
+/// The `nice` of the continuous audio pass (video runs go at their input's `nice`).
 pub const AUDIO_NICE: i32 = 10;
+/// The `nice` of read-ahead video runs: a segment a player waits for (nice 0) gets the cores.
+pub const READ_AHEAD_NICE: i32 = 10;
 /// Wall-clock limit of one video (or init) ffmpeg run.
 pub const FFMPEG_TIMEOUT: Duration = Duration::from_secs(120);
 /// The audio run is stopped when ffmpeg writes nothing for this long.
@@ -103,6 +105,9 @@ pub struct EncodeInput<'a> {
     pub rendition_id: &'a str,
     /// `set.plan.plan(probe)`.
     pub plan: &'a SegmentPlan,
+    /// The `nice` of the video runs: 0 for what a player waits for, [`READ_AHEAD_NICE`] for
+    /// read-ahead (SPEC §4 "Scheduling").
+    pub nice: i32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -180,7 +185,8 @@ fn video_range(v: &VideoRendition, seg: &Segment, last: bool) -> VideoRange {
 
 /// Runs ffmpeg to the end and checks how it ended.
 async fn run_checked(input: &EncodeInput<'_>, args: &[String]) -> Result<Vec<u8>, EncodeError> {
-    let (out, status, stderr) = run::run_to_end(input.ffmpeg, args, FFMPEG_TIMEOUT).await?;
+    let (out, status, stderr) =
+        run::run_to_end(input.ffmpeg, args, input.nice, FFMPEG_TIMEOUT).await?;
     run::check(status, &stderr, input.source)?;
     Ok(out)
 }

@@ -182,14 +182,15 @@ fn read_tail(mut r: impl Read, limit: usize) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-/// Runs ffmpeg to the end, collecting all of stdout, killing it after `timeout`.
-/// Returns stdout, the exit status and stderr; a timeout is a `Tool` error.
+/// Runs ffmpeg to the end at `nice` (0: the server's own), collecting all of stdout, killing it
+/// after `timeout`. Returns stdout, the exit status and stderr; a timeout is a `Tool` error.
 pub async fn run_to_end(
     ffmpeg: &str,
     args: &[String],
+    nice: i32,
     timeout: Duration,
 ) -> Result<(Vec<u8>, ExitStatus, String), EncodeError> {
-    let (running, _, stdout) = Running::start(ffmpeg, args, 0, false)?;
+    let (running, _, stdout) = Running::start(ffmpeg, args, nice, false)?;
     collect(running, stdout, None, timeout).await
 }
 
@@ -311,7 +312,7 @@ pub async fn features(ffmpeg: &str) -> Features {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let features = match run_to_end(ffmpeg, &args, Duration::from_secs(30)).await {
+    let features = match run_to_end(ffmpeg, &args, 0, Duration::from_secs(30)).await {
         Ok((out, status, _)) if status.success() => {
             let text = String::from_utf8_lossy(&out);
             Features {

@@ -583,6 +583,7 @@ fn input<'a>(
         set,
         rendition_id: id,
         plan,
+        nice: 0,
     }
 }
 

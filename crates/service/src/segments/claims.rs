@@ -122,6 +122,23 @@ impl<'a> Held<'a> {
         Ok(())
     }
 
+    /// Gives up every claim still held without counting an attempt (a job cancelled before it
+    /// started: nothing was tried). Every claim is tried; the first error is returned.
+    pub async fn cancel_all(&self) -> Result<()> {
+        let ids = std::mem::take(&mut *self.ids());
+        let mut first_error = None;
+        for id in ids {
+            if let Err(e) = self
+                .meta
+                .release_segment(&id.record_id(), &self.worker)
+                .await
+            {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
     /// Releases every claim still held as failed with `error`: a waiting request claims it again
     /// at once (until `MAX_ATTEMPTS`) instead of waiting out the lease. Every claim is tried;
     /// the first error is returned (the others are left to their lease).

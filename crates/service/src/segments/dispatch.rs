@@ -1,24 +1,33 @@
 //! Where jobs run: an in-process worker pool bounded by the cores (embedded, and the cloud
 //! handlers in tests), or the `transcode` Lambda function invoked asynchronously (cloud).
 //!
-//! **Priority** (SPEC §4 "Scheduling"): a job a client is waiting for goes before read-ahead.
-//! The in-process pool keeps two queues and a free worker always takes the oldest waited-for job
-//! before any read-ahead, whenever either was dispatched; read-ahead already running is not
-//! interrupted. In the cloud every invocation has its own CPU, so there is nothing to order: the
-//! priority is not sent.
+//! **Priority** (SPEC §4 "Scheduling"): a piece a client waits for (a segment, an init, the
+//! first segment of another rung after an ABR switch, a seek) costs about what ffmpeg alone
+//! takes for it, whatever read-ahead is doing. The in-process pool has two lanes:
+//! - waited-for jobs have their own `workers` permits: they start at once, never behind
+//!   read-ahead, queued or running;
+//! - read-ahead has `workers` permits of its own, runs its ffmpeg at `READ_AHEAD_NICE` (so a
+//!   waited-for run sharing the cores gets nearly all of them), and does not start while any
+//!   waited-for job is queued or running (it is paused at its start, not interrupted);
+//! - switch-aware: when a client waits for a video rendition, queued read-ahead of the media's
+//!   other video renditions is cancelled (its claims given up without counting an attempt):
+//!   nobody asks for that rung any more, and a player that does gets it as waited-for work.
+//!
+//! In the cloud every invocation has its own CPU, so there is nothing to order: the priority is
+//! not sent (read-ahead there still runs niced, which changes nothing in its own sandbox).
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use stream_core::error::Result;
 
-use super::worker::{self, Job, WorkerContext};
+use super::worker::{self, is_audio, Job, WorkerContext};
 
 #[async_trait]
 pub trait Dispatcher: Send + Sync {
@@ -50,53 +59,115 @@ struct Queues {
 }
 
 impl Queues {
-    fn push(&mut self, job: Job, priority: Priority) {
-        match priority {
-            Priority::Waited => self.waited.push_back(job),
-            Priority::ReadAhead => self.ahead.push_back(job),
+    /// Takes out the queued read-ahead that a client waiting for `job` makes pointless: the
+    /// same media's other video renditions (the player switched rungs).
+    fn take_switched_away(&mut self, job: &Job) -> Vec<Job> {
+        if is_audio(&job.set, &job.rendition) {
+            return vec![];
         }
-    }
-
-    /// The next job to run: waited-for work first.
-    fn pop(&mut self) -> Option<Job> {
-        self.waited.pop_front().or_else(|| self.ahead.pop_front())
+        let stale = |j: &Job| {
+            j.set.media_id == job.set.media_id
+                && j.rendition != job.rendition
+                && !is_audio(&j.set, &j.rendition)
+        };
+        let (stale, keep): (VecDeque<Job>, VecDeque<Job>) =
+            self.ahead.drain(..).partition(|j| stale(j));
+        self.ahead = keep;
+        stale.into()
     }
 }
 
-type RunJob = Arc<dyn Fn(Job) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+type JobFn = Arc<dyn Fn(Job) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
-/// Runs jobs as tokio tasks, at most `workers` at once (ffmpeg is CPU-bound), waited-for work
-/// before read-ahead.
+/// Runs jobs as tokio tasks in two lanes (see the module doc): waited-for work at once,
+/// read-ahead niced and only while no waited-for work is active.
 pub struct InProcess {
-    permits: Arc<Semaphore>,
-    queues: Arc<Mutex<Queues>>,
+    lanes: Arc<Lanes>,
     started: AtomicU64,
-    run: RunJob,
+    run: JobFn,
+    cancel: JobFn,
+}
+
+struct Lanes {
+    waited_permits: Semaphore,
+    ahead_permits: Semaphore,
+    queues: Mutex<Queues>,
+    /// Waited-for jobs queued or running.
+    waited_active: AtomicUsize,
+    /// Signalled when `waited_active` drops to 0.
+    waited_idle: Notify,
+}
+
+impl Lanes {
+    fn queues(&self) -> std::sync::MutexGuard<'_, Queues> {
+        self.queues.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Returns once no waited-for job is queued or running.
+    async fn waited_idle(&self) {
+        loop {
+            let idle = self.waited_idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.waited_active.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+
+    fn waited_done(&self) {
+        if self.waited_active.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.waited_idle.notify_waiters();
+        }
+    }
 }
 
 impl InProcess {
     pub fn new(workers: usize, ctx: WorkerContext) -> Self {
-        Self::with_runner(workers, move |job: Job| {
-            let ctx = ctx.clone();
-            let run = async move {
-                if let Err(e) = worker::run(&ctx, &job).await {
-                    tracing::error!(error = %e, rendition = %job.rendition, kind = ?job.kind, "job could not run; its claims are left to their lease");
-                }
-            };
-            Box::pin(run) as Pin<Box<dyn Future<Output = ()> + Send>>
-        })
+        let run_ctx = ctx.clone();
+        Self::with_runner(
+            workers,
+            move |job: Job| {
+                let ctx = run_ctx.clone();
+                let run = async move {
+                    if let Err(e) = worker::run(&ctx, &job).await {
+                        tracing::error!(error = %e, rendition = %job.rendition, kind = ?job.kind, "job could not run; its claims are left to their lease");
+                    }
+                };
+                Box::pin(run) as Pin<Box<dyn Future<Output = ()> + Send>>
+            },
+            move |job: Job| {
+                let ctx = ctx.clone();
+                let cancel = async move {
+                    if let Err(e) = worker::cancel(&ctx, &job).await {
+                        tracing::warn!(error = %e, rendition = %job.rendition, "cancelled read-ahead left to its lease");
+                    }
+                };
+                Box::pin(cancel) as Pin<Box<dyn Future<Output = ()> + Send>>
+            },
+        )
     }
 
-    /// A pool that runs each job with `run` (the worker; tests give their own).
-    fn with_runner<F>(workers: usize, run: F) -> Self
+    /// A pool that runs each job with `run` and gives up a cancelled one with `cancel` (the
+    /// worker; tests give their own).
+    fn with_runner<F, C>(workers: usize, run: F, cancel: C) -> Self
     where
         F: Fn(Job) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync + 'static,
+        C: Fn(Job) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync + 'static,
     {
+        let workers = workers.max(1);
         InProcess {
-            permits: Arc::new(Semaphore::new(workers.max(1))),
-            queues: Arc::default(),
+            lanes: Arc::new(Lanes {
+                waited_permits: Semaphore::new(workers),
+                ahead_permits: Semaphore::new(workers),
+                queues: Mutex::default(),
+                waited_active: AtomicUsize::new(0),
+                waited_idle: Notify::new(),
+            }),
             started: AtomicU64::new(0),
             run: Arc::new(run),
+            cancel: Arc::new(cancel),
         }
     }
 }
@@ -105,22 +176,45 @@ impl InProcess {
 impl Dispatcher for InProcess {
     async fn dispatch(&self, job: Job, priority: Priority) -> Result<()> {
         self.started.fetch_add(1, Ordering::Relaxed);
-        self.queues
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(job, priority);
-        let (queues, permits, run) = (self.queues.clone(), self.permits.clone(), self.run.clone());
-        // One task per dispatch; each takes the best queued job once it has a worker (not
+        let (lanes, run) = (self.lanes.clone(), self.run.clone());
+        // One task per dispatch; each takes the oldest job of its lane once it may start (not
         // necessarily the one it was spawned for). Not tied to the request: a client that
         // disconnects does not cancel the encode (its retry will want it). It carries the
         // request's span into the logs.
-        let task = async move {
-            let Ok(_permit) = permits.acquire_owned().await else {
-                return;
-            };
-            let next = queues.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            if let Some(job) = next {
-                run(job).await;
+        let task: Pin<Box<dyn Future<Output = ()> + Send>> = match priority {
+            Priority::Waited => {
+                lanes.waited_active.fetch_add(1, Ordering::SeqCst);
+                let stale = {
+                    let mut q = lanes.queues();
+                    let stale = q.take_switched_away(&job);
+                    q.waited.push_back(job);
+                    stale
+                };
+                for j in stale {
+                    tokio::spawn(tracing::Instrument::in_current_span((self.cancel)(j)));
+                }
+                Box::pin(async move {
+                    if let Ok(_permit) = lanes.waited_permits.acquire().await {
+                        let next = lanes.queues().waited.pop_front();
+                        if let Some(job) = next {
+                            run(job).await;
+                        }
+                    }
+                    lanes.waited_done();
+                })
+            }
+            Priority::ReadAhead => {
+                lanes.queues().ahead.push_back(job);
+                Box::pin(async move {
+                    let Ok(_permit) = lanes.ahead_permits.acquire().await else {
+                        return;
+                    };
+                    lanes.waited_idle().await;
+                    let next = lanes.queues().ahead.pop_front();
+                    if let Some(job) = next {
+                        run(job).await;
+                    }
+                })
             }
         };
         tokio::spawn(tracing::Instrument::in_current_span(task));
@@ -190,59 +284,124 @@ mod tests {
     use super::*;
     use crate::segments::worker::JobKind;
 
-    fn job(name: &str) -> Job {
+    fn job(name: &str, rendition: usize) -> Job {
         let (_, _, set) = stream_core::fixtures::remux_fixture();
-        let rendition = set.video[0].id.clone();
+        let rendition = set.video[0].id.clone() + if rendition == 0 { "" } else { "-other" };
         Job {
             set,
             rendition,
             kind: JobKind::Segment(0),
             worker: name.into(),
             also: vec![],
+            ahead: false,
+        }
+    }
+
+    type Log = Arc<Mutex<Vec<String>>>;
+
+    /// A one-worker pool whose jobs log their start (and cancellation), then run until the test
+    /// lets one finish (one permit of `gate` each).
+    fn pool(workers: usize) -> (InProcess, Log, Arc<Semaphore>) {
+        let log: Log = Arc::default();
+        let gate = Arc::new(Semaphore::new(0));
+        let (l, g, c) = (log.clone(), gate.clone(), log.clone());
+        let pool = InProcess::with_runner(
+            workers,
+            move |job: Job| {
+                let (l, g) = (l.clone(), g.clone());
+                Box::pin(async move {
+                    l.lock().unwrap().push(job.worker.clone());
+                    g.acquire().await.unwrap().forget();
+                })
+            },
+            move |job: Job| {
+                let c = c.clone();
+                Box::pin(async move { c.lock().unwrap().push(format!("cancel {}", job.worker)) })
+            },
+        );
+        (pool, log, gate)
+    }
+
+    async fn until(log: &Log, n: usize) {
+        while log.lock().unwrap().len() < n {
+            tokio::task::yield_now().await;
         }
     }
 
     /// With one worker busy on read-ahead and more read-ahead queued, a waited-for job
-    /// dispatched last runs next, then the read-ahead in its order.
+    /// dispatched last starts at once (its own lane), and queued read-ahead waits until it is
+    /// done, then runs in its order.
     #[tokio::test]
-    async fn waited_for_work_runs_before_queued_read_ahead() {
-        let order = Arc::new(Mutex::new(Vec::<String>::new()));
-        let gate = Arc::new(tokio::sync::Semaphore::new(0));
-        let (o, g) = (order.clone(), gate.clone());
-        let pool = InProcess::with_runner(1, move |job: Job| {
-            let (o, g) = (o.clone(), g.clone());
-            Box::pin(async move {
-                o.lock().unwrap().push(job.worker.clone());
-                // Each job runs until the test lets it finish.
-                g.acquire().await.unwrap().forget();
-            })
-        });
-        pool.dispatch(job("ahead-1"), Priority::ReadAhead)
+    async fn waited_for_work_starts_at_once_and_read_ahead_waits_for_it() {
+        let (pool, log, gate) = pool(1);
+        pool.dispatch(job("ahead-1", 0), Priority::ReadAhead)
             .await
             .unwrap();
-        while order.lock().unwrap().is_empty() {
+        until(&log, 1).await;
+        pool.dispatch(job("ahead-2", 0), Priority::ReadAhead)
+            .await
+            .unwrap();
+        pool.dispatch(job("ahead-3", 0), Priority::ReadAhead)
+            .await
+            .unwrap();
+        pool.dispatch(job("waited", 0), Priority::Waited)
+            .await
+            .unwrap();
+        // Started while ahead-1 still runs: it does not wait for a read-ahead worker.
+        until(&log, 2).await;
+        assert_eq!(*log.lock().unwrap(), ["ahead-1", "waited"]);
+        // ahead-1 ends; ahead-2 may not start while the waited-for job runs.
+        gate.add_permits(1);
+        for _ in 0..100 {
             tokio::task::yield_now().await;
         }
-        pool.dispatch(job("ahead-2"), Priority::ReadAhead)
-            .await
-            .unwrap();
-        pool.dispatch(job("ahead-3"), Priority::ReadAhead)
-            .await
-            .unwrap();
-        pool.dispatch(job("waited"), Priority::Waited)
-            .await
-            .unwrap();
-        for n in 2..=4 {
-            gate.add_permits(1);
-            while order.lock().unwrap().len() < n {
-                tokio::task::yield_now().await;
-            }
-        }
+        assert_eq!(log.lock().unwrap().len(), 2, "read-ahead paused: {log:?}");
+        gate.add_permits(1);
+        until(&log, 3).await;
+        gate.add_permits(1);
+        until(&log, 4).await;
         gate.add_permits(1);
         assert_eq!(
-            *order.lock().unwrap(),
+            *log.lock().unwrap(),
             ["ahead-1", "waited", "ahead-2", "ahead-3"]
         );
         assert_eq!(pool.started(), 4);
+    }
+
+    /// A player that waits for another rung of the media: the queued read-ahead of the rung it
+    /// left is cancelled (never started); running read-ahead and its own rung's are kept.
+    #[tokio::test]
+    async fn a_switch_cancels_queued_read_ahead_of_the_rung_left() {
+        let (pool, log, gate) = pool(1);
+        pool.dispatch(job("top-1", 0), Priority::ReadAhead)
+            .await
+            .unwrap();
+        until(&log, 1).await;
+        pool.dispatch(job("top-2", 0), Priority::ReadAhead)
+            .await
+            .unwrap();
+        pool.dispatch(job("low-ahead", 1), Priority::ReadAhead)
+            .await
+            .unwrap();
+        pool.dispatch(job("low-waited", 1), Priority::Waited)
+            .await
+            .unwrap();
+        until(&log, 3).await;
+        let seen = log.lock().unwrap().clone();
+        assert!(seen.contains(&"cancel top-2".to_string()), "{seen:?}");
+        assert!(seen.contains(&"low-waited".to_string()), "{seen:?}");
+        gate.add_permits(3);
+        until(&log, 4).await;
+        gate.add_permits(1);
+        let seen = log.lock().unwrap().clone();
+        assert_eq!(
+            seen.last().map(String::as_str),
+            Some("low-ahead"),
+            "{seen:?}"
+        );
+        assert!(
+            !seen.contains(&"top-2".to_string()),
+            "never started: {seen:?}"
+        );
     }
 }

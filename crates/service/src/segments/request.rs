@@ -65,6 +65,7 @@ async fn claim_and_dispatch(
         kind: job_kind(set, rendition, kind),
         worker,
         also: vec![],
+        ahead: priority == Priority::ReadAhead,
     };
     match (kind, also) {
         (JobKind::Init, Also::SegmentWithInit(i)) if !is_audio(set, rendition) => {

@@ -11,7 +11,7 @@ use stream_core::hls::ladder::{Rendition, RenditionSet};
 use stream_core::segment::{Piece, SegmentId, IMMUTABLE};
 use stream_media::transcode::{
     encode_audio_run, encode_init, encode_video_segment, encode_video_segment_and_init,
-    encode_video_segments, EncodeError, EncodeInput,
+    encode_video_segments, EncodeError, EncodeInput, READ_AHEAD_NICE,
 };
 use stream_storage::{MetaStore, ObjectStore};
 
@@ -64,6 +64,10 @@ pub struct Job {
     /// one decode (read-ahead of the whole ladder, `STREAM_READ_AHEAD_ALL_RUNGS`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also: Vec<String>,
+    /// Read-ahead (no player waits for it): its ffmpeg runs at `READ_AHEAD_NICE`, and the
+    /// in-process pool may cancel it before it starts (SPEC §4 "Scheduling").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ahead: bool,
 }
 
 impl Job {
@@ -158,6 +162,16 @@ pub async fn run(ctx: &WorkerContext, job: &Job) -> Result<()> {
     Ok(())
 }
 
+/// Gives up a job that never started (a read-ahead cancelled because the player moved on): its
+/// claims are released without counting an attempt, so the pieces are free again.
+pub async fn cancel(ctx: &WorkerContext, job: &Job) -> Result<()> {
+    let held = Held::new(ctx.meta.as_ref(), &job.worker, job.claims()?);
+    held.cancel_all().await?;
+    tracing::info!(rendition = %job.rendition, kind = ?job.kind, "read-ahead cancelled");
+    ctx.events.notify_waiters();
+    Ok(())
+}
+
 /// The encode of each kind of job, and the publishing of what it made.
 async fn make(ctx: &WorkerContext, job: &Job, held: &Held<'_>) -> Result<(), Failure> {
     let set = &job.set;
@@ -182,6 +196,7 @@ async fn make(ctx: &WorkerContext, job: &Job, held: &Held<'_>) -> Result<(), Fai
         set,
         rendition_id: &job.rendition,
         plan: &plan,
+        nice: if job.ahead { READ_AHEAD_NICE } else { 0 },
     };
     let own = job.id(&job.rendition, job.kind.piece())?;
     match job.kind {

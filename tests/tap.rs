@@ -1,0 +1,183 @@
+//! A counting tap in front of the local AWS emulators (LocalStack, DynamoDB Local, the Lambda
+//! Invoke API of `cargo lambda watch`): the functions are pointed at it instead of the emulator
+//! (`AWS_ENDPOINT_URL_*`), and it forwards every request unchanged while counting what it was:
+//! S3 object GETs/PUTs/HEADs, DynamoDB reads and writes by operation, Lambda invocations. The
+//! edge figures (issue 11: reads per segment, first viewer against later ones) are these counts.
+//!
+//! SigV4 signs the `Host` header, so the tap forwards the client's own `Host` (the tap's address)
+//! with the request; the emulators verify the signature against exactly what was signed.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// Counts by kind: `s3:GET`, `s3:PUT`, `s3:HEAD`, `dynamodb:GetItem`, `lambda:Invoke`, ...
+pub type Counts = BTreeMap<String, u64>;
+
+pub struct Tap {
+    /// `http://127.0.0.1:<port>`: what the functions use as the endpoint.
+    pub url: String,
+    counts: Arc<Mutex<Counts>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+#[derive(Clone)]
+struct Upstream {
+    base: String,
+    client: reqwest::Client,
+    counts: Arc<Mutex<Counts>>,
+}
+
+impl Tap {
+    /// Listens on a free loopback port and forwards to `upstream` (`http://host:port`).
+    pub async fn start(upstream: &str) -> std::io::Result<Tap> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let counts: Arc<Mutex<Counts>> = Arc::default();
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(std::io::Error::other)?;
+        let state = Upstream {
+            base: upstream.trim_end_matches('/').to_string(),
+            client,
+            counts: counts.clone(),
+        };
+        let app = axum::Router::new().fallback(forward).with_state(state);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(Tap {
+            url,
+            counts,
+            shutdown: Some(tx),
+        })
+    }
+
+    /// The counts so far.
+    pub fn counts(&self) -> Counts {
+        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// One count (0 when never seen).
+    pub fn count(&self, kind: &str) -> u64 {
+        self.counts().get(kind).copied().unwrap_or(0)
+    }
+
+    /// The sum of the counts whose kind starts with `prefix`.
+    pub fn sum(&self, prefix: &str) -> u64 {
+        self.counts()
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v)
+            .sum()
+    }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// What a request is, for counting.
+fn kind(method: &str, path: &str, target: Option<&str>) -> String {
+    if let Some(op) = target.and_then(|t| t.rsplit('.').next()) {
+        // DynamoDB's JSON protocol: `X-Amz-Target: DynamoDB_20120810.GetItem`.
+        return format!("dynamodb:{op}");
+    }
+    if path.contains("/functions/") && path.ends_with("/invocations") {
+        return "lambda:Invoke".into();
+    }
+    // S3, path style: `/<bucket>/<key>` is an object, `/<bucket>` the bucket.
+    let object = path.trim_start_matches('/').split_once('/').is_some();
+    format!("s3:{method}{}", if object { "" } else { " bucket" })
+}
+
+/// DynamoDB reads: the operations that read items.
+pub const DYNAMODB_READS: [&str; 4] = [
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:BatchGetItem",
+];
+
+async fn forward(State(up): State<Upstream>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let path_q = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok());
+    let k = kind(parts.method.as_str(), parts.uri.path(), target);
+    if let Ok(mut c) = up.counts.lock() {
+        *c.entry(k).or_default() += 1;
+    }
+    let body = match axum::body::to_bytes(body, 1 << 30).await {
+        Ok(b) => b,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("tap: body: {e}")).into_response(),
+    };
+    let mut rb = up
+        .client
+        .request(parts.method.clone(), format!("{}{path_q}", up.base));
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_LENGTH && name != header::CONNECTION {
+            rb = rb.header(name, value);
+        }
+    }
+    let r = match rb.body(body).send().await {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::BAD_GATEWAY, format!("tap: upstream: {e}")).into_response(),
+    };
+    let status = r.status();
+    let headers = r.headers().clone();
+    let bytes = match r.bytes().await {
+        Ok(b) => b,
+        Err(e) => return (StatusCode::BAD_GATEWAY, format!("tap: body: {e}")).into_response(),
+    };
+    let mut resp = Response::new(Body::from(bytes));
+    *resp.status_mut() = status;
+    for (name, value) in &headers {
+        if name != header::TRANSFER_ENCODING && name != header::CONNECTION {
+            resp.headers_mut().append(name, value.clone());
+        }
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kind;
+
+    #[test]
+    fn kinds() {
+        assert_eq!(
+            kind("POST", "/", Some("DynamoDB_20120810.GetItem")),
+            "dynamodb:GetItem"
+        );
+        assert_eq!(
+            kind("GET", "/bucket/renditions/k/seg_00000.m4s", None),
+            "s3:GET"
+        );
+        assert_eq!(kind("PUT", "/bucket", None), "s3:PUT bucket");
+        assert_eq!(
+            kind("POST", "/2015-03-31/functions/transcode/invocations", None),
+            "lambda:Invoke"
+        );
+    }
+}
