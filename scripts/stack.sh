@@ -114,9 +114,10 @@ start() {
   while [[ "$ddb_port" == "$s3_port" ]]; do ddb_port="$(free_port)"; done
   jar="$(ddb_jar)"
 
-  log "starting LocalStack S3 on 127.0.0.1:${s3_port}"
+  # S3, and Secrets Manager for the edge's private key (read by the functions at start).
+  log "starting LocalStack (S3, Secrets Manager) on 127.0.0.1:${s3_port}"
   rm -rf "$STATE/localstack-data"
-  SERVICES=s3 GATEWAY_LISTEN="127.0.0.1:${s3_port}" S3_SKIP_SIGNATURE_VALIDATION=0 \
+  SERVICES=s3,secretsmanager GATEWAY_LISTEN="127.0.0.1:${s3_port}" S3_SKIP_SIGNATURE_VALIDATION=0 \
     LOCALSTACK_VOLUME_DIR="$STATE/localstack-data" DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
     setsid "$LS_VENV/bin/python" -m localstack.runtime.main >"$STATE/localstack.log" 2>&1 </dev/null &
   echo $! >"$STATE/localstack.pid"
@@ -135,6 +136,7 @@ start() {
   cat >"$STATE/env" <<EOF
 export AWS_ENDPOINT_URL_S3=http://127.0.0.1:${s3_port}
 export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:${ddb_port}
+export AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:${s3_port}
 export AWS_ACCESS_KEY_ID=test
 export AWS_SECRET_ACCESS_KEY=test
 export AWS_REGION=us-east-1

@@ -180,23 +180,37 @@ async fn check_stream(api: &Api, master_url: &str, source_duration: f64, dir: &P
         variants.iter().all(|v| v.contains("token=")),
         "every URI carries the session token"
     );
-    // Segment redirects stay on the playlists' host (a player reuses its connection): the
-    // embedded object route, or the CDN in front of the bucket.
+    // Segments are at their content paths on the playlists' host (the edge: streamd itself, or
+    // the CDN), answered there with their bytes: no redirect hop, immutable.
     let (map, segs) = uris(&variants[0], &text(&variants[0]).await);
     let first = map.unwrap_or_else(|| segs[0].clone());
-    let r = stream_tests::http().get(&first).send().await.unwrap();
-    assert_eq!(r.status(), 302, "{first}");
     let origin = |u: &str| {
         url::Url::parse(u)
             .map(|u| u.origin().ascii_serialization())
             .unwrap()
     };
-    let location = r.headers()["location"].to_str().unwrap().to_string();
     assert_eq!(
-        origin(&resolve(&first, &location)),
+        origin(&first),
         origin(master_url),
-        "{}: segment redirect to another host",
+        "{}: {first}",
         api.name()
+    );
+    let path = url::Url::parse(&first).unwrap().path().to_string();
+    assert!(path.starts_with("/renditions/"), "{}: {first}", api.name());
+    assert!(first.contains("Signature="), "{first}");
+    let mut r = stream_tests::http().get(&first).send().await.unwrap();
+    for _ in 0..30 {
+        if r.status() != 503 {
+            break;
+        }
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        r = stream_tests::http().get(&first).send().await.unwrap();
+    }
+    assert_eq!(r.status(), 200, "{}: {first}", api.name());
+    assert_eq!(
+        r.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
     );
     let mut spans = vec![];
     for (n, variant_url) in variants.iter().enumerate() {

@@ -23,10 +23,11 @@ fn table_paths() -> BTreeSet<(String, String)> {
         .collect()
 }
 
-/// (method, gateway path, function) of every route the cloud serves.
+/// (method, gateway path, function) of every route the cloud's HTTP API serves.
 fn table_routes() -> BTreeSet<(String, String, String)> {
     ROUTES
         .iter()
+        .filter(|r| r.on_http_api)
         .map(|r| {
             (
                 r.method.to_string(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::Utc;
+use stream_core::hls::record::RenditionRecord;
 use stream_core::ids::random_id;
 use stream_core::model::{
     Claim, Media, MediaStatus, Progress, RenditionLimits, SegmentState, Visibility,
@@ -261,7 +262,25 @@ async fn meta_store_contract(store: Arc<dyn MetaStore>) {
     assert_eq!(store.get_progress("bob", &m.id).await.unwrap(), None);
 
     session_contract(store.clone()).await;
+    rendition_contract(store.as_ref()).await;
     segment_contract(store).await;
+}
+
+/// A rendition record is found by its content key alone, as stored, and a second write of the
+/// same key changes nothing.
+async fn rendition_contract(store: &dyn MetaStore) {
+    let (_, _, set) = stream_core::fixtures::remux_fixture();
+    let mut set = set;
+    set.media_id = random_id();
+    let id = set.video[0].id.clone();
+    let key = set.content_key(&id).unwrap();
+    assert_eq!(store.get_rendition(&key).await.unwrap(), None);
+    let rec = RenditionRecord::new(&set, &id, 10).unwrap();
+    store.put_rendition(&key, &rec).await.unwrap();
+    store.put_rendition(&key, &rec).await.unwrap();
+    assert_eq!(store.get_rendition(&key).await.unwrap(), Some(rec));
+    let other = set.content_key(&set.audio.as_ref().unwrap().id).unwrap();
+    assert_eq!(store.get_rendition(&other).await.unwrap(), None);
 }
 
 // Long because it is the claim contract (claim, lease, take-over, attempts, complete, fail),

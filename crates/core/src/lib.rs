@@ -32,5 +32,5 @@ pub mod segment;
 pub mod session;
 
 pub use error::{Error, Result};
-#[cfg(feature = "fixtures")]
+#[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;

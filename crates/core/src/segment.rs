@@ -6,11 +6,18 @@
 //! - the file name players ask for (`seg_00042.m4s`, `init.mp4`), and its strict parser: a
 //!   request can only name what this module writes;
 //! - the claim record's id (`<content key>/<file>`), shared by every session of the rendition;
-//! - the object key its bytes are published under (`renditions/<media>/<content key>/<file>`),
-//!   never a session's, so objects are shared and immutable;
+//! - the object key its bytes are published under (`renditions/<content key>/<file>`), never a
+//!   session's, so objects are shared and immutable. It is also the path every player asks the
+//!   edge for (SPEC §3 "Edge delivery"): the CDN's bucket origin answers it as it stands, and a
+//!   miss reaches the function with nothing but this path, which names a stored rendition record;
 //! - the content type it is served with.
+//!
+//! How to make a rendition, found by its content key alone, is `hls::record::RenditionRecord`.
 
 use crate::playback::decision::SegmentFormat;
+
+/// The path prefix of rendition objects, in the bucket and at the edge.
+pub const RENDITIONS_PREFIX: &str = "renditions/";
 
 /// The name of the fMP4 initialization segment.
 pub const INIT_NAME: &str = "init.mp4";
@@ -113,14 +120,10 @@ impl SegmentId {
         record_id(&self.content_key, &self.file_name())
     }
 
-    /// Where its bytes live: by media and content, never by session.
+    /// Where its bytes live, by content alone (never by session), and the path the edge serves
+    /// it at (with a leading `/`).
     pub fn object_key(&self) -> String {
-        format!(
-            "renditions/{}/{}/{}",
-            self.media_id,
-            self.content_key,
-            self.file_name()
-        )
+        object_key(&self.content_key, &self.file_name())
     }
 
     pub fn content_type(&self) -> &'static str {
@@ -130,6 +133,17 @@ impl SegmentId {
             (SegmentFormat::Fmp4, Piece::Media(_)) => "video/iso.segment",
         }
     }
+}
+
+/// The object key (and edge path, after a `/`) of `file` of the rendition with `content_key`.
+pub fn object_key(content_key: &str, file: &str) -> String {
+    format!("{RENDITIONS_PREFIX}{content_key}/{file}")
+}
+
+/// A content key as [`RenditionSet::content_key`] writes it: 64 lowercase hex digits. Anything
+/// else arriving in a path is refused before it names a record or an object.
+pub fn is_content_key(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 #[cfg(test)]
@@ -211,15 +225,31 @@ mod tests {
         let id = SegmentId::new("m1", "abc", Piece::Media(3), SegmentFormat::Fmp4);
         assert_eq!(id.file_name(), "seg_00003.m4s");
         assert_eq!(id.record_id(), "abc/seg_00003.m4s");
-        assert_eq!(id.object_key(), "renditions/m1/abc/seg_00003.m4s");
+        assert_eq!(id.object_key(), "renditions/abc/seg_00003.m4s");
         assert_eq!(id.content_type(), "video/iso.segment");
         let init = id.with_piece(Piece::Init);
         assert_eq!(init.record_id(), "abc/init.mp4");
         assert_eq!(init.content_type(), "video/mp4");
+        assert_eq!(init.object_key(), object_key("abc", "init.mp4"));
         let ts = SegmentId::new("m1", "abc", Piece::Media(0), SegmentFormat::Ts);
         assert_eq!(
             (ts.file_name().as_str(), ts.content_type()),
             ("seg_00000.ts", "video/mp2t")
         );
+    }
+
+    #[test]
+    fn content_keys_are_64_lowercase_hex() {
+        assert!(is_content_key(&"a1".repeat(32)));
+        for bad in [
+            String::new(),
+            "A1".repeat(32),
+            "a1".repeat(31),
+            "a1".repeat(33),
+            format!("{}/", "a".repeat(63)),
+            format!("..{}", "a".repeat(62)),
+        ] {
+            assert!(!is_content_key(&bad), "{bad}");
+        }
     }
 }

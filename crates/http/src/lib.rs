@@ -161,7 +161,7 @@ async fn route(state: &AppState, req: &Req, rid: &str) -> Result<Resp> {
     };
     let who = match route.auth {
         Auth::Bearer => Some(caller(state, req).await?),
-        Auth::Public | Auth::SessionToken => None,
+        Auth::Public | Auth::SessionToken | Auth::EdgeSignature => None,
     };
     let p = |name| param(&params, name);
     match (route.id, who.as_ref()) {
@@ -184,6 +184,9 @@ async fn route(state: &AppState, req: &Req, rid: &str) -> Result<Resp> {
         (RouteId::Variant, _) => hls::variant(state, req, p("session"), p("rendition")).await,
         (RouteId::Segment, _) => {
             hls::segment(state, req, rid, (p("session"), p("rendition"), p("file"))).await
+        }
+        (RouteId::Rendition, _) => {
+            hls::rendition(state, req, rid, (p("content_key"), p("file"))).await
         }
         (_, None) => Err(Error::Internal("a bearer route without a caller".into())),
     }

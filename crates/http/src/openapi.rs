@@ -139,6 +139,25 @@ const TOKEN: QueryParam = (
     Type::String,
     "The session token the stream answer's URL carries",
 );
+/// The query of a content path, as the variant playlist writes it.
+const EDGE_QUERY: &[QueryParam] = &[
+    (
+        "session",
+        Type::String,
+        "The session the URI was issued to (extends it; not an authorization)",
+    ),
+    (
+        "Policy",
+        Type::String,
+        "The edge policy (CloudFront's URL-safe base64 of its JSON)",
+    ),
+    ("Signature", Type::String, "The policy's signature"),
+    (
+        "Key-Pair-Id",
+        Type::String,
+        "Which key signed it (`local` on the embedded server)",
+    ),
+];
 
 /// What each route takes and answers.
 // Long because it is a table: one arm per route, what it takes and answers, read side by side.
@@ -295,6 +314,30 @@ fn doc_of(id: RouteId) -> Doc {
             ],
             None,
         ),
+        RouteId::Rendition => doc(
+            None,
+            EDGE_QUERY,
+            &[
+                (
+                    302,
+                    "Made, but above a function's response limit: a short-lived URL of the object",
+                    None,
+                ),
+                (403, "The edge signature is missing, forged, expired or for another rendition", ERR),
+                NOT_FOUND,
+                (409, "The segment failed for good (`segment_failed`)", ERR),
+                (
+                    503,
+                    "Still being made (`segment_pending`); retry after `Retry-After` (never cached)",
+                    ERR,
+                ),
+            ],
+            Some((
+                200,
+                "video/iso.segment",
+                "The piece's bytes (`video/mp4` for `init.mp4`, `video/mp2t` for TS), immutable",
+            )),
+        ),
     }
 }
 
@@ -399,6 +442,10 @@ fn operation(r: &Route, schemas: &mut Schemas) -> utoipa::openapi::path::Operati
             "session_token",
             Vec::<String>::new(),
         )),
+        Auth::EdgeSignature => op.security(SecurityRequirement::new(
+            "edge_signature",
+            Vec::<String>::new(),
+        )),
         Auth::Public => op.securities(Some(Vec::<SecurityRequirement>::new())),
     };
     if let Some(body) = doc.body {
@@ -454,6 +501,10 @@ pub fn document() -> OpenApi {
         .security_scheme(
             "session_token",
             SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::new("token"))),
+        )
+        .security_scheme(
+            "edge_signature",
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::new("Signature"))),
         )
         .build();
     let info = InfoBuilder::new()

@@ -19,6 +19,10 @@ pub enum Auth {
     Bearer,
     /// An HLS session token in the `token` query parameter (players cannot add headers).
     SessionToken,
+    /// An edge signature (SPEC §3 "Edge delivery"): checked by CloudFront before the request
+    /// reaches the function (whose URL only CloudFront may call), or by this process when it is
+    /// its own edge (embedded).
+    EdgeSignature,
 }
 
 /// Which Lambda function serves a route in the cloud shape.
@@ -55,6 +59,7 @@ pub enum RouteId {
     Master,
     Variant,
     Segment,
+    Rendition,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +68,9 @@ pub struct Route {
     pub method: Method,
     pub path: &'static str,
     pub gateway_path: &'static str,
+    /// Reached through the cloud's HTTP API (else through the function's URL, as the CDN's
+    /// origin: the template has no HTTP API route for it).
+    pub on_http_api: bool,
     pub function: Function,
     pub auth: Auth,
     /// One line for the API's readers (the OpenAPI summary).
@@ -82,6 +90,7 @@ const fn route(
         method,
         path,
         gateway_path: path,
+        on_http_api: true,
         function,
         auth,
         summary,
@@ -125,8 +134,24 @@ const fn hls(
         method,
         path,
         gateway_path,
+        on_http_api: true,
         function,
         auth,
+        summary,
+    }
+}
+
+/// A content path of the edge: the `hls` function as the CDN's failover origin (its function
+/// URL), and `streamd`'s own route.
+const fn edge(method: Method, summary: &'static str) -> Route {
+    Route {
+        id: RouteId::Rendition,
+        method,
+        path: RENDITION,
+        gateway_path: RENDITION,
+        on_http_api: false,
+        function: Function::Hls,
+        auth: Auth::EdgeSignature,
         summary,
     }
 }
@@ -137,6 +162,7 @@ const SESSION: &str = "/api/v1/hls/{session}";
 const MASTER: &str = "/api/v1/hls/{session}/master.m3u8";
 const VARIANT: &str = "/api/v1/hls/{session}/{rendition}/playlist.m3u8";
 const PIECE: &str = "/api/v1/hls/{session}/{rendition}/{file}";
+const RENDITION: &str = "/renditions/{content_key}/{file}";
 
 /// Every route. HEAD is listed where it is served (a HEAD gets the GET's headers).
 #[rustfmt::skip]
@@ -166,6 +192,8 @@ pub const ROUTES: &[Route] = &[
     hls(RouteId::Segment, GET, PIECE, PIECE,
         "A segment or init segment: 302 to its object, made just in time"),
     hls(RouteId::Segment, HEAD, PIECE, PIECE, "A segment or init segment (headers)"),
+    edge(GET, "A segment or init segment at its content path (edge-signed): its bytes, made just in time"),
+    edge(HEAD, "A segment or init segment at its content path (headers)"),
 ];
 
 /// The path parameters of a matched route, in template order: (name, value).
@@ -298,6 +326,7 @@ mod tests {
             let path = r
                 .path
                 .replace("{file}", "seg_00000.m4s")
+                .replace("{content_key}", "k")
                 .replace('{', "x")
                 .replace('}', "");
             match resolve(&r.method, &path) {

@@ -65,6 +65,22 @@ pub struct Config {
     pub workers: usize,
     /// The cloud `transcode` function to invoke; unset = encode in-process.
     pub transcode_function: Option<String>,
+    /// CloudFront edge signatures (SPEC §3 "Edge delivery"): the trusted key group's public key
+    /// id and where its private key is kept. Unset in the cloud: no edge, segments on the
+    /// session route.
+    pub edge_key: Option<EdgeKeyConfig>,
+    /// The CDN's public origin (`https://cdn.example.com`), when known: absolute segment URIs and
+    /// policies on that host. Unset: path-absolute URIs and policies on any host.
+    pub edge_url: Option<url::Url>,
+}
+
+/// Where the edge's private signing key comes from.
+#[derive(Clone, Debug)]
+pub struct EdgeKeyConfig {
+    /// `STREAM_EDGE_KEY_PAIR_ID`: the CloudFront public key's id.
+    pub key_pair_id: String,
+    /// `STREAM_EDGE_KEY_SECRET`: the Secrets Manager secret (name or ARN) holding the PEM.
+    pub secret_id: String,
 }
 
 #[derive(Clone, Default)]
@@ -217,6 +233,23 @@ impl Config {
                 n => usize::try_from(n).map_err(|_| err("STREAM_WORKERS", "too large"))?,
             },
             transcode_function: get("STREAM_TRANSCODE_FUNCTION"),
+            edge_key: match (
+                get("STREAM_EDGE_KEY_PAIR_ID"),
+                get("STREAM_EDGE_KEY_SECRET"),
+            ) {
+                (Some(key_pair_id), Some(secret_id)) => Some(EdgeKeyConfig {
+                    key_pair_id,
+                    secret_id,
+                }),
+                (None, None) => None,
+                _ => {
+                    return Err(err(
+                        "STREAM_EDGE_KEY_PAIR_ID",
+                        "set together with STREAM_EDGE_KEY_SECRET (or neither)",
+                    ))
+                }
+            },
+            edge_url: origin_url(&get, "STREAM_EDGE_URL")?,
         })
     }
 }

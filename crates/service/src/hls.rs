@@ -10,11 +10,12 @@ use bytes::Bytes;
 use chrono::Utc;
 use stream_core::error::{Error, Result};
 use stream_core::hls::ladder::{build, ClientLimits, LadderConfig};
-use stream_core::hls::playlist;
+use stream_core::hls::playlist::{self, SegmentUris};
+use stream_core::hls::record::RenditionRecord;
 use stream_core::playback::decision::SegmentFormat;
 use stream_core::segment::{parse_segment_name, SegmentName};
 
-use crate::auth::SessionTokenError;
+use crate::auth::{SessionTokenError, SessionTokens};
 use crate::open_sessions::{OpenSession, PlaylistKind};
 use crate::segments::request::{deliver, Delivery};
 use crate::segments::worker::JobKind;
@@ -139,28 +140,56 @@ pub async fn master(state: &AppState, s: &HlsSession, start: Option<f64>) -> Res
     touch(state, s, start).await?;
     let render = || playlist::master(&s.set, start, &format!("token={}", s.token));
     Ok(match start {
-        None => s.playlist(PlaylistKind::Master, &s.token, render),
+        None => s.playlist(PlaylistKind::Master, "", &s.token, render),
         Some(_) => Bytes::from(render()),
     })
 }
 
-/// The VOD media playlist of one rendition.
+/// The VOD media playlist of one rendition. With an edge, its pieces are listed at the
+/// rendition's content path with the session's edge signature (and the rendition's record is
+/// stored first, so the edge's origin can make them); without one, relative to the playlist, on
+/// the session route, with the session token.
 pub async fn variant(state: &AppState, s: &HlsSession, rendition: &str) -> Result<Bytes> {
-    if s.set.rendition(rendition).is_none() {
-        return Err(Error::NotFound("rendition"));
-    }
+    let content_key = s
+        .set
+        .content_key(rendition)
+        .ok_or(Error::NotFound("rendition"))?;
     touch(state, s, None).await?;
-    let render = || playlist::variant(&s.plan, s.set.format, &format!("token={}", s.token));
-    Ok(s.playlist(PlaylistKind::Variant, &s.token, render))
+    let Some(edge) = state.edge.as_ref() else {
+        let token = format!("token={}", s.token);
+        let render = || playlist::variant(&s.plan, s.set.format, SegmentUris::relative(&token));
+        return Ok(s.playlist(PlaylistKind::Variant, rendition, &s.token, render));
+    };
+    if s.first_record(rendition) {
+        let record = RenditionRecord::new(&s.set, rendition, s.plan.len() as u32)
+            .ok_or(Error::NotFound("rendition"))?;
+        if let Err(e) = state.meta.put_rendition(&content_key, &record).await {
+            s.record_failed(rendition);
+            return Err(e);
+        }
+    }
+    // Valid for as long as the session token the playlist was asked with.
+    let expires = SessionTokens::expiry_of(&s.token).unwrap_or_default();
+    let render = || {
+        let uris = edge.rendition_uris(&content_key, &s.session.id, expires);
+        let uris = SegmentUris {
+            prefix: &uris.prefix,
+            query: &uris.query,
+        };
+        playlist::variant(&s.plan, s.set.format, uris)
+    };
+    Ok(s.playlist(PlaylistKind::Variant, rendition, &s.token, render))
 }
 
-/// One segment (or init) of a rendition: made, made now, or still being made.
+/// One segment (or init) of a rendition on the session route (kept for players and links from
+/// before edge delivery, and the way to segments when no edge is configured): made, made now,
+/// or still being made.
 pub async fn segment(
     state: &AppState,
     s: &HlsSession,
     rendition: &str,
     file: &str,
-) -> Result<Delivery> {
+) -> Result<SegmentAnswer> {
     if s.set.rendition(rendition).is_none() {
         return Err(Error::NotFound("rendition"));
     }
@@ -185,7 +214,7 @@ pub async fn segment(
         JobKind::Init => Some(s.position().and_then(|p| s.plan.segment_at(p)).unwrap_or(0)),
         _ => None,
     };
-    deliver(
+    let delivery = deliver(
         state,
         &s.set,
         rendition,
@@ -193,7 +222,29 @@ pub async fn segment(
         s.plan.len() as u32,
         init_from,
     )
-    .await
+    .await?;
+    Ok(match delivery {
+        Delivery::Ready(key) => {
+            let url = state
+                .objects
+                .presign_get(&key, state.config.segment_url_ttl)
+                .await?;
+            SegmentAnswer::Redirect(on_origin(url, state.config.segment_url_base.as_ref()))
+        }
+        Delivery::Pending => SegmentAnswer::Pending,
+        Delivery::Failed(m) => SegmentAnswer::Failed(m),
+    })
+}
+
+/// What the session route answers for a segment.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SegmentAnswer {
+    /// Made: a presigned URL of its object.
+    Redirect(String),
+    /// Not made within the wait: ask again shortly.
+    Pending,
+    /// It failed for good: the encoder's last error.
+    Failed(String),
 }
 
 /// Ends a session: with its session token, or with the owner's (or an admin's) bearer token.
@@ -228,4 +279,49 @@ pub async fn end(
     state.open_sessions.remove(&session.id);
     tracing::info!(session = %session.id, "session ended");
     Ok(())
+}
+
+/// `url` with its scheme, host and port replaced by `origin`'s (path and query, the
+/// signature, unchanged): the CDN forwards it to the bucket, whose host the signature names.
+fn on_origin(url: String, origin: Option<&url::Url>) -> String {
+    let Some(origin) = origin else { return url };
+    match url::Url::parse(&url) {
+        Ok(mut u) => {
+            let ok = u.set_scheme(origin.scheme()).is_ok()
+                && u.set_host(origin.host_str()).is_ok()
+                && u.set_port(origin.port()).is_ok();
+            if ok {
+                u.to_string()
+            } else {
+                url
+            }
+        }
+        // Relative (the embedded object route): already on the service's host.
+        Err(_) => url,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::on_origin;
+
+    #[test]
+    fn segment_urls_move_to_the_cdn_with_their_signature() {
+        let cdn = url::Url::parse("https://d1.cloudfront.net").unwrap();
+        let s3 = "https://b.s3.eu-west-1.amazonaws.com/renditions/ab/v1/seg_00001.m4s?X-Amz-Signature=f00&X-Amz-SignedHeaders=host".to_string();
+        assert_eq!(on_origin(s3.clone(), Some(&cdn)), "https://d1.cloudfront.net/renditions/ab/v1/seg_00001.m4s?X-Amz-Signature=f00&X-Amz-SignedHeaders=host");
+        let local = url::Url::parse("http://127.0.0.1:4001").unwrap();
+        assert_eq!(
+            on_origin(
+                "http://127.0.0.1:4566/bucket/renditions/k?sig=1".into(),
+                Some(&local)
+            ),
+            "http://127.0.0.1:4001/bucket/renditions/k?sig=1"
+        );
+        assert_eq!(on_origin(s3.clone(), None), s3);
+        assert_eq!(
+            on_origin("/objects/k?sig=1".into(), Some(&cdn)),
+            "/objects/k?sig=1"
+        );
+    }
 }

@@ -28,6 +28,7 @@
 pub mod auth;
 pub mod cleanup;
 pub mod config;
+pub mod edge;
 pub mod hls;
 pub mod ingest;
 pub mod media;

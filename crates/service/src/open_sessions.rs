@@ -43,9 +43,12 @@ pub struct OpenSession {
     touched_at: AtomicI64,
     /// The last known position (f64 bits; NaN: none).
     position: AtomicU64,
-    /// Rendered playlists, keyed by (kind, token): the master without a start offset, and the
-    /// variant playlist (the same text for every rendition of the set: they share the plan).
-    rendered: Mutex<Vec<(PlaylistKind, String, Bytes)>>,
+    /// Rendered playlists, keyed by (kind, rendition, token): the master without a start offset
+    /// (rendition empty), and each rendition's variant playlist (its segment URIs name the
+    /// rendition's content path).
+    rendered: Mutex<Vec<(PlaylistKind, String, String, Bytes)>>,
+    /// Renditions whose records (`RenditionRecord`) this process has stored.
+    recorded: Mutex<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +69,7 @@ impl OpenSession {
             set,
             plan,
             rendered: Mutex::new(Vec::new()),
+            recorded: Mutex::new(Vec::new()),
         }
     }
 
@@ -92,29 +96,52 @@ impl OpenSession {
         Some(f64::from_bits(self.position.load(Ordering::Relaxed))).filter(|p| p.is_finite())
     }
 
-    /// The playlist of `kind` for `token`, rendered once by `render`. A session has one or two
-    /// tokens in use, so a short list is searched (no allocation on the hot path).
+    /// Whether the record of `rendition` still has to be stored by this process (then it is
+    /// taken as stored: a failed write is the caller's error to answer, and the next playlist
+    /// request of a new session writes it again).
+    pub fn first_record(&self, rendition: &str) -> bool {
+        let Ok(mut l) = self.recorded.lock() else {
+            return true;
+        };
+        if l.iter().any(|r| r == rendition) {
+            return false;
+        }
+        l.push(rendition.to_string());
+        true
+    }
+
+    /// Forgets that `rendition`'s record was stored (its write failed).
+    pub fn record_failed(&self, rendition: &str) {
+        if let Ok(mut l) = self.recorded.lock() {
+            l.retain(|r| r != rendition);
+        }
+    }
+
+    /// The playlist of `kind` (and `rendition`, empty for the master) for `token`, rendered
+    /// once by `render`. A session has a few renditions and one or two tokens in use, so a
+    /// short list is searched (no allocation on the hot path).
     pub fn playlist(
         &self,
         kind: PlaylistKind,
+        rendition: &str,
         token: &str,
         render: impl FnOnce() -> String,
     ) -> Bytes {
         let cached = self.rendered.lock().ok().and_then(|l| {
             l.iter()
-                .find(|(k, t, _)| *k == kind && t == token)
-                .map(|(_, _, b)| b.clone())
+                .find(|(k, r, t, _)| *k == kind && r == rendition && t == token)
+                .map(|(_, _, _, b)| b.clone())
         });
         if let Some(b) = cached {
             return b;
         }
         let body = Bytes::from(render());
         if let Ok(mut l) = self.rendered.lock() {
-            // Never let a client grow this.
-            if l.len() >= 8 {
+            // Never let a client grow this (a ladder's renditions for two tokens fit).
+            if l.len() >= 24 {
                 l.clear();
             }
-            l.push((kind, token.to_string(), body.clone()));
+            l.push((kind, rendition.to_string(), token.to_string(), body.clone()));
         }
         body
     }
@@ -215,15 +242,22 @@ mod tests {
         let o = open(i64::MAX / 2);
         let mut renders = 0;
         for _ in 0..3 {
-            o.playlist(PlaylistKind::Variant, "t1", || {
+            o.playlist(PlaylistKind::Variant, "v1", "t1", || {
                 renders += 1;
                 "#EXTM3U".into()
             });
         }
-        o.playlist(PlaylistKind::Variant, "t2", || {
+        o.playlist(PlaylistKind::Variant, "v1", "t2", || {
             renders += 1;
             "#EXTM3U".into()
         });
-        assert_eq!(renders, 2);
+        o.playlist(PlaylistKind::Variant, "v2", "t1", || {
+            renders += 1;
+            "#EXTM3U".into()
+        });
+        assert_eq!(renders, 3, "once per rendition and token");
+        assert!(o.first_record("v1") && !o.first_record("v1"));
+        o.record_failed("v1");
+        assert!(o.first_record("v1"));
     }
 }

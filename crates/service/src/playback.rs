@@ -1,6 +1,7 @@
 //! The unified stream endpoint's work (SPEC §3 "The unified stream endpoint"): check the
 //! media, decide (`stream_core::playback::decision`), pick the start, and hand out either a
-//! presigned URL of the original (direct play) or an HLS session's master playlist URL. HLS
+//! signed URL of the original (direct play: through the CDN when one is configured, else the
+//! store's presigned URL) or an HLS session's master playlist URL. HLS
 //! methods get a session, reused by every identical request while it lives.
 
 use chrono::{TimeZone, Utc};
@@ -78,11 +79,18 @@ pub async fn play(
     let now = Utc::now().timestamp();
     let (url, session_id, expires_at) = if decision.method == Method::DirectPlay {
         let ttl = state.config.direct_play_url_ttl;
-        let url = match url_use {
-            UrlUse::Head => state.objects.presign_head(&media.source_key, ttl).await?,
-            UrlUse::Get => state.objects.presign_get(&media.source_key, ttl).await?,
+        let expires = now + ttl.as_secs() as i64;
+        // Through the CDN when there is one (its ranges cached at the edge; a CloudFront
+        // signature is not bound to the method), else the store's own presigned URL.
+        let edge = state.edge.as_ref();
+        let url = match edge.and_then(|e| e.original_url(&media.source_key, expires)) {
+            Some(url) => url,
+            None => match url_use {
+                UrlUse::Head => state.objects.presign_head(&media.source_key, ttl).await?,
+                UrlUse::Get => state.objects.presign_get(&media.source_key, ttl).await?,
+            },
         };
-        (url, None, now + ttl.as_secs() as i64)
+        (url, None, expires)
     } else {
         let session = open_session(state, caller, &media.id, &decision, caps, start, now).await?;
         let (url, token_expires) = master_url(state, &session, start, now);

@@ -16,6 +16,9 @@ use stream_storage::{MetaStore, ObjectStore};
 
 use crate::auth::{SessionTokens, TokenVerifier};
 use crate::config::{Config, ConfigError, StorageKind};
+use crate::edge::cloudfront::CloudFrontSigner;
+use crate::edge::local::LocalSigner;
+use crate::edge::Edge;
 use crate::open_sessions::OpenSessions;
 use crate::segments::dispatch::{Dispatcher, InProcess};
 use crate::segments::worker::WorkerContext;
@@ -35,6 +38,9 @@ pub struct AppState {
     /// Signalled whenever a job of this process publishes a piece or records a failure: a
     /// waiting segment request looks again at once instead of at its next poll.
     pub segment_events: Arc<tokio::sync::Notify>,
+    /// Who checks edge signatures (SPEC §3 "Edge delivery"): CloudFront, this process
+    /// (embedded), or nobody (the cloud without a CDN key: segments on the session route).
+    pub edge: Option<Arc<Edge>>,
     /// The embedded backend's own parts, for what only `streamd` does with them (its signed
     /// object route, its session sweeper). `None` on the cloud backend.
     #[cfg(feature = "embedded")]
@@ -71,6 +77,11 @@ struct Backend {
     secret_dir: Option<std::path::PathBuf>,
     /// The remote dispatcher, when jobs do not run in this process.
     remote: Option<Arc<dyn Dispatcher>>,
+    /// Whether this process is its own edge (embedded: `streamd` serves the content paths).
+    own_edge: bool,
+    /// The cloud's SDK configuration (reads the edge key from the secret store).
+    #[cfg(feature = "aws")]
+    sdk: Option<aws_config::SdkConfig>,
     #[cfg(feature = "embedded")]
     embedded: Option<Embedded>,
 }
@@ -92,6 +103,7 @@ impl AppState {
             .as_ref()
             .map(|d| d.join("session-secret"));
         let session_tokens = session_tokens(&config, key_file.as_deref())?;
+        let edge = edge(&config, &backend, &session_tokens).await?;
         let segment_events: Arc<tokio::sync::Notify> = Arc::default();
         let dispatcher = match backend.remote {
             Some(remote) => remote,
@@ -115,6 +127,7 @@ impl AppState {
             dispatcher,
             open_sessions: Arc::default(),
             segment_events,
+            edge: edge.map(Arc::new),
             #[cfg(feature = "embedded")]
             embedded: backend.embedded,
         })
@@ -172,6 +185,8 @@ async fn aws_backend(config: &Config) -> Result<Backend, StartupError> {
         meta: Arc::new(DynamoMetaStore::new(&sdk, &config.table_prefix)),
         secret_dir: None,
         remote,
+        own_edge: false,
+        sdk: Some(sdk),
         #[cfg(feature = "embedded")]
         embedded: None,
     })
@@ -204,6 +219,9 @@ fn embedded_backend(config: &Config) -> Result<Backend, StartupError> {
         meta: meta.clone(),
         secret_dir: Some(dir.clone()),
         remote: None,
+        own_edge: true,
+        #[cfg(feature = "aws")]
+        sdk: None,
         embedded: Some(Embedded { objects, meta }),
     })
 }
@@ -222,6 +240,56 @@ fn not_built(kind: &str, feature: &str) -> StartupError {
         var: "STREAM_STORAGE",
         message: format!("this binary was built without the `{kind}` storage (it needs {feature})"),
     })
+}
+
+/// The edge (SPEC §3 "Edge delivery"): CloudFront when a key is configured (its private key
+/// read once from the secret store), else this process when it is its own edge (embedded),
+/// else none.
+async fn edge(
+    config: &Config,
+    backend: &Backend,
+    tokens: &SessionTokens,
+) -> Result<Option<Edge>, StartupError> {
+    if let Some(key) = &config.edge_key {
+        let pem = edge_private_key(backend, &key.secret_id).await?;
+        let signer = CloudFrontSigner::from_pem(&key.key_pair_id, &pem)?;
+        return Ok(Some(Edge::CloudFront {
+            signer,
+            base: config.edge_url.clone(),
+        }));
+    }
+    Ok(backend
+        .own_edge
+        .then(|| Edge::Local(LocalSigner::new(&tokens.derive_key("stream edge key v1")))))
+}
+
+/// The PEM private key in the secret store (a Lambda reads it once, at its cold start).
+#[cfg(feature = "aws")]
+async fn edge_private_key(backend: &Backend, secret_id: &str) -> Result<String, StartupError> {
+    let sdk = match &backend.sdk {
+        Some(sdk) => sdk.clone(),
+        None => stream_storage::aws::sdk_config().await,
+    };
+    let out = aws_sdk_secretsmanager::Client::new(&sdk)
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| {
+            let e = aws_sdk_secretsmanager::error::DisplayErrorContext(e);
+            StartupError::Storage(format!("the edge key secret could not be read: {e}"))
+        })?;
+    out.secret_string().map(str::to_string).ok_or_else(|| {
+        StartupError::Storage("the edge key secret has no SecretString (the PEM key)".into())
+    })
+}
+
+#[cfg(not(feature = "aws"))]
+async fn edge_private_key(_: &Backend, _: &str) -> Result<String, StartupError> {
+    Err(not_built(
+        "aws",
+        "the secret store of the cloud shape (feature `aws`)",
+    ))
 }
 
 /// The session-token key: `STREAM_SESSION_SECRET`, else derived from the HS256 JWT secret, else

@@ -18,6 +18,7 @@ use bytes::Bytes;
 
 use super::{is_safe_key, MetaStore, ObjectInfo, ObjectStore};
 use stream_core::error::{Error, Result};
+use stream_core::hls::record::RenditionRecord;
 use stream_core::model::{Claim, Media, Progress, SegmentRecord, SegmentState};
 use stream_core::session::Session;
 
@@ -698,6 +699,42 @@ impl MetaStore for DynamoMetaStore {
             .map_err(|e| unavailable("DynamoDB DeleteItem", e))?;
         Ok(())
     }
+    async fn put_rendition(&self, content_key: &str, record: &RenditionRecord) -> Result<()> {
+        let doc = serde_json::to_string(record)
+            .map_err(|e| Error::Internal(format!("rendition record: {e}")))?;
+        self.client
+            .put_item()
+            .table_name(&self.tables.segments)
+            .item("id", s(&rendition_item_id(content_key)))
+            .item("doc", s(&doc))
+            .send()
+            .await
+            .map_err(|e| unavailable("DynamoDB PutItem", e))?;
+        Ok(())
+    }
+
+    async fn get_rendition(&self, content_key: &str) -> Result<Option<RenditionRecord>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.segments)
+            .key("id", s(&rendition_item_id(content_key)))
+            .send()
+            .await
+            .map_err(|e| unavailable("DynamoDB GetItem", e))?;
+        let Some(doc) = out.item.as_ref().and_then(|i| i.get("doc")?.as_s().ok()) else {
+            return Ok(None);
+        };
+        serde_json::from_str(doc)
+            .map(Some)
+            .map_err(|e| Error::Internal(format!("rendition record {content_key}: {e}")))
+    }
+}
+
+/// Rendition records share the segments table with the claims (one table for what is made and
+/// how): `rendition#<content key>` can never equal a claim's `<content key>/<file>`.
+fn rendition_item_id(content_key: &str) -> String {
+    format!("rendition#{content_key}")
 }
 
 fn segment_of(item: &HashMap<String, AttributeValue>) -> SegmentRecord {

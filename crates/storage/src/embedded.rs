@@ -14,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use super::signed_url::{SignedMethod, UrlSigner};
 use super::{is_safe_key, MetaStore, ObjectInfo, ObjectStore};
 use stream_core::error::{Error, Result};
+use stream_core::hls::record::RenditionRecord;
 use stream_core::model::{Claim, Media, Progress, SegmentRecord, SegmentState};
 use stream_core::session::Session;
 
@@ -202,7 +203,8 @@ impl SqliteMetaStore {
              CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
              CREATE TABLE IF NOT EXISTS session_keys (reuse_key TEXT PRIMARY KEY, session_id TEXT NOT NULL, expires_at INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS segments (id TEXT PRIMARY KEY, state TEXT NOT NULL, worker TEXT NOT NULL, lease_until INTEGER NOT NULL,
-                                                  attempts INTEGER NOT NULL, object_key TEXT, error TEXT);",
+                                                  attempts INTEGER NOT NULL, object_key TEXT, error TEXT);
+             CREATE TABLE IF NOT EXISTS renditions (content_key TEXT PRIMARY KEY, doc TEXT NOT NULL);",
         )
         .map_err(db)?;
         Ok(SqliteMetaStore {
@@ -513,6 +515,34 @@ impl MetaStore for SqliteMetaStore {
                 .map_err(db)
         })
         .await
+    }
+    async fn put_rendition(&self, content_key: &str, record: &RenditionRecord) -> Result<()> {
+        let (key, doc) = (content_key.to_string(), to_json(record)?);
+        self.with_conn(move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO renditions (content_key, doc) VALUES (?1, ?2)",
+                params![key, doc],
+            )
+            .map(|_| ())
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn get_rendition(&self, content_key: &str) -> Result<Option<RenditionRecord>> {
+        let key = content_key.to_string();
+        let doc: Option<String> = self
+            .with_conn(move |c| {
+                c.query_row(
+                    "SELECT doc FROM renditions WHERE content_key = ?1",
+                    params![key],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)
+            })
+            .await?;
+        doc.map(|d| from_json(&d)).transpose()
     }
 }
 

@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use stream_core::error::Result;
+use stream_core::hls::record::RenditionRecord;
 use stream_core::model::{Claim, Media, Progress, SegmentRecord};
 use stream_core::session::Session;
 
@@ -119,6 +120,12 @@ pub trait MetaStore: Send + Sync {
     async fn fail_segment(&self, id: &str, worker: &str, error: &str) -> Result<bool>;
     /// Forgets a segment record (its object was removed).
     async fn delete_segment(&self, id: &str) -> Result<()>;
+
+    /// Stores how to make the rendition with `content_key` (idempotent: a content key names
+    /// exactly one recipe, so a second write of the same key changes nothing).
+    async fn put_rendition(&self, content_key: &str, record: &RenditionRecord) -> Result<()>;
+    /// The rendition with `content_key`, if a session ever stored it.
+    async fn get_rendition(&self, content_key: &str) -> Result<Option<RenditionRecord>>;
 }
 
 /// Reads, modifies and writes a media record, retrying when a concurrent writer wins.

@@ -208,7 +208,7 @@ fn ladder_and_playlists(c: &mut Criterion, probe: &Probe, tokens: &SessionTokens
             playlist::variant(
                 black_box(&plan),
                 SegmentFormat::Fmp4,
-                black_box(&token_query),
+                playlist::SegmentUris::relative(black_box(&token_query)),
             )
         })
     });

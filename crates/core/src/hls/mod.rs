@@ -14,3 +14,4 @@ pub mod codecs;
 pub mod ladder;
 pub mod plan;
 pub mod playlist;
+pub mod record;

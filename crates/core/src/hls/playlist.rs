@@ -8,9 +8,12 @@
 //! are served on every request (SPEC §8: microseconds), so one `String` sized up front is
 //! written once, with durations printed from integer microseconds.
 //!
-//! All URIs are relative (players resolve them against the playlist's URL) and carry the
-//! session token's query; characters that could break out of a URI line or a quoted
-//! attribute are percent-encoded.
+//! Rendition playlist URIs in the master are relative (players resolve them against the
+//! playlist's URL) and carry the session token's query. Segment URIs in a variant playlist are
+//! wherever [`SegmentUris`] says: the rendition's content path at the edge with its edge
+//! signature (SPEC §3 "Edge delivery"), or relative names with the session token (the session
+//! route, when no edge is configured). Characters that could break out of a URI line or a
+//! quoted attribute are percent-encoded.
 
 use std::fmt::Write as _;
 
@@ -139,10 +142,28 @@ pub fn master(set: &RenditionSet, start: Option<f64>, token_query: &str) -> Stri
     out
 }
 
+/// Where the init and media segments of a variant playlist are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentUris<'a> {
+    /// Put before each file name: empty (relative to the playlist), a path
+    /// (`/renditions/<content key>/`) or an absolute URL prefix.
+    pub prefix: &'a str,
+    /// The query every segment URI carries (a session token or an edge signature).
+    pub query: &'a str,
+}
+
+impl<'a> SegmentUris<'a> {
+    /// File names relative to the playlist, with `query`.
+    pub fn relative(query: &'a str) -> Self {
+        SegmentUris { prefix: "", query }
+    }
+}
+
 /// The VOD media playlist of one rendition (SPEC §3): complete from the first request.
-pub fn variant(plan: &SegmentPlan, format: SegmentFormat, token_query: &str) -> String {
-    let q = query_suffix(token_query);
-    let mut out = String::with_capacity(256 + plan.segments.len() * (34 + q.len()));
+pub fn variant(plan: &SegmentPlan, format: SegmentFormat, uris: SegmentUris<'_>) -> String {
+    let q = query_suffix(uris.query);
+    let p = percent_encoding::utf8_percent_encode(uris.prefix, QUERY_UNSAFE).to_string();
+    let mut out = String::with_capacity(256 + plan.segments.len() * (34 + p.len() + q.len()));
     let _ = writeln!(
         out,
         "#EXTM3U\n#EXT-X-VERSION:{}\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS",
@@ -150,14 +171,14 @@ pub fn variant(plan: &SegmentPlan, format: SegmentFormat, token_query: &str) -> 
         plan.target_duration_tag()
     );
     if format == SegmentFormat::Fmp4 {
-        let _ = writeln!(out, "#EXT-X-MAP:URI=\"{INIT_NAME}{q}\"");
+        let _ = writeln!(out, "#EXT-X-MAP:URI=\"{p}{INIT_NAME}{q}\"");
     }
     let ext = extension(format);
     for s in &plan.segments {
         let us = s.extinf_micros();
         let _ = writeln!(
             out,
-            "#EXTINF:{}.{:06},\nseg_{:0INDEX_DIGITS$}.{ext}{q}",
+            "#EXTINF:{}.{:06},\n{p}seg_{:0INDEX_DIGITS$}.{ext}{q}",
             us / 1_000_000,
             us % 1_000_000,
             s.index
@@ -383,12 +404,12 @@ mod tests {
         );
         assert!(!text.contains("\n#EXT-X-ENDLIST"));
         let plan = plan_transcode(10.0, 4.0, &[]).unwrap();
-        let v = variant(&plan, SegmentFormat::Fmp4, "t=\r\n");
+        let v = variant(&plan, SegmentFormat::Fmp4, SegmentUris::relative("t=\r\n"));
         assert!(v.contains("seg_00000.m4s?t=%0D%0A\n"), "{v}");
     }
 
     fn check_variant(plan: &SegmentPlan, format: SegmentFormat) {
-        let text = variant(plan, format, TQ);
+        let text = variant(plan, format, SegmentUris::relative(TQ));
         let m = parse_media(&text);
         let tag = plan.target_duration_tag();
         assert_eq!(m.target_duration, tag);
@@ -453,11 +474,41 @@ mod tests {
         let text = variant(
             &plan_transcode(9.0, 4.0, &TRANSCODE_FIRST).unwrap(),
             SegmentFormat::Fmp4,
-            "",
+            SegmentUris::relative(""),
         );
         let expected = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\"\n\
                         #EXTINF:1.000000,\nseg_00000.m4s\n#EXTINF:1.000000,\nseg_00001.m4s\n#EXTINF:2.000000,\nseg_00002.m4s\n#EXTINF:4.000000,\nseg_00003.m4s\n\
                         #EXTINF:1.000000,\nseg_00004.m4s\n#EXT-X-ENDLIST\n";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn segment_uris_at_the_edge() {
+        let plan = plan_transcode(9.0, 4.0, &TRANSCODE_FIRST).unwrap();
+        let uris = SegmentUris {
+            prefix: "/renditions/abc/",
+            query: "session=s1&Policy=p&Key-Pair-Id=k&Signature=x",
+        };
+        let text = variant(&plan, SegmentFormat::Fmp4, uris);
+        let m = parse_media(&text);
+        let q = "?session=s1&Policy=p&Key-Pair-Id=k&Signature=x";
+        assert_eq!(
+            m.segments[0].map.as_ref().map(|m| m.uri.as_str()),
+            Some(format!("/renditions/abc/init.mp4{q}").as_str())
+        );
+        assert_eq!(
+            m.segments[4].uri,
+            format!("/renditions/abc/seg_00004.m4s{q}")
+        );
+        // A prefix cannot break out of its line either.
+        let bad = variant(
+            &plan,
+            SegmentFormat::Fmp4,
+            SegmentUris {
+                prefix: "https://x/\n#EXT-X-ENDLIST\"",
+                query: "",
+            },
+        );
+        assert_eq!(bad.matches("#EXT-X-ENDLIST").count(), 1, "{bad}");
     }
 }

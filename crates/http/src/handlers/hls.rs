@@ -6,8 +6,9 @@
 use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
 use stream_core::error::{Error, Result};
-use stream_service::hls::{self, HlsSession};
-use stream_service::segments::request::Delivery;
+use stream_core::segment::IMMUTABLE;
+use stream_service::edge::origin::{self, Answer};
+use stream_service::hls::{self, HlsSession, SegmentAnswer};
 use stream_service::AppState;
 
 use crate::response::{error_body, header_str, query, redirect, Req, Resp};
@@ -68,25 +69,64 @@ pub async fn segment(
     let s = open(state, req, session).await?;
     match hls::segment(state, &s, rendition, file).await? {
         // The target URL expires; the redirect may be reused briefly by this session only.
-        Delivery::Ready(url) => redirect(&url, "private, max-age=60"),
-        Delivery::Pending => {
-            let message = "The segment is still being made; retry shortly.";
-            let mut r = error_body(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "segment_pending",
-                message,
-                rid,
-            );
-            r.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_static(SEGMENT_RETRY_AFTER),
-            );
+        SegmentAnswer::Redirect(url) => redirect(&url, "private, max-age=60"),
+        SegmentAnswer::Pending => Ok(pending(rid)),
+        SegmentAnswer::Failed(message) => Err(failed(message)),
+    }
+}
+
+/// `503` + `Retry-After` for a piece still being made; `no-store`, so no cache keeps it.
+fn pending(rid: &str) -> Resp {
+    let message = "The segment is still being made; retry shortly.";
+    let mut r = error_body(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "segment_pending",
+        message,
+        rid,
+    );
+    let h = r.headers_mut();
+    h.insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_static(SEGMENT_RETRY_AFTER),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn failed(message: String) -> Error {
+    Error::Conflict {
+        code: "segment_failed",
+        message,
+    }
+}
+
+/// `GET /renditions/{content_key}/{file}` (SPEC §3 "Edge delivery"): the edge's origin. The
+/// bytes of a made piece (`200`, immutable: the CDN caches them for every viewer), else made
+/// just in time.
+pub async fn rendition(
+    state: &AppState,
+    req: &Req,
+    rid: &str,
+    params: (&str, &str),
+) -> Result<Resp> {
+    let (content_key, file) = params;
+    origin::authorize(state, req.uri().path(), req.uri().query().unwrap_or(""))?;
+    let q = query(req);
+    let session = q
+        .get(stream_service::edge::SESSION_PARAM)
+        .map(String::as_str);
+    match origin::serve(state, content_key, file, session).await? {
+        Answer::Object { body, content_type } => {
+            let mut r = http::Response::new(body);
+            let h = r.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
             Ok(r)
         }
-        Delivery::Failed(message) => Err(Error::Conflict {
-            code: "segment_failed",
-            message,
-        }),
+        // Not cacheable: the next request finds the object in the bucket (the primary origin).
+        Answer::TooLarge(url) => redirect(&url, "no-store"),
+        Answer::Pending => Ok(pending(rid)),
+        Answer::Failed(message) => Err(failed(message)),
     }
 }
 

@@ -712,7 +712,7 @@ async fn package(dir: &Path, source: &str, probe: &Probe, set: &RenditionSet) ->
         let rdir = dir.join(&v.id);
         write(
             &rdir.join(playlist::PLAYLIST_NAME),
-            playlist::variant(&plan, fmt, "").as_bytes(),
+            playlist::variant(&plan, fmt, playlist::SegmentUris::relative("")).as_bytes(),
         );
         let init = if fmt == SegmentFormat::Fmp4 {
             let init = encode_init(&inp).await.unwrap();
@@ -787,7 +787,7 @@ async fn package(dir: &Path, source: &str, probe: &Probe, set: &RenditionSet) ->
         let rdir = dir.join(&a.id);
         write(
             &rdir.join(playlist::PLAYLIST_NAME),
-            playlist::variant(&plan, fmt, "").as_bytes(),
+            playlist::variant(&plan, fmt, playlist::SegmentUris::relative("")).as_bytes(),
         );
         if fmt == SegmentFormat::Fmp4 {
             write(

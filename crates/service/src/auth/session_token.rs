@@ -60,6 +60,20 @@ impl SessionTokens {
         format!("{expires}.{sig}")
     }
 
+    /// A key for another purpose (`purpose` names it), derived from this one: the embedded
+    /// edge's HMAC key, so one configured or generated secret keys both.
+    pub fn derive_key(&self, purpose: &str) -> Vec<u8> {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
+            .expect("HMAC takes any key length");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// The expiry written in a token (epoch seconds); only meaningful for a verified token.
+    pub fn expiry_of(token: &str) -> Option<i64> {
+        token.split_once('.')?.0.parse().ok()
+    }
+
     /// Checks `token` for `session_id` owned by `user_id` at `now`.
     pub fn verify(
         &self,
@@ -147,5 +161,9 @@ mod tests {
         let a = SessionTokens::derived_from(b"jwt-secret");
         let b = SessionTokens::new(b"jwt-secret");
         assert_ne!(a.mint("s", "u", 5), b.mint("s", "u", 5));
+        assert_ne!(a.derive_key("edge"), b.derive_key("edge"));
+        assert_ne!(a.derive_key("edge"), a.derive_key("other"));
+        assert_eq!(SessionTokens::expiry_of(&a.mint("s", "u", 77)), Some(77));
+        assert_eq!(SessionTokens::expiry_of("x"), None);
     }
 }

@@ -218,7 +218,7 @@ mod tests {
         let (ra, rb) = (rec(&a).await, rec(&b).await);
         assert_eq!(
             (ra.state, ra.object_key.as_deref()),
-            (SegmentState::Ready, Some("renditions/m1/key/seg_00000.m4s"))
+            (SegmentState::Ready, Some("renditions/key/seg_00000.m4s"))
         );
         assert_eq!(
             (rb.state, rb.error.as_deref()),

@@ -16,7 +16,7 @@ use crate::state::AppState;
 /// What a segment request gets.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivery {
-    /// Made: a presigned URL of its object.
+    /// Made: the key of its published object (as its claim record names it).
     Ready(String),
     /// Not made within the wait: the encode goes on; ask again shortly.
     Pending,
@@ -144,14 +144,7 @@ pub async fn deliver(
                 let key = key.ok_or_else(|| {
                     Error::Internal(format!("segment {} ready without object", id.record_id()))
                 })?;
-                let url = state
-                    .objects
-                    .presign_get(&key, state.config.segment_url_ttl)
-                    .await?;
-                return Ok(Delivery::Ready(on_origin(
-                    url,
-                    state.config.segment_url_base.as_ref(),
-                )));
+                return Ok(Delivery::Ready(key));
             }
             // (A piece failed for good was answered above.)
             Standing::Encoding | Standing::Free | Standing::FailedForGood(_) => {}
@@ -190,26 +183,6 @@ async fn start_read_ahead(
         tokio::spawn(tracing::Instrument::in_current_span(ahead));
     } else {
         read_ahead(state, set, rendition, id, i, plan_len).await;
-    }
-}
-
-/// `url` with its scheme, host and port replaced by `origin`'s (path and query, the
-/// signature, unchanged): the CDN forwards it to the bucket, whose host the signature names.
-fn on_origin(url: String, origin: Option<&url::Url>) -> String {
-    let Some(origin) = origin else { return url };
-    match url::Url::parse(&url) {
-        Ok(mut u) => {
-            let ok = u.set_scheme(origin.scheme()).is_ok()
-                && u.set_host(origin.host_str()).is_ok()
-                && u.set_port(origin.port()).is_ok();
-            if ok {
-                u.to_string()
-            } else {
-                url
-            }
-        }
-        // Relative (the embedded object route): already on the service's host.
-        Err(_) => url,
     }
 }
 
@@ -256,30 +229,5 @@ async fn read_ahead(
             tracing::warn!(error = %e, segment = j, "read-ahead could not start");
             return;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::on_origin;
-
-    #[test]
-    fn segment_urls_move_to_the_cdn_with_their_signature() {
-        let cdn = url::Url::parse("https://d1.cloudfront.net").unwrap();
-        let s3 = "https://b.s3.eu-west-1.amazonaws.com/renditions/ab/v1/seg_00001.m4s?X-Amz-Signature=f00&X-Amz-SignedHeaders=host".to_string();
-        assert_eq!(on_origin(s3.clone(), Some(&cdn)), "https://d1.cloudfront.net/renditions/ab/v1/seg_00001.m4s?X-Amz-Signature=f00&X-Amz-SignedHeaders=host");
-        let local = url::Url::parse("http://127.0.0.1:4001").unwrap();
-        assert_eq!(
-            on_origin(
-                "http://127.0.0.1:4566/bucket/renditions/k?sig=1".into(),
-                Some(&local)
-            ),
-            "http://127.0.0.1:4001/bucket/renditions/k?sig=1"
-        );
-        assert_eq!(on_origin(s3.clone(), None), s3);
-        assert_eq!(
-            on_origin("/objects/k?sig=1".into(), Some(&cdn)),
-            "/objects/k?sig=1"
-        );
     }
 }
