@@ -39,6 +39,7 @@
 //! error pages, edge functions, compression, revalidation of expired entries and serving them
 //! stale, field-level encryption, origin shield.
 
+pub mod npm_signer;
 pub mod template;
 
 mod cache;
@@ -170,7 +171,11 @@ impl Listener {
     pub async fn start(self, setup: Setup) -> Result<Cdn, String> {
         let dist = Distribution::from_template(&setup.template, &setup.parameters)?;
         let keys = KeyGroup::new(&setup.keys)?;
-        let signed = dist.behaviors.iter().chain([&dist.default_behavior]).any(Behavior::signed);
+        let signed = dist
+            .behaviors
+            .iter()
+            .chain([&dist.default_behavior])
+            .any(Behavior::signed);
         if signed && setup.keys.is_empty() {
             return Err("the template has behaviours with trusted key groups: give their public keys (Setup::key)".into());
         }
@@ -182,7 +187,12 @@ impl Listener {
     /// (path-style S3 URLs, presigned) to `s3_endpoint` with their query string, everything
     /// else to `api`; every method, nothing cached, nothing checked. The origin ids in
     /// [`Stats`] are `s3` and `api`.
-    pub async fn pass_through(self, api: &str, s3_endpoint: &str, bucket: &str) -> Result<Cdn, String> {
+    pub async fn pass_through(
+        self,
+        api: &str,
+        s3_endpoint: &str,
+        bucket: &str,
+    ) -> Result<Cdn, String> {
         let dist = pass_through_distribution(bucket);
         let origins = [
             ("api".to_string(), Origin::http(api)),
@@ -256,7 +266,10 @@ impl Cdn {
 
     /// [`Cdn::bind`] then [`Listener::pass_through`].
     pub async fn pass_through(api: &str, s3_endpoint: &str, bucket: &str) -> Result<Cdn, String> {
-        Self::bind().await?.pass_through(api, s3_endpoint, bucket).await
+        Self::bind()
+            .await?
+            .pass_through(api, s3_endpoint, bucket)
+            .await
     }
 
     /// The distribution as read from the template.
@@ -288,7 +301,10 @@ impl Cdn {
 }
 
 /// A target for every origin of the distribution.
-async fn targets(dist: &Distribution, given: &[(String, Origin)]) -> Result<HashMap<String, Target>, String> {
+async fn targets(
+    dist: &Distribution,
+    given: &[(String, Origin)],
+) -> Result<HashMap<String, Target>, String> {
     let mut missing = vec![];
     let mut out = HashMap::new();
     let mut ids: Vec<&String> = dist.origins.keys().collect();
@@ -297,16 +313,24 @@ async fn targets(dist: &Distribution, given: &[(String, Origin)]) -> Result<Hash
         let config = &dist.origins[id];
         match given.iter().rev().find(|(g, _)| g == id) {
             Some((_, origin)) => {
-                out.insert(id.clone(), Target::new(origin, config.connect_timeout).await?);
+                out.insert(
+                    id.clone(),
+                    Target::new(origin, config.connect_timeout).await?,
+                );
             }
             None => missing.push(id.clone()),
         }
     }
     if let Some((unknown, _)) = given.iter().find(|(g, _)| !dist.origins.contains_key(g)) {
-        return Err(format!("Setup::origin({unknown:?}): the distribution has no such origin (it has {:?})", dist.origins.keys().collect::<Vec<_>>()));
+        return Err(format!(
+            "Setup::origin({unknown:?}): the distribution has no such origin (it has {:?})",
+            dist.origins.keys().collect::<Vec<_>>()
+        ));
     }
     if !missing.is_empty() {
-        return Err(format!("no target for the distribution's origins {missing:?} (Setup::origin)"));
+        return Err(format!(
+            "no target for the distribution's origins {missing:?} (Setup::origin)"
+        ));
     }
     Ok(out)
 }
@@ -411,7 +435,12 @@ async fn handle(
     let query: Vec<String> = parts
         .uri
         .query()
-        .map(|q| q.split('&').filter(|p| !p.is_empty()).map(String::from).collect())
+        .map(|q| {
+            q.split('&')
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default();
     let behavior = s.dist.behavior_for(&path).clone();
     if !behavior.allows(&method) {
@@ -420,7 +449,13 @@ async fn handle(
     }
     let body = match axum::body::to_bytes(body, 1 << 30).await {
         Ok(b) => b,
-        Err(e) => return edge_error(StatusCode::BAD_REQUEST, "BadRequest", &format!("request body: {e}")),
+        Err(e) => {
+            return edge_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                &format!("request body: {e}"),
+            )
+        }
     };
     // "If a viewer GET request includes a body, CloudFront returns an HTTP status code 403."
     // https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/RequestAndResponseBehaviorCustomOrigin.html#RequestCustom-get-body
@@ -463,7 +498,13 @@ async fn handle(
     } else {
         None
     };
-    let key = cache::key(&behavior.cache_policy, &method, &path, &query, &parts.headers);
+    let key = cache::key(
+        &behavior.cache_policy,
+        &method,
+        &path,
+        &query,
+        &parts.headers,
+    );
     let head = method == "HEAD";
     let lock = cacheable.then(|| s.inflight_lock(&key));
     let _guard = match &lock {
@@ -481,7 +522,16 @@ async fn handle(
         }
         None => None,
     };
-    let origin_req = origin_request(&behavior, &parts.method, &parts.headers, &path, &query, body, peer.ip(), &host);
+    let origin_req = origin_request(
+        &behavior,
+        &parts.method,
+        &parts.headers,
+        &path,
+        &query,
+        body,
+        peer.ip(),
+        &host,
+    );
     let (resp, _origin) = fetch_target(&s, &behavior.target, &origin_req).await;
     if cacheable && !head {
         if let Some(ttl) = cache::ttl(&s.dist, &behavior.cache_policy, resp.status, &resp.headers) {
@@ -489,12 +539,19 @@ async fn handle(
             if resp.status == StatusCode::PARTIAL_CONTENT {
                 c.put_part(key.clone(), resp.headers.clone(), resp.body.clone(), ttl);
             } else {
-                c.put_whole(key.clone(), resp.status, resp.headers.clone(), resp.body.clone(), ttl);
+                c.put_whole(
+                    key.clone(),
+                    resp.status,
+                    resp.headers.clone(),
+                    resp.body.clone(),
+                    ttl,
+                );
             }
         }
     }
     let mut r = viewer_response(resp.status, &resp.headers, resp.body, head);
-    r.headers_mut().insert("x-cache", HeaderValue::from_static("Miss from cloudfront"));
+    r.headers_mut()
+        .insert("x-cache", HeaderValue::from_static("Miss from cloudfront"));
     finish(&behavior, &parts.headers, r)
 }
 
@@ -515,10 +572,17 @@ fn answer_from_cache(s: &Shared, key: &str, range: Option<Range>, head: bool) ->
                 cache::Body::Parts { .. } => return None,
             };
             let mut r = viewer_response(e.status, &e.headers, body, head);
-            r.headers_mut().insert(header::AGE, HeaderValue::from(e.age()));
+            r.headers_mut()
+                .insert(header::AGE, HeaderValue::from(e.age()));
             r
         }
-        Lookup::Range { entry, first, last, total, bytes } => {
+        Lookup::Range {
+            entry,
+            first,
+            last,
+            total,
+            bytes,
+        } => {
             let mut r = viewer_response(StatusCode::PARTIAL_CONTENT, &entry.headers, bytes, false);
             let h = r.headers_mut();
             h.remove(header::CONTENT_LENGTH);
@@ -530,7 +594,12 @@ fn answer_from_cache(s: &Shared, key: &str, range: Option<Range>, head: bool) ->
             r
         }
         Lookup::Unsatisfiable { entry, total } => {
-            let mut r = viewer_response(StatusCode::RANGE_NOT_SATISFIABLE, &entry.headers, Bytes::new(), false);
+            let mut r = viewer_response(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                &entry.headers,
+                Bytes::new(),
+                false,
+            );
             let h = r.headers_mut();
             h.remove(header::CONTENT_LENGTH);
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{total}")) {
@@ -540,7 +609,8 @@ fn answer_from_cache(s: &Shared, key: &str, range: Option<Range>, head: bool) ->
         }
     };
     s.stats().hits += 1;
-    r.headers_mut().insert("x-cache", HeaderValue::from_static("Hit from cloudfront"));
+    r.headers_mut()
+        .insert("x-cache", HeaderValue::from_static("Hit from cloudfront"));
     Some(r)
 }
 
@@ -603,14 +673,18 @@ fn origin_request(
             headers.append(name.clone(), value.clone());
         }
     }
-    if orp.is_some_and(|o| o.forward_host) || matches!(&cp.headers, Selection::Only(n) if n.iter().any(|h| h.eq_ignore_ascii_case("host"))) {
+    if orp.is_some_and(|o| o.forward_host)
+        || matches!(&cp.headers, Selection::Only(n) if n.iter().any(|h| h.eq_ignore_ascii_case("host")))
+    {
         if let Ok(v) = HeaderValue::from_str(host) {
             headers.insert(header::HOST, v);
         }
     }
     let cookies: Vec<String> = cache::cookie_pairs(viewer_headers)
         .into_iter()
-        .filter(|(n, _)| cp.cookies.selects(n, false) || orp.is_some_and(|o| o.cookies.selects(n, false)))
+        .filter(|(n, _)| {
+            cp.cookies.selects(n, false) || orp.is_some_and(|o| o.cookies.selects(n, false))
+        })
         .map(|(n, v)| format!("{n}={v}"))
         .collect();
     if let Ok(v) = HeaderValue::from_str(&cookies.join("; ")) {
@@ -618,16 +692,25 @@ fn origin_request(
             headers.insert(header::COOKIE, v);
         }
     }
-    let xff = match viewer_headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+    let xff = match viewer_headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+    {
         Some(prior) => format!("{prior}, {viewer_ip}"),
         None => viewer_ip.to_string(),
     };
     if let Ok(v) = HeaderValue::from_str(&xff) {
         headers.insert("x-forwarded-for", v);
     }
-    headers.insert(header::VIA, HeaderValue::from_static("1.1 stand-in.cloudfront.net (CloudFront)"));
+    headers.insert(
+        header::VIA,
+        HeaderValue::from_static("1.1 stand-in.cloudfront.net (CloudFront)"),
+    );
     if !headers.contains_key(header::USER_AGENT) {
-        headers.insert(header::USER_AGENT, HeaderValue::from_static("Amazon CloudFront"));
+        headers.insert(
+            header::USER_AGENT,
+            HeaderValue::from_static("Amazon CloudFront"),
+        );
     }
     OriginRequest {
         method: method.clone(),
@@ -659,14 +742,21 @@ async fn fetch_target(s: &Shared, target: &str, req: &OriginRequest) -> (OriginR
     if !fail_over {
         return (unreachable_as_response(primary), group.primary.clone());
     }
-    (fetch_one(s, &group.secondary, req).await, group.secondary.clone())
+    (
+        fetch_one(s, &group.secondary, req).await,
+        group.secondary.clone(),
+    )
 }
 
 async fn fetch_one(s: &Shared, id: &str, req: &OriginRequest) -> OriginResponse {
     unreachable_as_response(fetch_one_raw(s, id, req).await)
 }
 
-async fn fetch_one_raw(s: &Shared, id: &str, req: &OriginRequest) -> Result<OriginResponse, Unreachable> {
+async fn fetch_one_raw(
+    s: &Shared,
+    id: &str,
+    req: &OriginRequest,
+) -> Result<OriginResponse, Unreachable> {
     let (Some(target), Some(config)) = (s.targets.get(id), s.dist.origins.get(id)) else {
         return Err(Unreachable::Connect(format!("no origin {id}")));
     };
@@ -723,7 +813,11 @@ fn unreachable_as_response(r: Result<OriginResponse, Unreachable>) -> OriginResp
 /// A response to the viewer: the origin's status and headers (without hop-by-hop ones and a
 /// `Content-Length` that the body sets), `Via`.
 fn viewer_response(status: StatusCode, headers: &HeaderMap, body: Bytes, head: bool) -> Response {
-    let mut r = Response::new(if head { Body::empty() } else { Body::from(body) });
+    let mut r = Response::new(if head {
+        Body::empty()
+    } else {
+        Body::from(body)
+    });
     *r.status_mut() = status;
     for (k, v) in headers {
         if hop_by_hop(k) || (k == header::CONTENT_LENGTH && !head) {
@@ -731,7 +825,10 @@ fn viewer_response(status: StatusCode, headers: &HeaderMap, body: Bytes, head: b
         }
         r.headers_mut().append(k.clone(), v.clone());
     }
-    r.headers_mut().insert(header::VIA, HeaderValue::from_static("1.1 stand-in.cloudfront.net (CloudFront)"));
+    r.headers_mut().insert(
+        header::VIA,
+        HeaderValue::from_static("1.1 stand-in.cloudfront.net (CloudFront)"),
+    );
     r
 }
 
@@ -746,7 +843,10 @@ fn finish(behavior: &Behavior, request: &HeaderMap, mut r: Response) -> Response
     };
     let h = r.headers_mut();
     for (name, value, replace) in &policy.custom_headers {
-        let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) else {
+        let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) else {
             continue;
         };
         if *replace || !h.contains_key(&n) {
@@ -772,15 +872,28 @@ fn finish(behavior: &Behavior, request: &HeaderMap, mut r: Response) -> Response
             }
         }
     };
-    let allow_origin = if wildcard && !cors.allow_credentials { "*".to_string() } else { origin.to_string() };
+    let allow_origin = if wildcard && !cors.allow_credentials {
+        "*".to_string()
+    } else {
+        origin.to_string()
+    };
     set(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
-    set(header::ACCESS_CONTROL_EXPOSE_HEADERS, cors.expose_headers.join(", "));
+    set(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        cors.expose_headers.join(", "),
+    );
     if cors.allow_credentials {
         set(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true".into());
     }
     if preflight {
-        set(header::ACCESS_CONTROL_ALLOW_METHODS, cors.allow_methods.join(", "));
-        set(header::ACCESS_CONTROL_ALLOW_HEADERS, cors.allow_headers.join(", "));
+        set(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            cors.allow_methods.join(", "),
+        );
+        set(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            cors.allow_headers.join(", "),
+        );
         if let Some(age) = cors.max_age {
             set(header::ACCESS_CONTROL_MAX_AGE, age.to_string());
         }
@@ -793,7 +906,9 @@ fn edge_error(status: StatusCode, code: &str, message: &str) -> Response {
     let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>");
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
-    r.headers_mut().insert("x-cache", HeaderValue::from_static("Error from cloudfront"));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    r.headers_mut()
+        .insert("x-cache", HeaderValue::from_static("Error from cloudfront"));
     r
 }

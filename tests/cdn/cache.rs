@@ -49,7 +49,13 @@ use super::template::{CachePolicy, Distribution};
 pub type Key = String;
 
 /// The key of a request under `policy`. `query` holds the raw pairs without the signature's.
-pub fn key(policy: &CachePolicy, method: &str, path: &str, query: &[String], headers: &HeaderMap) -> Key {
+pub fn key(
+    policy: &CachePolicy,
+    method: &str,
+    path: &str,
+    query: &[String],
+    headers: &HeaderMap,
+) -> Key {
     let mut k = String::new();
     // GET and HEAD share entries (a HEAD is answered from a cached GET); OPTIONS is its own.
     if method == "OPTIONS" {
@@ -110,7 +116,12 @@ pub fn cookie_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
 }
 
 /// How long a response may be cached, or `None` when it is not cached.
-pub fn ttl(dist: &Distribution, policy: &CachePolicy, status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
+pub fn ttl(
+    dist: &Distribution,
+    policy: &CachePolicy,
+    status: StatusCode,
+    headers: &HeaderMap,
+) -> Option<Duration> {
     let cc = CacheControl::of(headers);
     let code = status.as_u16();
     let seconds = if status.is_success() || status.is_redirection() {
@@ -144,7 +155,9 @@ pub fn ttl(dist: &Distribution, policy: &CachePolicy, status: StatusCode, header
             .get(&code)
             .copied()
             .unwrap_or(dist.default_error_caching_min_ttl);
-        cc.lifetime.map_or(0, |v| v.min(policy.max_ttl)).max(minimum)
+        cc.lifetime
+            .map_or(0, |v| v.min(policy.max_ttl))
+            .max(minimum)
     };
     (seconds > 0).then(|| Duration::from_secs(seconds))
 }
@@ -212,7 +225,10 @@ pub struct Entry {
 pub enum Body {
     Whole(Bytes),
     /// Parts of an object of `total` bytes: (first byte, bytes).
-    Parts { total: u64, parts: Vec<(u64, Bytes)> },
+    Parts {
+        total: u64,
+        parts: Vec<(u64, Bytes)>,
+    },
 }
 
 impl Entry {
@@ -270,8 +286,17 @@ pub enum Lookup {
     /// A whole response (no range asked, or an error, or a range of a whole object: then
     /// `range` is the satisfiable span or `None` for 416).
     Whole(Entry),
-    Range { entry: Entry, first: u64, last: u64, total: u64, bytes: Bytes },
-    Unsatisfiable { entry: Entry, total: u64 },
+    Range {
+        entry: Entry,
+        first: u64,
+        last: u64,
+        total: u64,
+        bytes: Bytes,
+    },
+    Unsatisfiable {
+        entry: Entry,
+        total: u64,
+    },
     Miss,
 }
 
@@ -332,7 +357,14 @@ impl Store {
     }
 
     /// Stores a whole response.
-    pub fn put_whole(&mut self, key: Key, status: StatusCode, headers: HeaderMap, body: Bytes, ttl: Duration) {
+    pub fn put_whole(
+        &mut self,
+        key: Key,
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+        ttl: Duration,
+    ) {
         self.entries.insert(
             key,
             Entry {

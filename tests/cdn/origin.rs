@@ -260,7 +260,10 @@ fn s3_error(status: Option<u16>) -> OriginResponse {
         None => (StatusCode::BAD_GATEWAY, "NoResponse"),
     };
     let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
     OriginResponse {
         status,
         headers,

@@ -32,8 +32,13 @@ use rsa::pkcs8::DecodePublicKey;
 use rsa::PublicKey as RsaPublicKey;
 
 /// Query parameters that belong to the signature, never to the object.
-pub const SIGNATURE_PARAMS: [&str; 5] =
-    ["Expires", "Policy", "Signature", "Key-Pair-Id", "Hash-Algorithm"];
+pub const SIGNATURE_PARAMS: [&str; 5] = [
+    "Expires",
+    "Policy",
+    "Signature",
+    "Key-Pair-Id",
+    "Hash-Algorithm",
+];
 
 /// The public keys of the trusted key groups, by key pair id.
 #[derive(Clone, Default)]
@@ -195,20 +200,7 @@ pub fn canned_policy(url: &str, expires: i64) -> String {
     )
 }
 
-/// CloudFront's URL-safe base64: standard base64 with `+`→`-`, `=`→`_`, `/`→`~`.
-pub fn cloudfront_base64_encode(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD
-        .encode(bytes)
-        .chars()
-        .map(|c| match c {
-            '+' => '-',
-            '=' => '_',
-            '/' => '~',
-            c => c,
-        })
-        .collect()
-}
-
+/// CloudFront's URL-safe base64 (standard base64 with `+`→`-`, `=`→`_`, `/`→`~`), decoded.
 pub fn cloudfront_base64_decode(text: &str) -> Option<Vec<u8>> {
     let standard: String = text
         .chars()
@@ -237,7 +229,9 @@ impl Statement {
         let bad = |why: &str| Refusal::Malformed(format!("policy: {why}"));
         let v: serde_json::Value =
             serde_json::from_slice(policy).map_err(|e| bad(&e.to_string()))?;
-        let statements = v["Statement"].as_array().ok_or_else(|| bad("no Statement list"))?;
+        let statements = v["Statement"]
+            .as_array()
+            .ok_or_else(|| bad("no Statement list"))?;
         let [s] = statements.as_slice() else {
             return Err(bad("not exactly one statement"));
         };
@@ -275,7 +269,11 @@ fn in_cidr(ip: IpAddr, cidr: &str) -> Result<bool, Refusal> {
     let IpAddr::V4(ip) = ip else {
         return Ok(false);
     };
-    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+    let mask = if bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - bits)
+    };
     Ok(u32::from(ip) & mask == u32::from(addr) & mask)
 }
 

@@ -339,10 +339,7 @@ impl<'a> Template<'a> {
     }
 
     fn distribution(&self) -> Result<Distribution, String> {
-        let resources = self
-            .resources
-            .as_hash()
-            .ok_or("no Resources section")?;
+        let resources = self.resources.as_hash().ok_or("no Resources section")?;
         let mut distributions = resources
             .iter()
             .filter(|(_, r)| r["Type"].as_str() == Some("AWS::CloudFront::Distribution"));
@@ -442,14 +439,24 @@ impl<'a> Template<'a> {
                 _ => return Err(format!("origin group {id}: no Members.Items")),
             };
             let [primary, secondary] = members.as_slice() else {
-                return Err(format!("origin group {id}: {} members, not 2", members.len()));
+                return Err(format!(
+                    "origin group {id}: {} members, not 2",
+                    members.len()
+                ));
             };
             let failover_statuses = match &g["FailoverCriteria"]["StatusCodes"]["Items"] {
                 Yaml::Array(a) => a
                     .iter()
-                    .map(|s| self.number(s, "FailoverCriteria.StatusCodes.Items").map(|n| n as u16))
+                    .map(|s| {
+                        self.number(s, "FailoverCriteria.StatusCodes.Items")
+                            .map(|n| n as u16)
+                    })
                     .collect::<Result<Vec<_>, _>>()?,
-                _ => return Err(format!("origin group {id}: no FailoverCriteria.StatusCodes.Items")),
+                _ => {
+                    return Err(format!(
+                        "origin group {id}: no FailoverCriteria.StatusCodes.Items"
+                    ))
+                }
             };
             out.insert(
                 id.clone(),
@@ -472,10 +479,14 @@ impl<'a> Template<'a> {
         };
         let what = |field: &str| format!("behaviour {path_pattern}: {field}");
         if !b["ForwardedValues"].is_badvalue() {
-            return Err(what("legacy ForwardedValues are not modelled by the stand-in"));
+            return Err(what(
+                "legacy ForwardedValues are not modelled by the stand-in",
+            ));
         }
         if !b["TrustedSigners"].is_badvalue() {
-            return Err(what("legacy TrustedSigners are not modelled (use TrustedKeyGroups)"));
+            return Err(what(
+                "legacy TrustedSigners are not modelled (use TrustedKeyGroups)",
+            ));
         }
         let target = self.string(&b["TargetOriginId"], &what("TargetOriginId"))?;
         let methods = |v: &Yaml, field: &str| -> Result<Vec<String>, String> {
@@ -486,7 +497,9 @@ impl<'a> Template<'a> {
                 m
             })
         };
-        let cache_policy = self.cache_policy(&b["CachePolicyId"]).map_err(|e| what(&e))?;
+        let cache_policy = self
+            .cache_policy(&b["CachePolicyId"])
+            .map_err(|e| what(&e))?;
         let origin_request_policy = match &b["OriginRequestPolicyId"] {
             Yaml::BadValue | Yaml::Null => None,
             id => Some(self.origin_request_policy(id).map_err(|e| what(&e))?),
@@ -499,12 +512,12 @@ impl<'a> Template<'a> {
             Yaml::Array(a) => a
                 .iter()
                 .map(|g| match self.resource(g) {
-                    Some((name, r))
-                        if r["Type"].as_str() == Some("AWS::CloudFront::KeyGroup") =>
-                    {
+                    Some((name, r)) if r["Type"].as_str() == Some("AWS::CloudFront::KeyGroup") => {
                         Ok(name.to_string())
                     }
-                    _ => Err(what(&format!("TrustedKeyGroups names {g:?}, not a KeyGroup of this template"))),
+                    _ => Err(what(&format!(
+                        "TrustedKeyGroups names {g:?}, not a KeyGroup of this template"
+                    ))),
                 })
                 .collect::<Result<Vec<_>, _>>()?,
             _ => vec![],
@@ -531,7 +544,9 @@ impl<'a> Template<'a> {
                 .ok_or_else(|| format!("CachePolicyId {id}: neither a policy of this template nor a managed policy the stand-in knows"));
         };
         if r["Type"].as_str() != Some("AWS::CloudFront::CachePolicy") {
-            return Err(format!("CachePolicyId names {name}, not an AWS::CloudFront::CachePolicy"));
+            return Err(format!(
+                "CachePolicyId names {name}, not an AWS::CloudFront::CachePolicy"
+            ));
         }
         let c = &r["Properties"]["CachePolicyConfig"];
         let what = |f: &str| format!("{name}.{f}");
@@ -551,9 +566,30 @@ impl<'a> Template<'a> {
             min_ttl,
             default_ttl,
             max_ttl,
-            headers: self.selection(&p["HeadersConfig"], "HeaderBehavior", "Headers", &what("HeadersConfig"))?.0,
-            cookies: self.selection(&p["CookiesConfig"], "CookieBehavior", "Cookies", &what("CookiesConfig"))?.0,
-            query_strings: self.selection(&p["QueryStringsConfig"], "QueryStringBehavior", "QueryStrings", &what("QueryStringsConfig"))?.0,
+            headers: self
+                .selection(
+                    &p["HeadersConfig"],
+                    "HeaderBehavior",
+                    "Headers",
+                    &what("HeadersConfig"),
+                )?
+                .0,
+            cookies: self
+                .selection(
+                    &p["CookiesConfig"],
+                    "CookieBehavior",
+                    "Cookies",
+                    &what("CookiesConfig"),
+                )?
+                .0,
+            query_strings: self
+                .selection(
+                    &p["QueryStringsConfig"],
+                    "QueryStringBehavior",
+                    "QueryStrings",
+                    &what("QueryStringsConfig"),
+                )?
+                .0,
         })
     }
 
@@ -564,18 +600,38 @@ impl<'a> Template<'a> {
                 .ok_or_else(|| format!("OriginRequestPolicyId {id}: neither a policy of this template nor a managed policy the stand-in knows"));
         };
         if r["Type"].as_str() != Some("AWS::CloudFront::OriginRequestPolicy") {
-            return Err(format!("OriginRequestPolicyId names {name}, not an AWS::CloudFront::OriginRequestPolicy"));
+            return Err(format!(
+                "OriginRequestPolicyId names {name}, not an AWS::CloudFront::OriginRequestPolicy"
+            ));
         }
         let c = &r["Properties"]["OriginRequestPolicyConfig"];
         let what = |f: &str| format!("{name}.{f}");
-        let (headers, forward_host) =
-            self.selection(&c["HeadersConfig"], "HeaderBehavior", "Headers", &what("HeadersConfig"))?;
+        let (headers, forward_host) = self.selection(
+            &c["HeadersConfig"],
+            "HeaderBehavior",
+            "Headers",
+            &what("HeadersConfig"),
+        )?;
         Ok(OriginRequestPolicy {
             name: name.to_string(),
             headers,
             forward_host,
-            cookies: self.selection(&c["CookiesConfig"], "CookieBehavior", "Cookies", &what("CookiesConfig"))?.0,
-            query_strings: self.selection(&c["QueryStringsConfig"], "QueryStringBehavior", "QueryStrings", &what("QueryStringsConfig"))?.0,
+            cookies: self
+                .selection(
+                    &c["CookiesConfig"],
+                    "CookieBehavior",
+                    "Cookies",
+                    &what("CookiesConfig"),
+                )?
+                .0,
+            query_strings: self
+                .selection(
+                    &c["QueryStringsConfig"],
+                    "QueryStringBehavior",
+                    "QueryStrings",
+                    &what("QueryStringsConfig"),
+                )?
+                .0,
         })
     }
 
@@ -624,12 +680,27 @@ impl<'a> Template<'a> {
         let cors = match &c["CorsConfig"] {
             Yaml::BadValue | Yaml::Null => None,
             cc => Some(Cors {
-                allow_origins: self.strings(&cc["AccessControlAllowOrigins"], &what("AccessControlAllowOrigins"))?,
-                allow_methods: self.strings(&cc["AccessControlAllowMethods"], &what("AccessControlAllowMethods"))?,
-                allow_headers: self.strings(&cc["AccessControlAllowHeaders"], &what("AccessControlAllowHeaders"))?,
-                expose_headers: self.strings(&cc["AccessControlExposeHeaders"], &what("AccessControlExposeHeaders"))?,
+                allow_origins: self.strings(
+                    &cc["AccessControlAllowOrigins"],
+                    &what("AccessControlAllowOrigins"),
+                )?,
+                allow_methods: self.strings(
+                    &cc["AccessControlAllowMethods"],
+                    &what("AccessControlAllowMethods"),
+                )?,
+                allow_headers: self.strings(
+                    &cc["AccessControlAllowHeaders"],
+                    &what("AccessControlAllowHeaders"),
+                )?,
+                expose_headers: self.strings(
+                    &cc["AccessControlExposeHeaders"],
+                    &what("AccessControlExposeHeaders"),
+                )?,
                 allow_credentials: self.bool(&cc["AccessControlAllowCredentials"], false),
-                max_age: self.optional_number(&cc["AccessControlMaxAgeSec"], &what("AccessControlMaxAgeSec"))?,
+                max_age: self.optional_number(
+                    &cc["AccessControlMaxAgeSec"],
+                    &what("AccessControlMaxAgeSec"),
+                )?,
                 origin_override: self.bool(&cc["OriginOverride"], false),
             }),
         };
@@ -726,7 +797,11 @@ pub fn managed_origin_request_policy(id: &str) -> Option<OriginRequestPolicy> {
         )),
         "88a5eaf4-2fd4-4709-b370-b4c650ea3fcf" => Some(p(
             "Managed-CORS-S3Origin",
-            names(&["origin", "access-control-request-headers", "access-control-request-method"]),
+            names(&[
+                "origin",
+                "access-control-request-headers",
+                "access-control-request-method",
+            ]),
             false,
             false,
         )),
@@ -784,7 +859,10 @@ mod tests {
         assert!(wildcard_match("/a?c", "/abc"));
         assert!(!wildcard_match("/a?c", "/ac"));
         assert!(!wildcard_match("/Renditions/*", "/renditions/x"));
-        assert!(wildcard_match("http://h/*game*.zip*", "http://h/x_game_download.zip?l=y"));
+        assert!(wildcard_match(
+            "http://h/*game*.zip*",
+            "http://h/x_game_download.zip?l=y"
+        ));
         assert!(wildcard_match("*a*b*", "xxaxxbxx"));
         assert!(!wildcard_match("*a*b", "xxaxxbxx"));
     }
