@@ -392,8 +392,34 @@ struct Shared {
     keys: KeyGroup,
     cache: Mutex<Store>,
     stats: Mutex<Stats>,
-    /// One lock per cache key being fetched (see [`handle`]).
-    inflight: Mutex<HashMap<cache::Key, Arc<tokio::sync::Mutex<()>>>>,
+    /// The cache keys being fetched, each with a lock its fetcher holds until the answer is
+    /// in the cache (see [`handle`]).
+    inflight: Mutex<HashMap<cache::Key, Arc<tokio::sync::RwLock<()>>>>,
+}
+
+/// A cacheable miss: the first one fetches (and holds the key's lock until its answer is
+/// cached); the others wait for it, then try the cache again.
+enum Flight {
+    Leader(InFlight),
+    Follower(Arc<tokio::sync::RwLock<()>>),
+}
+
+/// The first miss of a key, fetching it; dropping it lets the followers go.
+struct InFlight {
+    shared: Arc<Shared>,
+    key: cache::Key,
+    _fetching: tokio::sync::OwnedRwLockWriteGuard<()>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut map = self
+            .shared
+            .inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        map.remove(&self.key);
+    }
 }
 
 impl Shared {
@@ -403,10 +429,24 @@ impl Shared {
     fn cache(&self) -> MutexGuard<'_, Store> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
-    fn inflight_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+    fn join_flight(self: &Arc<Self>, key: &str) -> Flight {
         let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-        map.retain(|_, l| Arc::strong_count(l) > 1);
-        map.entry(key.to_string()).or_default().clone()
+        if let Some(l) = map.get(key) {
+            return Flight::Follower(l.clone());
+        }
+        let lock = Arc::new(tokio::sync::RwLock::new(()));
+        match lock.clone().try_write_owned() {
+            Ok(guard) => {
+                map.insert(key.to_string(), lock);
+                Flight::Leader(InFlight {
+                    shared: self.clone(),
+                    key: key.to_string(),
+                    _fetching: guard,
+                })
+            }
+            // A lock nobody else has seen is always free; go alone if it were not.
+            Err(_) => Flight::Follower(lock),
+        }
     }
     fn refuse(&self, path: &str, why: &str) {
         let mut s = self.stats();
@@ -424,6 +464,9 @@ impl Shared {
 ///    (<https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/RequestAndResponseBehaviorCustomOrigin.html#request-custom-traffic-spikes>);
 /// 4. the origin (or origin group), with what the policies forward;
 /// 5. the answer cached for its TTL, and returned with the response headers policy applied.
+///
+/// Long because it is CloudFront's request pipeline, step after step in that order; each step's
+/// rules live in the function or module it calls.
 async fn handle(
     State(s): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -506,22 +549,24 @@ async fn handle(
         &parts.headers,
     );
     let head = method == "HEAD";
-    let lock = cacheable.then(|| s.inflight_lock(&key));
-    let _guard = match &lock {
-        Some(l) => {
-            if let Some(r) = answer_from_cache(&s, &key, range, head) {
-                return finish(&behavior, &parts.headers, r);
-            }
-            let guard = l.lock().await;
-            // The first of simultaneous misses may have filled the cache meanwhile.
-            if let Some(r) = answer_from_cache(&s, &key, range, head) {
-                return finish(&behavior, &parts.headers, r);
-            }
-            s.stats().misses += 1;
-            Some(guard)
+    let mut flight = None;
+    if cacheable {
+        if let Some(r) = answer_from_cache(&s, &key, range, head) {
+            return finish(&behavior, &parts.headers, r);
         }
-        None => None,
-    };
+        match s.join_flight(&key) {
+            Flight::Leader(f) => flight = Some(f),
+            Flight::Follower(lock) => {
+                // Simultaneous misses wait for the first one's answer; when it is not
+                // cacheable (a 503), each then goes to the origin itself, not in a queue.
+                drop(lock.read().await);
+                if let Some(r) = answer_from_cache(&s, &key, range, head) {
+                    return finish(&behavior, &parts.headers, r);
+                }
+            }
+        }
+        s.stats().misses += 1;
+    }
     let origin_req = origin_request(
         &behavior,
         &parts.method,
@@ -532,7 +577,7 @@ async fn handle(
         peer.ip(),
         &host,
     );
-    let (resp, _origin) = fetch_target(&s, &behavior.target, &origin_req).await;
+    let resp = fetch_target(&s, &behavior.target, &origin_req).await;
     if cacheable && !head {
         if let Some(ttl) = cache::ttl(&s.dist, &behavior.cache_policy, resp.status, &resp.headers) {
             let mut c = s.cache();
@@ -549,6 +594,8 @@ async fn handle(
             }
         }
     }
+    // The answer is cached (or not cacheable): the requests waiting for it may go.
+    drop(flight);
     let mut r = viewer_response(resp.status, &resp.headers, resp.body, head);
     r.headers_mut()
         .insert("x-cache", HeaderValue::from_static("Miss from cloudfront"));
@@ -728,9 +775,9 @@ fn origin_request(
 /// <https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/RequestAndResponseBehaviorOriginGroups.html>
 /// ("CloudFront fails over to the secondary origin only when the HTTP method of the viewer
 /// request is GET, HEAD, or OPTIONS").
-async fn fetch_target(s: &Shared, target: &str, req: &OriginRequest) -> (OriginResponse, String) {
+async fn fetch_target(s: &Shared, target: &str, req: &OriginRequest) -> OriginResponse {
     let Some(group) = s.dist.origin_groups.get(target) else {
-        return (fetch_one(s, target, req).await, target.to_string());
+        return fetch_one(s, target, req).await;
     };
     let idempotent = matches!(req.method, Method::GET | Method::HEAD | Method::OPTIONS);
     let primary = fetch_one_raw(s, &group.primary, req).await;
@@ -740,12 +787,9 @@ async fn fetch_target(s: &Shared, target: &str, req: &OriginRequest) -> (OriginR
             Err(_) => true,
         };
     if !fail_over {
-        return (unreachable_as_response(primary), group.primary.clone());
+        return unreachable_as_response(primary);
     }
-    (
-        fetch_one(s, &group.secondary, req).await,
-        group.secondary.clone(),
-    )
+    fetch_one(s, &group.secondary, req).await
 }
 
 async fn fetch_one(s: &Shared, id: &str, req: &OriginRequest) -> OriginResponse {

@@ -579,6 +579,17 @@ async fn the_cache_key_of_a_segment_is_its_path_alone() {
         stats.fetched[0].path,
         "/renditions/K/seg_00003.m4s?session=viewer-one"
     );
+    // A HEAD is answered from the cached GET.
+    let r = client().head(&second).send().await.expect("HEAD");
+    assert_eq!(r.status(), 200);
+    assert_eq!(x_cache(r.headers()), "Hit from cloudfront");
+    assert_eq!(
+        r.headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()),
+        Some("5")
+    );
+    assert_eq!(o.bucket_requests(), 1);
     cdn.stop().await;
 }
 
