@@ -382,16 +382,20 @@ impl Store {
         let Some((first, total)) = content_range(&headers) else {
             return;
         };
-        let fresh_parts = match self.entries.get(&key) {
-            Some(Entry {
-                body: Body::Parts { total: t, parts },
-                ..
-            }) if *t == total && self.entries.get(&key).is_some_and(Entry::fresh) => parts.clone(),
-            Some(e) if e.fresh() => return, // a whole object is already cached
-            _ => vec![],
-        };
-        let mut parts = fresh_parts;
-        parts.push((first, body));
+        if let Some(e) = self.entries.get_mut(&key).filter(|e| e.fresh()) {
+            match &mut e.body {
+                // Another part of the same object: kept beside the others (and expiring
+                // with the first, the entry's age).
+                Body::Parts { total: t, parts } if *t == total => {
+                    parts.push((first, body));
+                    return;
+                }
+                // The whole object is cached already.
+                Body::Whole(_) if e.status == StatusCode::OK => return,
+                _ => {}
+            }
+        }
+        let parts = vec![(first, body)];
         self.entries.insert(
             key,
             Entry {
