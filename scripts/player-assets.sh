@@ -4,7 +4,10 @@
 # lock file, and copies node_modules/hls.js/dist/hls.min.js to player/vendor/hls.min.js, which
 # streamd serves (no CDN at run time; player/vendor is git-ignored).
 #   scripts/player-assets.sh          the page's assets (scripts/run.sh)
-#   scripts/player-assets.sh --test   + the browser tests' playwright-core (tests/browser; scripts/test.sh)
+#   scripts/player-assets.sh --test   + the browser tests' playwright-core (tests/browser) and AWS's
+#                                     CloudFront signer, @aws-sdk/cloudfront-signer (tests/edge-signer:
+#                                     the independent implementation the edge tests compare with);
+#                                     each pinned exactly, with its lock file (scripts/test.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,4 +41,5 @@ if ! cmp -s "$src" player/vendor/hls.min.js; then
 fi
 if [[ "${1:-}" == "--test" ]]; then
   npm_ci tests/browser
+  npm_ci tests/edge-signer
 fi

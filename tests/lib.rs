@@ -284,17 +284,20 @@ impl Api {
                 && std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
             "this test needs the local AWS stack: run it through scripts/test.sh"
         );
-        // Behind the CDN, as deployed: every request, and the segment redirects, go through
-        // one host (see `cdn`).
-        let cdn = cdn::Cdn::start().await;
+        // Behind a front on one host: every request, and the segment redirects, go through
+        // it (`cdn::Cdn::pass_through`: the API and S3's presigned URLs, nothing cached).
+        let listener = cdn::Cdn::bind().await.expect("CDN stand-in port");
         let mut pairs = vec![
             ("STREAM_STORAGE", "aws"),
-            ("STREAM_SEGMENT_URL_BASE", cdn.url.as_str()),
+            ("STREAM_SEGMENT_URL_BASE", listener.url.as_str()),
         ];
         pairs.extend_from_slice(extra);
         let mut server = TestServer::start_with(&pairs).await;
         let s3 = std::env::var("AWS_ENDPOINT_URL_S3").expect("AWS_ENDPOINT_URL_S3");
-        cdn.route(&server.base, &s3, &server.state.config.bucket);
+        let cdn = listener
+            .pass_through(&server.base, &s3, &server.state.config.bucket)
+            .await
+            .expect("CDN stand-in");
         server.base = cdn.url.clone();
         server.cdn = Some(cdn);
         Api::Cloud(server)

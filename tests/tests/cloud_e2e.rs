@@ -191,15 +191,18 @@ async fn wait_for(url: &str, want: u16) {
 // Long because it is one end-to-end scenario through every function of the cloud shape, in
 // the order a client meets them.
 async fn upload_ingest_decide_and_play_under_cargo_lambda_watch() {
-    // The functions behind the CDN stand-in, as deployed (see tests/cdn.rs): the player gets
+    // The functions behind a front on one host (tests/cdn.rs, `pass_through`): the player gets
     // playlists and segments from one host.
-    let cdn = Cdn::start().await;
-    let watch = start_watch(&cdn.url);
-    cdn.route(
-        &watch.base,
-        &std::env::var("AWS_ENDPOINT_URL_S3").unwrap(),
-        &std::env::var("STREAM_BUCKET").unwrap(),
-    );
+    let listener = Cdn::bind().await.unwrap();
+    let watch = start_watch(&listener.url);
+    let cdn = listener
+        .pass_through(
+            &watch.base,
+            &std::env::var("AWS_ENDPOINT_URL_S3").unwrap(),
+            &std::env::var("STREAM_BUCKET").unwrap(),
+        )
+        .await
+        .unwrap();
     wait_for(&format!("{}/healthz", watch.base), 200).await;
     // The `api` function serves the OpenAPI document (validated in tests/tests/openapi.rs).
     let doc: Value = http()
