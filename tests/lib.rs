@@ -164,6 +164,57 @@ pub async fn aws_state_with(extra: &[(&str, &str)]) -> AppState {
         .expect("cloud state")
 }
 
+/// The test key group's public key id (tests/fixtures/cloudfront: test-only keys).
+pub const EDGE_KEY_PAIR_ID: &str = "K2STREAMTESTKEY1";
+
+/// The test key group's private key in the local secret store (LocalStack Secrets Manager), as
+/// a deployment keeps it; its name, for `STREAM_EDGE_KEY_SECRET`. Created once per process.
+pub async fn edge_key_secret() -> String {
+    static NAME: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    NAME.get_or_init(|| async {
+        let pem =
+            std::fs::read_to_string(repo_root().join("tests/fixtures/cloudfront/private.pem"))
+                .expect("the test edge key");
+        let sdk = stream_storage::aws::sdk_config().await;
+        let client = aws_sdk_secretsmanager::Client::new(&sdk);
+        let name = "stream-test-edge-key".to_string();
+        let created = client
+            .create_secret()
+            .name(&name)
+            .secret_string(&pem)
+            .send()
+            .await;
+        if let Err(e) = created {
+            // Another test binary made it first: the same key, so keep it.
+            let exists = e
+                .as_service_error()
+                .is_some_and(|s| s.is_resource_exists_exception());
+            assert!(
+                exists,
+                "creating the edge key secret: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+            );
+        }
+        name
+    })
+    .await
+    .clone()
+}
+
+/// The CDN stand-in set up as the template's distribution: `api` as the HTTP API origin,
+/// `function` as the `hls` function's URL, LocalStack's bucket, the test key group.
+pub fn cdn_setup(api: &str, function: &str) -> cdn::Setup {
+    let s3 = std::env::var("AWS_ENDPOINT_URL_S3").expect("AWS_ENDPOINT_URL_S3");
+    let bucket = std::env::var("STREAM_BUCKET").unwrap_or_else(|_| "stream-media".into());
+    let public = std::fs::read_to_string(repo_root().join("tests/fixtures/cloudfront/public.pem"))
+        .expect("the test edge public key");
+    cdn::Setup::new()
+        .origin("http-api", cdn::Origin::http(api))
+        .origin("hls-function", cdn::Origin::http(function))
+        .origin("media-bucket", cdn::Origin::s3(&s3, &bucket))
+        .key(EDGE_KEY_PAIR_ID, &public)
+}
+
 pub fn token(sub: &str) -> String {
     stream_service::auth::mint_hs256(SECRET, sub, &[], Duration::from_secs(3600))
 }
@@ -278,29 +329,41 @@ impl Api {
         Self::cloud_with(&[]).await
     }
 
+    /// The cloud shape as deployed: the handlers on LocalStack + DynamoDB Local behind the CDN
+    /// stand-in configured by `infra/template.yaml` (`cdn`), signing edge URLs with the test key
+    /// group's key, read from the local secret store. The handlers are both the API origin and
+    /// the `hls` function origin of the template.
     pub async fn cloud_with(extra: &[(&str, &str)]) -> Api {
         assert!(
             std::env::var("AWS_ENDPOINT_URL_S3").is_ok()
                 && std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
             "this test needs the local AWS stack: run it through scripts/test.sh"
         );
-        // Behind a front on one host: every request, and the segment redirects, go through
-        // it (`cdn::Cdn::pass_through`: the API and S3's presigned URLs, nothing cached).
         let listener = cdn::Cdn::bind().await.expect("CDN stand-in port");
+        let secret = edge_key_secret().await;
         let mut pairs = vec![
             ("STREAM_STORAGE", "aws"),
-            ("STREAM_SEGMENT_URL_BASE", listener.url.as_str()),
+            ("STREAM_EDGE_KEY_PAIR_ID", EDGE_KEY_PAIR_ID),
+            ("STREAM_EDGE_KEY_SECRET", secret.as_str()),
+            ("STREAM_EDGE_URL", listener.url.as_str()),
         ];
         pairs.extend_from_slice(extra);
         let mut server = TestServer::start_with(&pairs).await;
-        let s3 = std::env::var("AWS_ENDPOINT_URL_S3").expect("AWS_ENDPOINT_URL_S3");
         let cdn = listener
-            .pass_through(&server.base, &s3, &server.state.config.bucket)
+            .start(cdn_setup(&server.base, &server.base))
             .await
             .expect("CDN stand-in");
         server.base = cdn.url.clone();
         server.cdn = Some(cdn);
         Api::Cloud(server)
+    }
+
+    /// The CDN stand-in of a cloud server (`None` embedded).
+    pub fn cdn(&self) -> Option<&cdn::Cdn> {
+        match self {
+            Api::Cloud(s) => s.cdn.as_ref(),
+            Api::Embedded(_) => None,
+        }
     }
 
     pub fn server(&self) -> &TestServer {

@@ -68,6 +68,13 @@ impl Tap {
         self.counts.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
+    /// Starts counting again from zero.
+    pub fn reset(&self) {
+        if let Ok(mut c) = self.counts.lock() {
+            c.clear();
+        }
+    }
+
     /// One count (0 when never seen).
     pub fn count(&self, kind: &str) -> u64 {
         self.counts().get(kind).copied().unwrap_or(0)

@@ -377,11 +377,19 @@ impl Store {
         );
     }
 
-    /// Stores the part of a `206` (its `Content-Range` says where it is).
+    /// Stores the part of a `206` (its `Content-Range` says where it is). A part that is the
+    /// whole object (`bytes 0-(n-1)/n`: what a player's `Range: bytes=0-` gets) is the object,
+    /// kept as a whole `200` that answers every later request, ranged or not.
     pub fn put_part(&mut self, key: Key, headers: HeaderMap, body: Bytes, ttl: Duration) {
         let Some((first, total)) = content_range(&headers) else {
             return;
         };
+        if first == 0 && body.len() as u64 == total {
+            let mut headers = headers;
+            headers.remove(header::CONTENT_RANGE);
+            headers.insert(header::CONTENT_LENGTH, total.into());
+            return self.put_whole(key, StatusCode::OK, headers, body, ttl);
+        }
         if let Some(e) = self.entries.get_mut(&key).filter(|e| e.fresh()) {
             match &mut e.body {
                 // Another part of the same object: kept beside the others (and expiring

@@ -1,18 +1,33 @@
 //! The cloud shape end to end under `cargo lambda watch` (the Lambda runtime emulator) against
-//! LocalStack + DynamoDB Local: upload with the presigned PUT to LocalStack → `ingest` invoked
-//! with the S3 event → stream decision (`stream` function) → HLS playlists (`hls`) → segments made
-//! by the `transcode` function through the emulated Invoke API → the whole stream played by
-//! ffmpeg as a client. Every function runs as its own Lambda binary, as in AWS.
+//! LocalStack + DynamoDB Local, behind the CDN stand-in configured by `infra/template.yaml`
+//! (tests/cdn.rs): upload with the presigned PUT to LocalStack → `ingest` invoked with the S3
+//! event → stream decision (`stream` function) → HLS playlists (`hls`) → every segment asked
+//! at its content path on the CDN: the bucket does not have it, the origin group falls over to
+//! the `hls` function, which has the `transcode` function make it (emulated Invoke API) and
+//! answers its bytes, which the CDN caches. Played whole by ffmpeg, then by hls.js in Chromium
+//! and by eight more viewers, all of whose segments come from the CDN's cache: counted, the
+//! second and every later viewer cost the functions and the bucket nothing per segment.
+//!
+//! The functions reach S3, DynamoDB and the Invoke API through counting taps (tests/tap.rs), so
+//! the reads each viewer causes are counted too. With `STREAM_EDGE_FIGURES=<file>` the counts
+//! per viewer and the time to first byte of a made segment through the edge against the old
+//! redirect path are written there (`scripts/bench.sh` puts them in BENCHMARKS.md); the test
+//! asserts only counts, never times.
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use stream_tests::cdn::Cdn;
-use stream_tests::{http, media_dir, put_file, repo_root, token, SECRET};
+use stream_tests::tap::{Tap, DYNAMODB_READS};
+use stream_tests::{
+    cdn_setup, edge_key_secret, http, media_dir, put_file, repo_root, token, EDGE_KEY_PAIR_ID,
+    SECRET,
+};
 
 /// `cargo lambda watch` (the Lambda APIs and Function URLs) plus one process per function, each
 /// in its own process group, all killed on drop.
@@ -56,15 +71,21 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `segment_url_base`: the CDN stand-in the functions put on segment redirects.
+/// The AWS endpoints the functions use (the counting taps) and the edge they sign for.
+struct FunctionEnv<'a> {
+    s3: &'a str,
+    dynamodb: &'a str,
+    lambda: &'a str,
+    edge_url: &'a str,
+    edge_secret: &'a str,
+}
+
 // Long because it sets up `cargo lambda watch` with every variable the functions need and
 // waits for it, reporting its log when it does not come up.
-fn start_watch(segment_url_base: &str) -> Watch {
-    let port = free_port();
+fn start_watch(port: u16, fenv: &FunctionEnv<'_>) -> Watch {
     let mut env: Vec<(String, String)> = vec![];
     for v in [
-        "AWS_ENDPOINT_URL_S3",
-        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER",
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
         "AWS_REGION",
@@ -86,14 +107,17 @@ fn start_watch(segment_url_base: &str) -> Watch {
         ("STREAM_READ_AHEAD", "0"),
         ("STREAM_LOG_FORMAT", "pretty"),
         ("RUST_LOG", "info"),
-        ("STREAM_SEGMENT_URL_BASE", segment_url_base),
+        ("AWS_ENDPOINT_URL_S3", fenv.s3),
+        ("AWS_ENDPOINT_URL_DYNAMODB", fenv.dynamodb),
+        ("AWS_ENDPOINT_URL_LAMBDA", fenv.lambda),
+        // The edge: CloudFront signatures with the test key group's key, read from the
+        // secret store at each function's start.
+        ("STREAM_EDGE_KEY_PAIR_ID", EDGE_KEY_PAIR_ID),
+        ("STREAM_EDGE_KEY_SECRET", fenv.edge_secret),
+        ("STREAM_EDGE_URL", fenv.edge_url),
     ] {
         env.push((k.into(), v.into()));
     }
-    env.push((
-        "AWS_ENDPOINT_URL_LAMBDA".into(),
-        format!("http://127.0.0.1:{port}"),
-    ));
     let path = format!(
         "{}:{}",
         cargo_lambda().display(),
@@ -101,8 +125,15 @@ fn start_watch(segment_url_base: &str) -> Watch {
     );
     let logs = repo_root().join("target/cargo-lambda-watch");
     std::fs::create_dir_all(&logs).unwrap();
+    // Appended to: a function's instances share its log.
+    let _ = std::fs::remove_dir_all(&logs);
+    std::fs::create_dir_all(&logs).unwrap();
     let log = |name: &str| {
-        let f = std::fs::File::create(logs.join(format!("{name}.log"))).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(logs.join(format!("{name}.log")))
+            .unwrap();
         (Stdio::from(f.try_clone().unwrap()), Stdio::from(f))
     };
     let mut children = vec![];
@@ -119,6 +150,9 @@ fn start_watch(segment_url_base: &str) -> Watch {
                 "127.0.0.1",
                 "--invoke-port",
                 &port.to_string(),
+                // As many requests in flight per function as it has instances (below).
+                "--concurrency",
+                "3",
             ])
             .current_dir(repo_root())
             .env("PATH", &path)
@@ -137,7 +171,21 @@ fn start_watch(segment_url_base: &str) -> Watch {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    for f in FUNCTIONS {
+    // Lambda runs one request per instance and scales out; the emulator queues the requests of
+    // one function for its instances. A player asks for several renditions at once and every
+    // segment request waits for its `transcode` invocation, so the two functions on the segment
+    // path get a few instances each, as AWS would give them.
+    let instances = |f: &str| {
+        if matches!(f, "hls" | "transcode") {
+            3
+        } else {
+            1
+        }
+    };
+    for f in FUNCTIONS
+        .iter()
+        .flat_map(|f| std::iter::repeat_n(*f, instances(f)))
+    {
         let bin = repo_root().join("target/debug").join(f);
         assert!(
             bin.exists(),
@@ -186,43 +234,58 @@ async fn wait_for(url: &str, want: u16) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs the local AWS stack and cargo-lambda (scripts/test.sh runs it)"]
-// Long because it is one end-to-end scenario through every function of the cloud shape, in
-// the order a client meets them.
-async fn upload_ingest_decide_and_play_under_cargo_lambda_watch() {
-    // The functions behind a front on one host (tests/cdn.rs, `pass_through`): the player gets
-    // playlists and segments from one host.
+/// Everything the scenario runs on.
+struct Stack {
+    watch: Watch,
+    cdn: Cdn,
+    s3: Tap,
+    dynamodb: Tap,
+    lambda: Tap,
+}
+
+async fn start_stack() -> Stack {
+    let port = free_port();
+    let env =
+        |v: &str| std::env::var(v).unwrap_or_else(|_| panic!("{v} (run under scripts/stack.sh)"));
+    let s3 = Tap::start(&env("AWS_ENDPOINT_URL_S3")).await.unwrap();
+    let dynamodb = Tap::start(&env("AWS_ENDPOINT_URL_DYNAMODB")).await.unwrap();
+    let lambda = Tap::start(&format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap();
     let listener = Cdn::bind().await.unwrap();
-    let watch = start_watch(&listener.url);
+    let secret = edge_key_secret().await;
+    let fenv = FunctionEnv {
+        s3: &s3.url,
+        dynamodb: &dynamodb.url,
+        lambda: &lambda.url,
+        edge_url: &listener.url,
+        edge_secret: &secret,
+    };
+    let watch = start_watch(port, &fenv);
+    // The `hls` function is both the API's and the CDN's failover origin (its function URL in
+    // AWS; the emulator serves the same paths).
     let cdn = listener
-        .pass_through(
-            &watch.base,
-            &std::env::var("AWS_ENDPOINT_URL_S3").unwrap(),
-            &std::env::var("STREAM_BUCKET").unwrap(),
-        )
+        .start(cdn_setup(&watch.base, &watch.base))
         .await
         .unwrap();
     wait_for(&format!("{}/healthz", watch.base), 200).await;
-    // The `api` function serves the OpenAPI document (validated in tests/tests/openapi.rs).
-    let doc: Value = http()
-        .get(format!("{}/api/v1/openapi.json", watch.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        doc["openapi"], "3.1.0",
-        "the api function serves the OpenAPI document"
-    );
-    let t = token("e2e-user");
+    Stack {
+        watch,
+        cdn,
+        s3,
+        dynamodb,
+        lambda,
+    }
+}
+
+/// Uploads and ingests the test film through the functions; returns the media id.
+// Long because it is the upload and the S3 event, as a client and S3 meet the functions.
+async fn upload_and_ingest(stack: &Stack, t: &str) -> String {
     let file = media_dir().join("hevc10_ac3_51.mkv");
 
     // Upload: the api function presigns a PUT to LocalStack.
     let r = http()
-        .post(format!("{}/api/v1/uploads", watch.base))
+        .post(format!("{}/api/v1/uploads", stack.watch.base))
         .bearer_auth(&t)
         .json(&serde_json::json!({"filename": "film.mkv"}))
         .send()
@@ -255,7 +318,7 @@ async fn upload_ingest_decide_and_play_under_cargo_lambda_watch() {
             "--invoke-address",
             "127.0.0.1",
             "--invoke-port",
-            &watch.port.to_string(),
+            &stack.watch.port.to_string(),
             "--data-file",
         ])
         .arg(event_file.path())
@@ -277,7 +340,7 @@ async fn upload_ingest_decide_and_play_under_cargo_lambda_watch() {
         String::from_utf8_lossy(&out.stderr)
     );
     let media: Value = http()
-        .get(format!("{}/api/v1/media/{id}", watch.base))
+        .get(format!("{}/api/v1/media/{id}", stack.watch.base))
         .bearer_auth(&t)
         .send()
         .await
@@ -287,12 +350,24 @@ async fn upload_ingest_decide_and_play_under_cargo_lambda_watch() {
         .unwrap();
     assert_eq!(media["status"], "ready", "{media}");
     assert_eq!(media["video"]["codec"], "hevc");
+    // Shared: the other viewers are other users.
+    let r = http()
+        .patch(format!("{}/api/v1/media/{id}", stack.watch.base))
+        .bearer_auth(t)
+        .json(&serde_json::json!({"visibility": "shared"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    id
+}
 
-    // The decision (stream function): a 10-bit HEVC file for an H.264/AAC client → transcode.
+/// A new session of `id` for `t`'s user (H.264/AAC client: `transcode`): (master URL, id).
+async fn decide(stack: &Stack, t: &str, id: &str) -> (String, String) {
     let q = "containers=mp4&video_codecs=h264&audio_codecs=aac&max_audio_channels=2&max_video_bit_depth=8";
     let r = http()
-        .get(format!("{}/api/v1/stream/{id}?{q}", cdn.url))
-        .bearer_auth(&t)
+        .get(format!("{}/api/v1/stream/{id}?{q}", stack.cdn.url))
+        .bearer_auth(t)
         .header("accept", "application/json")
         .send()
         .await
@@ -301,15 +376,16 @@ async fn upload_ingest_decide_and_play_under_cargo_lambda_watch() {
     let d: Value = r.json().await.unwrap();
     assert_eq!(d["method"], "transcode", "{d}");
     let master = d["url"].as_str().unwrap();
-    let master = if master.starts_with('/') {
-        format!("{}{master}", cdn.url)
-    } else {
-        master.to_string()
+    let master = match master.starts_with('/') {
+        true => format!("{}{master}", stack.cdn.url),
+        false => master.to_string(),
     };
+    (master, d["session_id"].as_str().unwrap().to_string())
+}
 
-    // Play everything with ffmpeg, exactly the issue's client: playlists from the hls function,
-    // segments made by the transcode function via the emulated Invoke API, bytes from
-    // LocalStack, all through the CDN stand-in.
+/// ffmpeg, exactly the issue's client, plays every rendition whole without a word on stderr.
+async fn ffmpeg_plays(master: &str) {
+    let master = master.to_string();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("ffmpeg")
             .args([
@@ -325,6 +401,368 @@ async fn upload_ingest_decide_and_play_under_cargo_lambda_watch() {
         out.status.success() && stderr.trim().is_empty(),
         "ffmpeg played with errors:\n{stderr}\n(see target/cargo-lambda-watch/*.log)"
     );
-    drop(watch);
-    cdn.stop().await;
+}
+
+/// Every piece (init and media segment) of every rendition of a master, as signed URLs.
+async fn pieces(master: &str) -> Vec<String> {
+    let get =
+        |u: url::Url| async move { http().get(u).send().await.unwrap().text().await.unwrap() };
+    let base = url::Url::parse(master).unwrap();
+    let text = get(base.clone()).await;
+    let mut variants: Vec<url::Url> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| base.join(l).unwrap())
+        .collect();
+    for l in text
+        .lines()
+        .filter(|l| l.starts_with("#EXT-X-MEDIA:TYPE=AUDIO"))
+    {
+        let uri = l.split("URI=\"").nth(1).unwrap().split('"').next().unwrap();
+        variants.push(base.join(uri).unwrap());
+    }
+    let mut out = vec![];
+    for v in variants {
+        let text = get(v.clone()).await;
+        for l in text.lines() {
+            let uri = match l.strip_prefix("#EXT-X-MAP:URI=\"") {
+                Some(rest) => rest.trim_end_matches('"'),
+                None if !l.starts_with('#') && !l.is_empty() => l,
+                None => continue,
+            };
+            out.push(v.join(uri).unwrap().to_string());
+        }
+    }
+    out
+}
+
+fn path_of(u: &str) -> String {
+    url::Url::parse(u).unwrap().path().to_string()
+}
+
+/// What a viewer cost, counted at the CDN's origins and at the AWS endpoints.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+struct Usage {
+    /// Segment requests the CDN sent to the `hls` function (function invocations).
+    function_segment_requests: u64,
+    /// Requests the CDN sent to the API (stream decisions, playlists; function invocations).
+    function_api_requests: u64,
+    /// `transcode` invocations.
+    transcode_invocations: u64,
+    /// Bucket reads by the CDN (its primary origin).
+    bucket_reads_by_cdn: u64,
+    /// S3 GETs by the functions (reading segments back, sources by range).
+    s3_gets_by_functions: u64,
+    dynamodb_reads: u64,
+    dynamodb_writes: u64,
+    cache_hits: u64,
+}
+
+fn usage(stack: &Stack) -> Usage {
+    let stats = stack.cdn.stats();
+    let counts = stack.dynamodb.counts();
+    let reads: u64 = DYNAMODB_READS
+        .iter()
+        .map(|k| counts.get(*k).copied().unwrap_or(0))
+        .sum();
+    Usage {
+        function_segment_requests: stats.fetches_to("hls-function"),
+        function_api_requests: stats.fetches_to("http-api"),
+        transcode_invocations: stack.lambda.count("lambda:Invoke"),
+        bucket_reads_by_cdn: stats.fetches_to("media-bucket"),
+        s3_gets_by_functions: stack.s3.count("s3:GET"),
+        dynamodb_reads: reads,
+        dynamodb_writes: stack.dynamodb.sum("dynamodb:") - reads,
+        cache_hits: stats.hits,
+    }
+}
+
+fn reset(stack: &Stack) {
+    stack.cdn.reset_stats();
+    stack.s3.reset();
+    stack.dynamodb.reset();
+    stack.lambda.reset();
+}
+
+/// The first viewer's segments: each piece was read from the bucket if a job had already made
+/// it (an init's run also makes the segment the stream starts at), else the bucket said no
+/// (403: it is private and has no such key) and the origin group fell over to the function,
+/// which made and answered it. Asked again, a piece is a cache hit with no fetch.
+async fn check_failover(stack: &Stack, all: &[String]) {
+    let stats = stack.cdn.stats();
+    let mut failed_over = vec![];
+    for piece in all {
+        let path = path_of(piece);
+        let fetched: Vec<(&str, u16)> = stats
+            .fetched
+            .iter()
+            .filter(|f| f.path.split('?').next() == Some(path.as_str()))
+            .map(|f| (f.origin.as_str(), f.status))
+            .collect();
+        match fetched.first() {
+            Some(("media-bucket", 200 | 206)) => {}
+            Some(("media-bucket", 403)) => {
+                assert!(
+                    fetched.contains(&("hls-function", 200)),
+                    "{path}: made by the function through the failover: {fetched:?}"
+                );
+                failed_over.push(piece);
+            }
+            _ => panic!("{path}: the bucket is asked first: {fetched:?}"),
+        }
+    }
+    assert!(
+        !failed_over.is_empty(),
+        "pieces made just in time through the failover"
+    );
+    let before = stack.cdn.stats().total_fetches();
+    let r = http().get(failed_over[0]).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-cache"], "Hit from cloudfront");
+    assert_eq!(
+        stack.cdn.stats().total_fetches(),
+        before,
+        "a hit fetches nothing"
+    );
+}
+
+/// Forged, expired, other-prefix and missing signatures: 403 at the edge, no origin fetch.
+async fn check_refusals(stack: &Stack, piece: &str) {
+    let before = stack.cdn.stats().total_fetches();
+    let u = url::Url::parse(piece).unwrap();
+    let query = u.query().unwrap();
+    let key = path_of(piece).split('/').nth(2).unwrap().to_string();
+    let flip = |q: &str| {
+        let i = q.find("Signature=").unwrap() + "Signature=".len();
+        let c = if &q[i..i + 1] == "A" { "B" } else { "A" };
+        format!("{}{c}{}", &q[..i], &q[i + 1..])
+    };
+    let signer = stream_service::edge::cloudfront::CloudFrontSigner::from_pem(
+        EDGE_KEY_PAIR_ID,
+        &std::fs::read_to_string(repo_root().join("tests/fixtures/cloudfront/private.pem"))
+            .unwrap(),
+    )
+    .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let expired_policy = stream_service::edge::policy::custom(
+        &format!("{}/renditions/{key}/*", stack.cdn.url),
+        now - 1,
+    );
+    let with = |q: &str| {
+        let mut v = u.clone();
+        v.set_query(Some(q));
+        v.to_string()
+    };
+    let cases = [
+        ("missing", with("session=x")),
+        ("forged", with(&flip(query))),
+        (
+            "expired",
+            with(&signer.custom_url("", &expired_policy)[1..]),
+        ),
+        ("other prefix", piece.replace(&key, &"0".repeat(64))),
+    ];
+    for (what, url) in cases {
+        let r = http().get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{what}: {url}");
+        assert!(r.bytes().await.unwrap().len() < 1000, "{what}: no bytes");
+    }
+    assert_eq!(
+        stack.cdn.stats().total_fetches(),
+        before,
+        "refused before any origin"
+    );
+}
+
+/// hls.js in Chromium plays the session whole, on a page of the CDN's host.
+async fn hls_js_plays(stack: &Stack, master: &str) -> Value {
+    let root = repo_root();
+    let status = Command::new("flock")
+        .arg(root.join("target/.player-assets.lock"))
+        .arg(root.join("scripts/player-assets.sh"))
+        .arg("--test")
+        .current_dir(&root)
+        .status()
+        .expect("scripts/player-assets.sh");
+    assert!(
+        status.success(),
+        "scripts/player-assets.sh --test (hls.js, playwright-core)"
+    );
+    let out = tokio::process::Command::new("node")
+        .arg(root.join("tests/browser/edge.mjs"))
+        .arg(format!("{}/healthz", stack.cdn.url))
+        .arg(master)
+        .arg(root.join("player/vendor/hls.min.js"))
+        .current_dir(&root)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), out)
+        .await
+        .expect("hls.js finished within 2 minutes")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or(Value::Null);
+    assert!(
+        out.status.success() && report["ok"] == true,
+        "hls.js through the edge: {report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report
+}
+
+/// Milliseconds to the first body byte of `url`, following redirects by hand.
+async fn ttfb_ms(url: &str) -> f64 {
+    let started = Instant::now();
+    let mut url = url.to_string();
+    for _ in 0..3 {
+        let mut r = http().get(&url).send().await.unwrap();
+        if r.status().is_redirection() {
+            url = r.headers()["location"].to_str().unwrap().to_string();
+            continue;
+        }
+        assert_eq!(r.status(), 200, "{url}");
+        let _ = r.chunk().await.unwrap();
+        return started.elapsed().as_secs_f64() * 1000.0;
+    }
+    panic!("too many redirects from {url}");
+}
+
+/// A made segment's time to first byte through the edge (a cache hit) against the session
+/// route's redirect to a presigned URL (the path before edge delivery), alternated, 10 each.
+async fn ttfb_figures(edge_url: &str, redirect_url: &str) -> Value {
+    let (mut edge, mut redirect) = (vec![], vec![]);
+    for _ in 0..10 {
+        edge.push(ttfb_ms(edge_url).await);
+        redirect.push(ttfb_ms(redirect_url).await);
+    }
+    json!({"edge_ms": edge, "redirect_ms": redirect})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the local AWS stack and cargo-lambda (scripts/test.sh runs it)"]
+// Long because it is one end-to-end scenario through every function of the cloud shape and
+// ten viewers, in the order a client meets them, with the counts of each viewer.
+async fn upload_ingest_decide_and_play_under_cargo_lambda_watch() {
+    let stack = start_stack().await;
+    // The `api` function serves the OpenAPI document (validated in tests/tests/openapi.rs).
+    let doc: Value = http()
+        .get(format!("{}/api/v1/openapi.json", stack.watch.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["openapi"], "3.1.0",
+        "the api function serves the OpenAPI document"
+    );
+    let id = upload_and_ingest(&stack, &token("e2e-user")).await;
+
+    // Viewer 1: every piece made just in time through the failover, then cached.
+    let t1 = token("e2e-user");
+    let (master, sid) = decide(&stack, &t1, &id).await;
+    reset(&stack);
+    ffmpeg_plays(&master).await;
+    let all = pieces(&master).await;
+    let first = usage(&stack);
+    let distinct: BTreeSet<String> = all.iter().map(|u| path_of(u)).collect();
+    assert!(
+        all.iter().all(|u| path_of(u).starts_with("/renditions/")),
+        "{all:?}"
+    );
+    check_failover(&stack, &all).await;
+    check_refusals(&stack, &all[1]).await;
+
+    // Viewer 2: hls.js in Chromium, another user and session; the same content paths.
+    let (master2, _) = decide(&stack, &token("e2e-viewer-2"), &id).await;
+    let paths2: BTreeSet<String> = pieces(&master2).await.iter().map(|u| path_of(u)).collect();
+    assert_eq!(paths2, distinct, "two sessions list the same content paths");
+    reset(&stack);
+    let report = hls_js_plays(&stack, &master2).await;
+    let second = usage(&stack);
+    let fragments = report["fragments"].as_array().map_or(0, Vec::len);
+    // Viewers 3 to 10: ffmpeg, every rendition.
+    reset(&stack);
+    for n in 3..=10 {
+        let (m, _) = decide(&stack, &token(&format!("e2e-viewer-{n}")), &id).await;
+        ffmpeg_plays(&m).await;
+    }
+    let later = usage(&stack);
+    for (who, u) in [("viewer 2 (hls.js)", second), ("viewers 3-10", later)] {
+        assert_eq!(
+            u.function_segment_requests, 0,
+            "{who}: no segment reached a function: {u:?}"
+        );
+        assert_eq!(
+            u.bucket_reads_by_cdn, 0,
+            "{who}: no segment read from the bucket: {u:?}"
+        );
+        assert_eq!(
+            u.transcode_invocations, 0,
+            "{who}: nothing made again: {u:?}"
+        );
+        assert!(u.cache_hits > 0, "{who}: served from the cache: {u:?}");
+    }
+
+    if let Ok(file) = std::env::var("STREAM_EDGE_FIGURES") {
+        // The session route of a made segment, as players used before edge delivery.
+        let (piece, token_q) = (&all[all.len() / 2], master.split("token=").nth(1).unwrap());
+        let file_name = path_of(piece).rsplit('/').next().unwrap().to_string();
+        let rendition = master_rendition_of(&master, piece).await;
+        let redirect = format!(
+            "{}/api/v1/hls/{sid}/{rendition}/{file_name}?token={token_q}",
+            stack.cdn.url
+        );
+        let figures = json!({
+            "source": "hevc10_ac3_51.mkv (4 s, 1280x720 HEVC 10-bit, AC-3 5.1) as transcode",
+            "pieces": distinct.len(),
+            "hls_js_fragments": fragments,
+            "viewer_1": first,
+            "viewer_2_hls_js": second,
+            "viewers_3_to_10": later,
+            "ttfb": ttfb_figures(piece, &redirect).await,
+        });
+        std::fs::write(&file, serde_json::to_string_pretty(&figures).unwrap()).unwrap();
+    }
+    drop(stack.watch);
+    stack.cdn.stop().await;
+}
+
+/// The rendition id (path component of the session route) whose variant playlist lists `piece`.
+async fn master_rendition_of(master: &str, piece: &str) -> String {
+    let base = url::Url::parse(master).unwrap();
+    let text = http()
+        .get(base.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let path = path_of(piece);
+    for l in text.lines() {
+        let uri = match l.split("URI=\"").nth(1) {
+            Some(rest) => rest.split('"').next().unwrap(),
+            None if !l.starts_with('#') && !l.is_empty() => l,
+            None => continue,
+        };
+        let v = base.join(uri).unwrap();
+        let listed = http()
+            .get(v.clone())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if listed.lines().any(|x| x.contains(&path)) {
+            return v.path().rsplit('/').nth(1).unwrap().to_string();
+        }
+    }
+    panic!("{path} is in no variant of {master}");
 }
