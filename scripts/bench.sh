@@ -15,6 +15,10 @@
 #               making the same ladder, at the defaults and with STREAM_READ_AHEAD_ALL_RUNGS=1;
 #               per-segment encode cost per rung (the cloud model)
 #   5. memory   peak RSS of streamd and of every ffmpeg it runs, 10 s vs 10 min source
+#   6. edge     the cloud shape (cargo lambda watch, LocalStack, DynamoDB Local) behind the CDN
+#               stand-in: what viewers 1, 2 (hls.js) and 3-10 of one transcode session cost the
+#               functions, the bucket and DynamoDB (counted by tests/tests/cloud_e2e.rs), and a made
+#               segment's time to first byte through the edge against the old redirect path
 #
 # From a clean clone: installs what is missing (ffmpeg, wrk, nginx, GNU time; apt), builds
 # release itself, generates its media with ffmpeg into target/bench-media (once, cached).
@@ -31,7 +35,7 @@ ROOT=$PWD
 
 RUNS=${BENCH_RUNS:-5}
 WRK_DURATION=${BENCH_WRK_DURATION:-5s}
-ONLY=${BENCH_ONLY:-micro http ttfs ladder memory}
+ONLY=${BENCH_ONLY:-micro http ttfs ladder memory edge}
 OUT=${BENCH_OUT:-BENCHMARKS.md}
 RES=$ROOT/target/bench-results
 TMP=$ROOT/target/bench-tmp
@@ -344,6 +348,21 @@ EOF
       stop_streamd
     done
   done
+fi
+
+# ---- 6. edge ----------------------------------------------------------------------------------------------
+# Counts, not times, are the point here (the times are one loopback comparison): the cloud
+# end-to-end test runs once with STREAM_EDGE_FIGURES and writes them. It needs what the test
+# command installs (LocalStack, DynamoDB Local, cargo-lambda, Chromium, the npm assets) and the
+# debug binaries of the functions.
+if want edge; then
+  phase edge
+  scripts/setup.sh --test > "$RES/logs/edge-setup.log" 2>&1 || { tail -30 "$RES/logs/edge-setup.log"; exit 1; }
+  cargo build --workspace --bins --tests 2> "$RES/logs/build-debug.log" || { tail -30 "$RES/logs/build-debug.log"; exit 1; }
+  STREAM_EDGE_FIGURES="$RES/edge.json" scripts/stack.sh run -- \
+    cargo test -p stream-tests --test cloud_e2e -- --include-ignored --nocapture > "$RES/logs/edge.log" 2>&1 \
+    || { tail -40 "$RES/logs/edge.log"; exit 1; }
+  echo "  edge: $(grep -c '"' "$RES/edge.json") lines of figures" >&2
 fi
 
 phase end

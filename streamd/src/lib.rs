@@ -107,6 +107,10 @@ impl Server {
 
 async fn api(State(server): State<Arc<Server>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    // The test-only throttle also slows the content paths (the edge's rendition objects).
+    let throttled = parts.method == http::Method::GET
+        && stream_service::edge::is_rendition_path(parts.uri.path())
+        && server.throttle.rate.is_some();
     let resp = match to_bytes(body, MAX_API_BODY).await {
         Ok(bytes) => {
             stream_http::handle(&server.state, http::Request::from_parts(parts, bytes)).await
@@ -119,7 +123,12 @@ async fn api(State(server): State<Arc<Server>>, req: Request) -> Response {
         }
     };
     let (p, b) = resp.into_parts();
-    Response::from_parts(p, Body::from(b))
+    let body = Body::from(b);
+    let body = match throttled {
+        true => server.throttle.clone().throttle(body),
+        false => body,
+    };
+    Response::from_parts(p, body)
 }
 
 /// `431` for a request whose header block is over `stream_http::MAX_HEADER_BLOCK`, with the

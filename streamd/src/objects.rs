@@ -238,7 +238,7 @@ fn preflight() -> Response {
 /// The test-only throttle's simulated link: one rate shared by every throttled response.
 #[derive(Clone)]
 pub struct Link {
-    rate: Option<u64>,
+    pub(crate) rate: Option<u64>,
     /// When the link is next free to send.
     free_at: Arc<Mutex<tokio::time::Instant>>,
 }
@@ -261,7 +261,7 @@ impl Link {
 
     /// `body`, re-chunked into pieces of about 50 ms of link time, each sent when the link has
     /// carried it.
-    fn throttle(self, body: Body) -> Body {
+    pub(crate) fn throttle(self, body: Body) -> Body {
         let Some(rate) = self.rate else { return body };
         let piece = usize::try_from(rate / 20)
             .unwrap_or(usize::MAX)

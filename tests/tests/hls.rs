@@ -964,11 +964,118 @@ async fn session_life_and_authorization(api: Api) {
     api.stop().await;
 }
 
+/// SPEC §4 "Scheduling" (issue 15): with read-ahead of one rung queued and running on a single
+/// worker, a segment of another rung that a client waits for starts at once, before any queued
+/// read-ahead, and is published while the rung it left still has read-ahead that never ran (it
+/// was cancelled: its claim is free again, no attempt counted). Order, not time, is asserted.
+// Long because it sets up the read-ahead, waits until it is queued, then checks the switch.
+async fn a_switch_goes_before_read_ahead(api: Api) {
+    let t = token("switcher");
+    // A 720p HEVC source of 10 s: an H.264 client gets a ladder of three rungs, 5 segments each.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hevc_720p_10s.mp4");
+    let made = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=24:duration=10",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=10",
+        ])
+        .args([
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-x265-params",
+            "keyint=24:log-level=error",
+        ])
+        .args(["-tag:v", "hvc1", "-c:a", "aac", "-b:a", "64k"])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let id = api.upload_settled(&t, &file).await;
+    let s = start(&api, &t, &id, STEREO_AAC_H264_MP4).await;
+    assert_eq!(s.method, "transcode");
+    let (set, len) = set_of(&api, &s.session_id).await;
+    assert!(
+        set.video.len() >= 2 && len >= 5,
+        "{} rungs, {len} segments",
+        set.video.len()
+    );
+    let (top, low) = (&set.video[0].id, &set.video[set.video.len() - 1].id);
+    let token_q = s
+        .master
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+    let seg_url = |r: &str, i: u32| {
+        api.server().url(&format!(
+            "/api/v1/hls/{}/{r}/seg_{i:05}.m4s?token={token_q}",
+            s.session_id
+        ))
+    };
+    let record = |r: &str, i: u32| {
+        let (state, key) = (api.state().clone(), set.content_key(r).unwrap());
+        async move {
+            state
+                .meta
+                .get_segment(&segment_id(&key, &format!("seg_{i:05}.m4s")))
+                .await
+                .unwrap()
+        }
+    };
+    fetch_segment(&seg_url(top, 0))
+        .await
+        .expect("top segment 0");
+    // Read-ahead of the top rung: 1 runs (one worker), 2 and 3 are queued behind it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while record(top, 3).await.is_none() {
+        assert!(Instant::now() < deadline, "read-ahead of the top rung");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The player switches down and waits for segment 1 of the lowest rung.
+    fetch_segment(&seg_url(low, 1))
+        .await
+        .expect("low segment 1");
+    let ready = |r: Option<stream_core::model::SegmentRecord>| {
+        r.is_some_and(|r| r.state == stream_core::model::SegmentState::Ready)
+    };
+    assert!(ready(record(low, 1).await));
+    let left = record(top, 3).await;
+    assert!(
+        !ready(left.clone()),
+        "the switched-to segment was published before the queued read-ahead: {left:?}"
+    );
+    assert!(
+        left.is_none(),
+        "queued read-ahead of the rung left was cancelled: {left:?}"
+    );
+    api.stop().await;
+}
+
 // ---- embedded ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn embedded_every_hls_method_plays_whole() {
     every_hls_method_plays_whole(Api::embedded().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_a_switch_goes_before_read_ahead() {
+    a_switch_goes_before_read_ahead(Api::embedded_with(&[("STREAM_WORKERS", "1")]).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -77,9 +77,15 @@ pub fn request_id_of(headers: &http::HeaderMap) -> String {
         .unwrap_or_else(stream_core::ids::random_id)
 }
 
-/// Adds the request id and the CORS headers every answer carries.
+/// Adds the request id and the CORS headers every answer carries, and `no-store` to an error
+/// that says nothing of caching: a CDN caches error answers for a while by default (CloudFront:
+/// 10 s, keyed without `Authorization`), which must never happen to a user's error.
 pub fn finish_headers(resp: &mut Resp, request_id: &str, cors_origin: &str) {
+    let error = resp.status().is_client_error() || resp.status().is_server_error();
     let h = resp.headers_mut();
+    if error && !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert(REQUEST_ID_HEADER, v);
     }

@@ -18,6 +18,7 @@ use crate::Res;
 
 mod analysis;
 mod cloud;
+mod edge;
 mod format;
 mod http;
 mod ladder;
@@ -63,6 +64,7 @@ pub fn render(dir: &Path, root: &str) -> String {
     let ladder = ladder::section(&mut doc, &run, &res);
     memory::section(&mut doc, &run, &res.mem);
     cloud::section(&mut doc.w, &run, &ladder.cost_rows);
+    edge::section(&mut doc, res.edge.as_ref());
     analysis::section(&mut doc, &run, &res, &ladder);
     let table = summary::table(&doc.summary);
     doc.w.insert_str(summary_at, &table);
@@ -93,6 +95,8 @@ struct Results {
     thr_all: Option<Value>,
     segcost: Option<Value>,
     mem: Vec<memory::Source>,
+    /// The edge figures of the cloud end-to-end test (`edge` phase).
+    edge: Option<Value>,
 }
 
 impl Results {
@@ -105,6 +109,7 @@ impl Results {
             thr_all: read_json(&run.dir.join("throughput-all-rungs.json")),
             segcost: read_json(&run.dir.join("segcost.json")),
             mem: memory::load(run),
+            edge: read_json(&run.dir.join("edge.json")),
         }
     }
 }
