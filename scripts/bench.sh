@@ -11,6 +11,9 @@
 #               against nginx serving the same playlist bytes as a static file
 #   3. ttfs     time to first segment (transcode, transcode_audio, remux; start and middle)
 #               against ffmpeg alone making that segment with the workers' exact arguments
+#   3b. switch  the segment a player waits for while read-ahead of another rung runs (an ABR
+#               switch), a seek while read-ahead runs, an init asked for after its segment: each
+#               against ffmpeg alone making that segment (SPEC §4 "Scheduling", §8)
 #   4. ladder   a 2-minute 720p source's whole ladder through the workers against one ffmpeg
 #               making the same ladder, at the defaults and with STREAM_READ_AHEAD_ALL_RUNGS=1;
 #               per-segment encode cost per rung (the cloud model)
@@ -35,7 +38,7 @@ ROOT=$PWD
 
 RUNS=${BENCH_RUNS:-5}
 WRK_DURATION=${BENCH_WRK_DURATION:-5s}
-ONLY=${BENCH_ONLY:-micro http ttfs ladder memory edge}
+ONLY=${BENCH_ONLY:-micro http ttfs switch ladder memory edge}
 OUT=${BENCH_OUT:-BENCHMARKS.md}
 RES=$ROOT/target/bench-results
 TMP=$ROOT/target/bench-tmp
@@ -289,6 +292,15 @@ if want ttfs; then
     --runs "$RUNS" --transcode "$MEDIA/hevc10_ac3_1080p_30s.mkv" --out "$RES/ttfs-diag.json"
   stop_streamd
   STREAMD_PID=$RA0_PID; RA0_PID=""; stop_streamd
+fi
+
+# ---- 3b. the segment a player waits for while read-ahead runs ------------------------------------------
+if want switch; then
+  phase switch
+  start_streamd switch
+  "$E2E" switch --base "$BASE" --secret "$SECRET" --pid "$STREAMD_PID" --runs "$RUNS" \
+    --file "$MEDIA/hevc10_ac3_1080p_30s.mkv" --out "$RES/switch.json"
+  stop_streamd
 fi
 
 # ---- 4. ladder throughput and per-segment cost -------------------------------------------------------

@@ -856,7 +856,12 @@ fn unreachable_as_response(r: Result<OriginResponse, Unreachable>) -> OriginResp
 
 /// A response to the viewer: the origin's status and headers (without hop-by-hop ones and a
 /// `Content-Length` that the body sets), `Via`.
+fn body_len_known(h: &HeaderMap) -> bool {
+    h.contains_key(header::CONTENT_LENGTH)
+}
+
 fn viewer_response(status: StatusCode, headers: &HeaderMap, body: Bytes, head: bool) -> Response {
+    let body_len = body.len();
     let mut r = Response::new(if head {
         Body::empty()
     } else {
@@ -868,6 +873,12 @@ fn viewer_response(status: StatusCode, headers: &HeaderMap, body: Bytes, head: b
             continue;
         }
         r.headers_mut().append(k.clone(), v.clone());
+    }
+    // A HEAD answered from a cached GET says the length of what a GET would get (without it,
+    // the empty body would be sent as `Content-Length: 0`).
+    if head && !body_len_known(r.headers()) && body_len > 0 {
+        r.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(body_len as u64));
     }
     r.headers_mut().insert(
         header::VIA,

@@ -67,6 +67,8 @@ pub fn config_with(pairs: &[(&str, &str)]) -> Config {
 /// A running in-process `streamd` on 127.0.0.1:<free port> with its own data dir.
 pub struct TestServer {
     pub base: String,
+    /// The server itself (`base` is the CDN stand-in's URL in the cloud shape).
+    pub origin: String,
     pub state: AppState,
     _dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -120,6 +122,7 @@ impl TestServer {
             .expect("serve");
         });
         TestServer {
+            origin: base.clone(),
             base,
             state,
             _dir: dir,
@@ -213,6 +216,36 @@ pub fn cdn_setup(api: &str, function: &str) -> cdn::Setup {
         .origin("hls-function", cdn::Origin::http(function))
         .origin("media-bucket", cdn::Origin::s3(&s3, &bucket))
         .key(EDGE_KEY_PAIR_ID, &public)
+}
+
+/// One request; redirects are not followed.
+async fn request(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> Reply {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut rb = http().request(m, url);
+    if let Some(t) = token {
+        rb = rb.bearer_auth(t);
+    }
+    for (k, v) in headers {
+        rb = rb.header(*k, *v);
+    }
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    let r = rb.send().await.expect("request");
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let body = r.bytes().await.expect("body");
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 pub fn token(sub: &str) -> String {
@@ -401,30 +434,25 @@ impl Api {
         headers: &[(&str, &str)],
         body: Option<Value>,
     ) -> Reply {
-        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut rb = http().request(m, self.absolute(path));
-        if let Some(t) = token {
-            rb = rb.bearer_auth(t);
-        }
-        for (k, v) in headers {
-            rb = rb.header(*k, *v);
-        }
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
-        let r = rb.send().await.expect("request");
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        let body = r.bytes().await.expect("body");
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        request(method, &self.absolute(path), token, headers, body).await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {
         self.call("GET", path, Some(token), &[], None).await
+    }
+
+    /// The same request as [`Api::call`], made to the server itself rather than through the
+    /// cloud shape's CDN stand-in (which, like CloudFront, forwards only the headers its
+    /// policies name).
+    pub async fn call_origin(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let url = format!("{}{path}", self.server().origin);
+        request(method, &url, token, headers, None).await
     }
 
     pub async fn get_json(&self, path: &str, token: &str) -> Reply {

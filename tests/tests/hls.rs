@@ -488,10 +488,18 @@ async fn a_start_makes_its_init_with_its_segment(api: Api) {
         .await
         .unwrap()
         .unwrap();
+    // Embedded, streamd (its own edge) records the position of every segment it serves; in the
+    // cloud the segment made with the init is served by the bucket through the CDN and never
+    // reaches a function, so the session keeps the position its start recorded.
+    let expected = match api {
+        Api::Embedded(_) => plan.segments[k as usize].start,
+        Api::Cloud(_) => 5.5,
+    };
     assert_eq!(
         session.last_position,
-        Some(plan.segments[k as usize].start),
-        "the position of the last segment asked"
+        Some(expected),
+        "{}: the position of the last segment asked",
+        api.name()
     );
     api.stop().await;
 }
@@ -952,8 +960,11 @@ async fn session_life_and_authorization(api: Api) {
             .status(),
         204
     );
+    // Asked of the origin: the CDN may keep a playlist up to 10 s (the template's HLS cache
+    // policy), as it would in production.
+    let at_origin = format!("{}/api/v1/hls/{sid}", api.server().origin);
     assert_eq!(
-        status(format!("{base}/master.m3u8?token={good}")).await,
+        status(format!("{at_origin}/master.m3u8?token={good}")).await,
         404,
         "ended"
     );

@@ -60,7 +60,8 @@ async fn check(api: Api) {
     assert_eq!(r.status, 401, "{name}: a 9 KiB token: {}", r.text());
     assert_eq!(r.json()["error"]["code"], "invalid_token", "{name}");
 
-    // A header block over 16 KiB: 431, whatever the route and the token.
+    // A header block over 16 KiB: 431, whatever the route and the token. Asked of the server
+    // itself: in the cloud shape the CDN forwards only the headers its policies name.
     let pad = "y".repeat(20 * 1024);
     for path in [
         "/api/v1/media",
@@ -71,13 +72,7 @@ async fn check(api: Api) {
         "/objects/uploads/x/source.mp4",
     ] {
         let r = api
-            .call(
-                "GET",
-                path,
-                Some(&token("u")),
-                &[("x-pad", pad.as_str())],
-                None,
-            )
+            .call_origin("GET", path, Some(&token("u")), &[("x-pad", pad.as_str())])
             .await;
         assert_eq!(r.status, 431, "{name}: {path}: {}", r.text());
         assert_eq!(

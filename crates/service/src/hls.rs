@@ -208,10 +208,13 @@ pub async fn segment(
         _ => None,
     };
     touch(state, s, position).await?;
-    // An init is made by the run of the segment the player starts at (from the master's start
-    // or the last position), which it asks for next.
+    // An init is made by the run of the segment the player asks for next (`init_start`).
     let init_from = match kind {
-        JobKind::Init => Some(s.position().and_then(|p| s.plan.segment_at(p)).unwrap_or(0)),
+        JobKind::Init => Some(s.init_start()),
+        JobKind::Segment(i) => {
+            s.played(i);
+            None
+        }
         _ => None,
     };
     let delivery = deliver(

@@ -43,6 +43,8 @@ pub struct OpenSession {
     touched_at: AtomicI64,
     /// The last known position (f64 bits; NaN: none).
     position: AtomicU64,
+    /// The last media segment a player of this session asked for (`u64::MAX`: none yet).
+    played: AtomicU64,
     /// Rendered playlists, keyed by (kind, rendition, token): the master without a start offset
     /// (rendition empty), and each rendition's variant playlist (its segment URIs name the
     /// rendition's content path).
@@ -65,6 +67,7 @@ impl OpenSession {
             expires_at: AtomicI64::new(expires),
             touched_at: AtomicI64::new(expires - idle.as_secs() as i64),
             position: AtomicU64::new(session.last_position.unwrap_or(f64::NAN).to_bits()),
+            played: AtomicU64::new(u64::MAX),
             session,
             set,
             plan,
@@ -88,6 +91,26 @@ impl OpenSession {
         self.expires_at.fetch_max(expires_at, Ordering::Relaxed);
         if let Some(p) = position {
             self.position.store(p.to_bits(), Ordering::Relaxed);
+        }
+    }
+
+    /// Records that a player of the session asked for media segment `index`.
+    pub fn played(&self, index: u32) {
+        self.played.store(u64::from(index), Ordering::Relaxed);
+    }
+
+    /// The segment an init asked for now will be followed by, made by the init's run when free
+    /// (`JobKind::InitWith`): after a segment was played, the next one (an init asked for then is
+    /// a player switching rungs, which goes on from there); else the segment at the known
+    /// position (the start, or the resume point); else 0.
+    pub fn init_start(&self) -> u32 {
+        let last = self.plan.len().saturating_sub(1) as u32;
+        match self.played.load(Ordering::Relaxed) {
+            u64::MAX => self
+                .position()
+                .and_then(|p| self.plan.segment_at(p))
+                .unwrap_or(0),
+            i => (i as u32).saturating_add(1).min(last),
         }
     }
 
@@ -218,11 +241,29 @@ mod tests {
         assert!(!o.touch_due(now));
         assert!(o.touch_due(now + 50));
         assert_eq!(o.position(), None);
+        assert_eq!(o.init_start(), 0);
         o.touched(now + 50, now + 50 + 7200, Some(12.5));
         assert!(!o.touch_due(now + 100));
         o.touched(now + 20, now + 20 + 7200, None);
         assert_eq!(o.position(), Some(12.5));
         assert!(o.is_live(now + 50 + 7199) && !o.is_live(now + 50 + 7200));
+    }
+
+    #[test]
+    fn an_init_is_made_with_the_segment_asked_for_next() {
+        let o = open(i64::MAX / 2);
+        assert_eq!(o.init_start(), 0, "a start");
+        let at = o.plan.segments[3].start;
+        o.touched(1, 2, Some(at));
+        assert_eq!(o.init_start(), 3, "a resume at the known position");
+        o.played(5);
+        assert_eq!(o.init_start(), 6, "a switch after segment 5 goes on with 6");
+        o.played(o.plan.len() as u32 - 1);
+        assert_eq!(
+            o.init_start(),
+            o.plan.len() as u32 - 1,
+            "never past the end"
+        );
     }
 
     #[test]

@@ -17,6 +17,10 @@
 //!   prints `key=value` lines (stream_path, variant_path, ...).
 //! - `ttfs --base URL --secret S --pid N --transcode F --transcode-audio F --remux F --runs N
 //!   --out J`: time to first segment, streamd (fresh upload each run) against ffmpeg alone.
+//! - `switch --base URL --secret S --pid N --file F --runs N --out J`: the segment a player
+//!   waits for while read-ahead runs: after the top rung's segment 0, the lowest rung's init and
+//!   segment 1 (an ABR switch) and the top rung's last segment (a seek), each against ffmpeg
+//!   alone making that segment; and an init asked for after its segment (fresh upload each run).
 //! - `ttfs-diag --base URL --base-ra0 URL2 --pid N --pid N2 --transcode F --runs N --out J`: the
 //!   transcode start and seek taken apart (read-ahead on/off, init and segment asked for in a row
 //!   or together), every configuration interleaved with ffmpeg alone in one loop.
@@ -758,6 +762,110 @@ async fn cmd_ttfs(o: &Opts) -> Res<()> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// switch: the segment a player waits for while read-ahead runs (SPEC §4 "Scheduling")
+
+/// The URLs of a transcode session: (top variant, lowest variant), each parsed.
+async fn ladder_playlists(api: &Api, id: &str, query: &str) -> Res<(MediaPlaylist, MediaPlaylist)> {
+    let v = api.stream(id, query).await?;
+    let master_url = api.absolute(v["url"].as_str().ok_or("url")?);
+    let master = api.text(&master_url).await?;
+    let (variants, _) = parse_master(&master_url, &master)?;
+    let (top, low) = (
+        variants.first().ok_or("no variant")?,
+        variants.last().ok_or("no variant")?,
+    );
+    if top == low {
+        return Err("a ladder of one rung: no switch to measure".into());
+    }
+    let top = parse_media_playlist(top, &api.text(top).await?)?;
+    let low = parse_media_playlist(low, &api.text(low).await?)?;
+    Ok((top, low))
+}
+
+/// One scenario through streamd on a fresh upload of `file` (nothing made yet), as a player:
+/// the top rung's init and segment 0 (its read-ahead then queued and running), then what is
+/// measured from that moment: `switch`: the lowest rung's init and segment 1; `seek`: the top
+/// rung's last segment; `init_after`: (another fresh session) segment 2 of the top rung first,
+/// then its init, the init timed.
+async fn switch_streamd(api: &Api, file: &Path, query: &str, what: &str) -> Res<Value> {
+    let id = api.upload(file).await?;
+    api.wait_idle().await;
+    let (top, low) = ladder_playlists(api, &id, query).await?;
+    let top_init = top.map.as_deref().ok_or("no init")?;
+    if what == "init_after" {
+        api.fetch(&top.segments[2].1).await?;
+        let t0 = Instant::now();
+        let (bytes, retries) = api.fetch(top_init).await?;
+        return Ok(json!({"ms": ms(t0.elapsed()), "bytes": bytes, "retries_503": retries}));
+    }
+    api.fetch(top_init).await?;
+    api.fetch(&top.segments[0].1).await?;
+    let t0 = Instant::now();
+    let (bytes, retries) = match what {
+        "switch" => {
+            let (_, r1) = api.fetch(low.map.as_deref().ok_or("no init")?).await?;
+            let (b, r2) = api.fetch(&low.segments[1].1).await?;
+            (b, r1 + r2)
+        }
+        _ => api.fetch(&top.segments[top.segments.len() - 1].1).await?,
+    };
+    Ok(json!({"ms": ms(t0.elapsed()), "bytes": bytes, "retries_503": retries}))
+}
+
+// Long: the three scenarios × interleaved runs in one loop, each with its same-run baseline.
+async fn cmd_switch(o: &Opts) -> Res<()> {
+    let api = Api::new(o);
+    let runs = o.num("runs", 5);
+    let file = PathBuf::from(o.get("file"));
+    let source = std::path::absolute(&file)?.to_string_lossy().into_owned();
+    let p = prepare(&file, TRANSCODE_QUERY).await?;
+    let (top, low) = (&p.set.video[0], &p.set.video[p.set.video.len() - 1]);
+    let last = p.plan.segments.len() - 1;
+    let baselines = [
+        ("switch", video_segment_args(&p, &source, low, 1).await?),
+        ("seek", video_segment_args(&p, &source, top, last).await?),
+    ];
+    let mut cases = vec![];
+    for what in ["switch", "seek", "init_after"] {
+        let base = baselines.iter().find(|(w, _)| *w == what).map(|(_, a)| a);
+        let (mut s_runs, mut f_runs) = (vec![], vec![]);
+        for run in 0..runs {
+            for first in [run % 2 == 0, run % 2 != 0] {
+                if first {
+                    let r = switch_streamd(&api, &file, TRANSCODE_QUERY, what).await?;
+                    eprintln!(
+                        "  {what} run {run}: streamd {:.0} ms",
+                        r["ms"].as_f64().unwrap_or(0.0)
+                    );
+                    s_runs.push(r);
+                    // The read-ahead it left behind ends before the baseline runs.
+                    api.wait_idle().await;
+                } else if let Some(args) = base {
+                    let (bytes, took) = run_ffmpeg(args).await?;
+                    eprintln!("  {what} run {run}: ffmpeg  {:.0} ms", ms(took));
+                    f_runs.push(json!({"ms": ms(took), "bytes": bytes}));
+                }
+            }
+        }
+        cases.push(json!({
+            "what": what, "streamd": s_runs, "ffmpeg": f_runs,
+            "ffmpeg_args": base,
+        }));
+    }
+    write_json(
+        o.get("out"),
+        &json!({
+            "runs": runs,
+            "file": file.file_name().map(|n| n.to_string_lossy().into_owned()),
+            "top": format!("{} {}x{}", top.id, top.width, top.height),
+            "low": format!("{} {}x{}", low.id, low.width, low.height),
+            "segments": p.plan.segments.len(),
+            "cases": cases,
+        }),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
 // ttfs-diag: what the transcode start is made of, every configuration interleaved in one loop
 
 /// `ttfs-diag --base A --base-ra0 B --pid PA --pid PB --transcode F --runs N --out J`: two
@@ -1214,7 +1322,7 @@ fn main() {
         .collect();
     let Some(cmd) = args.first().cloned() else {
         eprintln!(
-            "e2e: the end-to-end driver of scripts/bench.sh (subcommands: token, session, ttfs, \
+            "e2e: the end-to-end driver of scripts/bench.sh (subcommands: token, session, ttfs, switch, \
              throughput, segcost, memory, report); see the doc comment of \
              tools/bench/benches/e2e.rs"
         );
@@ -1243,6 +1351,7 @@ fn main() {
             "session" => cmd_session(&o).await,
             "ttfs" => cmd_ttfs(&o).await,
             "ttfs-diag" => cmd_ttfs_diag(&o).await,
+            "switch" => cmd_switch(&o).await,
             "throughput" => cmd_throughput(&o).await,
             "segcost" => cmd_segcost(&o).await,
             "memory" => cmd_memory(&o).await,

@@ -114,6 +114,10 @@ pub(super) fn section(doc: &mut Doc, edge: Option<&Value>) {
         target: "0 and 0".into(),
         met: Some(zero),
     });
+    if !zero {
+        doc.misses
+            .push("Edge: a later viewer's segments reached a function or the bucket".to_string());
+    }
     let t = &e["ttfb"];
     let list = |k: &str| -> Vec<f64> {
         t[k].as_array()

@@ -27,6 +27,7 @@ mod memory;
 mod micro;
 mod perf;
 mod summary;
+mod switch;
 mod ttfs;
 
 /// `e2e report --dir D --out F`: writes the report of the results in `dir` to `out_path`. The
@@ -61,6 +62,7 @@ pub fn render(dir: &Path, root: &str) -> String {
     micro::section(&mut doc, &run, &res.micro);
     http::section(&mut doc, &run, &res.http);
     ttfs::section(&mut doc, &run, res.ttfs.as_ref());
+    switch::section(&mut doc, &run, res.switch.as_ref());
     let ladder = ladder::section(&mut doc, &run, &res);
     memory::section(&mut doc, &run, &res.mem);
     cloud::section(&mut doc.w, &run, &ladder.cost_rows);
@@ -89,6 +91,8 @@ struct Results {
     micro: Vec<micro::Row>,
     http: http::Http,
     ttfs: Option<Value>,
+    /// The switch, seek and init-after-segment scenarios (`switch` phase).
+    switch: Option<Value>,
     /// The ladder at the defaults.
     thr: Option<Value>,
     /// The same with STREAM_READ_AHEAD_ALL_RUNGS=1 (read-ahead makes every rung from one decode).
@@ -105,6 +109,7 @@ impl Results {
             micro: micro::load(run),
             http: http::load(run),
             ttfs: read_json(&run.dir.join("ttfs.json")),
+            switch: read_json(&run.dir.join("switch.json")),
             thr: read_json(&run.dir.join("throughput.json")),
             thr_all: read_json(&run.dir.join("throughput-all-rungs.json")),
             segcost: read_json(&run.dir.join("segcost.json")),
