@@ -381,7 +381,12 @@ impl Api {
             ("STREAM_EDGE_URL", listener.url.as_str()),
         ];
         pairs.extend_from_slice(extra);
-        let mut server = TestServer::start_with(&pairs).await;
+        // The server stands in for the `hls` function, reached by the CDN only.
+        let options = streamd::Options {
+            cdn_origin: true,
+            ..Default::default()
+        };
+        let mut server = TestServer::start_with_options(&pairs, options).await;
         let cdn = listener
             .start(cdn_setup(&server.base, &server.base))
             .await

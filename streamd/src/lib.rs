@@ -41,6 +41,10 @@ pub struct Options {
     /// the bodies of rendition objects (`renditions/...`) at most this fast, all responses sharing
     /// one link, so a player's ABR can be tested against a slow network.
     pub throttle_bytes_per_sec: Option<u64>,
+    /// Test only (never from the environment): this server stands in for the `hls` function
+    /// behind the CDN, so its content paths trust the CDN's signature check (`AppState::
+    /// cdn_origin`). Otherwise, with a CloudFront edge key, they are refused.
+    pub cdn_origin: bool,
 }
 
 impl Default for Options {
@@ -48,6 +52,7 @@ impl Default for Options {
         Options {
             player_dir: player::DEFAULT_DIR.into(),
             throttle_bytes_per_sec: None,
+            cdn_origin: false,
         }
     }
 }
@@ -194,7 +199,8 @@ pub async fn prepare_with(
     if !public_url_from_env {
         config.public_url = format!("http://{addr}");
     }
-    let state = AppState::from_config(config).await?;
+    let mut state = AppState::from_config(config).await?;
+    state.cdn_origin = options.cdn_origin;
     if embedded {
         clean_temp_files(&state);
     }
@@ -317,7 +323,8 @@ mod tests {
             o,
             Options {
                 player_dir: "./player".into(),
-                throttle_bytes_per_sec: None
+                throttle_bytes_per_sec: None,
+                cdn_origin: false
             }
         );
         let o = Options::from_lookup(|k| match k {
@@ -330,7 +337,8 @@ mod tests {
             o,
             Options {
                 player_dir: "/srv/player".into(),
-                throttle_bytes_per_sec: Some(150_000)
+                throttle_bytes_per_sec: Some(150_000),
+                cdn_origin: false
             }
         );
         for bad in ["0", "-5", "fast", "1.5"] {

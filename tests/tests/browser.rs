@@ -35,6 +35,7 @@ async fn start_server(player_dir: PathBuf, throttle: Option<u64>) -> TestServer 
         streamd::Options {
             player_dir,
             throttle_bytes_per_sec: throttle,
+            ..Default::default()
         },
     )
     .await

@@ -278,6 +278,9 @@ async fn rendition_contract(store: &dyn MetaStore) {
     let rec = RenditionRecord::new(&set, &id, 10).unwrap();
     store.put_rendition(&key, &rec).await.unwrap();
     store.put_rendition(&key, &rec).await.unwrap();
+    // The first record of a key stays, in both stores.
+    let later = RenditionRecord::new(&set, &id, 11).unwrap();
+    store.put_rendition(&key, &later).await.unwrap();
     assert_eq!(store.get_rendition(&key).await.unwrap(), Some(rec));
     let other = set.content_key(&set.audio.as_ref().unwrap().id).unwrap();
     assert_eq!(store.get_rendition(&other).await.unwrap(), None);

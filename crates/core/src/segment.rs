@@ -127,12 +127,25 @@ impl SegmentId {
     }
 
     pub fn content_type(&self) -> &'static str {
-        match (self.format, self.piece) {
-            (SegmentFormat::Ts, _) => "video/mp2t",
-            (SegmentFormat::Fmp4, Piece::Init) => "video/mp4",
-            (SegmentFormat::Fmp4, Piece::Media(_)) => "video/iso.segment",
-        }
+        content_type(self.format, self.piece)
     }
+}
+
+/// The content type a piece is served with.
+pub fn content_type(format: SegmentFormat, piece: Piece) -> &'static str {
+    match (format, piece) {
+        (SegmentFormat::Ts, _) => "video/mp2t",
+        (SegmentFormat::Fmp4, Piece::Init) => "video/mp4",
+        (SegmentFormat::Fmp4, Piece::Media(_)) => "video/iso.segment",
+    }
+}
+
+/// The content type of a file name [`parse_segment_name`] accepts (`None` otherwise).
+pub fn content_type_of(file: &str) -> Option<&'static str> {
+    Some(match parse_segment_name(file)? {
+        SegmentName::Init => content_type(SegmentFormat::Fmp4, Piece::Init),
+        SegmentName::Media { index, format } => content_type(format, Piece::Media(index)),
+    })
 }
 
 /// The object key (and edge path, after a `/`) of `file` of the rendition with `content_key`.

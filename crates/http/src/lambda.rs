@@ -37,7 +37,11 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
 /// Starts the Lambda runtime for an HTTP function: configuration, tracing and state once per
 /// cold start, then [`handle`] per request.
 pub async fn run_http() -> Result<(), lambda_http::Error> {
-    let state = AppState::init_from_env().await?;
+    let mut state = AppState::init_from_env().await?;
+    // A Lambda's content paths are reached only through its function URL, which admits only
+    // the CDN (AWS_IAM + origin access control, infra/template.yaml): the CDN checked the edge
+    // signature before its cache.
+    state.cdn_origin = true;
     lambda_http::run(lambda_http::service_fn(move |req: Request| {
         let state = state.clone();
         async move { Ok::<_, std::convert::Infallible>(handle(&state, req).await) }

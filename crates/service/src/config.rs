@@ -69,8 +69,8 @@ pub struct Config {
     /// id and where its private key is kept. Unset in the cloud: no edge, segments on the
     /// session route.
     pub edge_key: Option<EdgeKeyConfig>,
-    /// The CDN's public origin (`https://cdn.example.com`), when known: absolute segment URIs and
-    /// policies on that host. Unset: path-absolute URIs and policies on any host.
+    /// The CDN's public origin (`https://cdn.example.com`): the host the edge policies name and
+    /// segment URIs point at. Required with `edge_key`.
     pub edge_url: Option<url::Url>,
 }
 
@@ -251,6 +251,22 @@ impl Config {
             },
             edge_url: origin_url(&get, "STREAM_EDGE_URL")?,
         })
+        .and_then(|c| match (&c.edge_key, &c.edge_url) {
+            // Policies name the CDN's host: a policy on any host (`https://*/…`) would also match
+            // another path with this one in its query (`*` matches `/`), so it is never signed.
+            (Some(_), None) => Err(err(
+                "STREAM_EDGE_URL",
+                "required with STREAM_EDGE_KEY_PAIR_ID: the CDN's public origin, which the edge \
+                 policies name",
+            )),
+            // Behind an edge the CDN's `/renditions/*` wants its own signature: a presigned S3
+            // URL moved onto the CDN's host would be refused there.
+            (Some(_), Some(_)) if c.segment_url_base.is_some() => Err(err(
+                "STREAM_SEGMENT_URL_BASE",
+                "not with an edge key: the session route then redirects to S3 itself",
+            )),
+            _ => Ok(c),
+        })
     }
 }
 
@@ -376,6 +392,27 @@ mod tests {
             .unwrap()
             .segment_url_base
             .is_none());
+    }
+
+    #[test]
+    fn an_edge_key_needs_its_partner_and_the_cdn_origin() {
+        let key = ("STREAM_EDGE_KEY_PAIR_ID", "K1");
+        let secret = ("STREAM_EDGE_KEY_SECRET", "stream-edge-key");
+        let url = ("STREAM_EDGE_URL", "https://cdn.example.com");
+        assert_eq!(cfg(&[key]).unwrap_err().var, "STREAM_EDGE_KEY_PAIR_ID");
+        assert_eq!(
+            cfg(&[secret, url]).unwrap_err().var,
+            "STREAM_EDGE_KEY_PAIR_ID"
+        );
+        assert_eq!(cfg(&[key, secret]).unwrap_err().var, "STREAM_EDGE_URL");
+        let base = ("STREAM_SEGMENT_URL_BASE", "https://cdn.example.com");
+        assert_eq!(
+            cfg(&[key, secret, url, base]).unwrap_err().var,
+            "STREAM_SEGMENT_URL_BASE"
+        );
+        let c = cfg(&[key, secret, url]).unwrap();
+        assert_eq!(c.edge_key.map(|k| k.key_pair_id), Some("K1".into()));
+        assert!(cfg(&[]).unwrap().edge_key.is_none());
     }
 
     #[test]

@@ -160,13 +160,12 @@ pub async fn variant(state: &AppState, s: &HlsSession, rendition: &str) -> Resul
         let render = || playlist::variant(&s.plan, s.set.format, SegmentUris::relative(&token));
         return Ok(s.playlist(PlaylistKind::Variant, rendition, &s.token, render));
     };
-    if s.first_record(rendition) {
+    // Stored before any playlist lists the paths (the edge's origin needs it for them).
+    if !s.is_recorded(rendition) {
         let record = RenditionRecord::new(&s.set, rendition, s.plan.len() as u32)
             .ok_or(Error::NotFound("rendition"))?;
-        if let Err(e) = state.meta.put_rendition(&content_key, &record).await {
-            s.record_failed(rendition);
-            return Err(e);
-        }
+        state.meta.put_rendition(&content_key, &record).await?;
+        s.mark_recorded(rendition);
     }
     // Valid for as long as the session token the playlist was asked with.
     let expires = SessionTokens::expiry_of(&s.token).unwrap_or_default();

@@ -119,24 +119,21 @@ impl OpenSession {
         Some(f64::from_bits(self.position.load(Ordering::Relaxed))).filter(|p| p.is_finite())
     }
 
-    /// Whether the record of `rendition` still has to be stored by this process (then it is
-    /// taken as stored: a failed write is the caller's error to answer, and the next playlist
-    /// request of a new session writes it again).
-    pub fn first_record(&self, rendition: &str) -> bool {
-        let Ok(mut l) = self.recorded.lock() else {
-            return true;
-        };
-        if l.iter().any(|r| r == rendition) {
-            return false;
-        }
-        l.push(rendition.to_string());
-        true
+    /// Whether this process has stored the record of `rendition` (a playlist listing its
+    /// content paths is served only after that).
+    pub fn is_recorded(&self, rendition: &str) -> bool {
+        self.recorded
+            .lock()
+            .is_ok_and(|l| l.iter().any(|r| r == rendition))
     }
 
-    /// Forgets that `rendition`'s record was stored (its write failed).
-    pub fn record_failed(&self, rendition: &str) {
+    /// Notes that the record of `rendition` is stored (concurrent first requests may each have
+    /// written it: the same record, so nothing is lost).
+    pub fn mark_recorded(&self, rendition: &str) {
         if let Ok(mut l) = self.recorded.lock() {
-            l.retain(|r| r != rendition);
+            if !l.iter().any(|r| r == rendition) {
+                l.push(rendition.to_string());
+            }
         }
     }
 
@@ -297,8 +294,9 @@ mod tests {
             "#EXTM3U".into()
         });
         assert_eq!(renders, 3, "once per rendition and token");
-        assert!(o.first_record("v1") && !o.first_record("v1"));
-        o.record_failed("v1");
-        assert!(o.first_record("v1"));
+        assert!(!o.is_recorded("v1"));
+        o.mark_recorded("v1");
+        o.mark_recorded("v1");
+        assert!(o.is_recorded("v1") && !o.is_recorded("v2"));
     }
 }

@@ -41,6 +41,11 @@ pub struct AppState {
     /// Who checks edge signatures (SPEC §3 "Edge delivery"): CloudFront, this process
     /// (embedded), or nobody (the cloud without a CDN key: segments on the session route).
     pub edge: Option<Arc<Edge>>,
+    /// Whether this process's content paths are reachable only through the CDN, which checked
+    /// the edge signature: a Lambda function behind its function URL (`AWS_IAM` auth, which
+    /// admits only the distribution's origin access control). Set by the Lambda adapter, never
+    /// from the environment; otherwise a CloudFront edge's content paths are refused here.
+    pub cdn_origin: bool,
     /// The embedded backend's own parts, for what only `streamd` does with them (its signed
     /// object route, its session sweeper). `None` on the cloud backend.
     #[cfg(feature = "embedded")]
@@ -128,6 +133,7 @@ impl AppState {
             open_sessions: Arc::default(),
             segment_events,
             edge: edge.map(Arc::new),
+            cdn_origin: false,
             #[cfg(feature = "embedded")]
             embedded: backend.embedded,
         })
@@ -250,12 +256,12 @@ async fn edge(
     backend: &Backend,
     tokens: &SessionTokens,
 ) -> Result<Option<Edge>, StartupError> {
-    if let Some(key) = &config.edge_key {
+    if let (Some(key), Some(base)) = (&config.edge_key, &config.edge_url) {
         let pem = edge_private_key(backend, &key.secret_id).await?;
         let signer = CloudFrontSigner::from_pem(&key.key_pair_id, &pem)?;
         return Ok(Some(Edge::CloudFront {
             signer,
-            base: config.edge_url.clone(),
+            base: base.clone(),
         }));
     }
     Ok(backend

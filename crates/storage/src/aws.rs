@@ -726,15 +726,27 @@ impl MetaStore for DynamoMetaStore {
     async fn put_rendition(&self, content_key: &str, record: &RenditionRecord) -> Result<()> {
         let doc = serde_json::to_string(record)
             .map_err(|e| Error::Internal(format!("rendition record: {e}")))?;
-        self.client
+        // The first record of a content key stays (as in SQLite): the sets of two sessions
+        // sharing the key may differ in their other renditions.
+        let r = self
+            .client
             .put_item()
             .table_name(&self.tables.segments)
             .item("id", s(&rendition_item_id(content_key)))
             .item("doc", s(&doc))
+            .condition_expression("attribute_not_exists(id)")
             .send()
-            .await
-            .map_err(|e| unavailable("DynamoDB PutItem", e))?;
-        Ok(())
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable("DynamoDB PutItem", e)),
+        }
     }
 
     async fn get_rendition(&self, content_key: &str) -> Result<Option<RenditionRecord>> {

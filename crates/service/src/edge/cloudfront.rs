@@ -111,14 +111,14 @@ fn separator(url: &str) -> char {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rsa::pkcs1v15::{Signature, VerifyingKey};
     use rsa::signature::Verifier;
 
     /// A 1024-bit key made for these tests only (generating one is slow in debug builds); the
     /// byte-for-byte check against AWS's signer, with a 2048-bit key, is in tests/.
-    const TEST_KEY: &str = "\
+    pub(crate) const TEST_KEY: &str = "\
 -----BEGIN RSA PRIVATE KEY-----\n\
 MIICXAIBAAKBgQDWBFitVqD8kBemKm2M9q+gUvPoPhAUy9jO9OPIKQeQUoshFW4r\n\
 w8LkuMS8+ws3AuCpssadCFy0NGDtmegpKwyqP/+ZnUMHJMFq8BDVkAHGekwPQzSd\n\

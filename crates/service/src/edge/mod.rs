@@ -40,12 +40,12 @@ pub const SIGNATURE_PARAMS: [&str; 4] = ["Expires", "Policy", "Signature", "Key-
 /// Who checks edge signatures, and so how they are made.
 #[derive(Clone, Debug)]
 pub enum Edge {
-    /// CloudFront with a trusted key group. `base`: the CDN's public origin when configured
-    /// (`STREAM_EDGE_URL`); without it URIs are path-absolute (they resolve against the CDN
-    /// host the playlist came from) and policies name any host.
+    /// CloudFront with a trusted key group. `base`: the CDN's public origin (`STREAM_EDGE_URL`),
+    /// the host every policy names: a policy on any host (`https://*/…`) would also match
+    /// another path that carries this one in its query (`*` matches `/`), so none is signed.
     CloudFront {
         signer: CloudFrontSigner,
-        base: Option<url::Url>,
+        base: url::Url,
     },
     /// This process is the edge (`streamd`): HMAC policies on paths, checked by [`local`].
     Local(LocalSigner),
@@ -72,11 +72,10 @@ impl Edge {
         let session = format!("{SESSION_PARAM}={session_id}");
         match self {
             Edge::CloudFront { signer, base } => {
-                let origin = base.as_ref().map(origin_of);
-                let host = origin.as_deref().unwrap_or("https://*");
-                let policy = policy::custom(&format!("{host}{path}*"), expires);
+                let url = format!("{}{path}", origin_of(base));
+                let policy = policy::custom(&format!("{url}*"), expires);
                 RenditionUris {
-                    prefix: format!("{}{path}", origin.unwrap_or_default()),
+                    prefix: url,
                     query: format!("{session}&{}", signer.custom_query(&policy)),
                 }
             }
@@ -91,17 +90,9 @@ impl Edge {
     /// edge is a CDN; `None` embedded (the object route's signed URL is the way there).
     pub fn original_url(&self, key: &str, expires: i64) -> Option<String> {
         match self {
+            // Canned: exactly this URL, query and all (the shortest URL CloudFront accepts).
             Edge::CloudFront { signer, base } => {
-                let origin = base.as_ref().map(origin_of);
-                let url = format!("{}/{key}", origin.as_deref().unwrap_or("https://*"));
-                match base {
-                    // Canned: exactly this URL (the shortest URL CloudFront accepts).
-                    Some(_) => Some(signer.canned_url(&url, expires)),
-                    // A custom policy on any host, with a path-absolute URL.
-                    None => {
-                        Some(signer.custom_url(&format!("/{key}"), &policy::custom(&url, expires)))
-                    }
-                }
+                Some(signer.canned_url(&format!("{}/{key}", origin_of(base)), expires))
             }
             Edge::Local(_) => None,
         }
@@ -128,6 +119,35 @@ pub fn is_rendition_path(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cloudfront_policies_name_the_cdn_host_never_a_wildcard() {
+        let signer = CloudFrontSigner::from_pem("K1", cloudfront::tests::TEST_KEY).unwrap();
+        let base = url::Url::parse("https://cdn.example.com").unwrap();
+        let edge = Edge::CloudFront { signer, base };
+        let key = "ab".repeat(32);
+        let u = edge.rendition_uris(&key, "s1", 100);
+        assert_eq!(
+            u.prefix,
+            format!("https://cdn.example.com/renditions/{key}/")
+        );
+        let p = u
+            .query
+            .split('&')
+            .find_map(|p| p.strip_prefix("Policy="))
+            .unwrap();
+        let grant = policy::parse(&policy::decode(p).unwrap()).unwrap();
+        assert_eq!(
+            grant.resource,
+            format!("https://cdn.example.com/renditions/{key}/*")
+        );
+        assert_eq!(grant.expires, 100);
+        let o = edge.original_url("uploads/m/source.mp4", 5).unwrap();
+        assert!(o.starts_with("https://cdn.example.com/uploads/m/source.mp4?Expires=5&"));
+        // The other path, with this rendition's path in its query, is not granted.
+        let other = format!("https://cdn.example.com/uploads/m/source.mp4?x=/renditions/{key}/");
+        assert!(!policy::resource_matches(&grant.resource, &other));
+    }
 
     #[test]
     fn local_uris_are_path_absolute_with_a_prefix_policy() {

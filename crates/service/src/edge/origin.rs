@@ -17,8 +17,11 @@
 use bytes::Bytes;
 use chrono::Utc;
 use stream_core::error::{Error, Result};
+use stream_core::hls::record::RenditionRecord;
 use stream_core::ids::is_valid_id;
-use stream_core::segment::{is_content_key, parse_segment_name, Piece, SegmentId, SegmentName};
+use stream_core::segment::{
+    content_type_of, is_content_key, parse_segment_name, Piece, SegmentName,
+};
 
 use super::Edge;
 use crate::segments::request::{deliver, Delivery};
@@ -44,41 +47,51 @@ pub enum Answer {
     Failed(String),
 }
 
-/// Whether a request for a content path may be answered: embedded, by its HMAC signature
-/// (`path` and the raw `query` as received); in the cloud the CDN checked it before its cache
-/// and only the CDN can call the function. Without an edge there are no content paths.
+/// What a process that is its own edge answers at most: everything (files straight from disk).
+const NO_LIMIT: u64 = u64::MAX / 2;
+
+/// Whether a request for a content path may be answered. Embedded, by its HMAC signature
+/// (`path` and the raw `query` as received). Behind CloudFront, the CDN checked the signature
+/// before its cache, so a process trusts it only when the CDN is the only way in
+/// (`AppState::cdn_origin`: a Lambda behind its IAM-authenticated function URL); any other
+/// process with a CloudFront edge refuses, rather than serve and encode for anyone. Without an
+/// edge there are no content paths.
 pub fn authorize(state: &AppState, path: &str, query: &str) -> Result<()> {
     match state.edge.as_deref() {
         Some(Edge::Local(signer)) => signer.verify(path, query, Utc::now().timestamp()),
-        Some(Edge::CloudFront { .. }) => Ok(()),
+        Some(Edge::CloudFront { .. }) if state.cdn_origin => Ok(()),
+        Some(Edge::CloudFront { .. }) => Err(Error::Forbidden(
+            "content paths are served through the CDN".into(),
+        )),
         None => Err(Error::NotFound("route")),
     }
 }
 
 /// Serves `file` of the rendition with `content_key`; `session`: the `session` query parameter of
-/// the URI, if any (extends that session and records the position; never required).
+/// the URI, if any (extends that session and records the position; never required, and only a
+/// hint: session ids are unguessable, and a session is only touched for a rendition of its own
+/// media).
 pub async fn serve(
     state: &AppState,
     content_key: &str,
     file: &str,
     session: Option<&str>,
 ) -> Result<Answer> {
-    if !is_content_key(content_key) {
+    if !is_content_key(content_key) || parse_segment_name(file).is_none() {
         return Err(Error::NotFound("segment"));
     }
     let local = state.edge.as_ref().is_some_and(|e| e.is_local());
-    let limit = if local {
-        u64::MAX / 2
-    } else {
-        LAMBDA_BODY_LIMIT
-    };
-    let key = stream_core::segment::object_key(content_key, file);
+    let limit = if local { NO_LIMIT } else { LAMBDA_BODY_LIMIT };
     // The edge's own cache is the bucket: a made piece costs one read (and, embedded, the
     // session's touch, as every request that reaches this process does).
-    if local && parse_segment_name(file).is_some() {
+    if local {
+        let key = stream_core::segment::object_key(content_key, file);
         if let Some(answer) = read(state, &key, file, limit).await? {
             if let Some(SegmentName::Media { index, .. }) = parse_segment_name(file) {
-                note_session(state, session, None, Piece::Media(index)).await;
+                let media = open_media(state, session, content_key);
+                if let Some(media) = media {
+                    note_session(state, session, &media, Piece::Media(index)).await;
+                }
             }
             return Ok(answer);
         }
@@ -89,27 +102,55 @@ pub async fn serve(
         .await?
         .ok_or(Error::NotFound("segment"))?;
     let piece = record.piece(file).ok_or(Error::NotFound("segment"))?;
-    let init_from = note_session(state, session, Some(&record.set.media_id), piece).await;
+    let init_from = note_session(state, session, &record.set.media_id, piece).await;
+    // Twice at most: a piece whose object is gone although its claim says ready (the bucket's
+    // lifecycle rule expired it) is forgotten and made again.
+    for _ in 0..2 {
+        match make(state, &record, piece, init_from).await? {
+            Delivery::Ready(key) => {
+                if let Some(answer) = read(state, &key, file, limit).await? {
+                    return Ok(answer);
+                }
+                tracing::warn!(piece = %file, "a ready piece's object is gone; making it again");
+                let id = record.set.segment(&record.rendition, piece);
+                if let Some(id) = id {
+                    state.meta.delete_segment(&id.record_id()).await?;
+                }
+            }
+            Delivery::Pending => return Ok(Answer::Pending),
+            Delivery::Failed(m) => return Ok(Answer::Failed(m)),
+        }
+    }
+    Ok(Answer::Pending)
+}
+
+/// Delivers `piece` of the record's rendition as a session's request would.
+async fn make(
+    state: &AppState,
+    record: &RenditionRecord,
+    piece: Piece,
+    init_from: Option<u32>,
+) -> Result<Delivery> {
     let kind = match piece {
         Piece::Init => JobKind::Init,
         Piece::Media(i) => JobKind::Segment(i),
     };
-    let delivery = deliver(
-        state,
-        &record.set,
-        &record.rendition,
-        kind,
-        record.segments,
-        init_from,
-    )
-    .await?;
-    match delivery {
-        Delivery::Ready(key) => read(state, &key, file, limit)
-            .await?
-            .ok_or_else(|| Error::Internal(format!("{key} is ready without its object"))),
-        Delivery::Pending => Ok(Answer::Pending),
-        Delivery::Failed(m) => Ok(Answer::Failed(m)),
-    }
+    let len = record.segments;
+    deliver(state, &record.set, &record.rendition, kind, len, init_from).await
+}
+
+/// The media of the named session, when this process has it at hand and its rendition set has
+/// the content key (embedded: a made piece is answered without reading any record).
+fn open_media(state: &AppState, session: Option<&str>, content_key: &str) -> Option<String> {
+    let open = state.open_sessions.get(session?, Utc::now().timestamp())?;
+    let ids = open.set.video.iter().map(|v| v.id.as_str());
+    let ids: Vec<&str> = ids
+        .chain(open.set.audio.iter().map(|a| a.id.as_str()))
+        .collect();
+    let has = ids
+        .iter()
+        .any(|id| open.set.content_key(id).as_deref() == Some(content_key));
+    has.then(|| open.set.media_id.clone())
 }
 
 /// The object's bytes (or a redirect above `limit`); `None` if it is not there.
@@ -128,64 +169,62 @@ async fn read(state: &AppState, key: &str, file: &str, limit: u64) -> Result<Opt
             .await?;
         return Ok(Some(Answer::TooLarge(url)));
     }
-    Ok(Some(Answer::Object {
-        body,
-        content_type: content_type(file),
-    }))
-}
-
-fn content_type(file: &str) -> &'static str {
-    use stream_core::playback::decision::SegmentFormat;
-    let (piece, format) = match parse_segment_name(file) {
-        Some(SegmentName::Media { index, format }) => (Piece::Media(index), format),
-        _ => (Piece::Init, SegmentFormat::Fmp4),
-    };
-    SegmentId::new("", "", piece, format).content_type()
+    let content_type = content_type_of(file).unwrap_or("application/octet-stream");
+    Ok(Some(Answer::Object { body, content_type }))
 }
 
 /// Moves the named session's expiry forward and, for a media segment, records its position
-/// (SPEC §3 "Progress"). Returns, for an init, the segment the stream is expected to start at
-/// (made by the same run). Best effort: a missing or unknown session changes nothing, and a
-/// store error is logged, never the request's failure.
+/// (SPEC §3 "Progress"), if the session is of `media_id`. Returns, for an init, the segment the
+/// player will ask for next (made by the same run; `OpenSession::init_start`). Best effort: a
+/// missing or unknown session changes nothing, and a store error is logged, never the
+/// request's failure.
 async fn note_session(
     state: &AppState,
     session: Option<&str>,
-    media_id: Option<&str>,
+    media_id: &str,
     piece: Piece,
 ) -> Option<u32> {
-    let start_of = |i: u32| session_position(state, session, i);
     let position = match piece {
-        Piece::Media(i) => start_of(i),
+        Piece::Media(i) => session_position(state, session, i),
         Piece::Init => None,
     };
     let sid = session.filter(|s| is_valid_id(s))?;
     let now = Utc::now().timestamp();
+    let open = state.open_sessions.get(sid, now);
+    if open
+        .as_ref()
+        .is_some_and(|o| o.session.media_id != media_id)
+    {
+        return None;
+    }
     let expires_at = now + state.config.session_idle.as_secs() as i64;
+    // A session this process has at hand is of this media (checked above); any other is read
+    // back from the touch and checked after it.
     let touched = state
         .meta
         .touch_session(sid, now, expires_at, position)
         .await;
-    let session = match touched {
-        Ok(Some(s)) if media_id.is_none_or(|m| m == s.media_id) => s,
+    match touched {
+        Ok(Some(s)) if s.media_id == media_id => {}
         Ok(_) => return None,
         Err(e) => {
             tracing::warn!(error = %e, "the segment's session could not be touched");
             return None;
         }
-    };
-    if let Some(open) = state.open_sessions.get(&session.id, now) {
-        open.touched(now, expires_at, position);
-        if piece == Piece::Init {
-            return Some(
-                open.position()
-                    .and_then(|p| open.plan.segment_at(p))
-                    .unwrap_or(0),
-            );
-        }
     }
-    match piece {
-        Piece::Init if session.last_position.is_none() => Some(0),
-        _ => None,
+    match (open, piece) {
+        (Some(open), Piece::Init) => {
+            open.touched(now, expires_at, None);
+            Some(open.init_start())
+        }
+        (Some(open), Piece::Media(i)) => {
+            open.touched(now, expires_at, position);
+            open.played(i);
+            None
+        }
+        // Without the session's plan at hand: an init starts with segment 0.
+        (None, Piece::Init) => Some(0),
+        (None, Piece::Media(_)) => None,
     }
 }
 

@@ -27,6 +27,8 @@ use tokio::sync::{Notify, Semaphore};
 
 use stream_core::error::Result;
 
+use stream_core::segment::SegmentId;
+
 use super::worker::{self, is_audio, Job, WorkerContext};
 
 #[async_trait]
@@ -40,6 +42,9 @@ pub trait Dispatcher: Send + Sync {
     fn in_process(&self) -> bool {
         false
     }
+    /// A client now waits for `id`, which a job dispatched as read-ahead holds: if that job has
+    /// not started, it becomes waited-for work. (Nothing to do where every job has its own CPU.)
+    async fn promote(&self, _id: &SegmentId) {}
 }
 
 /// Whether a client is blocked on a job, or it is made ahead of the players.
@@ -60,14 +65,16 @@ struct Queues {
 
 impl Queues {
     /// Takes out the queued read-ahead that a client waiting for `job` makes pointless: the
-    /// same media's other video renditions (the player switched rungs).
+    /// other video renditions of the same rendition set (the player switched rungs), unless a
+    /// job also makes the rendition now waited for (whole-ladder read-ahead).
     fn take_switched_away(&mut self, job: &Job) -> Vec<Job> {
         if is_audio(&job.set, &job.rendition) {
             return vec![];
         }
         let stale = |j: &Job| {
-            j.set.media_id == job.set.media_id
+            j.set == job.set
                 && j.rendition != job.rendition
+                && !j.also.contains(&job.rendition)
                 && !is_audio(&j.set, &j.rendition)
         };
         let (stale, keep): (VecDeque<Job>, VecDeque<Job>) =
@@ -120,6 +127,28 @@ impl Lanes {
         if self.waited_active.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.waited_idle.notify_waiters();
         }
+    }
+
+    /// Starts the task that runs the oldest waited-for job; the count of waited-for work comes
+    /// down when it ends, even if the job panics (read-ahead would otherwise wait forever).
+    fn spawn_waited(self: &Arc<Self>, run: JobFn) {
+        struct Done(Arc<Lanes>);
+        impl Drop for Done {
+            fn drop(&mut self) {
+                self.0.waited_done();
+            }
+        }
+        let lanes = self.clone();
+        let task = async move {
+            let _done = Done(lanes.clone());
+            if let Ok(_permit) = lanes.waited_permits.acquire().await {
+                let next = lanes.queues().waited.pop_front();
+                if let Some(job) = next {
+                    run(job).await;
+                }
+            }
+        };
+        tokio::spawn(tracing::Instrument::in_current_span(task));
     }
 }
 
@@ -176,12 +205,12 @@ impl InProcess {
 impl Dispatcher for InProcess {
     async fn dispatch(&self, job: Job, priority: Priority) -> Result<()> {
         self.started.fetch_add(1, Ordering::Relaxed);
-        let (lanes, run) = (self.lanes.clone(), self.run.clone());
+        let lanes = &self.lanes;
         // One task per dispatch; each takes the oldest job of its lane once it may start (not
         // necessarily the one it was spawned for). Not tied to the request: a client that
         // disconnects does not cancel the encode (its retry will want it). It carries the
         // request's span into the logs.
-        let task: Pin<Box<dyn Future<Output = ()> + Send>> = match priority {
+        match priority {
             Priority::Waited => {
                 lanes.waited_active.fetch_add(1, Ordering::SeqCst);
                 let stale = {
@@ -193,19 +222,12 @@ impl Dispatcher for InProcess {
                 for j in stale {
                     tokio::spawn(tracing::Instrument::in_current_span((self.cancel)(j)));
                 }
-                Box::pin(async move {
-                    if let Ok(_permit) = lanes.waited_permits.acquire().await {
-                        let next = lanes.queues().waited.pop_front();
-                        if let Some(job) = next {
-                            run(job).await;
-                        }
-                    }
-                    lanes.waited_done();
-                })
+                lanes.spawn_waited(self.run.clone());
             }
             Priority::ReadAhead => {
                 lanes.queues().ahead.push_back(job);
-                Box::pin(async move {
+                let (lanes, run) = (lanes.clone(), self.run.clone());
+                let task = async move {
                     let Ok(_permit) = lanes.ahead_permits.acquire().await else {
                         return;
                     };
@@ -214,10 +236,10 @@ impl Dispatcher for InProcess {
                     if let Some(job) = next {
                         run(job).await;
                     }
-                })
+                };
+                tokio::spawn(tracing::Instrument::in_current_span(task));
             }
-        };
-        tokio::spawn(tracing::Instrument::in_current_span(task));
+        }
         Ok(())
     }
 
@@ -227,6 +249,28 @@ impl Dispatcher for InProcess {
 
     fn in_process(&self) -> bool {
         true
+    }
+
+    async fn promote(&self, id: &SegmentId) {
+        let promoted = {
+            let mut q = self.lanes.queues();
+            let at = q
+                .ahead
+                .iter()
+                .position(|j| j.claims().is_ok_and(|ids| ids.contains(id)));
+            match at.and_then(|i| q.ahead.remove(i)) {
+                Some(job) => {
+                    self.lanes.waited_active.fetch_add(1, Ordering::SeqCst);
+                    q.waited.push_back(job);
+                    true
+                }
+                None => false,
+            }
+        };
+        // Its read-ahead task finds one job fewer in its lane and ends without running any.
+        if promoted {
+            self.lanes.spawn_waited(self.run.clone());
+        }
     }
 }
 
@@ -320,6 +364,64 @@ mod tests {
             },
         );
         (pool, log, gate)
+    }
+
+    /// A client waiting for a piece that queued read-ahead holds: that job runs at once, in the
+    /// waited-for lane, while the read-ahead worker is still busy; a panicking job still lets
+    /// read-ahead go on afterwards.
+    #[tokio::test]
+    async fn a_waited_for_piece_held_by_queued_read_ahead_is_promoted() {
+        let (pool, log, gate) = pool(1);
+        pool.dispatch(job("ahead-1", 0), Priority::ReadAhead)
+            .await
+            .unwrap();
+        until(&log, 1).await;
+        let mut held = job("ahead-2", 0);
+        held.kind = JobKind::Segment(7);
+        let id = held.claims().unwrap()[0].clone();
+        pool.dispatch(held, Priority::ReadAhead).await.unwrap();
+        pool.dispatch(job("ahead-3", 0), Priority::ReadAhead)
+            .await
+            .unwrap();
+        pool.promote(&id).await;
+        until(&log, 2).await;
+        assert_eq!(*log.lock().unwrap(), ["ahead-1", "ahead-2"]);
+        gate.add_permits(2);
+        until(&log, 3).await;
+        gate.add_permits(1);
+        assert_eq!(*log.lock().unwrap(), ["ahead-1", "ahead-2", "ahead-3"]);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_waited_job_does_not_stop_read_ahead() {
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        let pool = InProcess::with_runner(
+            1,
+            move |job: Job| {
+                let r = r.clone();
+                Box::pin(async move {
+                    if job.worker == "boom" {
+                        panic!("a job that panics");
+                    }
+                    r.fetch_add(1, Ordering::SeqCst);
+                })
+            },
+            |_job: Job| Box::pin(async {}),
+        );
+        pool.dispatch(job("boom", 0), Priority::Waited)
+            .await
+            .unwrap();
+        pool.dispatch(job("ahead", 0), Priority::ReadAhead)
+            .await
+            .unwrap();
+        for _ in 0..1000 {
+            if ran.load(Ordering::SeqCst) == 1 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        panic!("read-ahead never ran after a waited-for job panicked");
     }
 
     async fn until(log: &Log, n: usize) {

@@ -113,6 +113,7 @@ pub async fn deliver(
         .ok_or(Error::NotFound("rendition"))?;
     let deadline = Instant::now() + state.config.segment_wait;
     let mut read_ahead_done = false;
+    let mut promoted = false;
     loop {
         // Registered before the record is read, so a completion in between is not missed.
         let notified = state.segment_events.notified();
@@ -129,6 +130,11 @@ pub async fn deliver(
             }
             other => other,
         };
+        if standing == Standing::Encoding && !promoted {
+            // Held by a read-ahead job that may not have started: a client waits for it now.
+            promoted = true;
+            state.dispatcher.promote(&id).await;
+        }
         if let Standing::FailedForGood(error) = standing {
             // No read-ahead past a piece that cannot be made.
             let message = error.unwrap_or_else(|| "The segment could not be made.".into());
