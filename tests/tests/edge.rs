@@ -205,3 +205,27 @@ async fn embedded_content_paths_are_signed_shared_and_served_from_disk() {
     );
     api.stop().await;
 }
+
+/// With a CloudFront edge, content paths trust the CDN's signature check only in a process the
+/// CDN alone can reach (a Lambda behind its IAM function URL): a server reachable any other way
+/// refuses them, signed or not, rather than serve and encode for anyone.
+#[tokio::test]
+#[ignore = "needs the local AWS stack (scripts/test.sh runs it)"]
+async fn cloud_content_paths_are_refused_outside_the_cdn_origin() {
+    let secret = stream_tests::edge_key_secret().await;
+    let server = stream_tests::TestServer::start_with(&[
+        ("STREAM_STORAGE", "aws"),
+        ("STREAM_EDGE_KEY_PAIR_ID", stream_tests::EDGE_KEY_PAIR_ID),
+        ("STREAM_EDGE_KEY_SECRET", secret.as_str()),
+        ("STREAM_EDGE_URL", "https://cdn.example.com"),
+    ])
+    .await;
+    let path = format!("/renditions/{}/seg_00000.m4s?session=x", "ab".repeat(32));
+    assert_eq!(get(&server.url(&path)).await.status(), 403);
+    server.stop().await;
+    // The stand-in of the function behind the CDN trusts it (an unknown key: 404, not 403).
+    let api = Api::cloud().await;
+    let at_origin = format!("{}{path}", api.server().origin);
+    assert_eq!(get(&at_origin).await.status(), 404);
+    api.stop().await;
+}
