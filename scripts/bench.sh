@@ -14,6 +14,8 @@
 #   3b. switch  the segment a player waits for while read-ahead of another rung runs (an ABR
 #               switch), a seek while read-ahead runs, an init asked for after its segment: each
 #               against ffmpeg alone making that segment (SPEC §4 "Scheduling", §8)
+#   3c. ttff    time to first frame in a real browser (Chromium + hls.js via playwright-core, the
+#               player page): first `playing` and 1 s played, a seek, an ABR switch, per method
 #   4. ladder   a 2-minute 720p source's whole ladder through the workers against one ffmpeg
 #               making the same ladder, at the defaults and with STREAM_READ_AHEAD_ALL_RUNGS=1;
 #               per-segment encode cost per rung (the cloud model)
@@ -28,7 +30,8 @@
 # Takes about 25 minutes on 2 cores plus the first build (about 10 minutes). Usage:
 #
 #   scripts/bench.sh                 # everything, writes BENCHMARKS.md
-#   BENCH_RUNS=5 BENCH_ONLY="micro http" scripts/bench.sh   # a subset (report from what exists)
+#   BENCH_RUNS=5 BENCH_ONLY="micro http" scripts/bench.sh   # a subset: those phases again, the
+#                                                          # others' results of the last run kept
 #
 # Environment: BENCH_RUNS (5), BENCH_WRK_DURATION (5s), BENCH_ONLY (all phases), BENCH_OUT
 # (BENCHMARKS.md). Results (raw JSON, wrk output, logs) stay in target/bench-results.
@@ -38,7 +41,7 @@ ROOT=$PWD
 
 RUNS=${BENCH_RUNS:-5}
 WRK_DURATION=${BENCH_WRK_DURATION:-5s}
-ONLY=${BENCH_ONLY:-micro http ttfs switch ladder memory edge}
+ONLY=${BENCH_ONLY:-micro http ttfs switch ttff ladder memory edge}
 OUT=${BENCH_OUT:-BENCHMARKS.md}
 RES=$ROOT/target/bench-results
 TMP=$ROOT/target/bench-tmp
@@ -100,8 +103,10 @@ if ((${#need[@]})); then
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-# Fresh results (the previous run's are replaced; the media cache stays).
-rm -rf "$RES" && mkdir -p "$RES"/{logs,micro,wrk}
+# Fresh results (the previous run's are replaced; the media cache stays). With BENCH_ONLY, the
+# other phases' results of the last run stay, and the report is made of them all.
+if [[ -z "${BENCH_ONLY:-}" ]]; then rm -rf "$RES"; fi
+mkdir -p "$RES"/{logs,micro,wrk}
 T_START=$(date +%s)
 
 # ---- machine ------------------------------------------------------------------------------------
@@ -302,6 +307,47 @@ if want switch; then
     --file "$MEDIA/hevc10_ac3_1080p_30s.mkv" --out "$RES/switch.json" \
     || echo "scripts/bench.sh: the switch phase failed (see above); the report says so" >&2
   stop_streamd
+fi
+
+# ---- 3c. time to first frame in a real browser --------------------------------------------------------
+# upload_media FILE TOKEN: uploads FILE to $BASE as the token's user; prints the media id once ready.
+upload_media() {
+  local file=$1 token=$2 r id url status
+  r=$(curl -fsS -X POST "$BASE/api/v1/uploads" -H "authorization: Bearer $token" \
+    -H 'content-type: application/json' -d "{\"filename\": \"$(basename "$file")\"}")
+  id=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["media_id"])' <<< "$r")
+  url=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["upload_url"])' <<< "$r")
+  curl -fsS -X PUT --data-binary "@$file" "$url" > /dev/null
+  for _ in $(seq 1 600); do
+    status=$(curl -fsS "$BASE/api/v1/media/$id" -H "authorization: Bearer $token" \
+      | python3 -c 'import json, sys; print(json.load(sys.stdin)["status"])')
+    [[ "$status" == ready ]] && { echo "$id"; return 0; }
+    [[ "$status" == failed ]] && break
+    sleep 0.2
+  done
+  echo "scripts/bench.sh: $file did not become ready ($status)" >&2; return 1
+}
+if want ttff; then
+  phase ttff
+  if scripts/setup.sh --test > "$RES/logs/ttff-setup.log" 2>&1 && scripts/player-assets.sh --test >> "$RES/logs/ttff-setup.log" 2>&1; then
+    start_streamd ttff STREAM_PLAYER_DIR="$ROOT/player"
+    TOKEN=$("$E2E" token --secret "$SECRET")
+    ffmpeg -v error -y -i "$MEDIA/h264_aac_1080p_30s.mkv" -c copy "$TMP/direct.mp4"
+    ffmpeg -v error -y -i "$MEDIA/h264_aac_1080p_30s.mkv" -c copy -f mov "$TMP/remux.mov"
+    cases="["
+    for c in "direct_play:$TMP/direct.mp4" "remux:$TMP/remux.mov" \
+      "transcode_audio:$MEDIA/h264_eac3_1080p_30s.mp4" "transcode:$MEDIA/hevc10_ac3_1080p_30s.mkv"; do
+      ids=""
+      for _ in $(seq 1 "$RUNS"); do ids+="\"$(upload_media "${c#*:}" "$TOKEN")\","; done
+      cases+="{\"name\": \"${c%%:*}\", \"expected\": \"${c%%:*}\", \"ids\": [${ids%,}]},"
+    done
+    echo "${cases%,}]" > "$TMP/ttff-cases.json"
+    node tests/browser/ttff.mjs "$BASE" "$TOKEN" "$TMP/ttff-cases.json" "$RES/ttff.json" > "$RES/logs/ttff.log" 2>&1 \
+      || { tail -5 "$RES/logs/ttff.log"; echo "scripts/bench.sh: the ttff phase failed; the report says so" >&2; }
+    stop_streamd
+  else
+    echo "scripts/bench.sh: Chromium, node or the npm assets could not be installed; see $RES/logs/ttff-setup.log" >&2
+  fi
 fi
 
 # ---- 4. ladder throughput and per-segment cost -------------------------------------------------------

@@ -28,6 +28,7 @@ mod micro;
 mod perf;
 mod summary;
 mod switch;
+mod ttff;
 mod ttfs;
 
 /// `e2e report --dir D --out F`: writes the report of the results in `dir` to `out_path`. The
@@ -63,6 +64,7 @@ pub fn render(dir: &Path, root: &str) -> String {
     http::section(&mut doc, &run, &res.http);
     ttfs::section(&mut doc, &run, res.ttfs.as_ref());
     switch::section(&mut doc, &run, res.switch.as_ref());
+    ttff::section(&mut doc, &run, res.ttff.as_ref());
     let ladder = ladder::section(&mut doc, &run, &res);
     memory::section(&mut doc, &run, &res.mem);
     cloud::section(&mut doc.w, &run, &ladder.cost_rows);
@@ -93,6 +95,8 @@ struct Results {
     ttfs: Option<Value>,
     /// The switch, seek and init-after-segment scenarios (`switch` phase).
     switch: Option<Value>,
+    /// Time to first frame in Chromium (`ttff` phase).
+    ttff: Option<Value>,
     /// The ladder at the defaults.
     thr: Option<Value>,
     /// The same with STREAM_READ_AHEAD_ALL_RUNGS=1 (read-ahead makes every rung from one decode).
@@ -110,6 +114,7 @@ impl Results {
             http: http::load(run),
             ttfs: read_json(&run.dir.join("ttfs.json")),
             switch: read_json(&run.dir.join("switch.json")),
+            ttff: read_json(&run.dir.join("ttff.json")),
             thr: read_json(&run.dir.join("throughput.json")),
             thr_all: read_json(&run.dir.join("throughput-all-rungs.json")),
             segcost: read_json(&run.dir.join("segcost.json")),
