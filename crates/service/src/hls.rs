@@ -150,26 +150,29 @@ pub async fn master(state: &AppState, s: &HlsSession, start: Option<f64>) -> Res
 /// stored first, so the edge's origin can make them); without one, relative to the playlist, on
 /// the session route, with the session token.
 pub async fn variant(state: &AppState, s: &HlsSession, rendition: &str) -> Result<Bytes> {
-    let content_key = s
-        .set
-        .content_key(rendition)
-        .ok_or(Error::NotFound("rendition"))?;
+    if s.set.rendition(rendition).is_none() {
+        return Err(Error::NotFound("rendition"));
+    }
     touch(state, s, None).await?;
     let Some(edge) = state.edge.as_ref() else {
         let token = format!("token={}", s.token);
         let render = || playlist::variant(&s.plan, s.set.format, SegmentUris::relative(&token));
         return Ok(s.playlist(PlaylistKind::Variant, rendition, &s.token, render));
     };
-    // Stored before any playlist lists the paths (the edge's origin needs it for them).
+    // Stored before any playlist lists the paths (the edge's origin needs it for them). The
+    // content key (a hash) is computed only here and when the playlist is rendered: a cached
+    // playlist costs a lookup.
     if !s.is_recorded(rendition) {
         let record = RenditionRecord::new(&s.set, rendition, s.plan.len() as u32)
             .ok_or(Error::NotFound("rendition"))?;
+        let content_key = record.content_key().ok_or(Error::NotFound("rendition"))?;
         state.meta.put_rendition(&content_key, &record).await?;
         s.mark_recorded(rendition);
     }
     // Valid for as long as the session token the playlist was asked with.
     let expires = SessionTokens::expiry_of(&s.token).unwrap_or_default();
     let render = || {
+        let content_key = s.set.content_key(rendition).unwrap_or_default();
         let uris = edge.rendition_uris(&content_key, &s.session.id, expires);
         let uris = SegmentUris {
             prefix: &uris.prefix,

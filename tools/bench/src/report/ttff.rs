@@ -11,7 +11,10 @@ use super::{pluck, Doc, Run};
 pub(super) fn section(doc: &mut Doc, run: &Run, ttff: Option<&Value>) {
     let _ = writeln!(doc.w, "## 3c. Time to first frame in a real browser\n");
     let Some(t) = ttff else {
-        let _ = writeln!(doc.w, "Not run (the `ttff` phase needs Chromium and node).\n");
+        let _ = writeln!(
+            doc.w,
+            "Not run (the `ttff` phase needs Chromium and node).\n"
+        );
         return;
     };
     let _ = writeln!(
