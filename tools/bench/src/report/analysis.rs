@@ -28,11 +28,11 @@ pub(super) fn section(doc: &mut Doc, run: &Run, res: &Results, ladder: &Ladder) 
          constant 6 Mbit/s H.264 (`nal-hrd=cbr`).\n\
          - Everything shares 2 cores: wrk with the server it loads, the workers with the HTTP \
          client. nginx gets the same conditions.\n\
-         - The embedded shape is measured (disk + SQLite, in-process workers). The cloud shape's \
-         request path (DynamoDB, S3 presigning, Lambda invocations) is modelled in section 6, not \
-         measured.\n\
-         - A player is emulated, not run: hls.js or AVPlayer may request in other orders (e.g. the \
-         audio before the video, or a lower first rung).\n"
+         - The embedded shape's times are measured (disk + SQLite, in-process workers). The cloud \
+         shape's costs are modelled in section 6; what each viewer costs its origins is counted in \
+         section 7 (under `cargo lambda watch` on loopback: counts, not cloud latencies).\n\
+         - Sections 3 and 3b emulate a player's requests (hls.js or AVPlayer may ask in other \
+         orders, e.g. the audio before the video); section 3c runs hls.js in Chromium.\n"
     );
 
     let _ = writeln!(w, "## Where a target is missed, and why\n");
