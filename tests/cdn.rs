@@ -16,7 +16,7 @@
 //! so a test can say "the second viewer cost the function and the bucket nothing".
 //!
 //! **Use.**
-//! ```ignore
+//! ```text
 //! let cdn = Cdn::start(
 //!     Setup::new()                                   // infra/template.yaml
 //!         .origin("http-api", Origin::http(&api))
