@@ -2,6 +2,7 @@
 //! shape, bytes on the local disk, records in SQLite, ingest in-process (SPEC §7).
 //! The library half lets tests start the very same server in-process on a free port.
 
+pub mod conn;
 mod objects;
 mod player;
 
@@ -19,9 +20,6 @@ use stream_storage::embedded::FsObjectStore;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
-
-/// Largest API request body (JSON); uploads go to the object route and are streamed.
-const MAX_API_BODY: usize = 1 << 20;
 
 pub struct Server {
     pub state: AppState,
@@ -45,6 +43,8 @@ pub struct Options {
     /// behind the CDN, so its content paths trust the CDN's signature check (`AppState::
     /// cdn_origin`). Otherwise, with a CloudFront edge key, they are refused.
     pub cdn_origin: bool,
+    /// How long a client may take to send its headers, and to pause in a body.
+    pub timeouts: conn::Timeouts,
 }
 
 impl Default for Options {
@@ -53,6 +53,7 @@ impl Default for Options {
             player_dir: player::DEFAULT_DIR.into(),
             throttle_bytes_per_sec: None,
             cdn_origin: false,
+            timeouts: conn::Timeouts::default(),
         }
     }
 }
@@ -67,6 +68,24 @@ impl Options {
         let mut o = Options::default();
         if let Some(dir) = get("STREAM_PLAYER_DIR") {
             o.player_dir = dir.into();
+        }
+        for (var, slot) in [
+            ("STREAM_HEADER_TIMEOUT_SECONDS", &mut o.timeouts.header),
+            (
+                "STREAM_BODY_IDLE_TIMEOUT_SECONDS",
+                &mut o.timeouts.body_idle,
+            ),
+        ] {
+            if let Some(v) = get(var) {
+                match v.trim().parse::<u64>() {
+                    Ok(n) if n > 0 => *slot = std::time::Duration::from_secs(n),
+                    _ => {
+                        return Err(format!(
+                            "{var}: expected a positive whole number of seconds, got `{v}`"
+                        ))
+                    }
+                }
+            }
         }
         if let Some(v) = get("STREAM_TEST_THROTTLE_BYTES_PER_SEC") {
             match v.trim().parse::<u64>() {
@@ -116,15 +135,18 @@ async fn api(State(server): State<Arc<Server>>, req: Request) -> Response {
     let throttled = parts.method == http::Method::GET
         && stream_service::edge::is_rendition_path(parts.uri.path())
         && server.throttle.rate.is_some();
-    let resp = match to_bytes(body, MAX_API_BODY).await {
+    // Read no more than the route accepts (SPEC §2 limits); `handle` refuses a body over it.
+    let limit = stream_http::routes::max_body(&parts.method, parts.uri.path());
+    let resp = match to_bytes(body, limit).await {
         Ok(bytes) => {
             stream_http::handle(&server.state, http::Request::from_parts(parts, bytes)).await
         }
-        Err(_) => {
-            let e = stream_core::Error::TooLarge {
-                message: format!("request bodies are limited to {MAX_API_BODY} bytes"),
-            };
-            stream_http::response::error_response(&e, &stream_core::ids::random_id())
+        Err(e) => {
+            let rid = stream_http::request_id_of(&parts.headers);
+            let e = conn::body_error(e.into_inner().as_ref(), limit as u64);
+            let mut resp = stream_http::response::error_response(&e, &rid);
+            stream_http::finish_headers(&mut resp, &rid, &server.state.config.cors_origin);
+            resp
         }
     };
     let (p, b) = resp.into_parts();
@@ -267,10 +289,17 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let server = prepared.server.clone();
-    axum::serve(prepared.listener, router(prepared.server))
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    server.drain(Duration::from_secs(30)).await;
+    let timeouts = server.options.timeouts;
+    let drain = Duration::from_secs(30);
+    conn::serve(
+        prepared.listener,
+        router(prepared.server),
+        timeouts,
+        shutdown,
+        drain,
+    )
+    .await;
+    server.drain(drain).await;
     Ok(())
 }
 

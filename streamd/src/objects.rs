@@ -180,12 +180,9 @@ async fn upload(server: &Server, key: &str, req: Request) -> Result<Response, Er
         let mut stream = req.into_body().into_data_stream();
         let mut written: u64 = 0;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| {
-                Error::invalid(
-                    "upload_interrupted",
-                    format!("the upload was interrupted: {e}"),
-                )
-            })?;
+            // A stalled client gets `408`, a broken connection `400`; the part written is
+            // dropped below either way.
+            let chunk = chunk.map_err(|e| crate::conn::body_error(&e, limit))?;
             written += chunk.len() as u64;
             if written > limit {
                 return Err(Error::TooLarge {

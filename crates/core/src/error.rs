@@ -27,6 +27,9 @@ pub enum Error {
     Gone { code: &'static str, message: String },
     #[error("{message}")]
     TooLarge { message: String },
+    /// The client stopped sending its request part-way (a slow or stalled body).
+    #[error("{message}")]
+    TimedOut { message: String },
     /// A backing service (S3, DynamoDB, the embedded database, the data disk) cannot be
     /// reached or refused the work; retrying later may succeed.
     #[error("storage unavailable: {0}")]
@@ -61,6 +64,7 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",
             Error::TooLarge { .. } => "payload_too_large",
+            Error::TimedOut { .. } => "request_timeout",
             Error::Unavailable(_) => "storage_unavailable",
             Error::ConcurrentModification(_) => "concurrent_modification",
             Error::Internal(_) => "internal_error",

@@ -165,6 +165,14 @@ async fn route(state: &AppState, req: &Req, rid: &str) -> Result<Resp> {
             };
         }
     };
+    let limit = route.max_body();
+    if req.body().len() > limit {
+        let message = match limit {
+            0 => "this route takes no request body".to_string(),
+            n => format!("this route's request body is limited to {n} bytes"),
+        };
+        return Err(Error::TooLarge { message });
+    }
     let who = match route.auth {
         Auth::Bearer => Some(caller(state, req).await?),
         Auth::Public | Auth::SessionToken | Auth::EdgeSignature => None,

@@ -20,6 +20,7 @@ pub fn status_of(err: &Error) -> StatusCode {
         Error::Conflict { .. } | Error::ConcurrentModification(_) => StatusCode::CONFLICT,
         Error::Gone { .. } => StatusCode::GONE,
         Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::TimedOut { .. } => StatusCode::REQUEST_TIMEOUT,
         Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -196,6 +196,35 @@ pub const ROUTES: &[Route] = &[
     edge(HEAD, "A segment or init segment at its content path (headers)"),
 ];
 
+/// The largest JSON body a route that takes one accepts (SPEC §2 limits): the biggest real one,
+/// an upload's title and file name, is well under 2 KiB.
+pub const MAX_JSON_BODY: usize = 16 * 1024;
+
+/// The largest body read from a request that matches no route (it is read only to answer
+/// `404`/`405`, or a preflight).
+pub const MAX_UNROUTED_BODY: usize = MAX_JSON_BODY;
+
+impl Route {
+    /// The largest request body this route accepts (SPEC §2 limits): JSON routes a small
+    /// document, every other route none. Media bytes never come this way: they go to the
+    /// presigned URL (S3, or the embedded object route, with its own limit).
+    pub fn max_body(&self) -> usize {
+        match self.id {
+            RouteId::CreateUpload | RouteId::PatchMedia | RouteId::PutProgress => MAX_JSON_BODY,
+            _ => 0,
+        }
+    }
+}
+
+/// The largest body the request `method path` may carry: its route's, else
+/// [`MAX_UNROUTED_BODY`]. (A server that reads bodies itself reads no more than this.)
+pub fn max_body(method: &Method, path: &str) -> usize {
+    match resolve(method, path) {
+        Resolution::Found(route, _) => route.max_body(),
+        _ => MAX_UNROUTED_BODY,
+    }
+}
+
 /// The path parameters of a matched route, in template order: (name, value).
 pub type Params<'a> = Vec<(&'static str, &'a str)>;
 

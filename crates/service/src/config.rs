@@ -63,6 +63,10 @@ pub struct Config {
     pub read_ahead_all_rungs: bool,
     /// In-process encode workers (embedded; default: the number of cores).
     pub workers: usize,
+    /// The most waited-for video encodes one user may have running at once in-process
+    /// (`STREAM_ENCODES_PER_USER`; default one fewer than `workers`, at least 1), so one user
+    /// cannot occupy every worker (SPEC §2 limits).
+    pub encodes_per_user: usize,
     /// The cloud `transcode` function to invoke; unset = encode in-process.
     pub transcode_function: Option<String>,
     /// CloudFront edge signatures (SPEC §3 "Edge delivery"): the trusted key group's public key
@@ -232,6 +236,8 @@ impl Config {
                     .unwrap_or(2),
                 n => usize::try_from(n).map_err(|_| err("STREAM_WORKERS", "too large"))?,
             },
+            encodes_per_user: usize::try_from(num(&get, "STREAM_ENCODES_PER_USER", 0)?)
+                .map_err(|_| err("STREAM_ENCODES_PER_USER", "too large"))?,
             transcode_function: get("STREAM_TRANSCODE_FUNCTION"),
             edge_key: match (
                 get("STREAM_EDGE_KEY_PAIR_ID"),
@@ -250,6 +256,12 @@ impl Config {
                 }
             },
             edge_url: origin_url(&get, "STREAM_EDGE_URL")?,
+        })
+        .map(|mut c| {
+            if c.encodes_per_user == 0 {
+                c.encodes_per_user = c.workers.saturating_sub(1).max(1);
+            }
+            c
         })
         .and_then(|c| match (&c.edge_key, &c.edge_url) {
             // Policies name the CDN's host: a policy on any host (`https://*/…`) would also match

@@ -17,7 +17,7 @@ use stream_core::segment::{parse_segment_name, SegmentName};
 
 use crate::auth::{SessionTokenError, SessionTokens};
 use crate::open_sessions::{OpenSession, PlaylistKind};
-use crate::segments::request::{deliver, Delivery};
+use crate::segments::request::{deliver, Ask, Delivery};
 use crate::segments::worker::JobKind;
 use crate::state::AppState;
 
@@ -219,15 +219,13 @@ pub async fn segment(
         }
         _ => None,
     };
-    let delivery = deliver(
-        state,
-        &s.set,
+    let ask = Ask {
+        set: &s.set,
         rendition,
         kind,
-        s.plan.len() as u32,
-        init_from,
-    )
-    .await?;
+        requester: Some(&s.session.user_id),
+    };
+    let delivery = deliver(state, ask, s.plan.len() as u32, init_from).await?;
     Ok(match delivery {
         Delivery::Ready(key) => {
             let url = state

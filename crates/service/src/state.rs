@@ -119,7 +119,8 @@ impl AppState {
                     ffmpeg: config.ffmpeg.clone(),
                     events: segment_events.clone(),
                 };
-                Arc::new(InProcess::new(config.workers, ctx)) as Arc<dyn Dispatcher>
+                Arc::new(InProcess::new(config.workers, config.encodes_per_user, ctx))
+                    as Arc<dyn Dispatcher>
             }
         };
         Ok(AppState {

@@ -24,7 +24,7 @@ use stream_core::segment::{
 };
 
 use super::Edge;
-use crate::segments::request::{deliver, Delivery};
+use crate::segments::request::{deliver, Ask, Delivery};
 use crate::segments::worker::JobKind;
 use crate::state::AppState;
 
@@ -102,11 +102,11 @@ pub async fn serve(
         .await?
         .ok_or(Error::NotFound("segment"))?;
     let piece = record.piece(file).ok_or(Error::NotFound("segment"))?;
-    let init_from = note_session(state, session, &record.set.media_id, piece).await;
+    let noted = note_session(state, session, &record.set.media_id, piece).await;
     // Twice at most: a piece whose object is gone although its claim says ready (the bucket's
     // lifecycle rule expired it) is forgotten and made again.
     for _ in 0..2 {
-        match make(state, &record, piece, init_from).await? {
+        match make(state, &record, piece, &noted).await? {
             Delivery::Ready(key) => {
                 if let Some(answer) = read(state, &key, file, limit).await? {
                     return Ok(answer);
@@ -129,14 +129,19 @@ async fn make(
     state: &AppState,
     record: &RenditionRecord,
     piece: Piece,
-    init_from: Option<u32>,
+    noted: &Noted,
 ) -> Result<Delivery> {
     let kind = match piece {
         Piece::Init => JobKind::Init,
         Piece::Media(i) => JobKind::Segment(i),
     };
-    let len = record.segments;
-    deliver(state, &record.set, &record.rendition, kind, len, init_from).await
+    let ask = Ask {
+        set: &record.set,
+        rendition: &record.rendition,
+        kind,
+        requester: noted.user.as_deref(),
+    };
+    deliver(state, ask, record.segments, noted.init_from).await
 }
 
 /// The media of the named session, when this process has it at hand and its rendition set has
@@ -183,7 +188,26 @@ async fn note_session(
     session: Option<&str>,
     media_id: &str,
     piece: Piece,
-) -> Option<u32> {
+) -> Noted {
+    noted(state, session, media_id, piece)
+        .await
+        .unwrap_or_default()
+}
+
+/// What the session of an edge request tells: where an init's run starts, and whose it is.
+#[derive(Debug, Default)]
+struct Noted {
+    init_from: Option<u32>,
+    user: Option<String>,
+}
+
+/// [`note_session`]: `None` when the request names no session of this media.
+async fn noted(
+    state: &AppState,
+    session: Option<&str>,
+    media_id: &str,
+    piece: Piece,
+) -> Option<Noted> {
     let position = match piece {
         Piece::Media(i) => session_position(state, session, i),
         Piece::Init => None,
@@ -204,15 +228,15 @@ async fn note_session(
         .meta
         .touch_session(sid, now, expires_at, position)
         .await;
-    match touched {
-        Ok(Some(s)) if s.media_id == media_id => {}
+    let user = match touched {
+        Ok(Some(s)) if s.media_id == media_id => Some(s.user_id),
         Ok(_) => return None,
         Err(e) => {
             tracing::warn!(error = %e, "the segment's session could not be touched");
             return None;
         }
-    }
-    match (open, piece) {
+    };
+    let init_from = match (open, piece) {
         (Some(open), Piece::Init) => {
             open.touched(now, expires_at, None);
             Some(open.init_start())
@@ -225,7 +249,8 @@ async fn note_session(
         // Without the session's plan at hand: an init starts with segment 0.
         (None, Piece::Init) => Some(0),
         (None, Piece::Media(_)) => None,
-    }
+    };
+    Some(Noted { init_from, user })
 }
 
 /// The start time of segment `i`, when this process has the session's plan at hand.

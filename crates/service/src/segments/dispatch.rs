@@ -13,10 +13,19 @@
 //!   other video renditions is cancelled (its claims given up without counting an attempt):
 //!   nobody asks for that rung any more, and a player that does gets it as waited-for work.
 //!
+//! **Per user** (SPEC §2 limits): one user cannot occupy every worker. A user's waited-for video
+//! jobs run at most `per_user` at a time (`STREAM_ENCODES_PER_USER`, default one fewer than the
+//! workers); more are held in the user's own line, in order, and enter the lane as that user's
+//! jobs end, so another user's request always finds a worker. Audio runs are not counted: one
+//! cheap continuous pass per session that a start needs beside its first video segment (holding
+//! it behind the video would make every start serial). Read-ahead is not counted either: it
+//! yields to all waited-for work already. A job made for one user is shared by all (segments
+//! are content-addressed); the cap bounds who makes the pool busy, not who may watch.
+//!
 //! In the cloud every invocation has its own CPU, so there is nothing to order: the priority is
 //! not sent (read-ahead there still runs niced, which changes nothing in its own sandbox).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -56,14 +65,61 @@ pub enum Priority {
     ReadAhead,
 }
 
-/// The jobs dispatched and not started yet, oldest first in each queue.
+/// The jobs dispatched and not started yet, oldest first in each queue, and each user's count.
 #[derive(Default)]
 struct Queues {
     waited: VecDeque<Job>,
     ahead: VecDeque<Job>,
+    /// Waited-for jobs over their user's cap, oldest first: they enter `waited` as the user's
+    /// jobs end.
+    held: VecDeque<Job>,
+    /// Per user: the counted jobs in `waited` or running.
+    per_user: HashMap<String, usize>,
+}
+
+/// The user a job counts against, if it is counted (a video job some user asked for).
+fn counted_user(job: &Job) -> Option<&str> {
+    match is_audio(&job.set, &job.rendition) {
+        true => None,
+        false => job.requester.as_deref(),
+    }
 }
 
 impl Queues {
+    /// Puts a waited-for job into the lane, or holds it when its user is at `cap`. Returns
+    /// whether it entered the lane (it then needs a task to run it).
+    fn admit(&mut self, job: Job, cap: usize) -> bool {
+        let Some(user) = counted_user(&job) else {
+            self.waited.push_back(job);
+            return true;
+        };
+        let n = self.per_user.entry(user.to_string()).or_default();
+        if *n >= cap {
+            self.held.push_back(job);
+            return false;
+        }
+        *n += 1;
+        self.waited.push_back(job);
+        true
+    }
+
+    /// A counted job of `user` ended: its oldest held job, if any, enters the lane (returns
+    /// whether one did).
+    fn ended(&mut self, user: &str) -> bool {
+        let at = self.held.iter().position(|j| counted_user(j) == Some(user));
+        if let Some(job) = at.and_then(|i| self.held.remove(i)) {
+            self.waited.push_back(job);
+            return true;
+        }
+        match self.per_user.get_mut(user) {
+            Some(n) if *n > 1 => *n -= 1,
+            _ => {
+                self.per_user.remove(user);
+            }
+        }
+        false
+    }
+
     /// Takes out the queued read-ahead that a client waiting for `job` makes pointless: the
     /// other video renditions of the same rendition set (the player switched rungs), unless a
     /// job also makes the rendition now waited for (whole-ladder read-ahead).
@@ -96,6 +152,8 @@ pub struct InProcess {
 }
 
 struct Lanes {
+    /// The most waited-for video jobs one user may have in the lane (queued or running).
+    per_user: usize,
     waited_permits: Semaphore,
     ahead_permits: Semaphore,
     queues: Mutex<Queues>,
@@ -129,21 +187,39 @@ impl Lanes {
         }
     }
 
-    /// Starts the task that runs the oldest waited-for job; the count of waited-for work comes
-    /// down when it ends, even if the job panics (read-ahead would otherwise wait forever).
+    /// Starts the task that runs the oldest waited-for job. When it ends, even by a panic, the
+    /// count of waited-for work comes down (read-ahead would otherwise wait forever) and its
+    /// user's next held job, if any, enters the lane.
     fn spawn_waited(self: &Arc<Self>, run: JobFn) {
-        struct Done(Arc<Lanes>);
+        struct Done {
+            lanes: Arc<Lanes>,
+            run: JobFn,
+            user: Option<String>,
+        }
         impl Drop for Done {
             fn drop(&mut self) {
-                self.0.waited_done();
+                let next = match &self.user {
+                    Some(user) => self.lanes.queues().ended(user),
+                    None => false,
+                };
+                if next {
+                    self.lanes.spawn_waited(self.run.clone());
+                }
+                // (A held job is in the count of waited-for work since its dispatch.)
+                self.lanes.waited_done();
             }
         }
         let lanes = self.clone();
         let task = async move {
-            let _done = Done(lanes.clone());
+            let mut done = Done {
+                lanes: lanes.clone(),
+                run: run.clone(),
+                user: None,
+            };
             if let Ok(_permit) = lanes.waited_permits.acquire().await {
                 let next = lanes.queues().waited.pop_front();
                 if let Some(job) = next {
+                    done.user = counted_user(&job).map(str::to_string);
                     run(job).await;
                 }
             }
@@ -153,10 +229,13 @@ impl Lanes {
 }
 
 impl InProcess {
-    pub fn new(workers: usize, ctx: WorkerContext) -> Self {
+    /// A pool of `workers` per lane, where one user's waited-for video jobs run at most
+    /// `per_user` at a time.
+    pub fn new(workers: usize, per_user: usize, ctx: WorkerContext) -> Self {
         let run_ctx = ctx.clone();
         Self::with_runner(
             workers,
+            per_user,
             move |job: Job| {
                 let ctx = run_ctx.clone();
                 let run = async move {
@@ -180,7 +259,7 @@ impl InProcess {
 
     /// A pool that runs each job with `run` and gives up a cancelled one with `cancel` (the
     /// worker; tests give their own).
-    fn with_runner<F, C>(workers: usize, run: F, cancel: C) -> Self
+    fn with_runner<F, C>(workers: usize, per_user: usize, run: F, cancel: C) -> Self
     where
         F: Fn(Job) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync + 'static,
         C: Fn(Job) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync + 'static,
@@ -188,6 +267,7 @@ impl InProcess {
         let workers = workers.max(1);
         InProcess {
             lanes: Arc::new(Lanes {
+                per_user: per_user.max(1),
                 waited_permits: Semaphore::new(workers),
                 ahead_permits: Semaphore::new(workers),
                 queues: Mutex::default(),
@@ -213,16 +293,17 @@ impl Dispatcher for InProcess {
         match priority {
             Priority::Waited => {
                 lanes.waited_active.fetch_add(1, Ordering::SeqCst);
-                let stale = {
+                let (stale, admitted) = {
                     let mut q = lanes.queues();
                     let stale = q.take_switched_away(&job);
-                    q.waited.push_back(job);
-                    stale
+                    (stale, q.admit(job, lanes.per_user))
                 };
                 for j in stale {
                     tokio::spawn(tracing::Instrument::in_current_span((self.cancel)(j)));
                 }
-                lanes.spawn_waited(self.run.clone());
+                if admitted {
+                    lanes.spawn_waited(self.run.clone());
+                }
             }
             Priority::ReadAhead => {
                 lanes.queues().ahead.push_back(job);
@@ -261,13 +342,13 @@ impl Dispatcher for InProcess {
             match at.and_then(|i| q.ahead.remove(i)) {
                 Some(job) => {
                     self.lanes.waited_active.fetch_add(1, Ordering::SeqCst);
-                    q.waited.push_back(job);
-                    true
+                    q.admit(job, self.lanes.per_user)
                 }
                 None => false,
             }
         };
-        // Its read-ahead task finds one job fewer in its lane and ends without running any.
+        // Its read-ahead task finds one job fewer in its lane and ends without running any. (A
+        // promoted job over its user's cap is held, and enters the lane as that user's end.)
         if promoted {
             self.lanes.spawn_waited(self.run.clone());
         }
@@ -338,6 +419,7 @@ mod tests {
             worker: name.into(),
             also: vec![],
             ahead: false,
+            requester: None,
         }
     }
 
@@ -346,11 +428,17 @@ mod tests {
     /// A one-worker pool whose jobs log their start (and cancellation), then run until the test
     /// lets one finish (one permit of `gate` each).
     fn pool(workers: usize) -> (InProcess, Log, Arc<Semaphore>) {
+        capped_pool(workers, workers)
+    }
+
+    /// [`pool`] with a per-user cap.
+    fn capped_pool(workers: usize, per_user: usize) -> (InProcess, Log, Arc<Semaphore>) {
         let log: Log = Arc::default();
         let gate = Arc::new(Semaphore::new(0));
         let (l, g, c) = (log.clone(), gate.clone(), log.clone());
         let pool = InProcess::with_runner(
             workers,
+            per_user,
             move |job: Job| {
                 let (l, g) = (l.clone(), g.clone());
                 Box::pin(async move {
@@ -398,6 +486,7 @@ mod tests {
         let r = ran.clone();
         let pool = InProcess::with_runner(
             1,
+            1,
             move |job: Job| {
                 let r = r.clone();
                 Box::pin(async move {
@@ -422,6 +511,59 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
         panic!("read-ahead never ran after a waited-for job panicked");
+    }
+
+    /// A job `name` that user `user` waits for (an audio one with `audio`).
+    fn users_job(name: &str, user: &str, audio: bool) -> Job {
+        let mut j = job(name, 0);
+        if audio {
+            j.rendition = j.set.audio.as_ref().map(|a| a.id.clone()).unwrap();
+            j.kind = JobKind::AudioRun(0);
+        }
+        j.requester = Some(user.into());
+        j
+    }
+
+    /// Two workers, at most one video job per user: a user's second waited-for job is held
+    /// while their first runs, so another user's job, dispatched after it, starts at once; the
+    /// held one runs when the user's first ends. Audio runs are not counted.
+    #[tokio::test]
+    async fn one_user_cannot_occupy_every_worker() {
+        let (pool, log, gate) = capped_pool(2, 1);
+        pool.dispatch(users_job("a-1", "a", false), Priority::Waited)
+            .await
+            .unwrap();
+        until(&log, 1).await;
+        pool.dispatch(users_job("a-2", "a", false), Priority::Waited)
+            .await
+            .unwrap();
+        pool.dispatch(users_job("b-1", "b", false), Priority::Waited)
+            .await
+            .unwrap();
+        until(&log, 2).await;
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(*log.lock().unwrap(), ["a-1", "b-1"], "a-2 is held");
+        // a-1 ends (the gate is first come, first served): a-2 takes its place.
+        gate.add_permits(1);
+        until(&log, 3).await;
+        assert_eq!(*log.lock().unwrap(), ["a-1", "b-1", "a-2"]);
+        // An audio run of a user at the cap is not held (it starts when a worker is free).
+        pool.dispatch(users_job("a-audio", "a", true), Priority::Waited)
+            .await
+            .unwrap();
+        gate.add_permits(1);
+        until(&log, 4).await;
+        assert_eq!(log.lock().unwrap()[3], "a-audio");
+        // a-2 and the audio run end; a's next job runs (held or not, it is not lost).
+        gate.add_permits(2);
+        pool.dispatch(users_job("a-3", "a", false), Priority::Waited)
+            .await
+            .unwrap();
+        let started = tokio::time::timeout(std::time::Duration::from_secs(30), until(&log, 5));
+        assert!(started.await.is_ok(), "a-3 never started: {log:?}");
+        gate.add_permits(1);
     }
 
     async fn until(log: &Log, n: usize) {

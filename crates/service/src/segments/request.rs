@@ -24,6 +24,16 @@ pub enum Delivery {
     Failed(String),
 }
 
+/// A piece a client asks for, and who asks.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    pub set: &'a RenditionSet,
+    pub rendition: &'a str,
+    pub kind: JobKind,
+    /// The user whose request it is (the in-process pool's per-user cap), if known.
+    pub requester: Option<&'a str>,
+}
+
 /// The job that makes `kind` of `rendition`: audio segments come from one continuous pass.
 fn job_kind(set: &RenditionSet, rendition: &str, kind: JobKind) -> JobKind {
     match kind {
@@ -46,13 +56,17 @@ enum Also {
 /// With `also`, the job also makes what it can claim of that from the same run.
 async fn claim_and_dispatch(
     state: &AppState,
-    set: &RenditionSet,
-    rendition: &str,
+    ask: Ask<'_>,
     id: &SegmentId,
-    kind: JobKind,
     also: Also,
     priority: Priority,
 ) -> Result<SegmentRecord> {
+    let Ask {
+        set,
+        rendition,
+        kind,
+        requester,
+    } = ask;
     let worker = stream_core::ids::random_id();
     let meta = state.meta.as_ref();
     let rec = match claims::claim(meta, id, &worker).await? {
@@ -66,6 +80,7 @@ async fn claim_and_dispatch(
         worker,
         also: vec![],
         ahead: priority == Priority::ReadAhead,
+        requester: requester.map(str::to_string),
     };
     match (kind, also) {
         (JobKind::Init, Also::SegmentWithInit(i)) if !is_audio(set, rendition) => {
@@ -102,12 +117,16 @@ async fn claim_and_dispatch(
 /// start at (made by the same run when free).
 pub async fn deliver(
     state: &AppState,
-    set: &RenditionSet,
-    rendition: &str,
-    kind: JobKind,
+    ask: Ask<'_>,
     plan_len: u32,
     init_from: Option<u32>,
 ) -> Result<Delivery> {
+    let Ask {
+        set,
+        rendition,
+        kind,
+        ..
+    } = ask;
     let id = set
         .segment(rendition, kind.piece())
         .ok_or(Error::NotFound("rendition"))?;
@@ -123,9 +142,7 @@ pub async fn deliver(
         let standing = match Standing::of(rec.as_ref(), claims::now()) {
             Standing::Free => {
                 let also = init_from.map_or(Also::Nothing, Also::SegmentWithInit);
-                let rec =
-                    claim_and_dispatch(state, set, rendition, &id, kind, also, Priority::Waited)
-                        .await?;
+                let rec = claim_and_dispatch(state, ask, &id, also, Priority::Waited).await?;
                 Standing::of(Some(&rec), claims::now())
             }
             other => other,
@@ -143,7 +160,7 @@ pub async fn deliver(
         if !read_ahead_done {
             read_ahead_done = true;
             if let JobKind::Segment(i) = kind {
-                start_read_ahead(state, set, rendition, &id, i, plan_len).await;
+                start_read_ahead(state, ask, &id, i, plan_len).await;
             }
         }
         match standing {
@@ -170,40 +187,35 @@ pub async fn deliver(
 /// Starts read-ahead from segment `i`: off the response path when jobs run in this process (a
 /// segment that is made is answered at once); before answering in a Lambda invocation, which
 /// may be frozen once it has answered.
-async fn start_read_ahead(
-    state: &AppState,
-    set: &RenditionSet,
-    rendition: &str,
-    id: &SegmentId,
-    i: u32,
-    plan_len: u32,
-) {
+async fn start_read_ahead(state: &AppState, ask: Ask<'_>, id: &SegmentId, i: u32, plan_len: u32) {
     if state.dispatcher.in_process() {
         let (state, set, rendition, id) = (
             state.clone(),
-            set.clone(),
-            rendition.to_string(),
+            ask.set.clone(),
+            ask.rendition.to_string(),
             id.clone(),
         );
-        let ahead = async move { read_ahead(&state, &set, &rendition, &id, i, plan_len).await };
+        let requester = ask.requester.map(str::to_string);
+        let ahead = async move {
+            let ask = Ask {
+                set: &set,
+                rendition: &rendition,
+                kind: ask.kind,
+                requester: requester.as_deref(),
+            };
+            read_ahead(&state, ask, &id, i, plan_len).await
+        };
         // With the request's span: read-ahead's logs carry its request id.
         tokio::spawn(tracing::Instrument::in_current_span(ahead));
     } else {
-        read_ahead(state, set, rendition, id, i, plan_len).await;
+        read_ahead(state, ask, id, i, plan_len).await;
     }
 }
 
 /// Claims and starts the next `read_ahead` video segments (audio runs carry on by themselves),
 /// so playback does not stall after the start or a seek. Best effort: errors are logged.
-async fn read_ahead(
-    state: &AppState,
-    set: &RenditionSet,
-    rendition: &str,
-    from: &SegmentId,
-    i: u32,
-    plan_len: u32,
-) {
-    if is_audio(set, rendition) || state.config.read_ahead == 0 {
+async fn read_ahead(state: &AppState, ask: Ask<'_>, from: &SegmentId, i: u32, plan_len: u32) {
+    if is_audio(ask.set, ask.rendition) || state.config.read_ahead == 0 {
         return;
     }
     let last = (i + state.config.read_ahead).min(plan_len.saturating_sub(1));
@@ -222,17 +234,11 @@ async fn read_ahead(
     };
     for j in i + 1..=last {
         let id = from.with_piece(Piece::Media(j));
-        if let Err(e) = claim_and_dispatch(
-            state,
-            set,
-            rendition,
-            &id,
-            JobKind::Segment(j),
-            also,
-            Priority::ReadAhead,
-        )
-        .await
-        {
+        let next = Ask {
+            kind: JobKind::Segment(j),
+            ..ask
+        };
+        if let Err(e) = claim_and_dispatch(state, next, &id, also, Priority::ReadAhead).await {
             tracing::warn!(error = %e, segment = j, "read-ahead could not start");
             return;
         }

@@ -68,6 +68,10 @@ pub struct Job {
     /// in-process pool may cancel it before it starts (SPEC §4 "Scheduling").
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ahead: bool,
+    /// The user whose request made this job (the in-process pool's per-user cap; not sent to
+    /// a function, where every invocation has its own CPU). `None`: no user's (tests, tools).
+    #[serde(skip)]
+    pub requester: Option<String>,
 }
 
 impl Job {
