@@ -111,17 +111,22 @@ export async function errorOf(resp) {
  * PUTs `file` to a presigned upload URL with XMLHttpRequest (fetch has no upload progress);
  * `onProgress(fraction)`.
  */
-export function putFile(url, file, contentType, onProgress) {
+export function putFile(url, headers, file, contentType, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('PUT', url);
     // A presigned S3 PUT is signed with the content type: send exactly the one declared.
     xhr.setRequestHeader('Content-Type', contentType);
+    // And with the headers the upload asks for (`If-None-Match: *`: it writes once).
+    for (const [name, value] of Object.entries(headers || {})) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable) onProgress(e.loaded / e.total);
     };
     xhr.onload = () => {
       if (xhr.status >= 200 && xhr.status < 300) resolve();
+      else if (xhr.status === 409 || xhr.status === 412) {
+        reject(new ApiError(xhr.status, 'already_uploaded', 'This upload was already made; start a new one.'));
+      }
       else reject(new ApiError(xhr.status, 'upload_failed', `The upload was refused (HTTP ${xhr.status}).`));
     };
     xhr.onerror = () => reject(new ApiError(0, 'network', 'The upload failed (network error).'));

@@ -254,7 +254,7 @@ function initUpload() {
       pollSoon();
       bar.hidden = false;
       bar.value = 0;
-      await api.putFile(up.upload_url, file, contentType, (f) => {
+      await api.putFile(up.upload_url, up.upload_headers, file, contentType, (f) => {
         bar.value = f;
         setText('upload-status', `Uploading ${file.name}: ${Math.floor(f * 100)} % of ${(file.size / 1e6).toFixed(1)} MB`);
       });

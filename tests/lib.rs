@@ -285,10 +285,14 @@ pub async fn upload(base: &str, token: &str, file: &Path) -> String {
     body["media_id"].as_str().expect("media_id").to_string()
 }
 
+/// PUTs `file` to an upload URL with the header every upload URL asks for (`If-None-Match: *`:
+/// it writes once; signed into the URL in the cloud).
 pub async fn put_file(url: &str, file: &Path) {
     let bytes = tokio::fs::read(file).await.expect("read media");
+    let (name, value) = stream_storage::WRITE_ONCE;
     let r = http()
         .put(url)
+        .header(name, value)
         .body(bytes)
         .send()
         .await

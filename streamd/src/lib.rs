@@ -343,6 +343,8 @@ async fn resume_interrupted_ingests(server: &Arc<Server>) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::Options;
 
     #[test]
@@ -353,12 +355,18 @@ mod tests {
             Options {
                 player_dir: "./player".into(),
                 throttle_bytes_per_sec: None,
-                cdn_origin: false
+                cdn_origin: false,
+                timeouts: super::conn::Timeouts {
+                    header: Duration::from_secs(10),
+                    body_idle: Duration::from_secs(30),
+                },
             }
         );
         let o = Options::from_lookup(|k| match k {
             "STREAM_PLAYER_DIR" => Some("/srv/player".into()),
             "STREAM_TEST_THROTTLE_BYTES_PER_SEC" => Some("150000".into()),
+            "STREAM_HEADER_TIMEOUT_SECONDS" => Some("5".into()),
+            "STREAM_BODY_IDLE_TIMEOUT_SECONDS" => Some(" 60 ".into()),
             _ => None,
         })
         .unwrap();
@@ -367,9 +375,20 @@ mod tests {
             Options {
                 player_dir: "/srv/player".into(),
                 throttle_bytes_per_sec: Some(150_000),
-                cdn_origin: false
+                cdn_origin: false,
+                timeouts: super::conn::Timeouts {
+                    header: Duration::from_secs(5),
+                    body_idle: Duration::from_secs(60),
+                },
             }
         );
+        for var in [
+            "STREAM_HEADER_TIMEOUT_SECONDS",
+            "STREAM_BODY_IDLE_TIMEOUT_SECONDS",
+        ] {
+            let e = Options::from_lookup(|k| (k == var).then(|| "0".to_string())).unwrap_err();
+            assert!(e.contains(var), "{e}");
+        }
         for bad in ["0", "-5", "fast", "1.5"] {
             let e = Options::from_lookup(|k| {
                 (k == "STREAM_TEST_THROTTLE_BYTES_PER_SEC").then(|| bad.to_string())

@@ -171,6 +171,10 @@ async fn upload(server: &Server, key: &str, req: Request) -> Result<Response, Er
             });
         }
     }
+    let write_once = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == stream_storage::WRITE_ONCE.1.as_bytes());
     let store = store(server)?;
     let tmp = store.temp_path();
     let result = async {
@@ -206,7 +210,12 @@ async fn upload(server: &Server, key: &str, req: Request) -> Result<Response, Er
             return Err(e);
         }
     };
-    store.publish(&tmp, key).await?;
+    // `If-None-Match: *` (what an upload URL asks for): written once, as in S3.
+    if write_once {
+        store.publish_new(&tmp, key).await?;
+    } else {
+        store.publish(&tmp, key).await?;
+    }
     tracing::info!(bytes = written, "object stored");
     if let Some(id) = media_id {
         server.spawn_ingest(id);
@@ -223,7 +232,7 @@ fn preflight() -> Response {
     );
     h.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("content-type, range"),
+        HeaderValue::from_static("content-type, range, if-none-match"),
     );
     h.insert(
         header::ACCESS_CONTROL_MAX_AGE,

@@ -234,6 +234,7 @@ async fn transcode_job_event_is_current() {
         worker: "sample-worker-0001".into(),
         also: vec![],
         ahead: false,
+        requester: None,
     };
     let text = serde_json::to_string_pretty(&job)
         .unwrap()

@@ -168,6 +168,60 @@ async fn a_second_put_after_ingest_is_refused_and_loses_nothing() {
     server.stop().await;
 }
 
+/// An upload URL writes its object once, in the cloud too: the write-once condition
+/// (`If-None-Match: *`) is signed into the S3 URL, so replaying it with its headers is refused
+/// by S3 (`412`) and without them too (`403`, the signature wants them); the media stays `ready`
+/// with its first bytes.
+#[tokio::test]
+#[ignore = "needs the local AWS stack (scripts/test.sh)"]
+async fn cloud_a_second_put_after_ingest_is_refused_and_loses_nothing() {
+    let api = stream_tests::Api::cloud().await;
+    let t = token("ingest-user");
+    let file = media_dir().join("h264_aac.mp4");
+    let body = serde_json::json!({"filename": "h264_aac.mp4"});
+    let created = api
+        .call("POST", "/api/v1/uploads", Some(&t), &[], Some(body))
+        .await
+        .json();
+    assert_eq!(
+        created["upload_headers"],
+        serde_json::json!({"if-none-match": "*"}),
+        "{created}"
+    );
+    let url = api.absolute(created["upload_url"].as_str().unwrap());
+    let id = created["media_id"].as_str().unwrap().to_string();
+    stream_tests::put_file(&url, &media_dir().join("h264_aac.mp4")).await;
+    let media = api.state().meta.get_media(&id).await.unwrap().unwrap();
+    stream_service::ingest::ingest_object_keys(api.state(), [media.source_key.as_str()])
+        .await
+        .unwrap();
+    let view = api.get(&format!("/api/v1/media/{id}"), &t).await.json();
+    assert_eq!(view["status"], "ready", "{view}");
+    for (headers, want) in [(vec![("if-none-match", "*")], 412), (vec![], 403)] {
+        let mut rb = http().put(&url).body(Bytes::from_static(b"garbage"));
+        for (k, v) in &headers {
+            rb = rb.header(*k, *v);
+        }
+        let r = rb.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), want, "{headers:?}");
+    }
+    let stored = api
+        .state()
+        .objects
+        .read_range(&media.source_key, 0, u64::MAX / 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        stored[..] == std::fs::read(&file).unwrap()[..],
+        "the stored bytes are the first upload's"
+    );
+    let again = api.get(&format!("/api/v1/media/{id}"), &t).await.json();
+    assert_eq!(again["status"], "ready");
+    assert_eq!(again["size_bytes"], view["size_bytes"]);
+    api.stop().await;
+}
+
 /// The in-process cloud HTTP handler: the api function's logic without the Lambda runtime.
 async fn call(
     state: &AppState,

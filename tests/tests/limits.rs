@@ -151,6 +151,11 @@ async fn bodies(api: &Api) {
     let r = api
         .call("GET", "/api/v1/media", Some(&t), &[], Some(json!({"a": 1})))
         .await;
+    if api.cdn().is_some() {
+        // CloudFront itself refuses a GET with a body (`403`), and so does its stand-in.
+        assert_eq!(r.status, 403, "{name}: a body on a GET: {}", r.text());
+        return;
+    }
     assert_eq!(r.status, 413, "{name}: a body on a GET: {}", r.text());
     assert_eq!(r.json()["error"]["code"], "payload_too_large", "{name}");
 }

@@ -105,29 +105,43 @@ async fn object_store_contract(store: &dyn ObjectStore) {
     let r = http().get(tamper(&url)).send().await.unwrap();
     assert_eq!(r.status(), 403, "tampered signature refused");
 
-    // Presigned PUT.
+    // Presigned PUT, with the headers it asks for: it writes once (`If-None-Match: *`).
     let key2 = format!("contract/{}/put.bin", random_id());
-    let put_url = store
+    let put = store
         .presign_put(&key2, "application/octet-stream", Duration::from_secs(300))
         .await
         .unwrap();
-    let r = http()
-        .put(tamper(&put_url))
-        .body(data.clone())
-        .send()
-        .await
-        .unwrap();
+    assert!(
+        put.headers
+            .iter()
+            .any(|(k, v)| (k.as_str(), v.as_str()) == stream_storage::WRITE_ONCE),
+        "{:?}",
+        put.headers
+    );
+    let send = |url: String, body: Bytes| {
+        let mut rb = http().put(url).body(body);
+        for (k, v) in &put.headers {
+            rb = rb.header(k, v);
+        }
+        rb.send()
+    };
+    let r = send(tamper(&put.url), data.clone()).await.unwrap();
     assert_eq!(r.status(), 403, "tampered PUT refused");
-    let r = http()
-        .put(&put_url)
-        .body(data.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = send(put.url.clone(), data.clone()).await.unwrap();
     assert!(r.status().is_success(), "presigned PUT: {}", r.status());
     assert_eq!(
         store.head(&key2).await.unwrap().map(|i| i.size),
         Some(data.len() as u64)
+    );
+    // Replayed: refused as S3 refuses a conditional PUT onto an existing key; nothing changed.
+    let r = send(put.url.clone(), Bytes::from_static(b"overwritten"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 412, "a second PUT to the same URL");
+    assert_eq!(
+        store.read_range(&key2, 0, 10).await.unwrap().unwrap(),
+        data.slice(0..10),
+        "the first PUT's bytes stay"
     );
 
     // Expiry.

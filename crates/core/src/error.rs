@@ -27,6 +27,9 @@ pub enum Error {
     Gone { code: &'static str, message: String },
     #[error("{message}")]
     TooLarge { message: String },
+    /// A condition of the request does not hold (`If-None-Match: *` onto an existing object).
+    #[error("{message}")]
+    Precondition { message: String },
     /// The client stopped sending its request part-way (a slow or stalled body).
     #[error("{message}")]
     TimedOut { message: String },
@@ -65,6 +68,7 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::TooLarge { .. } => "payload_too_large",
             Error::TimedOut { .. } => "request_timeout",
+            Error::Precondition { .. } => "precondition_failed",
             Error::Unavailable(_) => "storage_unavailable",
             Error::ConcurrentModification(_) => "concurrent_modification",
             Error::Internal(_) => "internal_error",

@@ -21,6 +21,7 @@ pub fn status_of(err: &Error) -> StatusCode {
         Error::Gone { .. } => StatusCode::GONE,
         Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         Error::TimedOut { .. } => StatusCode::REQUEST_TIMEOUT,
+        Error::Precondition { .. } => StatusCode::PRECONDITION_FAILED,
         Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }

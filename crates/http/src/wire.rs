@@ -75,6 +75,9 @@ pub struct UploadCreated {
     pub upload_url: String,
     /// Always `PUT`.
     pub upload_method: String,
+    /// Headers the PUT must carry, exactly (`If-None-Match: *`: the URL writes its object once;
+    /// in the cloud they are part of the signature, and a PUT without them is refused).
+    pub upload_headers: std::collections::BTreeMap<String, String>,
     pub expires_at: String,
 }
 
@@ -84,6 +87,7 @@ impl From<UploadTicket> for UploadCreated {
             media_id: t.media_id,
             upload_url: t.upload_url,
             upload_method: "PUT".into(),
+            upload_headers: t.upload_headers.into_iter().collect(),
             expires_at: t.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
         }
     }

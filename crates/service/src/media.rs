@@ -25,6 +25,8 @@ pub struct NewUpload {
 pub struct UploadTicket {
     pub media_id: String,
     pub upload_url: String,
+    /// Headers the PUT must carry (signed into the URL in S3): the write-once condition.
+    pub upload_headers: Vec<(String, String)>,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -117,7 +119,7 @@ pub async fn create_upload(
         version: 0,
     };
     let ttl = state.config.upload_url_ttl;
-    let upload_url = state
+    let put = state
         .objects
         .presign_put(&media.source_key, &content_type, ttl)
         .await?;
@@ -126,7 +128,8 @@ pub async fn create_upload(
     let expires_at = now + chrono::Duration::from_std(ttl).unwrap_or_default();
     Ok(UploadTicket {
         media_id: id,
-        upload_url,
+        upload_url: put.url,
+        upload_headers: put.headers,
         expires_at,
     })
 }

@@ -16,7 +16,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
-use super::{is_safe_key, MetaStore, ObjectInfo, ObjectStore};
+use super::{is_safe_key, MetaStore, ObjectInfo, ObjectStore, PresignedPut, WRITE_ONCE};
 use stream_core::error::{Error, Result};
 use stream_core::hls::record::RenditionRecord;
 use stream_core::model::{Claim, Media, Progress, SegmentRecord, SegmentState};
@@ -212,17 +212,32 @@ impl ObjectStore for S3ObjectStore {
         Ok(req.uri().to_string())
     }
 
-    async fn presign_put(&self, key: &str, _content_type: &str, ttl: Duration) -> Result<String> {
+    async fn presign_put(
+        &self,
+        key: &str,
+        _content_type: &str,
+        ttl: Duration,
+    ) -> Result<PresignedPut> {
         Self::check(key)?;
         let req = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
+            .if_none_match(WRITE_ONCE.1)
             .presigned(Self::presigning(ttl)?)
             .await
             .map_err(|e| Error::Internal(format!("presign PUT: {}", DisplayErrorContext(e))))?;
-        Ok(req.uri().to_string())
+        // The signed headers the client must send (the host is the URL's own).
+        let headers = req
+            .headers()
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_string()))
+            .collect();
+        Ok(PresignedPut {
+            url: req.uri().to_string(),
+            headers,
+        })
     }
 
     async fn media_location(&self, key: &str) -> Result<String> {

@@ -12,7 +12,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::signed_url::{SignedMethod, UrlSigner};
-use super::{is_safe_key, MetaStore, ObjectInfo, ObjectStore};
+use super::{is_safe_key, MetaStore, ObjectInfo, ObjectStore, PresignedPut, WRITE_ONCE};
 use stream_core::error::{Error, Result};
 use stream_core::hls::record::RenditionRecord;
 use stream_core::model::{Claim, Media, Progress, SegmentRecord, SegmentState};
@@ -51,6 +51,25 @@ impl FsObjectStore {
     /// A fresh temporary path on the same file system as the objects (for atomic renames).
     pub fn temp_path(&self) -> PathBuf {
         self.root.join(".tmp").join(stream_core::ids::random_id())
+    }
+
+    /// Moves a complete temporary file into place under `key`, unless an object is there
+    /// already (`Precondition`, as S3 answers a PUT with `If-None-Match: *`). A hard link is
+    /// the atomic no-clobber move: of two racing writers one wins, the other is refused.
+    pub async fn publish_new(&self, temp: &Path, key: &str) -> Result<()> {
+        let dest = self.path_of(key)?;
+        if let Some(parent) = dest.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(io)?;
+        }
+        let linked = tokio::fs::hard_link(temp, &dest).await;
+        let _ = tokio::fs::remove_file(temp).await;
+        match linked {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::Precondition {
+                message: "the object exists already; an upload URL writes once".into(),
+            }),
+            Err(e) => Err(io(e)),
+        }
     }
 
     /// Moves a complete temporary file into place under `key`.
@@ -142,11 +161,20 @@ impl ObjectStore for FsObjectStore {
         self.presign_get(key, ttl).await
     }
 
-    async fn presign_put(&self, key: &str, _content_type: &str, ttl: Duration) -> Result<String> {
+    async fn presign_put(
+        &self,
+        key: &str,
+        _content_type: &str,
+        ttl: Duration,
+    ) -> Result<PresignedPut> {
         self.path_of(key)?;
-        Ok(self
+        let url = self
             .signer
-            .sign(&self.public_url, SignedMethod::Put, key, expiry(ttl)))
+            .sign(&self.public_url, SignedMethod::Put, key, expiry(ttl));
+        // The object route honours the header as S3 does (`publish_new`).
+        let (name, value) = WRITE_ONCE;
+        let headers = vec![(name.to_string(), value.to_string())];
+        Ok(PresignedPut { url, headers })
     }
 
     async fn media_location(&self, key: &str) -> Result<String> {

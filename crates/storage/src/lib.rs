@@ -34,6 +34,20 @@ pub struct ObjectInfo {
     pub content_type: Option<String>,
 }
 
+/// The header that makes a presigned upload write its object once (SPEC §3 "An upload URL writes
+/// its object once"): S3 refuses a conditional PUT onto an existing key with `412`
+/// (`PreconditionFailed`), and the embedded object route does the same. It is signed into the S3
+/// URL, so a client that leaves it out is refused (`403`) rather than allowed to overwrite.
+pub const WRITE_ONCE: (&str, &str) = ("if-none-match", "*");
+
+/// A presigned upload: the URL, and the headers the client must send with it (part of the
+/// signature in S3).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PresignedPut {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+}
+
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
     /// Writes a whole object. Readers see either nothing or the complete object, never a part.
@@ -60,8 +74,14 @@ pub trait ObjectStore: Send + Sync {
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String>;
     /// An expiring URL a client can HEAD (S3 signs the method: a GET URL refuses HEAD).
     async fn presign_head(&self, key: &str, ttl: Duration) -> Result<String>;
-    /// An expiring URL a client can PUT the object's bytes to.
-    async fn presign_put(&self, key: &str, content_type: &str, ttl: Duration) -> Result<String>;
+    /// An expiring URL a client can PUT the object's bytes to, once: a second PUT with the
+    /// same headers is refused while the object exists ([`WRITE_ONCE`]).
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        ttl: Duration,
+    ) -> Result<PresignedPut>;
     /// Where ffprobe/ffmpeg can read the object by range: a local path or a presigned URL.
     async fn media_location(&self, key: &str) -> Result<String>;
 }
