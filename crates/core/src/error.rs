@@ -27,6 +27,10 @@ pub enum Error {
     Gone { code: &'static str, message: String },
     #[error("{message}")]
     TooLarge { message: String },
+    /// The request body is declared in a format the operation does not take (a JSON operation
+    /// sent `text/plain`, a form, XML): refused rather than guessed at.
+    #[error("{0}")]
+    UnsupportedContentType(String),
     /// A backing service (S3, DynamoDB, the embedded database, the data disk) cannot be
     /// reached or refused the work; retrying later may succeed.
     #[error("storage unavailable: {0}")]
@@ -61,6 +65,7 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",
             Error::TooLarge { .. } => "payload_too_large",
+            Error::UnsupportedContentType(_) => "unsupported_content_type",
             Error::Unavailable(_) => "storage_unavailable",
             Error::ConcurrentModification(_) => "concurrent_modification",
             Error::Internal(_) => "internal_error",
