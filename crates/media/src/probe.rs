@@ -378,16 +378,26 @@ impl Prober {
             location,
         ])
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .kill_on_drop(true);
-        let out = cmd
-            .output()
-            .await
+        let mut child = cmd
+            .spawn()
             .map_err(|e| ProbeError::Tool(format!("cannot run `{}`: {e}", self.ffprobe)))?;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if !out.status.success() {
+        let (Some(mut stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+            return Err(ProbeError::Tool("ffprobe without its pipes".into()));
+        };
+        let mut json = Vec::new();
+        let (read, stderr) = tokio::join!(stdout.read_to_end(&mut json), read_capped(stderr));
+        read.map_err(|e| ProbeError::Tool(format!("reading ffprobe's output: {e}")))?;
+        let status = child
+            .wait()
+            .await
+            .map_err(|e| ProbeError::Tool(e.to_string()))?;
+        if !status.success() {
             return Err(ProbeError::Unusable(explain_failure(&stderr)));
         }
-        serde_json::from_slice(&out.stdout)
+        serde_json::from_slice(&json)
             .map_err(|e| ProbeError::Tool(format!("unexpected ffprobe output: {e}")))
     }
 
@@ -417,7 +427,7 @@ impl Prober {
             .stdout
             .take()
             .ok_or_else(|| ProbeError::Tool("no stdout".into()))?;
-        let mut stderr = child
+        let stderr = child
             .stderr
             .take()
             .ok_or_else(|| ProbeError::Tool("no stderr".into()))?;
@@ -433,15 +443,15 @@ impl Prober {
                     times.push(((t - start_time) * 1000.0).round() / 1000.0);
                 }
             }
-            let mut err = String::new();
-            let _ = stderr.read_to_string(&mut err).await;
-            let status = child
-                .wait()
-                .await
-                .map_err(|e| ProbeError::Tool(e.to_string()))?;
-            Ok::<_, ProbeError>((times, status, err))
+            Ok::<_, ProbeError>(times)
         };
-        let (mut times, status, err) = collect.await?;
+        // Both pipes at once: ffprobe blocked on a full stderr would never finish its stdout.
+        let (times, err) = tokio::join!(collect, read_capped(stderr));
+        let status = child
+            .wait()
+            .await
+            .map_err(|e| ProbeError::Tool(e.to_string()))?;
+        let mut times = times?;
         if !status.success() && times.is_empty() {
             return Err(ProbeError::Unusable(explain_failure(&err)));
         }
@@ -456,6 +466,27 @@ impl Prober {
         }
         Ok(times)
     }
+}
+
+/// The most of ffprobe's stderr kept: its first lines say what is wrong with a file. A damaged
+/// file can make it print millions of lines (one per packet it cannot decode); the rest is read
+/// and dropped, so the pipe never blocks ffprobe and never fills memory.
+const STDERR_KEPT: usize = 64 * 1024;
+
+/// Reads `stderr` to its end, keeping the first [`STDERR_KEPT`] bytes.
+async fn read_capped(mut stderr: impl tokio::io::AsyncRead + Unpin) -> String {
+    let mut kept = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        match stderr.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = STDERR_KEPT.saturating_sub(kept.len());
+                kept.extend_from_slice(&chunk[..n.min(room)]);
+            }
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
 }
 
 /// `pts_time=1.000000|dts_time=0.958333|flags=K__` → Some(1.0) for a keyframe packet.
@@ -585,6 +616,15 @@ mod tests {
             keyframe_time("pts_time=N/A|dts_time=3.5|flags=K_"),
             Some(3.5)
         );
+    }
+
+    #[tokio::test]
+    async fn stderr_is_drained_whole_and_kept_short() {
+        let flood = "no frame!\n".repeat(100_000);
+        let kept = read_capped(flood.as_bytes()).await;
+        assert_eq!(kept.len(), STDERR_KEPT);
+        assert!(kept.starts_with("no frame!\n"));
+        assert_eq!(read_capped(&b"short"[..]).await, "short");
     }
 
     #[test]
