@@ -111,6 +111,7 @@ async fn fetch_made(url: &str) -> reqwest::Response {
     panic!("{url} still pending");
 }
 
+/// Sets up the victim: a ready media, a session of it, its first rendition's init made.
 async fn victim(api: &Api) -> Victim {
     let owner = token("victim");
     let media_id = api
@@ -470,6 +471,9 @@ async fn oversized_requests(api: &Api, v: &Victim) {
 
 // ---------------------------------------------------------------- wrong content types
 
+/// Every JSON operation with its body declared as something else: `415`, nothing created or
+/// changed; JSON with parameters and `+json` types are still JSON.
+// Long because it is a table (types × operations) followed by the checks that nothing moved.
 async fn wrong_content_types(api: &Api, v: &Victim) {
     let name = api.name();
     let intruder = token("content-type-intruder");
@@ -567,6 +571,8 @@ fn hs(alg: Algorithm, header: impl FnOnce(&mut Header), claims: Value, key: &[u8
     jsonwebtoken::encode(&h, &claims, &EncodingKey::from_secret(key)).unwrap()
 }
 
+/// Bearer values that must all be `401` (the secret's HS256 is the only algorithm allowed).
+// Long because it is a table: one entry per kind of hostile token, each built in place.
 fn hostile_bearers() -> Vec<(&'static str, String)> {
     let exp = chrono::Utc::now().timestamp() + 3600;
     let claims = json!({"sub": "mallory", "exp": exp, "roles": ["admin"]});
