@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -68,13 +69,24 @@ fn check(server: &Server, sig: &Signature, method: SignedMethod, key: &str) -> R
         })
 }
 
+/// The route's extractors are taken as `Result`s: axum's own rejection of a key that is not
+/// UTF-8 once decoded, or of a signature parameter that does not parse (`expires=abc`), is a
+/// plain-text body; every answer of this route is the JSON error of SPEC §3 instead.
 pub async fn object(
     State(server): State<Arc<Server>>,
-    Path(key): Path<String>,
-    Query(sig): Query<Signature>,
+    key: Result<Path<String>, PathRejection>,
+    sig: Result<Query<Signature>, QueryRejection>,
     req: Request,
 ) -> Response {
     let rid = stream_core::ids::random_id();
+    let (key, sig) = match (key, sig) {
+        (Ok(Path(key)), Ok(Query(sig))) => (key, sig),
+        (Err(_), _) => return reply(Error::NotFound("object"), &rid),
+        (_, Err(_)) => {
+            let e = Error::Forbidden("the URL signature is invalid".into());
+            return reply(e, &rid);
+        }
+    };
     let span = tracing::info_span!("object", request_id = %rid, method = %req.method(), key = %key);
     async move {
         let mut resp = match *req.method() {

@@ -33,6 +33,10 @@ pub enum Error {
     /// The client stopped sending its request part-way (a slow or stalled body).
     #[error("{message}")]
     TimedOut { message: String },
+    /// The request body is declared in a format the operation does not take (a JSON operation
+    /// sent `text/plain`, a form, XML): refused rather than guessed at.
+    #[error("{0}")]
+    UnsupportedContentType(String),
     /// A backing service (S3, DynamoDB, the embedded database, the data disk) cannot be
     /// reached or refused the work; retrying later may succeed.
     #[error("storage unavailable: {0}")]
@@ -69,6 +73,7 @@ impl Error {
             Error::TooLarge { .. } => "payload_too_large",
             Error::TimedOut { .. } => "request_timeout",
             Error::Precondition { .. } => "precondition_failed",
+            Error::UnsupportedContentType(_) => "unsupported_content_type",
             Error::Unavailable(_) => "storage_unavailable",
             Error::ConcurrentModification(_) => "concurrent_modification",
             Error::Internal(_) => "internal_error",

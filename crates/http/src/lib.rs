@@ -37,6 +37,11 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// line's name, `: `, value and CRLF. A larger one is refused with `431` before any work.
 pub const MAX_HEADER_BLOCK: usize = 16 * 1024;
 
+/// The longest request target (path and query) accepted. Every URL this service hands out
+/// (playlists with their session token, edge signatures, capability queries) is well under
+/// 2 KiB; a longer one is refused with `414` before any work, rather than parsed and logged.
+pub const MAX_REQUEST_TARGET: usize = 8 * 1024;
+
 /// The size of `headers` as an HTTP/1.1 header block.
 pub fn header_block_size(headers: &http::HeaderMap) -> usize {
     headers
@@ -145,6 +150,16 @@ fn method_not_allowed(rid: &str) -> Resp {
 async fn route(state: &AppState, req: &Req, rid: &str) -> Result<Resp> {
     if header_block_size(req.headers()) > MAX_HEADER_BLOCK {
         return Ok(headers_too_large(rid));
+    }
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > MAX_REQUEST_TARGET {
+        let message = format!("the request's path and query exceed {MAX_REQUEST_TARGET} bytes");
+        return Ok(error_body(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            &message,
+            rid,
+        ));
     }
     if req.method() == Method::OPTIONS {
         return Ok(preflight());

@@ -342,10 +342,24 @@ fn doc_of(id: RouteId) -> Doc {
 }
 
 /// The answers every route of a kind can give besides its own (added unless it names the
-/// status itself): an oversized header block, a backing service that is down, and for HLS
-/// sessions a media that cannot be delivered or is gone.
+/// status itself): an oversized header block or request target, a backing service that is
+/// down, a JSON body declared as another type, and for HLS sessions a media that cannot be
+/// delivered or is gone.
 fn extra_answers(id: RouteId) -> Vec<Answer> {
-    let mut extra = vec![(431, "The header block exceeds 16 KiB", ERR)];
+    let mut extra = vec![
+        (431, "The header block exceeds 16 KiB", ERR),
+        (414, "The path and query exceed 8 KiB", ERR),
+    ];
+    if matches!(
+        id,
+        RouteId::CreateUpload | RouteId::PatchMedia | RouteId::PutProgress
+    ) {
+        extra.push((
+            415,
+            "The body is declared as something else than JSON (`unsupported_content_type`)",
+            ERR,
+        ));
+    }
     if !matches!(id, RouteId::Health | RouteId::OpenApi) {
         extra.push(UNAVAILABLE);
     }

@@ -22,6 +22,7 @@ pub fn status_of(err: &Error) -> StatusCode {
         Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         Error::TimedOut { .. } => StatusCode::REQUEST_TIMEOUT,
         Error::Precondition { .. } => StatusCode::PRECONDITION_FAILED,
+        Error::UnsupportedContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -87,8 +88,34 @@ pub fn redirect(url: &str, cache_control: &'static str) -> Result<Resp> {
     Ok(r)
 }
 
-/// Parses a JSON request body, naming what is wrong with it.
+/// Whether a declared `Content-Type` is JSON (`application/json`, or `application/<x>+json`,
+/// with any parameters). No declared type is taken as JSON: clients such as `curl --json` or a
+/// bare `fetch` may omit it, and nothing else could be meant by a JSON operation.
+fn declares_json(content_type: Option<&http::HeaderValue>) -> bool {
+    let Some(v) = content_type else { return true };
+    let Ok(v) = v.to_str() else { return false };
+    let essence = v
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|s| s.ends_with("+json"))
+}
+
+/// Parses a JSON request body, naming what is wrong with it. A body declared as anything but
+/// JSON is refused (`415`) before it is read: a form or `text/plain` post is what a page on
+/// another origin can send without a preflight, and a body in another format is a client bug
+/// worth naming rather than guessing at.
 pub fn parse_json<T: DeserializeOwned>(req: &Req) -> Result<T> {
+    if !declares_json(req.headers().get(header::CONTENT_TYPE)) {
+        return Err(Error::UnsupportedContentType(
+            "the request body must be JSON (Content-Type: application/json)".into(),
+        ));
+    }
     if req.body().is_empty() {
         return Err(Error::invalid("invalid_body", "a JSON body is required"));
     }

@@ -153,6 +153,16 @@ fn container_name(
     }
 }
 
+/// Formats whose "media" is other files or URLs named inside them (an HLS or DASH playlist, a
+/// concat list, an SDP description). Accepted, such an upload would make ffprobe and every later
+/// ffmpeg run read whatever it names (another file on the server's disk, a host on its network)
+/// and serve that as the uploader's media; ffmpeg picks the HLS demuxer from the content alone,
+/// whatever the file is called. They are refused at ingest, so nothing is ever made from them.
+fn refers_elsewhere(format_name: &str) -> bool {
+    const REFERENCING: &[&str] = &["hls", "applehttp", "dash", "concat", "sdp", "rtsp", "rtp"];
+    format_name.split(',').any(|f| REFERENCING.contains(&f))
+}
+
 /// Turns ffprobe's JSON into a [`Probe`] (keyframes are filled in separately).
 // Long because it maps each part of ffprobe's output (format, video, audio, subtitles, and the
 // sentences for unusable files) to the model in one place, in the order of SPEC §3 "Ingest".
@@ -160,6 +170,12 @@ pub fn interpret(out: &FfprobeOutput, filename: &str) -> Result<Probe, ProbeErro
     let format = out.format.as_ref().ok_or_else(|| {
         ProbeError::Unusable("Not a media file: no container format was recognised.".into())
     })?;
+    if refers_elsewhere(&format.format_name) {
+        return Err(ProbeError::Unusable(
+            "A playlist or a list of other files is not a media file: upload the media itself."
+                .into(),
+        ));
+    }
     let is = |st: &&FfStream, kind: &str| st.codec_type.as_deref() == Some(kind);
     let video_st = out.streams.iter().find(|st| {
         is(st, "video")
@@ -268,7 +284,9 @@ pub fn interpret(out: &FfprobeOutput, filename: &str) -> Result<Probe, ProbeErro
 /// A person-readable reason for an ffprobe failure, from its stderr.
 pub fn explain_failure(stderr: &str) -> String {
     let s = stderr.to_ascii_lowercase();
-    if s.contains("moov atom not found") {
+    if s.contains("max_streams") {
+        "The file declares more streams than are accepted (at most 1000).".into()
+    } else if s.contains("moov atom not found") {
         "The file is truncated or incomplete: its MP4 index (moov atom) is missing.".into()
     } else if s.contains("invalid data found when processing input") {
         "Not a media file: no known audio or video format was recognised.".into()
@@ -288,21 +306,47 @@ pub fn explain_failure(stderr: &str) -> String {
 
 pub struct Prober {
     pub ffprobe: String,
-    pub probe_timeout: Duration,
-    pub keyframe_timeout: Duration,
+    /// The bound on one whole probe (streams and keyframe scan). A file can be built to keep
+    /// ffprobe busy for minutes (a megabyte of laced one-byte packets does); past this the run is
+    /// killed and the file refused with a sentence that says so, rather than the ingest hanging
+    /// (or, in the cloud, the ingest function being killed and the media left `probing`).
+    pub timeout: Duration,
 }
+
+/// The default of [`Prober::timeout`]: under the ingest function's 120 s Lambda timeout
+/// (infra/template.yaml), so the outcome is always recorded.
+pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(100);
 
 impl Prober {
     pub fn new(ffprobe: &str) -> Self {
         Prober {
             ffprobe: ffprobe.to_string(),
-            probe_timeout: Duration::from_secs(120),
-            keyframe_timeout: Duration::from_secs(900),
+            timeout: DEFAULT_PROBE_TIMEOUT,
+        }
+    }
+
+    /// The same prober with another bound on a whole probe.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Probes `location` (a path or URL) within [`Prober::timeout`]; a probe that takes longer
+    /// is stopped (its ffprobe killed) and the file refused as [`ProbeError::Unusable`].
+    pub async fn probe(&self, location: &str, filename: &str) -> Result<Probe, ProbeError> {
+        match tokio::time::timeout(self.timeout, self.probe_unbounded(location, filename)).await {
+            Ok(result) => result,
+            Err(_) => Err(ProbeError::Unusable(format!(
+                "Reading the file took longer than the limit of {} s, so it was stopped: it is \
+                 probably damaged or built to be slow to read.",
+                self.timeout.as_secs()
+            ))),
         }
     }
 
     /// Probes `location` (a path or URL). `filename` is the uploaded name, a container hint.
-    pub async fn probe(&self, location: &str, filename: &str) -> Result<Probe, ProbeError> {
+    /// The ffprobe runs are `kill_on_drop`: dropping this future (the timeout) stops them.
+    async fn probe_unbounded(&self, location: &str, filename: &str) -> Result<Probe, ProbeError> {
         let output = self.run_json(location).await?;
         let mut probe = interpret(&output, filename)?;
         if probe.video.is_some() {
@@ -334,21 +378,26 @@ impl Prober {
             location,
         ])
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .kill_on_drop(true);
-        let out = tokio::time::timeout(self.probe_timeout, cmd.output())
-            .await
-            .map_err(|_| {
-                ProbeError::Tool(format!(
-                    "ffprobe did not finish within {:?}",
-                    self.probe_timeout
-                ))
-            })?
+        let mut child = cmd
+            .spawn()
             .map_err(|e| ProbeError::Tool(format!("cannot run `{}`: {e}", self.ffprobe)))?;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if !out.status.success() {
+        let (Some(mut stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+            return Err(ProbeError::Tool("ffprobe without its pipes".into()));
+        };
+        let mut json = Vec::new();
+        let (read, stderr) = tokio::join!(stdout.read_to_end(&mut json), read_capped(stderr));
+        read.map_err(|e| ProbeError::Tool(format!("reading ffprobe's output: {e}")))?;
+        let status = child
+            .wait()
+            .await
+            .map_err(|e| ProbeError::Tool(e.to_string()))?;
+        if !status.success() {
             return Err(ProbeError::Unusable(explain_failure(&stderr)));
         }
-        serde_json::from_slice(&out.stdout)
+        serde_json::from_slice(&json)
             .map_err(|e| ProbeError::Tool(format!("unexpected ffprobe output: {e}")))
     }
 
@@ -378,7 +427,7 @@ impl Prober {
             .stdout
             .take()
             .ok_or_else(|| ProbeError::Tool("no stdout".into()))?;
-        let mut stderr = child
+        let stderr = child
             .stderr
             .take()
             .ok_or_else(|| ProbeError::Tool("no stderr".into()))?;
@@ -394,22 +443,15 @@ impl Prober {
                     times.push(((t - start_time) * 1000.0).round() / 1000.0);
                 }
             }
-            let mut err = String::new();
-            let _ = stderr.read_to_string(&mut err).await;
-            let status = child
-                .wait()
-                .await
-                .map_err(|e| ProbeError::Tool(e.to_string()))?;
-            Ok::<_, ProbeError>((times, status, err))
+            Ok::<_, ProbeError>(times)
         };
-        let (mut times, status, err) = tokio::time::timeout(self.keyframe_timeout, collect)
+        // Both pipes at once: ffprobe blocked on a full stderr would never finish its stdout.
+        let (times, err) = tokio::join!(collect, read_capped(stderr));
+        let status = child
+            .wait()
             .await
-            .map_err(|_| {
-                ProbeError::Tool(format!(
-                    "keyframe scan did not finish within {:?}",
-                    self.keyframe_timeout
-                ))
-            })??;
+            .map_err(|e| ProbeError::Tool(e.to_string()))?;
+        let mut times = times?;
         if !status.success() && times.is_empty() {
             return Err(ProbeError::Unusable(explain_failure(&err)));
         }
@@ -424,6 +466,27 @@ impl Prober {
         }
         Ok(times)
     }
+}
+
+/// The most of ffprobe's stderr kept: its first lines say what is wrong with a file. A damaged
+/// file can make it print millions of lines (one per packet it cannot decode); the rest is read
+/// and dropped, so the pipe never blocks ffprobe and never fills memory.
+const STDERR_KEPT: usize = 64 * 1024;
+
+/// Reads `stderr` to its end, keeping the first [`STDERR_KEPT`] bytes.
+async fn read_capped(mut stderr: impl tokio::io::AsyncRead + Unpin) -> String {
+    let mut kept = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        match stderr.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = STDERR_KEPT.saturating_sub(kept.len());
+                kept.extend_from_slice(&chunk[..n.min(room)]);
+            }
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
 }
 
 /// `pts_time=1.000000|dts_time=0.958333|flags=K__` → Some(1.0) for a keyframe packet.
@@ -555,8 +618,35 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn stderr_is_drained_whole_and_kept_short() {
+        let flood = "no frame!\n".repeat(100_000);
+        let kept = read_capped(flood.as_bytes()).await;
+        assert_eq!(kept.len(), STDERR_KEPT);
+        assert!(kept.starts_with("no frame!\n"));
+        assert_eq!(read_capped(&b"short"[..]).await, "short");
+    }
+
+    #[test]
+    fn playlists_and_lists_of_files_are_refused() {
+        for name in ["hls", "dash", "concat", "sdp"] {
+            let json = format!(
+                r#"{{"streams":[{{"index":0,"codec_type":"audio","codec_name":"aac","channels":2}}],"format":{{"format_name":"{name}","duration":"4.0"}}}}"#
+            );
+            let out: FfprobeOutput = serde_json::from_str(&json).unwrap();
+            let e = interpret(&out, "x.mp4").unwrap_err();
+            assert!(e.to_string().contains("playlist"), "{name}: {e}");
+        }
+        assert!(!refers_elsewhere("mov,mp4,m4a,3gp,3g2,mj2"));
+        assert!(!refers_elsewhere("matroska,webm"));
+    }
+
     #[test]
     fn failures_are_explained_without_leaking_the_location() {
+        assert!(explain_failure(
+            "[matroska,webm @ 0x1] Number of streams exceeds max_streams parameter (1000)\nx: Cannot allocate memory"
+        )
+        .contains("more streams"));
         assert!(
             explain_failure("https://bucket/x?X-Amz-Signature=abc: moov atom not found")
                 .contains("moov atom")

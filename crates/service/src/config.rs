@@ -41,6 +41,9 @@ pub struct Config {
     pub session_idle: Duration,
     pub max_upload_bytes: u64,
     pub ffprobe: String,
+    /// `STREAM_PROBE_TIMEOUT_SECONDS` (default 100): the bound on one whole probe at ingest;
+    /// a file that keeps ffprobe busy longer ends `failed` with a sentence saying so.
+    pub probe_timeout: Duration,
     pub ffmpeg: String,
     pub log_format: LogFormat,
     pub cors_origin: String,
@@ -212,6 +215,7 @@ impl Config {
             session_idle: secs(&get, "STREAM_SESSION_IDLE_SECONDS", 2 * 3600)?,
             max_upload_bytes: num(&get, "STREAM_MAX_UPLOAD_BYTES", 50 * 1024 * 1024 * 1024)?,
             ffprobe: get("STREAM_FFPROBE").unwrap_or_else(|| "ffprobe".into()),
+            probe_timeout: secs(&get, "STREAM_PROBE_TIMEOUT_SECONDS", 100)?,
             ffmpeg: get("STREAM_FFMPEG").unwrap_or_else(|| "ffmpeg".into()),
             log_format,
             cors_origin: get("STREAM_CORS_ORIGIN").unwrap_or_else(|| "*".into()),

@@ -101,7 +101,7 @@ impl AppState {
 
     pub async fn from_config(config: Config) -> Result<Self, StartupError> {
         let verifier = Arc::new(TokenVerifier::new(&config.jwt)?);
-        let prober = Arc::new(Prober::new(&config.ffprobe));
+        let prober = Arc::new(Prober::new(&config.ffprobe).with_timeout(config.probe_timeout));
         let backend = backend(&config).await?;
         let key_file = backend
             .secret_dir
