@@ -342,8 +342,8 @@ fn doc_of(id: RouteId) -> Doc {
 }
 
 /// The answers every route of a kind can give besides its own (added unless it names the
-/// status itself): an oversized header block or request target, a backing service that is
-/// down, a JSON body declared as another type, and for HLS sessions a media that cannot be
+/// status itself): an oversized header block, request target or body, a backing service that
+/// is down, a JSON body declared as another type, and for HLS sessions a media that cannot be
 /// delivered or is gone.
 fn extra_answers(id: RouteId) -> Vec<Answer> {
     let mut extra = vec![
@@ -357,6 +357,17 @@ fn extra_answers(id: RouteId) -> Vec<Answer> {
         extra.push((
             415,
             "The body is declared as something else than JSON (`unsupported_content_type`)",
+            ERR,
+        ));
+        extra.push((
+            413,
+            "The JSON body exceeds 16 KiB (`payload_too_large`)",
+            ERR,
+        ));
+    } else {
+        extra.push((
+            413,
+            "This route takes no request body (`payload_too_large`)",
             ERR,
         ));
     }
