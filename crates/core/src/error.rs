@@ -31,6 +31,13 @@ pub enum Error {
     /// reached or refused the work; retrying later may succeed.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The server's own storage is full (the embedded data disk: `ENOSPC`, SQLite's "database
+    /// or disk is full"). Nothing was written; the same request succeeds once space is freed,
+    /// without a restart. A distinct code so an operator (and a client's message) knows the
+    /// cause instead of "unavailable"; the same 503 + `Retry-After` as `Unavailable`, because
+    /// for a client it is the same thing: not now, try again later.
+    #[error("storage full: {0}")]
+    StorageFull(String),
     /// A conditional write lost a race; callers usually retry.
     #[error("concurrent modification of {0}")]
     ConcurrentModification(String),
@@ -62,6 +69,7 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::TooLarge { .. } => "payload_too_large",
             Error::Unavailable(_) => "storage_unavailable",
+            Error::StorageFull(_) => "storage_full",
             Error::ConcurrentModification(_) => "concurrent_modification",
             Error::Internal(_) => "internal_error",
         }
@@ -72,6 +80,7 @@ impl Error {
         match self {
             Error::Internal(_) => "internal error".into(),
             Error::Unavailable(_) => "a backing service is unavailable, retry later".into(),
+            Error::StorageFull(_) => "the server's storage is full, retry later".into(),
             other => other.to_string(),
         }
     }

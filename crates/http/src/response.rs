@@ -20,7 +20,9 @@ pub fn status_of(err: &Error) -> StatusCode {
         Error::Conflict { .. } | Error::ConcurrentModification(_) => StatusCode::CONFLICT,
         Error::Gone { .. } => StatusCode::GONE,
         Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        // A full disk is a backing store refusing the work for now: the same answer (SPEC §3,
+        // 503 + `Retry-After`), with its own code (`storage_full`).
+        Error::Unavailable(_) | Error::StorageFull(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -64,7 +66,7 @@ pub fn error_response(err: &Error, request_id: &str) -> Resp {
         let v = HeaderValue::from_static("Bearer error=\"invalid_token\"");
         r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
-    if matches!(err, Error::Unavailable(_)) {
+    if matches!(err, Error::Unavailable(_) | Error::StorageFull(_)) {
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     }

@@ -63,8 +63,21 @@ impl FsObjectStore {
     }
 }
 
+/// The one conversion of a data-disk error: a full disk (`ENOSPC`, or a quota: `EDQUOT`) is
+/// [`Error::StorageFull`] (`503 storage_full`, cleared by freeing space, no restart needed);
+/// anything else the disk refuses is `Unavailable`. `streamd`'s upload route writes through it
+/// too, so an upload on a full disk gets the same clear answer.
+pub fn disk_error(e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::StorageFull || e.kind() == std::io::ErrorKind::QuotaExceeded
+    {
+        Error::StorageFull(format!("local disk: {e}"))
+    } else {
+        Error::Unavailable(format!("local disk: {e}"))
+    }
+}
+
 fn io(e: std::io::Error) -> Error {
-    Error::Unavailable(format!("local disk: {e}"))
+    disk_error(e)
 }
 
 #[async_trait]
@@ -167,8 +180,15 @@ pub struct SqliteMetaStore {
     conn: Arc<Mutex<Connection>>,
 }
 
+/// SQLite's errors: "database or disk is full" (`SQLITE_FULL`: the disk filled during a write,
+/// which SQLite rolls back, leaving the database intact) is [`Error::StorageFull`], as for
+/// [`disk_error`]; the rest `Unavailable`.
 fn db(e: rusqlite::Error) -> Error {
-    Error::Unavailable(format!("embedded database: {e}"))
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+        Error::StorageFull(format!("embedded database: {e}"))
+    } else {
+        Error::Unavailable(format!("embedded database: {e}"))
+    }
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
@@ -604,5 +624,44 @@ impl SqliteMetaStore {
             })
             .await?;
         docs.iter().map(|d| from_json(d)).collect()
+    }
+
+    /// Frees every segment claim still `encoding`, without counting an attempt; returns how
+    /// many. Called once at start, before anything is dispatched: in the embedded shape only
+    /// this process makes segments, so such a claim belongs to a worker of a process that
+    /// crashed (killed mid-encode). Left alone it would hold its segment for the rest of its
+    /// lease (90 s): every request for it would wait and get `503` after a restart. Its partial
+    /// output was never published (objects are renamed into place whole) and the temp files are
+    /// removed at the same start, so the piece is simply free again.
+    pub async fn release_orphaned_claims(&self) -> Result<usize> {
+        self.with_conn(|c| {
+            c.execute("DELETE FROM segments WHERE state = 'encoding'", [])
+                .map_err(db)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod disk_error_tests {
+    use super::disk_error;
+    use stream_core::error::Error;
+
+    /// A full disk (or quota) is `StorageFull`, whatever call met it; other disk errors are not.
+    #[test]
+    fn a_full_disk_is_storage_full() {
+        for errno in [28 /* ENOSPC */, 122 /* EDQUOT */] {
+            let e = disk_error(std::io::Error::from_raw_os_error(errno));
+            assert!(matches!(e, Error::StorageFull(_)), "{errno}: {e:?}");
+            assert_eq!(e.code(), "storage_full");
+        }
+        let e = disk_error(std::io::Error::from_raw_os_error(13 /* EACCES */));
+        assert!(matches!(e, Error::Unavailable(_)), "{e:?}");
+        let full = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL);
+        let e = super::db(rusqlite::Error::SqliteFailure(full, None));
+        assert!(matches!(e, Error::StorageFull(_)), "{e:?}");
+        let busy = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY);
+        let e = super::db(rusqlite::Error::SqliteFailure(busy, None));
+        assert!(matches!(e, Error::Unavailable(_)), "{e:?}");
     }
 }
