@@ -316,6 +316,28 @@ async fn call(state: &AppState, bound: Duration, path: &str, bearer: Option<&str
     }
 }
 
+/// The claim records of segment file `file` (`<content key>/<file>`) in the private DynamoDB
+/// Local, where this test's media is the only one.
+async fn claims_of(
+    state: &AppState,
+    client: &aws_sdk_dynamodb::Client,
+    file: &str,
+) -> Vec<stream_core::model::SegmentRecord> {
+    let table = format!("{}-segments", state.config.table_prefix);
+    let out = client.scan().table_name(table).send().await.unwrap();
+    let suffix = format!("/{file}");
+    let mut records = vec![];
+    for item in out.items() {
+        let Some(id) = item.get("id").and_then(|v| v.as_s().ok()) else {
+            continue;
+        };
+        if id.ends_with(&suffix) {
+            records.extend(state.meta.get_segment(id).await.unwrap());
+        }
+    }
+    records
+}
+
 /// The path and query of a URL the API handed out, resolved against `base`.
 fn path_of(base: &str, uri: &str) -> String {
     let u = url::Url::parse("http://h")
@@ -475,9 +497,27 @@ async fn stopped_emulators_answer_503_and_recover() {
         let r = call(&state, bound, path, Some(&t)).await;
         assert_eq!(r.status, 200, "S3 down: {path}: {}", r.text());
     }
-    let r = call(&state, bound, &q.unmade, None).await;
-    let codes = ["segment_pending", "storage_unavailable"];
-    assert_unavailable_as(&r, &codes, "S3 down: a segment not made yet");
+    // Asked twice, as a player does after `Retry-After`: each encode that could not read the
+    // source was given back uncounted, so its claim record is at its first attempt (or free).
+    for _ in 0..2 {
+        let r = call(&state, bound, &q.unmade, None).await;
+        let codes = ["segment_pending", "storage_unavailable"];
+        assert_unavailable_as(&r, &codes, "S3 down: a segment not made yet");
+    }
+    let file = q
+        .unmade
+        .split('?')
+        .next()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    let dynamo_client = aws_sdk_dynamodb::Client::new(&sdk_at(&prod, &dynamo.url()).await);
+    let claims = claims_of(&state, &dynamo_client, file).await;
+    assert!(claims.len() <= 1, "{claims:?}");
+    for c in &claims {
+        assert_eq!(c.attempts, 1, "the outage counted no attempt: {c:?}");
+    }
 
     // S3 back: the decision, and the segment that could not be made then, now are.
     s3.come_back().await.unwrap();
