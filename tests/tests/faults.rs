@@ -14,12 +14,18 @@
 //!   `503` with `Retry-After` and the JSON error, within one SDK operation's bound (the storage
 //!   crate's `sdk_config`: 2 s connect, 20 s per attempt, 60 s per operation, 3 attempts; the
 //!   test takes those very bounds, so a hang is a failure); afterwards the same `AppState`,
-//!   with the same SDK clients, serves the same requests again.
+//!   with the same SDK clients, serves the same requests again. With S3 down, a segment not
+//!   made yet stays a `503` to retry however often the player asks: ffmpeg failing to read the
+//!   source from a store that is down is the outage's failure, not the segment's, and counts
+//!   no attempt (before, three such encodes failed it for good: `409 segment_failed`).
 //! - **ffmpeg killed mid-segment**: `tests/tests/hls.rs` (`a_killed_worker_still_delivers_whole_
 //!   segments`, both shapes): the segment is still delivered whole, readers never see a part.
 //! - **`streamd` crashes** (the real binary, `target/debug/streamd`, built by the test command's
-//!   workspace build, as `cloud_e2e.rs` finds the function binaries): `SIGKILL` while an upload's
-//!   body is half received, and while ffmpeg makes a segment; restarted on the same data dir, no
+//!   workspace build, as `cloud_e2e.rs` finds the function binaries; run alone, build it first
+//!   with `cargo build -p streamd -p stream-tests --bins`): `SIGKILL` to its process group (streamd
+//!   and the ffmpeg it started, as a container's kill) while an upload's body is half received
+//!   (the server has written it to its temp file), and while ffmpeg makes a segment; restarted
+//!   on the same data dir, no
 //!   partial object is served, the temp files are gone, `PRAGMA integrity_check` says `ok`, the
 //!   upload can be sent again, the segment is made on the next request (the dead process's claim
 //!   is released at start, not after its 90 s lease), and a media made before still plays.
@@ -50,6 +56,7 @@ use serde_json::Value;
 use stream_service::segments::dispatch::{Dispatcher, InProcess};
 use stream_service::segments::worker::WorkerContext;
 use stream_service::state::AppState;
+use stream_storage::signed_url::SignedMethod;
 use stream_tests::tap::Tap;
 use stream_tests::{aws_state_with, http, media_dir, put_file, repo_root, token, Reply, SECRET};
 use tokio::io::AsyncWriteExt;
@@ -736,6 +743,16 @@ async fn a_crash_during_an_upload_leaves_nothing_partial() {
     );
     let (status, v) = s.get_json(&format!("/api/v1/stream/{id}"), &t).await;
     assert_eq!(status, 202, "nothing to play yet: {v}");
+    // Not through the object route either, even with a valid signature (made with the server's
+    // own key, from its data dir) for the source's key.
+    let (secret, _) =
+        stream_service::state::secret_file(&data.path().join("url-signing-secret")).unwrap();
+    let signer = stream_storage::signed_url::UrlSigner::new(secret.as_bytes());
+    let expires = chrono::Utc::now().timestamp() + 600;
+    let key = format!("uploads/{id}/source.mkv");
+    let signed = signer.sign(&s.base, SignedMethod::Get, &key, expires);
+    let r = http().get(&signed).send().await.unwrap();
+    assert_eq!(r.status(), 404, "the partial upload is not an object");
 
     // The media made before still plays, whole.
     let (status, v) = s
@@ -756,6 +773,13 @@ async fn a_crash_during_an_upload_leaves_nothing_partial() {
     let v = stream_tests::wait_settled(&s.base, &t, &id).await;
     assert_eq!(v["status"], "ready", "{v}");
     assert_eq!(std::fs::read(&source).unwrap(), file);
+    let r = http().get(&signed).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "the same signed URL serves the whole upload now"
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), file.as_slice());
     assert_eq!(s.integrity(), "ok");
 }
 
