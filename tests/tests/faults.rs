@@ -565,11 +565,11 @@ impl Streamd {
         bin
     }
 
-    fn start(data: &Path, log: &Path) -> Streamd {
+    fn start(data: &Path, log_path: &Path) -> Streamd {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(log)
+            .open(log_path)
             .unwrap();
         let mut child = Command::new(Self::bin())
             .env("STREAM_STORAGE", "embedded")
@@ -584,16 +584,21 @@ impl Streamd {
             .process_group(0)
             .spawn()
             .expect("streamd starts");
-        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
         let mut base = None;
-        for line in out.lines() {
+        for line in out.by_ref() {
             let line = line.unwrap();
             if let Some(addr) = line.strip_prefix("listening on ") {
                 base = Some(addr.trim().to_string());
                 break;
             }
         }
-        let base = base.expect("streamd printed `listening on`");
+        let Some(base) = base else {
+            let logged = std::fs::read_to_string(log_path).unwrap_or_default();
+            panic!("streamd did not start; its log:\n{logged}");
+        };
+        // Whatever else it prints is read (and dropped), so its stdout never blocks or breaks.
+        std::thread::spawn(move || out.for_each(drop));
         Streamd {
             child: Some(child),
             base,
