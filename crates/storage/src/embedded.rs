@@ -57,9 +57,11 @@ impl FsObjectStore {
     pub async fn publish(&self, temp: &Path, key: &str) -> Result<()> {
         let dest = self.path_of(key)?;
         if let Some(parent) = dest.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(io)?;
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(disk_error)?;
         }
-        tokio::fs::rename(temp, &dest).await.map_err(io)
+        tokio::fs::rename(temp, &dest).await.map_err(disk_error)
     }
 }
 
@@ -76,10 +78,6 @@ pub fn disk_error(e: std::io::Error) -> Error {
     }
 }
 
-fn io(e: std::io::Error) -> Error {
-    disk_error(e)
-}
-
 #[async_trait]
 impl ObjectStore for FsObjectStore {
     async fn put(
@@ -91,9 +89,9 @@ impl ObjectStore for FsObjectStore {
     ) -> Result<()> {
         self.path_of(key)?;
         let tmp = self.temp_path();
-        let mut f = tokio::fs::File::create(&tmp).await.map_err(io)?;
-        f.write_all(&body).await.map_err(io)?;
-        f.sync_all().await.map_err(io)?;
+        let mut f = tokio::fs::File::create(&tmp).await.map_err(disk_error)?;
+        f.write_all(&body).await.map_err(disk_error)?;
+        f.sync_all().await.map_err(disk_error)?;
         drop(f);
         self.publish(&tmp, key).await
     }
@@ -107,7 +105,7 @@ impl ObjectStore for FsObjectStore {
     ) -> Result<()> {
         self.path_of(key)?;
         let tmp = self.temp_path();
-        tokio::fs::copy(path, &tmp).await.map_err(io)?;
+        tokio::fs::copy(path, &tmp).await.map_err(disk_error)?;
         self.publish(&tmp, key).await
     }
 
@@ -119,7 +117,7 @@ impl ObjectStore for FsObjectStore {
             })),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(e)),
+            Err(e) => Err(disk_error(e)),
         }
     }
 
@@ -127,11 +125,16 @@ impl ObjectStore for FsObjectStore {
         let mut f = match tokio::fs::File::open(self.path_of(key)?).await {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io(e)),
+            Err(e) => return Err(disk_error(e)),
         };
-        f.seek(std::io::SeekFrom::Start(offset)).await.map_err(io)?;
+        f.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(disk_error)?;
         let mut buf = Vec::with_capacity(len.min(16 << 20) as usize);
-        f.take(len).read_to_end(&mut buf).await.map_err(io)?;
+        f.take(len)
+            .read_to_end(&mut buf)
+            .await
+            .map_err(disk_error)?;
         Ok(Some(Bytes::from(buf)))
     }
 
@@ -139,7 +142,7 @@ impl ObjectStore for FsObjectStore {
         match tokio::fs::remove_file(self.path_of(key)?).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io(e)),
+            Err(e) => Err(disk_error(e)),
         }
     }
 
@@ -164,7 +167,7 @@ impl ObjectStore for FsObjectStore {
 
     async fn media_location(&self, key: &str) -> Result<String> {
         let path = self.path_of(key)?;
-        let abs = std::path::absolute(&path).map_err(io)?;
+        let abs = std::path::absolute(&path).map_err(disk_error)?;
         Ok(abs.to_string_lossy().into_owned())
     }
 }
@@ -202,7 +205,7 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
 impl SqliteMetaStore {
     pub fn open(path: &Path) -> Result<Self> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
+            std::fs::create_dir_all(parent).map_err(disk_error)?;
         }
         let conn = Connection::open(path).map_err(db)?;
         Self::init(conn)
