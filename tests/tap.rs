@@ -6,6 +6,11 @@
 //!
 //! SigV4 signs the `Host` header, so the tap forwards the client's own `Host` (the tap's address)
 //! with the request; the emulators verify the signature against exactly what was signed.
+//!
+//! The tap can also play the emulator going away (tests/tests/faults.rs): [`Tap::go_down`] closes
+//! its listener and the connections clients keep open to it, so a client meets what it meets
+//! when the emulator's process is stopped (connections refused and reset), without stopping the
+//! emulator other tests share; [`Tap::come_back`] listens again on the same port.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -21,8 +26,30 @@ pub type Counts = BTreeMap<String, u64>;
 pub struct Tap {
     /// `http://127.0.0.1:<port>`: what the functions use as the endpoint.
     pub url: String,
+    addr: std::net::SocketAddr,
+    app: axum::Router,
     counts: Arc<Mutex<Counts>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The serving task while the tap listens (`None` while it is down).
+    running: Option<Running>,
+}
+
+struct Running {
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Serves `app` on `listener` until told to stop (then closes every connection, idle ones at
+/// once, and returns).
+fn serve(listener: tokio::net::TcpListener, app: axum::Router) -> Running {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Running { shutdown: tx, task }
 }
 
 #[derive(Clone)]
@@ -36,7 +63,8 @@ impl Tap {
     /// Listens on a free loopback port and forwards to `upstream` (`http://host:port`).
     pub async fn start(upstream: &str) -> std::io::Result<Tap> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
+        let addr = listener.local_addr()?;
+        let url = format!("http://{addr}");
         let counts: Arc<Mutex<Counts>> = Arc::default();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -48,19 +76,33 @@ impl Tap {
             counts: counts.clone(),
         };
         let app = axum::Router::new().fallback(forward).with_state(state);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let running = serve(listener, app.clone());
         Ok(Tap {
             url,
+            addr,
+            app,
             counts,
-            shutdown: Some(tx),
+            running: Some(running),
         })
+    }
+
+    /// The emulator "stops": the listener is closed (new connections are refused) and so is
+    /// every connection a client keeps to the tap (requests in flight are answered first).
+    /// Returns once nothing listens any more.
+    pub async fn go_down(&mut self) {
+        if let Some(r) = self.running.take() {
+            let _ = r.shutdown.send(());
+            let _ = r.task.await;
+        }
+    }
+
+    /// The emulator is back: listens again on the same port (clients keep their endpoint).
+    pub async fn come_back(&mut self) -> std::io::Result<()> {
+        if self.running.is_none() {
+            let listener = tokio::net::TcpListener::bind(self.addr).await?;
+            self.running = Some(serve(listener, self.app.clone()));
+        }
+        Ok(())
     }
 
     /// The counts so far.
@@ -92,8 +134,8 @@ impl Tap {
 
 impl Drop for Tap {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+        if let Some(r) = self.running.take() {
+            let _ = r.shutdown.send(());
         }
     }
 }

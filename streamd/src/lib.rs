@@ -225,6 +225,7 @@ pub async fn prepare_with(
     state.cdn_origin = options.cdn_origin;
     if embedded {
         clean_temp_files(&state);
+        release_orphaned_claims(&state).await;
     }
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -324,6 +325,24 @@ fn clean_temp_files(state: &AppState) {
     if let Ok(entries) = std::fs::read_dir(&dir) {
         for e in entries.flatten() {
             let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Segment claims of the previous process (it crashed mid-encode) are freed at once rather than
+/// after their lease, so the segments they held are made on the first request after a restart.
+async fn release_orphaned_claims(state: &AppState) {
+    let Some(embedded) = &state.embedded else {
+        return;
+    };
+    match embedded.meta.release_orphaned_claims().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            claims = n,
+            "released the segment claims of a stopped process"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "segment claims of a stopped process left to their lease")
         }
     }
 }

@@ -21,6 +21,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use stream_core::Error;
 use stream_http::response::{error_body, error_response};
+use stream_storage::embedded::disk_error;
 use stream_storage::signed_url::{SignatureError, SignedMethod};
 use tokio::io::AsyncWriteExt;
 use tower::ServiceExt;
@@ -190,9 +191,7 @@ async fn upload(server: &Server, key: &str, req: Request) -> Result<Response, Er
     let store = store(server)?;
     let tmp = store.temp_path();
     let result = async {
-        let mut file = tokio::fs::File::create(&tmp)
-            .await
-            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        let mut file = tokio::fs::File::create(&tmp).await.map_err(disk_error)?;
         let mut stream = req.into_body().into_data_stream();
         let mut written: u64 = 0;
         while let Some(chunk) = stream.next().await {
@@ -205,13 +204,9 @@ async fn upload(server: &Server, key: &str, req: Request) -> Result<Response, Er
                     message: format!("the upload exceeds the limit of {limit} bytes"),
                 });
             }
-            file.write_all(&chunk)
-                .await
-                .map_err(|e| Error::Unavailable(e.to_string()))?;
+            file.write_all(&chunk).await.map_err(disk_error)?;
         }
-        file.sync_all()
-            .await
-            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        file.sync_all().await.map_err(disk_error)?;
         Ok(written)
     }
     .await;

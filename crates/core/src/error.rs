@@ -41,6 +41,13 @@ pub enum Error {
     /// reached or refused the work; retrying later may succeed.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The server's own storage is full (the embedded data disk: `ENOSPC`, SQLite's "database
+    /// or disk is full"). Nothing was written; the same request succeeds once space is freed,
+    /// without a restart. A distinct code so an operator (and a client's message) knows the
+    /// cause instead of "unavailable"; the same 503 + `Retry-After` as `Unavailable`, because
+    /// for a client it is the same thing: not now, try again later.
+    #[error("storage full: {0}")]
+    StorageFull(String),
     /// A conditional write lost a race; callers usually retry.
     #[error("concurrent modification of {0}")]
     ConcurrentModification(String),
@@ -75,6 +82,7 @@ impl Error {
             Error::Precondition { .. } => "precondition_failed",
             Error::UnsupportedContentType(_) => "unsupported_content_type",
             Error::Unavailable(_) => "storage_unavailable",
+            Error::StorageFull(_) => "storage_full",
             Error::ConcurrentModification(_) => "concurrent_modification",
             Error::Internal(_) => "internal_error",
         }
@@ -85,6 +93,7 @@ impl Error {
         match self {
             Error::Internal(_) => "internal error".into(),
             Error::Unavailable(_) => "a backing service is unavailable, retry later".into(),
+            Error::StorageFull(_) => "the server's storage is full, retry later".into(),
             other => other.to_string(),
         }
     }

@@ -72,7 +72,7 @@ const NOT_FOUND: Answer = (
 );
 const UNAVAILABLE: Answer = (
     503,
-    "A backing service is unavailable; retry after `Retry-After`",
+    "A backing service is unavailable (`storage_unavailable`), or the embedded server's disk is full (`storage_full`); retry after `Retry-After`",
     ERR,
 );
 const NOT_PLAYABLE: Answer = (

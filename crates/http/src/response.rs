@@ -23,7 +23,9 @@ pub fn status_of(err: &Error) -> StatusCode {
         Error::TimedOut { .. } => StatusCode::REQUEST_TIMEOUT,
         Error::Precondition { .. } => StatusCode::PRECONDITION_FAILED,
         Error::UnsupportedContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        // A full disk is a backing store refusing the work for now: the same answer (SPEC §3,
+        // 503 + `Retry-After`), with its own code (`storage_full`).
+        Error::Unavailable(_) | Error::StorageFull(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -67,7 +69,7 @@ pub fn error_response(err: &Error, request_id: &str) -> Resp {
         let v = HeaderValue::from_static("Bearer error=\"invalid_token\"");
         r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
-    if matches!(err, Error::Unavailable(_)) {
+    if matches!(err, Error::Unavailable(_) | Error::StorageFull(_)) {
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     }

@@ -59,7 +59,9 @@ impl FsObjectStore {
     pub async fn publish_new(&self, temp: &Path, key: &str) -> Result<()> {
         let dest = self.path_of(key)?;
         if let Some(parent) = dest.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(io)?;
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(disk_error)?;
         }
         let linked = tokio::fs::hard_link(temp, &dest).await;
         let _ = tokio::fs::remove_file(temp).await;
@@ -68,7 +70,7 @@ impl FsObjectStore {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::Precondition {
                 message: "the object exists already; an upload URL writes once".into(),
             }),
-            Err(e) => Err(io(e)),
+            Err(e) => Err(disk_error(e)),
         }
     }
 
@@ -76,14 +78,25 @@ impl FsObjectStore {
     pub async fn publish(&self, temp: &Path, key: &str) -> Result<()> {
         let dest = self.path_of(key)?;
         if let Some(parent) = dest.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(io)?;
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(disk_error)?;
         }
-        tokio::fs::rename(temp, &dest).await.map_err(io)
+        tokio::fs::rename(temp, &dest).await.map_err(disk_error)
     }
 }
 
-fn io(e: std::io::Error) -> Error {
-    Error::Unavailable(format!("local disk: {e}"))
+/// The one conversion of a data-disk error: a full disk (`ENOSPC`, or a quota: `EDQUOT`) is
+/// [`Error::StorageFull`] (`503 storage_full`, cleared by freeing space, no restart needed);
+/// anything else the disk refuses is `Unavailable`. `streamd`'s upload route writes through it
+/// too, so an upload on a full disk gets the same clear answer.
+pub fn disk_error(e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::StorageFull || e.kind() == std::io::ErrorKind::QuotaExceeded
+    {
+        Error::StorageFull(format!("local disk: {e}"))
+    } else {
+        Error::Unavailable(format!("local disk: {e}"))
+    }
 }
 
 #[async_trait]
@@ -97,9 +110,9 @@ impl ObjectStore for FsObjectStore {
     ) -> Result<()> {
         self.path_of(key)?;
         let tmp = self.temp_path();
-        let mut f = tokio::fs::File::create(&tmp).await.map_err(io)?;
-        f.write_all(&body).await.map_err(io)?;
-        f.sync_all().await.map_err(io)?;
+        let mut f = tokio::fs::File::create(&tmp).await.map_err(disk_error)?;
+        f.write_all(&body).await.map_err(disk_error)?;
+        f.sync_all().await.map_err(disk_error)?;
         drop(f);
         self.publish(&tmp, key).await
     }
@@ -113,7 +126,7 @@ impl ObjectStore for FsObjectStore {
     ) -> Result<()> {
         self.path_of(key)?;
         let tmp = self.temp_path();
-        tokio::fs::copy(path, &tmp).await.map_err(io)?;
+        tokio::fs::copy(path, &tmp).await.map_err(disk_error)?;
         self.publish(&tmp, key).await
     }
 
@@ -125,7 +138,7 @@ impl ObjectStore for FsObjectStore {
             })),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(e)),
+            Err(e) => Err(disk_error(e)),
         }
     }
 
@@ -133,11 +146,16 @@ impl ObjectStore for FsObjectStore {
         let mut f = match tokio::fs::File::open(self.path_of(key)?).await {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io(e)),
+            Err(e) => return Err(disk_error(e)),
         };
-        f.seek(std::io::SeekFrom::Start(offset)).await.map_err(io)?;
+        f.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(disk_error)?;
         let mut buf = Vec::with_capacity(len.min(16 << 20) as usize);
-        f.take(len).read_to_end(&mut buf).await.map_err(io)?;
+        f.take(len)
+            .read_to_end(&mut buf)
+            .await
+            .map_err(disk_error)?;
         Ok(Some(Bytes::from(buf)))
     }
 
@@ -145,7 +163,7 @@ impl ObjectStore for FsObjectStore {
         match tokio::fs::remove_file(self.path_of(key)?).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io(e)),
+            Err(e) => Err(disk_error(e)),
         }
     }
 
@@ -179,7 +197,7 @@ impl ObjectStore for FsObjectStore {
 
     async fn media_location(&self, key: &str) -> Result<String> {
         let path = self.path_of(key)?;
-        let abs = std::path::absolute(&path).map_err(io)?;
+        let abs = std::path::absolute(&path).map_err(disk_error)?;
         Ok(abs.to_string_lossy().into_owned())
     }
 }
@@ -195,8 +213,15 @@ pub struct SqliteMetaStore {
     conn: Arc<Mutex<Connection>>,
 }
 
+/// SQLite's errors: "database or disk is full" (`SQLITE_FULL`: the disk filled during a write,
+/// which SQLite rolls back, leaving the database intact) is [`Error::StorageFull`], as for
+/// [`disk_error`]; the rest `Unavailable`.
 fn db(e: rusqlite::Error) -> Error {
-    Error::Unavailable(format!("embedded database: {e}"))
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+        Error::StorageFull(format!("embedded database: {e}"))
+    } else {
+        Error::Unavailable(format!("embedded database: {e}"))
+    }
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
@@ -210,7 +235,7 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
 impl SqliteMetaStore {
     pub fn open(path: &Path) -> Result<Self> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
+            std::fs::create_dir_all(parent).map_err(disk_error)?;
         }
         let conn = Connection::open(path).map_err(db)?;
         Self::init(conn)
@@ -632,5 +657,44 @@ impl SqliteMetaStore {
             })
             .await?;
         docs.iter().map(|d| from_json(d)).collect()
+    }
+
+    /// Frees every segment claim still `encoding`, without counting an attempt; returns how
+    /// many. Called once at start, before anything is dispatched: in the embedded shape only
+    /// this process makes segments, so such a claim belongs to a worker of a process that
+    /// crashed (killed mid-encode). Left alone it would hold its segment for the rest of its
+    /// lease (90 s): every request for it would wait and get `503` after a restart. Its partial
+    /// output was never published (objects are renamed into place whole) and the temp files are
+    /// removed at the same start, so the piece is simply free again.
+    pub async fn release_orphaned_claims(&self) -> Result<usize> {
+        self.with_conn(|c| {
+            c.execute("DELETE FROM segments WHERE state = 'encoding'", [])
+                .map_err(db)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod disk_error_tests {
+    use super::disk_error;
+    use stream_core::error::Error;
+
+    /// A full disk (or quota) is `StorageFull`, whatever call met it; other disk errors are not.
+    #[test]
+    fn a_full_disk_is_storage_full() {
+        for errno in [28 /* ENOSPC */, 122 /* EDQUOT */] {
+            let e = disk_error(std::io::Error::from_raw_os_error(errno));
+            assert!(matches!(e, Error::StorageFull(_)), "{errno}: {e:?}");
+            assert_eq!(e.code(), "storage_full");
+        }
+        let e = disk_error(std::io::Error::from_raw_os_error(13 /* EACCES */));
+        assert!(matches!(e, Error::Unavailable(_)), "{e:?}");
+        let full = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL);
+        let e = super::db(rusqlite::Error::SqliteFailure(full, None));
+        assert!(matches!(e, Error::StorageFull(_)), "{e:?}");
+        let busy = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY);
+        let e = super::db(rusqlite::Error::SqliteFailure(busy, None));
+        assert!(matches!(e, Error::Unavailable(_)), "{e:?}");
     }
 }

@@ -121,8 +121,11 @@ enum Failure {
     /// ffmpeg could not make it: recorded on the claims it still holds (a waiting request then
     /// claims again at once, until `claims::MAX_ATTEMPTS`).
     Encode(EncodeError),
-    /// The stores failed: the claims are left to their lease (a later request takes them over
-    /// when it runs out), so an outage never makes a segment fail for good.
+    /// The stores failed (also: ffmpeg could not read the source because its store is down).
+    /// An outage is nobody's attempt: the claims are given back without counting one, so the
+    /// next request claims them at once when the store answers again; if the record store is
+    /// the one down, they are left to their lease. Either way an outage never makes a segment
+    /// fail for good.
     Storage(Error),
 }
 
@@ -140,12 +143,23 @@ impl From<EncodeError> for Failure {
 
 /// Runs a claimed job to the end: publishes what it made. What it still holds when it stops is
 /// released as failed after an encode failure (with the encoder's message) or after a normal
-/// end (an audio run stopped before a claim it took); after a storage failure it is left to the
-/// lease. Only a storage failure is an error of the run.
+/// end (an audio run stopped before a claim it took); after a storage failure it is given back
+/// uncounted (or, when that fails too, left to the lease). Only a storage failure is an error
+/// of the run.
 pub async fn run(ctx: &WorkerContext, job: &Job) -> Result<()> {
     let held = Held::new(ctx.meta.as_ref(), &job.worker, job.claims()?);
     let started = std::time::Instant::now();
-    let message = match make(ctx, job, &held).await {
+    let outcome = match make(ctx, job, &held).await {
+        Err(Failure::Encode(e)) => match source_outage(ctx, job).await {
+            Some(outage) => {
+                tracing::warn!(error = %e, "the encode failed while the source's store is down");
+                Err(Failure::Storage(outage))
+            }
+            None => Err(Failure::Encode(e)),
+        },
+        other => other,
+    };
+    let message = match outcome {
         Ok(()) => {
             let ms = started.elapsed().as_millis() as u64;
             tracing::info!(rendition = %job.rendition, kind = ?job.kind, elapsed_ms = ms, "job done");
@@ -156,7 +170,14 @@ pub async fn run(ctx: &WorkerContext, job: &Job) -> Result<()> {
             failure_message(&e)
         }
         Err(Failure::Storage(e)) => {
-            tracing::error!(rendition = %job.rendition, kind = ?job.kind, error = %e, "job could not store its work; its claims are left to their lease");
+            match held.cancel_all().await {
+                Ok(()) => {
+                    tracing::error!(rendition = %job.rendition, kind = ?job.kind, error = %e, "job could not reach storage; its claims are given back")
+                }
+                Err(_) => {
+                    tracing::error!(rendition = %job.rendition, kind = ?job.kind, error = %e, "job could not reach storage; its claims are left to their lease")
+                }
+            }
             ctx.events.notify_waiters();
             return Err(e);
         }
@@ -164,6 +185,19 @@ pub async fn run(ctx: &WorkerContext, job: &Job) -> Result<()> {
     held.release_all(&message).await?;
     ctx.events.notify_waiters();
     Ok(())
+}
+
+/// After an encode failure: the storage error, if the source could not be read because its
+/// store is down (ffmpeg reads the source from the store: a presigned URL in the cloud, so an
+/// S3 outage looks to it like a broken input). `None` when the source is reachable (or gone):
+/// then the failure is the encode's own. Costs nothing on the path where encodes succeed.
+async fn source_outage(ctx: &WorkerContext, job: &Job) -> Option<Error> {
+    let media = match ctx.meta.get_media(&job.set.media_id).await {
+        Ok(Some(media)) => media,
+        Ok(None) => return None,
+        Err(e) => return Some(e),
+    };
+    ctx.objects.head(&media.source_key).await.err()
 }
 
 /// Gives up a job that never started (a read-ahead cancelled because the player moved on): its
