@@ -47,6 +47,13 @@ impl Standing {
             Some(r) if r.state == SegmentState::Encoding && r.lease_until >= now => {
                 Standing::Encoding
             }
+            // A dead worker's lease on the last attempt: no claim can take it over (the stores
+            // allow `MAX_ATTEMPTS`), so it has failed for good, not "free" for ever.
+            Some(r) if r.state == SegmentState::Encoding && r.attempts >= MAX_ATTEMPTS => {
+                Standing::FailedForGood(Some(
+                    "The segment's encoder stopped on its last attempt.".into(),
+                ))
+            }
             _ => Standing::Free,
         }
     }
@@ -194,6 +201,11 @@ mod tests {
             Standing::of(Some(&rec(SegmentState::Failed, 1, 0)), 100),
             Standing::Free
         );
+        // The last attempt's worker died: failed for good (no claim could take it over).
+        assert!(matches!(
+            Standing::of(Some(&rec(SegmentState::Encoding, MAX_ATTEMPTS, 99)), 100),
+            Standing::FailedForGood(Some(_))
+        ));
         let dead = rec(SegmentState::Failed, MAX_ATTEMPTS, 0);
         assert_eq!(
             Standing::of(Some(&dead), 100),
