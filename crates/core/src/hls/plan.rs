@@ -29,6 +29,10 @@ pub const MAX_SEGMENTS: usize = 1_000_000;
 /// years they no longer fit, `EXTINF` saturated above `EXT-X-TARGETDURATION` (found by
 /// `fuzz/fuzz_targets/playlists.rs`). No real file comes near this bound.
 pub const MAX_DURATION: f64 = 1e9;
+/// The shortest first-segment duration of a transcode plan (seconds): a microsecond, the
+/// playlist's resolution. A shorter one could leave the boundary where it was (`t + f == t` in
+/// floating point) and make a segment of no length (found by `fuzz/fuzz_targets/playlists.rs`).
+pub const MIN_FIRST: f64 = 1e-6;
 /// Default target of copied video (SPEC §4).
 pub const COPY_TARGET: f64 = 6.0;
 /// Default target of transcoded video (SPEC §4).
@@ -73,7 +77,7 @@ pub enum PlanError {
     Duration(f64),
     #[error("the target segment duration {0} is not a positive number of seconds")]
     Target(f64),
-    #[error("a first-segment duration {0} is not a positive number of seconds")]
+    #[error("a first-segment duration {0} is not a number of seconds of at least {MIN_FIRST}")]
     First(f64),
     #[error("the plan would have more than {MAX_SEGMENTS} segments")]
     TooManySegments,
@@ -222,7 +226,7 @@ pub fn plan_transcode(duration: f64, target: f64, first: &[f64]) -> Result<Segme
     if !positive(target) {
         return Err(PlanError::Target(target));
     }
-    if let Some(&bad) = first.iter().find(|&&f| !positive(f)) {
+    if let Some(&bad) = first.iter().find(|&&f| !(positive(f) && f >= MIN_FIRST)) {
         return Err(PlanError::First(bad));
     }
     if duration / target + first.len() as f64 > MAX_SEGMENTS as f64 {
@@ -472,6 +476,18 @@ mod tests {
                 "{longest} us vs {tag}"
             );
         }
+    }
+
+    /// Found by the `playlists` fuzz target: a first duration of 5e-323 s after 28 966.912 s
+    /// left the boundary where it was, a segment of no length.
+    #[test]
+    fn first_durations_under_a_microsecond_are_refused() {
+        assert_eq!(
+            plan_transcode(4_278_202.928, 590_358.309, &[28_966.912, 5e-323]),
+            Err(PlanError::First(5e-323))
+        );
+        let p = plan_transcode(10.0, 4.0, &[MIN_FIRST, 1.0]).unwrap();
+        check_invariants(&p, 10.0);
     }
 
     #[test]
