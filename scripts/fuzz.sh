@@ -43,11 +43,12 @@ for t in "${TARGETS[@]}"; do
   log="logs/$t.log"
   echo "== $t: ${SECONDS_PER_TARGET}s (corpus/$t: $(ls "corpus/$t" | wc -l) inputs)"
   status=0
+  started=$SECONDS
   cargo fuzz run --sanitizer "$SANITIZER" "$t" "corpus/$t" -- \
     -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 >"$log" 2>&1 || status=$?
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
-  echo "   executions: ${execs:-?}, corpus now $(ls "corpus/$t" | wc -l) inputs, log fuzz/$log"
+  echo "   ran $((SECONDS - started)) s, executions: ${execs:-?}, corpus now $(ls "corpus/$t" | wc -l) inputs, log fuzz/$log"
   if [ "$status" -ne 0 ]; then
     failed+=("$t")
     echo "   FAILED (exit $status):"
