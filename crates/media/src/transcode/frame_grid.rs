@@ -103,13 +103,14 @@ fn children(
     while start < end {
         let (kind, header_len, size) = box_header(&buf[start..end], true)?
             .ok_or_else(|| EncodeError::Output("truncated box in `moof`".into()))?;
-        if start + size > end {
-            return Err(EncodeError::Output(
-                "a box runs past the end of its `moof`".into(),
-            ));
-        }
+        // Checked: a 64-bit `largesize` near u64::MAX overflowed `start + size` (and, without
+        // overflow checks, wrapped to a box that ends before it starts).
+        let next = start
+            .checked_add(size)
+            .filter(|next| *next <= end)
+            .ok_or_else(|| EncodeError::Output("a box runs past the end of its `moof`".into()))?;
         out.push((kind, start, header_len, size));
-        start += size;
+        start = next;
     }
     Ok(out)
 }
@@ -501,6 +502,27 @@ mod tests {
         assert!(snap_media(moof, &track, &grid).is_err());
         let b = boxes(moof).next().unwrap().unwrap();
         assert!(crate::transcode::boxes::fragment_info(&b, &track).is_err());
+    }
+
+    /// Found reading the code while writing the `fmp4` fuzz target (its binary panicked on this
+    /// hand-made input; the fuzzer had not reached it in its runs): a box after the `traf` of a
+    /// `moof` with a 64-bit size of u64::MAX. `fragments` reads only the `traf`, so it passes;
+    /// the rewrite walks every child of the `moof`.
+    #[test]
+    fn a_moof_child_of_largesize_u64_max_is_an_error() {
+        let media: &[u8] = b"\x00\x00\x00\x68\x6d\x6f\x6f\x66\x00\x00\x00\x10\x6d\x66\x68\x64\x00\x00\x00\x00\x00\x00\x00\x00\
+            \x00\x00\x00\x40\x74\x72\x61\x66\x00\x00\x00\x10\x74\x66\x68\x64\x00\x00\x00\x00\x00\x00\x00\x01\
+            \x00\x00\x00\x14\x74\x66\x64\x74\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x14\
+            \x74\x72\x75\x6e\x00\x00\x01\x00\x00\x00\x00\x01\x00\x00\x0e\xa6\x00\x00\x00\x01\x66\x72\x65\x65\
+            \xff\xff\xff\xff\xff\xff\xff\xff\x00\x00\x00\x10\x6d\x64\x61\x74\x00\x00\x00\x00\x00\x00\x00\x00";
+        let track = TrackInfo {
+            timescale: 90_000,
+            default_duration: 3_750,
+            default_flags: 0,
+        };
+        assert!(crate::transcode::boxes::fragments(media, &track).is_ok());
+        let grid = FrameGrid::new(90_000, 0.0, 24.0).unwrap();
+        assert!(snap_media(media, &track, &grid).is_err());
     }
 
     #[test]
