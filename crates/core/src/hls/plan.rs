@@ -24,6 +24,15 @@ pub const MIN_SEGMENT: f64 = 0.5;
 /// At most this many segments in a plan (a guard against absurd targets: 1 000 000 segments
 /// of 1 s is more than eleven days).
 pub const MAX_SEGMENTS: usize = 1_000_000;
+/// The longest media a plan is made for (seconds; about 31 years). A container may claim any
+/// duration, and the playlist prints durations as integer microseconds: past about 584 000
+/// years they no longer fit, `EXTINF` saturated above `EXT-X-TARGETDURATION` (found by
+/// `fuzz/fuzz_targets/playlists.rs`). No real file comes near this bound.
+pub const MAX_DURATION: f64 = 1e9;
+/// The shortest first-segment duration of a transcode plan (seconds): a microsecond, the
+/// playlist's resolution. A shorter one could leave the boundary where it was (`t + f == t` in
+/// floating point) and make a segment of no length (found by `fuzz/fuzz_targets/playlists.rs`).
+pub const MIN_FIRST: f64 = 1e-6;
 /// Default target of copied video (SPEC §4).
 pub const COPY_TARGET: f64 = 6.0;
 /// Default target of transcoded video (SPEC §4).
@@ -64,11 +73,11 @@ pub struct SegmentPlan {
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PlanError {
-    #[error("the media duration {0} is not a positive number of seconds")]
+    #[error("the media duration {0} is not a positive number of seconds up to {MAX_DURATION}")]
     Duration(f64),
     #[error("the target segment duration {0} is not a positive number of seconds")]
     Target(f64),
-    #[error("a first-segment duration {0} is not a positive number of seconds")]
+    #[error("a first-segment duration {0} is not a number of seconds of at least {MIN_FIRST}")]
     First(f64),
     #[error("the plan would have more than {MAX_SEGMENTS} segments")]
     TooManySegments,
@@ -151,7 +160,7 @@ impl SegmentPlan {
 /// negative or past the end; the first segment starts at 0 even when the first keyframe does
 /// not. Without usable keyframes the whole media is one segment.
 pub fn plan_copy(keyframes: &[f64], duration: f64, target: f64) -> Result<SegmentPlan, PlanError> {
-    if !positive(duration) {
+    if !positive(duration) || duration > MAX_DURATION {
         return Err(PlanError::Duration(duration));
     }
     if !positive(target) {
@@ -166,7 +175,10 @@ pub fn plan_copy(keyframes: &[f64], duration: f64, target: f64) -> Result<Segmen
     kf.sort_by(f64::total_cmp);
     kf.dedup_by(|a, b| (*a - *b).abs() < 1e-6);
 
-    let mut cuts = Vec::with_capacity((duration / target) as usize + 1);
+    // Every cut is a distinct keyframe: sized by those, never by `duration / target` alone (a
+    // container may claim any duration: 1e13 s of 6 s segments was a 13 TB allocation, and a
+    // ratio past u64 overflowed; found by `fuzz/fuzz_targets/playlists.rs`).
+    let mut cuts = Vec::with_capacity(kf.len().min((duration / target) as usize) + 1);
     let mut start = 0.0;
     let mut i = 0; // kf[..i] are at or before `start` + MIN_SEGMENT
     loop {
@@ -208,13 +220,13 @@ pub fn plan_copy(keyframes: &[f64], duration: f64, target: f64) -> Result<Segmen
 /// `first` durations (for a fast start, e.g. [`TRANSCODE_FIRST`]), then `target` each; the
 /// last segment is what remains, a remainder under [`MIN_TAIL`] merged into the one before.
 pub fn plan_transcode(duration: f64, target: f64, first: &[f64]) -> Result<SegmentPlan, PlanError> {
-    if !positive(duration) {
+    if !positive(duration) || duration > MAX_DURATION {
         return Err(PlanError::Duration(duration));
     }
     if !positive(target) {
         return Err(PlanError::Target(target));
     }
-    if let Some(&bad) = first.iter().find(|&&f| !positive(f)) {
+    if let Some(&bad) = first.iter().find(|&&f| !(positive(f) && f >= MIN_FIRST)) {
         return Err(PlanError::First(bad));
     }
     if duration / target + first.len() as f64 > MAX_SEGMENTS as f64 {
@@ -428,6 +440,54 @@ mod tests {
             plan_transcode(7200.0, 1e-6, &[]),
             Err(PlanError::TooManySegments)
         );
+    }
+
+    /// Found by the `playlists` fuzz target: the capacity of the cuts came from `duration /
+    /// target` alone, so a huge duration (a container may claim one) asked for terabytes (the
+    /// process aborts) or overflowed. The fuzzer's input, then a duration a file can claim.
+    #[test]
+    fn copy_plan_of_an_absurd_duration_allocates_by_keyframes() {
+        let p = plan_copy(&[], 1.3844344462250351e-101, 8.2566665e-317).unwrap();
+        check_invariants(&p, 1.3844344462250351e-101);
+        // 1e15 segments' worth of capacity for what is one segment.
+        let p = plan_copy(&[], MAX_DURATION, 1e-6).unwrap();
+        assert_eq!(p.len(), 1, "no keyframe, one segment");
+    }
+
+    /// Found by the `playlists` fuzz target: a duration of 3.6e88 s made one segment whose
+    /// EXTINF (saturated microseconds) rounded above the saturated EXT-X-TARGETDURATION.
+    /// Durations past [`MAX_DURATION`] are refused; up to it the tag covers every segment.
+    #[test]
+    fn durations_a_playlist_cannot_print_are_refused() {
+        let d = 3.644696722363116e88;
+        assert_eq!(
+            plan_transcode(d, 4.39564889086656e279, &[]),
+            Err(PlanError::Duration(d))
+        );
+        assert_eq!(plan_copy(&[0.0], 1e13, 6.0), Err(PlanError::Duration(1e13)));
+        for p in [
+            plan_copy(&[], MAX_DURATION, COPY_TARGET).unwrap(),
+            plan_transcode(MAX_DURATION, MAX_DURATION, &[]).unwrap(),
+        ] {
+            let tag = p.target_duration_tag();
+            let longest = p.segments.iter().map(Segment::extinf_micros).max().unwrap();
+            assert!(
+                (longest + 500_000) / 1_000_000 <= tag,
+                "{longest} us vs {tag}"
+            );
+        }
+    }
+
+    /// Found by the `playlists` fuzz target: a first duration of 5e-323 s after 28 966.912 s
+    /// left the boundary where it was, a segment of no length.
+    #[test]
+    fn first_durations_under_a_microsecond_are_refused() {
+        assert_eq!(
+            plan_transcode(4_278_202.928, 590_358.309, &[28_966.912, 5e-323]),
+            Err(PlanError::First(5e-323))
+        );
+        let p = plan_transcode(10.0, 4.0, &[MIN_FIRST, 1.0]).unwrap();
+        check_invariants(&p, 10.0);
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! Only the `tfdt` and the per-sample durations and composition offsets of each `trun` are
 //! rewritten, in place: no box changes size, so no offset does.
 
-use super::boxes::{box_header, boxes, TrackInfo};
+use super::boxes::{box_header, boxes, too_many_samples, TrackInfo, MAX_FRAGMENT_SAMPLES};
 use super::EncodeError;
 
 /// The largest move of a timestamp: a millisecond of rounding in the sample, one in the
@@ -103,13 +103,14 @@ fn children(
     while start < end {
         let (kind, header_len, size) = box_header(&buf[start..end], true)?
             .ok_or_else(|| EncodeError::Output("truncated box in `moof`".into()))?;
-        if start + size > end {
-            return Err(EncodeError::Output(
-                "a box runs past the end of its `moof`".into(),
-            ));
-        }
+        // Checked: a 64-bit `largesize` near u64::MAX overflowed `start + size` (and, without
+        // overflow checks, wrapped to a box that ends before it starts).
+        let next = start
+            .checked_add(size)
+            .filter(|next| *next <= end)
+            .ok_or_else(|| EncodeError::Output("a box runs past the end of its `moof`".into()))?;
         out.push((kind, start, header_len, size));
-        start += size;
+        start = next;
     }
     Ok(out)
 }
@@ -189,6 +190,7 @@ fn snap_traf(
     let mut default_duration = track.default_duration;
     let mut tfdt: Option<(usize, u8, u64)> = None;
     let mut truns = vec![];
+    let mut declared = 0usize;
     for (kind, at, hl, size) in children(buf, start, end)? {
         let p = at + hl;
         let version = *buf
@@ -219,6 +221,10 @@ fn snap_traf(
             }
             b"trun" => {
                 let count = read_u32(buf, p + 4)? as usize;
+                declared += count;
+                if declared > MAX_FRAGMENT_SAMPLES as usize {
+                    return Err(too_many_samples());
+                }
                 let mut entries = p + 8;
                 if flags & 0x1 != 0 {
                     entries += 4;
@@ -471,6 +477,52 @@ mod tests {
         // Already on the grid: unchanged bytes.
         let exact = moof(0, &[(3750, 0), (3750, 0)]);
         assert_eq!(snap_media(&exact, &track, &grid).unwrap().unwrap(), exact);
+    }
+
+    /// Found by the `fmp4` fuzz target (a timeout, 1 GB resident): a `trun` without
+    /// per-sample fields declared 16 056 309 samples (`00f4fff5`), each read and stored one by
+    /// one. The `moof` of the fuzzer's input, with the fuzz target's 90 kHz track.
+    #[test]
+    fn a_trun_declaring_millions_of_samples_is_refused() {
+        let moof: &[u8] = b"\x00\x00\x00\xc8\x6d\x6f\x6f\x66\x00\x00\x00\x10\x6d\x66\x68\x64\x00\x00\x00\x00\x00\x00\x00\x02\
+          \x00\x00\x00\xb0\x74\x72\x61\x66\x00\x00\x00\x1c\x74\x66\x68\x64\x00\x02\x00\x34\x00\x00\x00\x01\
+          \x00\x00\x02\x00\x00\x00\x01\xcf\x01\x01\x00\x00\x00\x00\x00\x14\x74\x66\x64\x74\x01\x00\x00\x00\
+          \x00\x00\x00\x00\x00\x00\x18\x00\x00\x00\x00\x78\x74\x72\x75\x6e\x00\x00\x00\x05\x00\xf4\xff\xf5\
+          \xfa\x00\x00\xd0\x02\x00\x00\x00\x00\x00\x01\xcf\x00\x00\x04\x00\x00\x00\x00\x3c\x00\x00\x0a\x00\
+          \x00\x00\x00\x0d\x00\x00\x04\x00\x00\x00\x00\x0c\x00\x00\x00\x00\x00\x00\x00\x0d\x00\x00\x02\x00\
+          \x00\x00\x00\x1d\x00\x00\x0a\x00\x00\x00\x00\x0e\x00\x00\x04\x00\x00\x00\x00\x0c\x00\x00\x00\x00\
+          \x00\x00\x00\x0c\x00\x00\x02\x00\x00\x00\x00\x12\x00\x00\x08\x00\x00\x00\x00\x0e\x00\x00\x02\x00\
+          \x00\x00\x00\x0c\x00\x00\x02\x00";
+        let track = TrackInfo {
+            timescale: 90_000,
+            default_duration: 3_750,
+            default_flags: 0,
+        };
+        let grid = FrameGrid::new(90_000, 0.0, 24.0).unwrap();
+        assert!(snap_media(moof, &track, &grid).is_err());
+        let b = boxes(moof).next().unwrap().unwrap();
+        assert!(crate::transcode::boxes::fragment_info(&b, &track).is_err());
+    }
+
+    /// Found reading the code while writing the `fmp4` fuzz target (its binary panicked on this
+    /// hand-made input; the fuzzer had not reached it in its runs): a box after the `traf` of a
+    /// `moof` with a 64-bit size of u64::MAX. `fragments` reads only the `traf`, so it passes;
+    /// the rewrite walks every child of the `moof`.
+    #[test]
+    fn a_moof_child_of_largesize_u64_max_is_an_error() {
+        let media: &[u8] = b"\x00\x00\x00\x68\x6d\x6f\x6f\x66\x00\x00\x00\x10\x6d\x66\x68\x64\x00\x00\x00\x00\x00\x00\x00\x00\
+            \x00\x00\x00\x40\x74\x72\x61\x66\x00\x00\x00\x10\x74\x66\x68\x64\x00\x00\x00\x00\x00\x00\x00\x01\
+            \x00\x00\x00\x14\x74\x66\x64\x74\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x14\
+            \x74\x72\x75\x6e\x00\x00\x01\x00\x00\x00\x00\x01\x00\x00\x0e\xa6\x00\x00\x00\x01\x66\x72\x65\x65\
+            \xff\xff\xff\xff\xff\xff\xff\xff\x00\x00\x00\x10\x6d\x64\x61\x74\x00\x00\x00\x00\x00\x00\x00\x00";
+        let track = TrackInfo {
+            timescale: 90_000,
+            default_duration: 3_750,
+            default_flags: 0,
+        };
+        assert!(crate::transcode::boxes::fragments(media, &track).is_ok());
+        let grid = FrameGrid::new(90_000, 0.0, 24.0).unwrap();
+        assert!(snap_media(media, &track, &grid).is_err());
     }
 
     #[test]
