@@ -250,6 +250,7 @@ fn resources(w: &mut String, l: &Value) {
         100.0 * (e - s) / s,
         verdict(flat(s, e, RSS_TOLERANCE, 0.0)),
     );
+    let thirds = rss_by_third(l);
     let d = &l["fds"];
     let (s, e) = (f(&d["start"]), f(&d["end"]));
     let _ = writeln!(
@@ -263,6 +264,40 @@ fn resources(w: &mut String, l: &Value) {
         e - s,
         verdict(flat(s, e, 0.10, FD_TOLERANCE)),
     );
+    if let Some([a, b, c]) = thirds {
+        let _ = writeln!(
+            w,
+            "VmRSS change in the first, middle and last third of the window: {:+.1} MiB, {:+.1} \
+             MiB, {:+.1} MiB (a leak keeps the same slope; memory the allocator keeps for reuse \
+             levels off).\n",
+            a / 1024.0,
+            b / 1024.0,
+            c / 1024.0
+        );
+    }
+}
+
+/// The change of VmRSS (kB) over each third of the window, from the samples `[t, rss, fds]`
+/// (t in seconds from the window's start): the last sample at or before each boundary.
+fn rss_by_third(l: &Value) -> Option<[f64; 3]> {
+    let secs = f(&l["seconds"]);
+    let samples: Vec<(f64, f64)> = l["samples"]
+        .as_array()?
+        .iter()
+        .filter_map(|s| Some((s.get(0)?.as_f64()?, s.get(1)?.as_f64()?)))
+        .collect();
+    let at = |t: f64| {
+        samples
+            .iter()
+            .filter(|(x, _)| *x >= 0.0 && *x <= t + 0.5)
+            .last()
+            .map(|(_, r)| *r)
+    };
+    let b: Vec<f64> = [0.0, secs / 3.0, 2.0 * secs / 3.0, secs]
+        .iter()
+        .map(|t| at(*t))
+        .collect::<Option<_>>()?;
+    Some([b[1] - b[0], b[2] - b[1], b[3] - b[2]])
 }
 
 fn verdict(ok: bool) -> &'static str {
