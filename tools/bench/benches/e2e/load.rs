@@ -601,6 +601,8 @@ async fn share(api: &Api, id: &str) -> Res<()> {
 }
 
 /// What the set-up made: the targets and a description for the results.
+// Long because it is the set-up's one sequence: media, users and their sessions, the pieces made
+// through the first session, then every session's URLs of them.
 async fn set_up(api: &Api, o: &Opts) -> Res<(Targets, Value)> {
     let remux = api.upload(Path::new(o.get("remux"))).await?;
     let transcode = api.upload(Path::new(o.get("transcode"))).await?;
