@@ -24,6 +24,9 @@
 #               stand-in: what viewers 1, 2 (hls.js) and 3-10 of one transcode session cost the
 #               functions, the bucket and DynamoDB (counted by tests/tests/cloud_e2e.rs), and a made
 #               segment's time to first byte through the edge against the old redirect path
+#   7. load     a minute of mixed traffic at saturation (closed-loop clients: decisions,
+#               playlists, edge segments, progress, a few uploads): statuses by class, p50/p99,
+#               unexpected 5xx, streamd's RSS and open descriptors every second
 #
 # From a clean clone: installs what is missing (ffmpeg, wrk, nginx, GNU time; apt), builds
 # release itself, generates its media with ffmpeg into target/bench-media (once, cached).
@@ -34,14 +37,15 @@
 #                                                          # others' results of the last run kept
 #
 # Environment: BENCH_RUNS (5), BENCH_WRK_DURATION (5s), BENCH_ONLY (all phases), BENCH_OUT
-# (BENCHMARKS.md). Results (raw JSON, wrk output, logs) stay in target/bench-results.
+# (BENCHMARKS.md), BENCH_LOAD_SECONDS (60), BENCH_LOAD_CLIENTS (64). `BENCH_ONLY=load` with no
+# other phase's results kept replaces only section 8 of BENCHMARKS.md (see `report::run`). Results (raw JSON, wrk output, logs) stay in target/bench-results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 RUNS=${BENCH_RUNS:-5}
 WRK_DURATION=${BENCH_WRK_DURATION:-5s}
-ONLY=${BENCH_ONLY:-micro http ttfs switch ttff ladder memory edge}
+ONLY=${BENCH_ONLY:-micro http ttfs switch ttff ladder memory edge load}
 OUT=${BENCH_OUT:-BENCHMARKS.md}
 RES=$ROOT/target/bench-results
 TMP=$ROOT/target/bench-tmp
@@ -425,6 +429,22 @@ if want edge; then
   else
     echo "scripts/bench.sh: the edge phase failed; see $RES/logs/edge*.log and build-debug.log" >&2
   fi
+fi
+
+# ---- 7. load ----------------------------------------------------------------------------------------------
+# A fresh streamd; the driver sets up its media and sessions, makes the pieces the edge requests
+# will read, then runs the closed loop (BENCH_LOAD_SECONDS after a 5 s warm-up).
+if want load; then
+  phase load
+  rm -f "$RES/load.json"
+  start_streamd load
+  "$E2E" load --base "$BASE" --secret "$SECRET" --pid "$STREAMD_PID" \
+    --seconds "${BENCH_LOAD_SECONDS:-60}" --clients "${BENCH_LOAD_CLIENTS:-64}" \
+    --remux "$MEDIA/h264_aac_1080p_30s.mkv" --transcode "$MEDIA/hevc10_ac3_1080p_30s.mkv" \
+    --direct "$MEDIA/h264_10bit_aac_360p_10s.mp4" --upload "$MEDIA/h264_10bit_aac_360p_10s.mp4" \
+    --out "$RES/load.json" \
+    || echo "scripts/bench.sh: the load phase failed (see above); the report says so" >&2
+  stop_streamd
 fi
 
 phase end

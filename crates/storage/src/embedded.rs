@@ -151,7 +151,12 @@ impl ObjectStore for FsObjectStore {
         f.seek(std::io::SeekFrom::Start(offset))
             .await
             .map_err(disk_error)?;
-        let mut buf = Vec::with_capacity(len.min(16 << 20) as usize);
+        // Sized by what the file holds, not by `len`: the edge origin asks for "everything"
+        // (a huge `len`), and a 16 MiB buffer per ~1 MB segment request, freed and reused by the
+        // allocator, kept streamd's RSS climbing under load (BENCHMARKS.md, section 8).
+        let size = f.metadata().await.map_err(disk_error)?.len();
+        let mut buf =
+            Vec::with_capacity(size.saturating_sub(offset).min(len).min(16 << 20) as usize);
         f.take(len)
             .read_to_end(&mut buf)
             .await

@@ -31,6 +31,10 @@
 //! - `memory --base URL --secret S --pid N --file F --query Q --ffmpeg-log L --out J`: drives a
 //!   session over the start, middle and end of F and records streamd's VmHWM and the peak RSS of
 //!   every ffmpeg/ffprobe it ran (logged by the wrapper of scripts/bench.sh).
+//! - `load --base URL --secret S --pid N --remux F --transcode F --direct F --upload F
+//!   [--seconds 60] --out J`: a minute of mixed traffic at saturation (decisions, playlists,
+//!   edge segments, progress, a few uploads); statuses by class, latencies, streamd's RSS and
+//!   open descriptors over time (`e2e/load.rs`).
 //! - `report --dir D --out BENCHMARKS.md`: `stream_bench::report` (the library of this crate).
 //!
 //! The streamd pid is used to wait until its workers are idle (no child processes) between
@@ -53,6 +57,10 @@ use stream_media::transcode::args::{self, AudioRange, Features, LadderSpan};
 use stream_media::transcode::{self, EncodeInput};
 use stream_service::playback::limits_for;
 use tokio::io::AsyncReadExt;
+
+// In a subdirectory so that cargo does not take it for a bench target of its own.
+#[path = "e2e/load.rs"]
+mod load;
 
 /// The client of the `transcode` cases (SPEC §8: H.264 8-bit stereo AAC in MP4).
 pub const TRANSCODE_QUERY: &str =
@@ -1323,7 +1331,7 @@ fn main() {
     let Some(cmd) = args.first().cloned() else {
         eprintln!(
             "e2e: the end-to-end driver of scripts/bench.sh (subcommands: token, session, ttfs, switch, \
-             throughput, segcost, memory, report); see the doc comment of \
+             throughput, segcost, memory, load, report); see the doc comment of \
              tools/bench/benches/e2e.rs"
         );
         return;
@@ -1355,6 +1363,7 @@ fn main() {
             "throughput" => cmd_throughput(&o).await,
             "segcost" => cmd_segcost(&o).await,
             "memory" => cmd_memory(&o).await,
+            "load" => load::cmd_load(&o).await,
             "report" => stream_bench::report::run(Path::new(o.get("dir")), Path::new(o.get("out"))),
             other => Err(format!("unknown subcommand `{other}`").into()),
         }

@@ -195,6 +195,13 @@ fn phase_commands(w: &mut String, run: &Run) {
         w,
         "| memory | `e2e memory` with streamd's `STREAM_FFMPEG`/`STREAM_FFPROBE` pointing at a \
          wrapper that runs the tool under `/usr/bin/time -f %M` (peak RSS from `wait4`); streamd's \
-         `VmHWM` from `/proc/<pid>/status`; a fresh streamd per run |\n"
+         `VmHWM` from `/proc/<pid>/status`; a fresh streamd per run |"
+    );
+    let _ = writeln!(
+        w,
+        "| load | `e2e load --clients 64 --seconds $BENCH_LOAD_SECONDS` (default 60, after a 5 s \
+         warm-up): closed-loop clients over reqwest, a fixed mix of decisions, playlists, edge \
+         segments and progress, 6 uploads; streamd's `VmRSS` and `/proc/<pid>/fd` every second; \
+         a fresh streamd |\n"
     );
 }

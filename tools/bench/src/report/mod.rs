@@ -5,7 +5,8 @@
 //! One module per section of BENCHMARKS.md, in the order of the file: `summary` (the title and
 //! the targets table at the top, filled last), `machine` (machine, load, how to run),
 //! `micro` (1), `http` (2, with `perf`), `ttfs` (3), `ladder` (4, with the per-segment
-//! cost), `memory` (5), `cloud` (6), `analysis` (caveats, the misses and why); the number
+//! cost), `memory` (5), `cloud` (6), `edge` (7), `load` (8), `analysis` (caveats, the misses
+//! and why); the number
 //! formatters are in `format`. A section reads the results through `Run` and `Results` and
 //! writes to a `Doc`, adding its verdicts and misses.
 
@@ -22,6 +23,7 @@ mod edge;
 mod format;
 mod http;
 mod ladder;
+mod load;
 mod machine;
 mod memory;
 mod micro;
@@ -33,10 +35,92 @@ mod ttfs;
 
 /// `e2e report --dir D --out F`: writes the report of the results in `dir` to `out_path`. The
 /// current directory is the work tree the bench ran in (see [`render`]).
+///
+/// A run of standalone phases only (see [`STANDALONE`]) in a results directory that holds no
+/// other phase's results (a fresh work tree: nothing kept from an earlier run) replaces only
+/// their sections of the existing file: a whole new report would say "Not run." where the
+/// file has the figures of its last full run.
 pub fn run(dir: &Path, out_path: &Path) -> Res<()> {
     let root = std::env::current_dir()?.to_string_lossy().into_owned();
-    std::fs::write(out_path, render(dir, &root))?;
+    let new = render(dir, &root);
+    let only = kv(&dir.join("machine.txt")).get("only").cloned();
+    let standalone_only = only.as_deref().is_some_and(|o| {
+        let phases: Vec<&str> = o.split_whitespace().collect();
+        !phases.is_empty()
+            && phases
+                .iter()
+                .all(|p| STANDALONE.iter().any(|(s, _)| s == p))
+    });
+    let text = match std::fs::read_to_string(out_path) {
+        Ok(old) if standalone_only && !has_other_results(dir) => {
+            let phases: Vec<String> = only
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+            STANDALONE
+                .iter()
+                .filter(|(p, _)| phases.iter().any(|x| x == p))
+                .fold(old, |doc, (_, heading)| {
+                    replace_section(&doc, &new, heading)
+                })
+        }
+        _ => new,
+    };
+    std::fs::write(out_path, text)?;
     Ok(())
+}
+
+/// Phases whose section stands alone: it adds no row to the summary table and no miss to the
+/// analysis, so it can replace its own section of an existing report. (phase, its heading.)
+const STANDALONE: [(&str, &str); 1] = [("load", "## 8. Load")];
+
+/// Whether `dir` holds results of any phase that is not standalone.
+fn has_other_results(dir: &Path) -> bool {
+    let files = [
+        "micro",
+        "wrk",
+        "ttfs.json",
+        "switch.json",
+        "ttff.json",
+        "throughput.json",
+        "segcost.json",
+        "memory-10s-1.json",
+        "edge.json",
+    ];
+    files.iter().any(|f| {
+        let p = dir.join(f);
+        match std::fs::read_dir(&p) {
+            Ok(mut entries) => entries.next().is_some(),
+            Err(_) => p.is_file(),
+        }
+    })
+}
+
+/// `old` with its section under `heading` (a line starting with it, to the next `## `)
+/// replaced by that section of `new`; inserted before "## Caveats" (else at the end) when `old`
+/// has none. `old` unchanged when `new` has no such section.
+fn replace_section(old: &str, new: &str, heading: &str) -> String {
+    fn span(doc: &str, heading: &str) -> Option<(usize, usize)> {
+        let start = if doc.starts_with(heading) {
+            0
+        } else {
+            doc.find(&format!("\n{heading}"))? + 1
+        };
+        let end = doc[start + 1..]
+            .find("\n## ")
+            .map_or(doc.len(), |i| start + 1 + i + 1);
+        Some((start, end))
+    }
+    let Some((ns, ne)) = span(new, heading) else {
+        return old.to_string();
+    };
+    let section = &new[ns..ne];
+    let (os, oe) = span(old, heading).unwrap_or_else(|| {
+        let at = old.find("\n## Caveats").map_or(old.len(), |i| i + 1);
+        (at, at)
+    });
+    format!("{}{section}{}", &old[..os], &old[oe..])
 }
 
 /// The report (BENCHMARKS.md) of the results in `dir`. `root` is the work tree the bench ran in:
@@ -69,6 +153,7 @@ pub fn render(dir: &Path, root: &str) -> String {
     memory::section(&mut doc, &run, &res.mem);
     cloud::section(&mut doc.w, &run, &ladder.cost_rows);
     edge::section(&mut doc, res.edge.as_ref());
+    load::section(&mut doc, &run, res.load.as_ref());
     analysis::section(&mut doc, &run, &res, &ladder);
     let table = summary::table(&doc.summary);
     doc.w.insert_str(summary_at, &table);
@@ -105,6 +190,8 @@ struct Results {
     mem: Vec<memory::Source>,
     /// The edge figures of the cloud end-to-end test (`edge` phase).
     edge: Option<Value>,
+    /// A minute of mixed traffic at saturation (`load` phase).
+    load: Option<Value>,
 }
 
 impl Results {
@@ -120,6 +207,7 @@ impl Results {
             segcost: read_json(&run.dir.join("segcost.json")),
             mem: memory::load(run),
             edge: read_json(&run.dir.join("edge.json")),
+            load: read_json(&run.dir.join("load.json")),
         }
     }
 }
@@ -183,4 +271,35 @@ fn args_of(v: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_section;
+
+    const OLD: &str =
+        "# T\n\n## 7. Edge\n\nold edge\n\n## 8. Load: x\n\nold load\n\n## Caveats\n\nc\n";
+
+    /// A standalone phase's run replaces its section and leaves every other byte of the file.
+    #[test]
+    fn replaces_only_the_named_section() {
+        let new =
+            "# T2\n\n## 7. Edge\n\nNot run.\n\n## 8. Load: x\n\nnew load\n\n## Caveats\n\nc2\n";
+        assert_eq!(
+            replace_section(OLD, new, "## 8. Load"),
+            "# T\n\n## 7. Edge\n\nold edge\n\n## 8. Load: x\n\nnew load\n\n## Caveats\n\nc\n"
+        );
+    }
+
+    /// A report written before the section existed gets it before the caveats.
+    #[test]
+    fn inserts_a_missing_section_before_the_caveats() {
+        let old = "# T\n\n## 7. Edge\n\nold edge\n\n## Caveats\n\nc\n";
+        let new = "# T2\n\n## 8. Load: x\n\nnew load\n\n## Caveats\n\nc2\n";
+        assert_eq!(
+            replace_section(old, new, "## 8. Load"),
+            "# T\n\n## 7. Edge\n\nold edge\n\n## 8. Load: x\n\nnew load\n\n## Caveats\n\nc\n"
+        );
+        assert_eq!(replace_section(old, "# T2\n", "## 8. Load"), old);
+    }
 }
