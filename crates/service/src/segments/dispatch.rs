@@ -16,7 +16,9 @@
 //! **Per user** (SPEC §2 limits): one user cannot occupy every worker. A user's waited-for video
 //! jobs run at most `per_user` at a time (`STREAM_ENCODES_PER_USER`, default one fewer than the
 //! workers); more are held in the user's own line, in order, and enter the lane as that user's
-//! jobs end, so another user's request always finds a worker. Audio runs are not counted: one
+//! jobs end, so another user's request always finds a worker. A held job is not in the lane,
+//! so it does not pause read-ahead: the worker its user may not take goes to read-ahead (niced)
+//! until another user's waited-for work arrives. Audio runs are not counted: one
 //! cheap continuous pass per session that a start needs beside its first video segment (holding
 //! it behind the video would make every start serial). Read-ahead is not counted either: it
 //! yields to all waited-for work already. A job made for one user is shared by all (segments
@@ -187,10 +189,12 @@ impl Lanes {
         }
     }
 
-    /// Starts the task that runs the oldest waited-for job. When it ends, even by a panic, the
-    /// count of waited-for work comes down (read-ahead would otherwise wait forever) and its
-    /// user's next held job, if any, enters the lane.
+    /// Starts the task that runs the oldest waited-for job (one was just put in the lane: it
+    /// counts as waited-for work from now). When it ends, even by a panic, the count comes down
+    /// (read-ahead would otherwise wait forever) and its user's next held job, if any, enters
+    /// the lane.
     fn spawn_waited(self: &Arc<Self>, run: JobFn) {
+        self.waited_active.fetch_add(1, Ordering::SeqCst);
         struct Done {
             lanes: Arc<Lanes>,
             run: JobFn,
@@ -202,10 +206,10 @@ impl Lanes {
                     Some(user) => self.lanes.queues().ended(user),
                     None => false,
                 };
+                // The released job is counted before this one is uncounted: no false idle.
                 if next {
                     self.lanes.spawn_waited(self.run.clone());
                 }
-                // (A held job is in the count of waited-for work since its dispatch.)
                 self.lanes.waited_done();
             }
         }
@@ -292,7 +296,6 @@ impl Dispatcher for InProcess {
         // request's span into the logs.
         match priority {
             Priority::Waited => {
-                lanes.waited_active.fetch_add(1, Ordering::SeqCst);
                 let (stale, admitted) = {
                     let mut q = lanes.queues();
                     let stale = q.take_switched_away(&job);
@@ -340,10 +343,7 @@ impl Dispatcher for InProcess {
                 .iter()
                 .position(|j| j.claims().is_ok_and(|ids| ids.contains(id)));
             match at.and_then(|i| q.ahead.remove(i)) {
-                Some(job) => {
-                    self.lanes.waited_active.fetch_add(1, Ordering::SeqCst);
-                    q.admit(job, self.lanes.per_user)
-                }
+                Some(job) => q.admit(job, self.lanes.per_user),
                 None => false,
             }
         };
