@@ -437,7 +437,7 @@ fi
 
 # ---- 7. load ----------------------------------------------------------------------------------------------
 # A fresh streamd; the driver sets up its media and sessions, makes the pieces the edge requests
-# will read, then runs the closed loop (BENCH_LOAD_SECONDS after a 5 s warm-up).
+# will read, then runs the closed loop (BENCH_LOAD_SECONDS after a 20 s warm-up).
 if want load; then
   phase load
   rm -f "$RES/load.json"
