@@ -232,9 +232,11 @@ fn transcode(t: &Value, pos: &str, diags: &[Diag]) -> Option<String> {
             let _ = write!(
                 s,
                 " **Read-ahead is the larger part**: without it the same start takes {} instead of \
-                 {} (the diagnostics). Read-ahead encodes share the 2 cores with whatever a player \
-                 waits for; running them at a lower priority (`nice`, as the audio pass already \
-                 is) would give that the cores. Not done in the code measured here.",
+                 {} (the diagnostics). Its encodes already run at `nice` 10 and do not start while \
+                 a waited-for job is queued or running (SPEC §4 \"Scheduling\"), so they do not \
+                 share the cores with the first run; what is left is its bookkeeping beside that \
+                 run (three claims written to the database while the first run publishes) and \
+                 the noise of a shared machine.",
                 msf(ra0),
                 msf(def)
             );
