@@ -654,7 +654,11 @@ mod tests {
         for _ in 0..100 {
             tokio::task::yield_now().await;
         }
-        assert_eq!(*log.lock().unwrap(), ["waited-1", "ahead-1"], "one core each");
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["waited-1", "ahead-1"],
+            "one core each"
+        );
         // A second waited-for job starts at once (its own lane).
         pool.dispatch(job("waited-2", 0), Priority::Waited)
             .await
