@@ -73,6 +73,12 @@ pub struct Probe {
     /// ffprobe's raw `format_name`.
     pub format_name: String,
     pub duration_seconds: f64,
+    /// The container's start time (seconds; AAC priming often makes it slightly negative).
+    /// Every time here (keyframes, durations) and on the segments' timeline is relative to it;
+    /// subtitle cues keep the container's own times, and their timeline map says so
+    /// (`stream_media::subtitles`).
+    #[serde(default)]
+    pub start_time: f64,
     /// Overall bitrate in bits/s.
     pub bitrate: Option<u64>,
     pub video: Option<VideoStream>,

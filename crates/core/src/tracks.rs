@@ -185,7 +185,9 @@ pub fn subtitle_name(
     forced: bool,
     taken: &[&str],
 ) -> String {
-    let title = title.map(str::trim).filter(|t| !t.is_empty() && t.len() <= 64);
+    let title = title
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 64);
     let mut base = match (language_name(language), title) {
         (Some(l), Some(t)) if !t.eq_ignore_ascii_case(&l) => format!("{l} ({t})"),
         (Some(l), _) => l,
@@ -257,7 +259,18 @@ mod tests {
     fn track_ids_are_ours_only() {
         assert!(is_track_id(&embedded_id(3)));
         assert!(is_track_id(&new_sidecar_id()));
-        for bad in ["", "s", "x", "s-1", "sabc", "x123", "xABCDEF01", "y1", "s123456", "../s1"] {
+        for bad in [
+            "",
+            "s",
+            "x",
+            "s-1",
+            "sabc",
+            "x123",
+            "xABCDEF01",
+            "y1",
+            "s123456",
+            "../s1",
+        ] {
             assert!(!is_track_id(bad), "{bad}");
         }
         assert_eq!(vtt_key("m1", "s2"), "uploads/m1/subtitles/s2.vtt");

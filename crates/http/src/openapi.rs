@@ -521,7 +521,9 @@ fn operation(r: &Route, schemas: &mut Schemas) -> utoipa::openapi::path::Operati
             .build();
         let body = RequestBodyBuilder::new()
             .required(Some(Required::True))
-            .description(Some("The subtitle file: SRT, WebVTT or ASS/SSA, UTF-8, at most 5 MiB"))
+            .description(Some(
+                "The subtitle file: SRT, WebVTT or ASS/SSA, UTF-8, at most 5 MiB",
+            ))
             .content("text/plain", content);
         op = op.request_body(Some(body.build()));
     }

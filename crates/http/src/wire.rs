@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use stream_core::model::{
     AudioStream, Media, MediaStatus, Progress, SubtitleKind, VideoStream, Visibility,
 };
-use stream_core::tracks::{SubtitleTrack, TrackSource};
 use stream_core::playback::decision::{Method, Reason, SegmentFormat};
+use stream_core::tracks::{SubtitleTrack, TrackSource};
 use stream_service::media::{MediaChanges, NewUpload, UploadTicket};
 use stream_service::playback::Playback;
 use stream_service::subtitles::SubtitleLink;

@@ -275,6 +275,9 @@ pub fn interpret(out: &FfprobeOutput, filename: &str) -> Result<Probe, ProbeErro
         container: container_name(&format.format_name, &format.tags, filename, video.is_some()),
         format_name: format.format_name.clone(),
         duration_seconds: duration,
+        start_time: num::<f64>(&format.start_time)
+            .filter(|t| t.is_finite())
+            .unwrap_or(0.0),
         bitrate,
         video,
         audio,

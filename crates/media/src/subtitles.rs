@@ -7,13 +7,15 @@
 //!   could not carry. ASS override tags WebVTT has no form for (`\pos`, `\fad`, colours, fonts)
 //!   are dropped, italics/bold/underline kept, `\an8` becomes a top line, `\N` a line break:
 //!   styling is dropped, never shown as `{\...}` garbage.
-//! - **Timing.** Cue times are the source's (relative to its start, as ffmpeg writes them
-//!   and as `transcode` makes every segment's timestamps), and every WebVTT carries
-//!   `X-TIMESTAMP-MAP=MPEGTS:<TIMELINE_OFFSET in 90 kHz>,LOCAL:00:00:00.000`: HLS players
-//!   map the cues onto the segments' timeline with it (it includes the segments' 10 s
-//!   offset), after a seek too; a browser's `<track>` (direct play) ignores it, and there the
-//!   cue times are the media's own. A cue that ends before 0 is dropped; one that starts
-//!   before 0 starts at 0.
+//! - **Timing.** Cue times are the container's own, as authored (ffmpeg runs with `-copyts`;
+//!   a sidecar's are what its author timed against the original): a browser's `<track>`
+//!   (direct play) shows them against the original's clock. The segments' clock is the
+//!   source's time relative to its start, plus `TIMELINE_OFFSET` (`transcode`), so every
+//!   WebVTT carries `X-TIMESTAMP-MAP=MPEGTS:<(TIMELINE_OFFSET − start time) in 90 kHz>,
+//!   LOCAL:00:00:00.000` ([`timestamp_map`]): HLS players place each cue on the segments'
+//!   clock with it, after a seek too, and `<track>` ignores it. (The start time is often
+//!   −21 ms, AAC's priming: without it every cue would be a frame late in one of the two.)
+//!   A cue that ends before 0 is dropped; one that starts before 0 starts at 0.
 //! - **Extraction** ([`extract`]): one ffmpeg run writes every text stream at once (the file
 //!   is read once), SubRip for SubRip/mov_text/WebVTT streams and ASS for ASS/SSA ones (their
 //!   tags then go through the same conversion as a sidecar's). If the run fails, each stream
@@ -87,7 +89,10 @@ pub enum SubtitleError {
     #[error("the subtitle file is larger than {} MiB", MAX_SUBTITLE_BYTES / 1024 / 1024)]
     TooLarge,
     #[error("the subtitle file could not be read as {format}: {reason}")]
-    Unreadable { format: &'static str, reason: String },
+    Unreadable {
+        format: &'static str,
+        reason: String,
+    },
     #[error("the subtitle file has no cues ({format})")]
     NoCues { format: &'static str },
     /// ffmpeg could not be run, or failed for a reason that is not the stream's.
@@ -95,17 +100,26 @@ pub enum SubtitleError {
     Tool(String),
 }
 
-/// The `X-TIMESTAMP-MAP` header line of every WebVTT we make (see the module doc).
-pub fn timestamp_map() -> String {
-    let mpegts = (TIMELINE_OFFSET * 90_000.0).round() as u64;
+/// The `X-TIMESTAMP-MAP` header line of the WebVTT of a media whose container starts at
+/// `start_time` (see the module doc): cue time 0 is `TIMELINE_OFFSET - start_time` on the
+/// segments' clock.
+pub fn timestamp_map(start_time: f64) -> String {
+    let start = if start_time.is_finite() {
+        start_time
+    } else {
+        0.0
+    };
+    let mpegts = ((TIMELINE_OFFSET - start) * 90_000.0).round().max(0.0) as u64;
     format!("X-TIMESTAMP-MAP=MPEGTS:{mpegts},LOCAL:00:00:00.000")
 }
 
-/// Converts a subtitle file to our WebVTT. `require_cues`: a file without any cue is refused
-/// (a sidecar upload; an embedded stream may legitimately have none).
+/// Converts a subtitle file of a media whose container starts at `start_time` to our WebVTT.
+/// `require_cues`: a file without any cue is refused (a sidecar upload; an embedded stream may
+/// legitimately have none).
 pub fn to_webvtt(
     bytes: &[u8],
     format: TextFormat,
+    start_time: f64,
     require_cues: bool,
 ) -> Result<WebVtt, SubtitleError> {
     if bytes.len() > MAX_SUBTITLE_BYTES {
@@ -115,13 +129,14 @@ pub fn to_webvtt(
         format: format.name(),
         reason: e.to_string(),
     })?;
-    finish(parsed, format, require_cues)
+    finish(parsed, format, start_time, require_cues)
 }
 
 /// [`to_webvtt`] after parsing: converted, cut to times ≥ 0, with our header.
 fn finish(
     parsed: subcue::Subtitles,
     format: TextFormat,
+    start_time: f64,
     require_cues: bool,
 ) -> Result<WebVtt, SubtitleError> {
     let mut vtt = parsed.convert(Format::Vtt);
@@ -143,7 +158,9 @@ fn finish(
     vtt.header
         .vtt_header_lines
         .retain(|l| !l.trim_start().starts_with("X-TIMESTAMP-MAP"));
-    vtt.header.vtt_header_lines.insert(0, timestamp_map());
+    vtt.header
+        .vtt_header_lines
+        .insert(0, timestamp_map(start_time));
     let (out, _) = vtt.compose();
     let text = String::from_utf8(out).map_err(|e| SubtitleError::Unreadable {
         format: format.name(),
@@ -173,13 +190,14 @@ impl TextStream {
     }
 }
 
-/// The WebVTT of each of `streams` of the source at `location` (a path or URL), in order; an
-/// error on a stream says why that one could not be converted. The whole extraction is bounded
-/// by `limit` (each single-stream retry too).
+/// The WebVTT of each of `streams` of the source at `location` (a path or URL) whose container
+/// starts at `start_time`, in order; an error on a stream says why that one could not be
+/// converted. The whole extraction is bounded by `limit` (each single-stream retry too).
 pub async fn extract(
     ffmpeg: &str,
     location: &str,
     streams: &[TextStream],
+    start_time: f64,
     limit: Duration,
 ) -> Vec<Result<WebVtt, SubtitleError>> {
     if streams.is_empty() {
@@ -192,15 +210,19 @@ pub async fn extract(
             return streams.iter().map(|_| Err(e.clone())).collect();
         }
     };
-    if run(ffmpeg, location, streams, dir.path(), limit).await.is_ok() {
-        return streams.iter().map(|s| read_output(dir.path(), s)).collect();
+    if run(ffmpeg, location, streams, dir.path(), limit)
+        .await
+        .is_ok()
+    {
+        let read = |s| read_output(dir.path(), s, start_time);
+        return streams.iter().map(read).collect();
     }
     // One of them (or the file) is broken: try each alone, so each says its own outcome.
     let mut out = Vec::with_capacity(streams.len());
     for s in streams {
         let one = std::slice::from_ref(s);
         out.push(match run(ffmpeg, location, one, dir.path(), limit).await {
-            Ok(()) => read_output(dir.path(), s),
+            Ok(()) => read_output(dir.path(), s, start_time),
             Err(e) => Err(e),
         });
     }
@@ -211,7 +233,7 @@ fn output_path(dir: &Path, s: &TextStream) -> std::path::PathBuf {
     dir.join(format!("{}.{}", s.index, s.format().name()))
 }
 
-fn read_output(dir: &Path, s: &TextStream) -> Result<WebVtt, SubtitleError> {
+fn read_output(dir: &Path, s: &TextStream, start_time: f64) -> Result<WebVtt, SubtitleError> {
     let path = output_path(dir, s);
     let size = std::fs::metadata(&path)
         .map_err(|e| SubtitleError::Tool(format!("ffmpeg wrote no output for the stream: {e}")))?
@@ -221,7 +243,7 @@ fn read_output(dir: &Path, s: &TextStream) -> Result<WebVtt, SubtitleError> {
     }
     let bytes = std::fs::read(&path)
         .map_err(|e| SubtitleError::Tool(format!("reading ffmpeg's output: {e}")))?;
-    to_webvtt(&bytes, s.format(), false)
+    to_webvtt(&bytes, s.format(), start_time, false)
 }
 
 async fn run(
@@ -232,13 +254,29 @@ async fn run(
     limit: Duration,
 ) -> Result<(), SubtitleError> {
     let mut cmd = Command::new(ffmpeg);
-    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", location]);
+    // `-copyts`: the container's own times (see the module doc).
+    let quiet = [
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-copyts",
+    ];
+    cmd.args(quiet).args(["-i", location]);
     for s in streams {
         let (codec, muxer) = match s.format() {
             TextFormat::Ass => ("ass", "ass"),
             _ => ("srt", "srt"),
         };
-        cmd.args(["-map", &format!("0:{}", s.index), "-c:s", codec, "-f", muxer]);
+        cmd.args([
+            "-map",
+            &format!("0:{}", s.index),
+            "-c:s",
+            codec,
+            "-f",
+            muxer,
+        ]);
         cmd.arg(output_path(dir, s));
     }
     cmd.stdin(Stdio::null())
@@ -252,7 +290,10 @@ async fn run(
         Ok(Ok(o)) => o,
         Ok(Err(e)) => return Err(SubtitleError::Tool(e.to_string())),
         Err(_) => {
-            let reason = format!("reading the subtitles took longer than {} s", limit.as_secs());
+            let reason = format!(
+                "reading the subtitles took longer than {} s",
+                limit.as_secs()
+            );
             return Err(SubtitleError::Tool(reason));
         }
     };
@@ -285,7 +326,7 @@ mod tests {
 
     #[test]
     fn srt_becomes_webvtt_with_the_timeline_map_and_its_text_intact() {
-        let v = to_webvtt(SRT.as_bytes(), TextFormat::Srt, true).unwrap();
+        let v = to_webvtt(SRT.as_bytes(), TextFormat::Srt, 0.0, true).unwrap();
         assert_eq!(v.cues, 2);
         let mut lines = v.text.lines();
         assert_eq!(lines.next(), Some("WEBVTT"));
@@ -293,26 +334,41 @@ mod tests {
             lines.next(),
             Some("X-TIMESTAMP-MAP=MPEGTS:900000,LOCAL:00:00:00.000")
         );
-        assert!(v.text.contains("00:00:01.000 --> 00:00:02.500\nHéllo <i>wörld</i> — 你好"));
-        assert!(v.text.contains("00:00:03.000 --> 00:00:04.000\nsecond\nline"));
+        assert!(v
+            .text
+            .contains("00:00:01.000 --> 00:00:02.500\nHéllo <i>wörld</i> — 你好"));
+        assert!(v
+            .text
+            .contains("00:00:03.000 --> 00:00:04.000\nsecond\nline"));
     }
 
     #[test]
     fn ass_styling_webvtt_cannot_carry_is_dropped_not_shown() {
-        let v = to_webvtt(ASS.as_bytes(), TextFormat::Ass, true).unwrap();
+        let v = to_webvtt(ASS.as_bytes(), TextFormat::Ass, 0.0, true).unwrap();
         assert_eq!(v.cues, 2);
-        assert!(!v.text.contains('{') && !v.text.contains('\\'), "{}", v.text);
-        assert!(v.text.contains("Ünïcödé <i>italic</i>\nnext line"), "{}", v.text);
+        assert!(
+            !v.text.contains('{') && !v.text.contains('\\'),
+            "{}",
+            v.text
+        );
+        assert!(
+            v.text.contains("Ünïcödé <i>italic</i>\nnext line"),
+            "{}",
+            v.text
+        );
         assert!(v.text.contains("\ngreen\n"), "{}", v.text);
         assert!(v.dropped >= 2, "{v:?}");
     }
 
     #[test]
     fn a_vtt_is_rewritten_with_our_map_only() {
-        let src = "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000\n\n00:01.000 --> 00:02.000\nhi\n";
-        let v = to_webvtt(src.as_bytes(), TextFormat::Vtt, true).unwrap();
+        let src =
+            "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000\n\n00:01.000 --> 00:02.000\nhi\n";
+        let v = to_webvtt(src.as_bytes(), TextFormat::Vtt, -0.021, true).unwrap();
         assert_eq!(v.text.matches("X-TIMESTAMP-MAP").count(), 1);
-        assert!(v.text.contains("MPEGTS:900000"));
+        assert!(v
+            .text
+            .contains("X-TIMESTAMP-MAP=MPEGTS:901890,LOCAL:00:00:00.000"));
         assert!(v.text.contains("00:00:01.000 --> 00:00:02.000\nhi"));
     }
 
@@ -320,20 +376,84 @@ mod tests {
     fn what_cannot_be_read_is_refused_with_a_reason() {
         let bad_utf8 = b"1\n00:00:01,000 --> 00:00:02,000\n\xff\xfe\n";
         assert!(matches!(
-            to_webvtt(bad_utf8, TextFormat::Srt, true),
+            to_webvtt(bad_utf8, TextFormat::Srt, 0.0, true),
             Err(SubtitleError::Unreadable { format: "srt", .. })
         ));
         assert_eq!(
-            to_webvtt(b"hello world\n", TextFormat::Srt, true),
+            to_webvtt(b"hello world\n", TextFormat::Srt, 0.0, true),
             Err(SubtitleError::NoCues { format: "srt" })
         );
-        assert!(to_webvtt(b"hello world\n", TextFormat::Srt, false).is_ok());
+        assert!(to_webvtt(b"hello world\n", TextFormat::Srt, 0.0, false).is_ok());
         let big = vec![b'a'; MAX_SUBTITLE_BYTES + 1];
         assert_eq!(
-            to_webvtt(&big, TextFormat::Srt, true),
+            to_webvtt(&big, TextFormat::Srt, 0.0, true),
             Err(SubtitleError::TooLarge)
         );
-        assert!(to_webvtt(b"WEBVTT\n\nnot a cue\n", TextFormat::Vtt, true).is_err());
+        assert!(to_webvtt(b"WEBVTT\n\nnot a cue\n", TextFormat::Vtt, 0.0, true).is_err());
+    }
+
+    /// Real ffmpeg: one run converts every text stream; a stream that cannot be converted
+    /// says so on its own, and the others still come out.
+    #[tokio::test]
+    async fn extract_converts_each_text_stream_and_reports_a_broken_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let srt = dir.path().join("a.srt");
+        std::fs::write(&srt, SRT).unwrap();
+        let ass = dir.path().join("b.ass");
+        std::fs::write(&ass, ASS).unwrap();
+        let mkv = dir.path().join("a.mkv");
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"])
+            .args(["-i", "testsrc2=size=160x90:rate=10:duration=5"])
+            .args(["-i"])
+            .arg(&srt)
+            .args(["-i"])
+            .arg(&ass)
+            .args([
+                "-map", "0", "-map", "1", "-map", "2", "-c:v", "libx264", "-preset",
+            ])
+            .args(["ultrafast", "-c:s:0", "srt", "-c:s:1", "ass"])
+            .arg(&mkv)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let streams = [
+            TextStream {
+                index: 1,
+                codec: "subrip".into(),
+            },
+            TextStream {
+                index: 2,
+                codec: "ass".into(),
+            },
+            TextStream {
+                index: 7,
+                codec: "subrip".into(),
+            },
+        ];
+        let location = mkv.to_string_lossy();
+        let out = extract("ffmpeg", &location, &streams, 0.0, Duration::from_secs(60)).await;
+        assert_eq!(out.len(), 3);
+        let srt = out[0].as_ref().unwrap();
+        assert_eq!(srt.cues, 2);
+        assert!(
+            srt.text
+                .contains("00:00:01.000 --> 00:00:02.500\nHéllo <i>wörld</i> — 你好"),
+            "{}",
+            srt.text
+        );
+        let ass = out[1].as_ref().unwrap();
+        assert!(
+            ass.text.contains("Ünïcödé <i>italic</i>\nnext line"),
+            "{}",
+            ass.text
+        );
+        assert!(!ass.text.contains('{'), "{}", ass.text);
+        assert!(
+            matches!(out[2], Err(SubtitleError::Unreadable { .. })),
+            "{:?}",
+            out[2]
+        );
     }
 
     #[test]
@@ -350,8 +470,12 @@ mod tests {
         subs.cues[0].start = Time(-500);
         subs.cues[1].start = Time(-3000);
         subs.cues[1].end = Time(-1000);
-        let v = finish(subs, TextFormat::Srt, true).unwrap();
+        let v = finish(subs, TextFormat::Srt, 0.0, true).unwrap();
         assert_eq!(v.cues, 1);
-        assert!(v.text.contains("00:00:00.000 --> 00:00:02.500"), "{}", v.text);
+        assert!(
+            v.text.contains("00:00:00.000 --> 00:00:02.500"),
+            "{}",
+            v.text
+        );
     }
 }

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use stream_core::error::{Error, Result};
 use stream_core::model::{Media, Probe, SubtitleKind};
 use stream_core::tracks::{
-    embedded_id, is_track_id, language_tag, new_sidecar_id, subtitle_name, vtt_key,
-    SubtitleTrack, TrackSource, VTT_CONTENT_TYPE,
+    embedded_id, is_track_id, language_tag, new_sidecar_id, subtitle_name, vtt_key, SubtitleTrack,
+    TrackSource, VTT_CONTENT_TYPE,
 };
 pub use stream_media::subtitles::MAX_SUBTITLE_BYTES;
 use stream_media::subtitles::{extract, to_webvtt, SubtitleError, TextFormat, TextStream};
@@ -53,7 +53,8 @@ pub async fn from_probe(
         })
         .collect();
     let limit = state.config.probe_timeout;
-    let mut converted = extract(&state.config.ffmpeg, location, &text, limit)
+    let ffmpeg = &state.config.ffmpeg;
+    let mut converted = extract(ffmpeg, location, &text, probe.start_time, limit)
         .await
         .into_iter();
     let mut tracks: Vec<SubtitleTrack> = Vec::with_capacity(probe.subtitles.len());
@@ -78,7 +79,9 @@ pub async fn from_probe(
         };
         if s.kind == SubtitleKind::Text {
             let outcome = converted.next().unwrap_or_else(|| {
-                Err(SubtitleError::Tool("no conversion result for the stream".into()))
+                Err(SubtitleError::Tool(
+                    "no conversion result for the stream".into(),
+                ))
             });
             store(state, media_id, &mut track, outcome).await;
         }
@@ -144,7 +147,12 @@ pub async fn add_sidecar(
         })?),
         None => None,
     };
-    if media.subtitles.iter().filter(|t| t.source == TrackSource::Sidecar).count() >= MAX_SIDECARS
+    if media
+        .subtitles
+        .iter()
+        .filter(|t| t.source == TrackSource::Sidecar)
+        .count()
+        >= MAX_SIDECARS
     {
         let message = format!("this media already has {MAX_SIDECARS} added subtitle tracks");
         return Err(Error::Conflict {
@@ -153,7 +161,8 @@ pub async fn add_sidecar(
         });
     }
     let format = TextFormat::sniff(body);
-    let vtt = to_webvtt(body, format, true)
+    let start = media.probe.as_ref().map_or(0.0, |p| p.start_time);
+    let vtt = to_webvtt(body, format, start, true)
         .map_err(|e| Error::invalid("invalid_subtitles", sentence(&e)))?;
     let id = new_sidecar_id();
     let key = vtt_key(&media.id, &id);
@@ -246,7 +255,11 @@ pub async fn links(state: &AppState, media: &Media, expires: i64) -> Result<Vec<
 /// A signed URL of the WebVTT at `key`, valid until `expires` (epoch seconds): through the
 /// CDN when there is one (as the original in direct play), else the store's presigned URL.
 pub async fn vtt_url(state: &AppState, key: &str, expires: i64) -> Result<String> {
-    if let Some(url) = state.edge.as_ref().and_then(|e| e.original_url(key, expires)) {
+    if let Some(url) = state
+        .edge
+        .as_ref()
+        .and_then(|e| e.original_url(key, expires))
+    {
         return Ok(url);
     }
     let now = chrono::Utc::now().timestamp();

@@ -307,6 +307,7 @@ mod tests {
             container: "mkv".into(),
             format_name: "matroska,webm".into(),
             duration_seconds: 95.37,
+            start_time: 0.0,
             bitrate: Some(4_200_000),
             video: Some(video),
             audio: vec![audio],
@@ -386,7 +387,10 @@ mod tests {
         assert_eq!(subs.len(), 2, "{text}");
         assert_eq!(subs[1].name, "Français (forced)");
         assert!(subs[1].forced && !subs[1].default);
-        assert!(m.variants.iter().all(|v| v.subtitles.as_deref() == Some("subs")));
+        assert!(m
+            .variants
+            .iter()
+            .all(|v| v.subtitles.as_deref() == Some("subs")));
         assert_eq!(subtitle_track_of("sub-s3"), Some("s3"));
         assert_eq!(subtitle_track_of("sub-../x"), None);
         assert_eq!(subtitle_track_of("v720"), None);
@@ -404,7 +408,10 @@ mod tests {
         assert!(m.end_list);
         assert_eq!(m.segments.len(), 1);
         assert_eq!(m.segments[0].duration, 61.5);
-        assert_eq!(m.segments[0].uri, "https://cdn/x.vtt?Policy=a%22b&Signature=c");
+        assert_eq!(
+            m.segments[0].uri,
+            "https://cdn/x.vtt?Policy=a%22b&Signature=c"
+        );
     }
 
     #[test]

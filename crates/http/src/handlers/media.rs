@@ -44,7 +44,10 @@ pub async fn patch(state: &AppState, caller: &Caller, id: &str, req: &Req) -> Re
 pub async fn add_subtitles(state: &AppState, caller: &Caller, id: &str, req: &Req) -> Result<Resp> {
     let m = media::load_changeable(state, caller, id).await?;
     let q = query(req);
-    let language = q.get("language").map(String::as_str).filter(|l| !l.is_empty());
+    let language = q
+        .get("language")
+        .map(String::as_str)
+        .filter(|l| !l.is_empty());
     let track = subtitles::add_sidecar(state, &m, language, req.body()).await?;
     Ok(json(StatusCode::CREATED, &SubtitleTrackView::from(&track)))
 }
