@@ -16,6 +16,9 @@ pub struct Capabilities {
     pub max_video_bit_depth: u8,
     pub hdr: bool,
     pub max_h264_level: Option<f64>,
+    /// The client switches a file's audio tracks itself (`audio_switch=true`: native apps), so
+    /// a non-default track may still be played from the original.
+    pub audio_switch: bool,
 }
 
 /// Everything the stream request asks besides capabilities.

@@ -43,6 +43,9 @@ pub enum Reason {
     AudioCodecNotSupported,
     AudioChannelsExceedLimit,
     VideoCodecNotHlsCompatible,
+    /// The selected audio track is not the file's default, and the client does not switch
+    /// tracks itself (`audio_switch`): a player of the original would play the default one.
+    AudioTrackNotDefault,
 }
 
 /// How HLS segments are packaged.
@@ -164,6 +167,15 @@ pub fn decide(
         (true, false, _) => Method::TranscodeAudio,
         (false, _, _) => Method::Transcode,
     };
+    // A browser playing the original plays its default audio track, whatever was asked: a
+    // non-default track needs HLS (its audio rendition), at least a remux.
+    let default_audio = select_audio(probe, None).ok().flatten().map(|d| d.index);
+    if audio.is_some_and(|a| default_audio != Some(a.index)) && !caps.audio_switch {
+        reasons.push(Reason::AudioTrackNotDefault);
+        if method == Method::DirectPlay {
+            method = Method::Remux;
+        }
+    }
     if matches!(method, Method::Remux | Method::TranscodeAudio) {
         if let Some(v) = &probe.video {
             if !HLS_VIDEO_CODECS.contains(&v.codec.as_str()) {
@@ -259,6 +271,30 @@ mod tests {
         let mut c = profiles::GENERIC.capabilities();
         c.max_bitrate = Some(10_000_000);
         c
+    }
+
+    /// The file: two AAC tracks, English the default, Italian asked for by a browser
+    /// that would play the original's default track: HLS, with the reason; an app that switches
+    /// tracks itself keeps direct play; the default track plays directly.
+    #[test]
+    fn a_non_default_audio_track_needs_hls_unless_the_client_switches_tracks() {
+        let mut it = audio(2, "aac", 2, false);
+        it.language = Some("ita".into());
+        let p = probe("mp4", sdr("h264", 1280, 720), vec![audio(1, "aac", 2, true), it], 3_000_000);
+        let caps = h264_client();
+        let italian = select_audio(&p, Some(2)).unwrap();
+        let d = decide(&p, &caps, italian, false);
+        assert_eq!((d.method, d.reasons.clone(), d.audio_track), (Remux, vec![AudioTrackNotDefault], Some(2)));
+        let mut switching = caps.clone();
+        switching.audio_switch = true;
+        assert_eq!(decide(&p, &switching, italian, false).method, DirectPlay);
+        let english = select_audio(&p, Some(1)).unwrap();
+        assert_eq!(decide(&p, &caps, english, false).reasons, vec![]);
+        // Already HLS for another reason: the reason is listed, the method unchanged.
+        let mut mkv = p.clone();
+        mkv.container = "mkv".into();
+        let d = decide(&mkv, &caps, italian, false);
+        assert_eq!((d.method, d.reasons), (Remux, vec![ContainerNotSupported, AudioTrackNotDefault]));
     }
 
     #[test]

@@ -163,6 +163,9 @@ impl ProfileSpec {
             max_video_bit_depth: self.max_video_bit_depth,
             hdr: self.hdr,
             max_h264_level: self.max_h264_level,
+            // Browsers cannot switch the audio track of a file they play themselves; an app
+            // that can says so with `audio_switch=true`.
+            audio_switch: false,
         }
     }
 }

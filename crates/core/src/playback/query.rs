@@ -137,6 +137,9 @@ pub fn from_query(
     if let Some(v) = q.get("hdr") {
         c.hdr = boolean("hdr", v)?;
     }
+    if let Some(v) = q.get("audio_switch") {
+        c.audio_switch = boolean("audio_switch", v)?;
+    }
     let mut o = PlaybackOptions::default();
     if let Some(v) = q.get("audio_track") {
         o.audio_track = Some(v.trim().parse().map_err(|_| {
