@@ -1393,6 +1393,16 @@ async fn first_segment_seen(variant_url: &str, file: &Path) -> Seen {
     }
 }
 
+/// (file, client query, method, the upright source size, VIDEO-RANGE, SUPPLEMENTAL-CODECS)
+type PhoneCase = (
+    &'static str,
+    String,
+    &'static str,
+    (u32, u32),
+    &'static str,
+    Option<&'static str>,
+);
+
 /// Phone-like sources (rotated 90/180/270, HEVC HLG in MOV, Dolby Vision 8.4 on HLG, HDR10)
 /// played by ffmpeg as the client. Transcoded for an SDR H.264 client: every rung upright with
 /// square pixels, stored at the size the master announces (never above the source), BT.709 with
@@ -1405,8 +1415,7 @@ async fn phones_play_upright_and_in_their_range(api: Api) {
     let dir = media_dir();
     let tmp = tempfile::tempdir().unwrap();
     let sdr = STEREO_AAC_H264_MP4;
-    // (file, client, method, the upright source size, VIDEO-RANGE, SUPPLEMENTAL-CODECS)
-    let cases: &[(&str, String, &str, (u32, u32), &str, Option<&str>)] = &[
+    let cases: &[PhoneCase] = &[
         (
             "phone_hevc_hlg_r90.mov",
             sdr.into(),

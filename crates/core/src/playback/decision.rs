@@ -135,7 +135,10 @@ pub fn decide(
         if v.bit_depth > caps.max_video_bit_depth {
             reasons.push(Reason::VideoBitDepthNotSupported);
         }
-        if v.video_range() != DynamicRange::Sdr && !caps.hdr {
+        // HDR needs an HDR client; Dolby Vision without a compatible base layer (profile 5)
+        // needs a Dolby Vision decoder as well.
+        let dv_only = v.dolby_vision.is_some_and(|d| d.compatibility == 0);
+        if (v.video_range() != DynamicRange::Sdr && !caps.hdr) || (dv_only && !caps.dolby_vision) {
             reasons.push(Reason::VideoRangeNotSupported);
         }
         video_fits = reasons.iter().all(|r| *r == Reason::ContainerNotSupported);
@@ -496,7 +499,25 @@ mod tests {
             let d = decide(&p, &sdr_client, select_audio(&p, None).unwrap(), false);
             assert_eq!(d.reasons, sdr_reasons, "{name} to an SDR client");
             let d = decide(&p, &hdr_client, select_audio(&p, None).unwrap(), false);
-            assert_eq!(d.method, DirectPlay, "{name} to an HDR client");
+            if name == "dv 5" {
+                // No compatible base: an HDR client needs a Dolby Vision decoder too.
+                assert_eq!(d.reasons, vec![VideoRangeNotSupported], "{name}");
+                let mut dv_client = hdr_client.clone();
+                dv_client.dolby_vision = true;
+                let d = decide(&p, &dv_client, select_audio(&p, None).unwrap(), false);
+                assert_eq!(d.method, DirectPlay, "{name} to a Dolby Vision client");
+            } else {
+                assert_eq!(d.method, DirectPlay, "{name} to an HDR client");
+            }
+        }
+        // Apple's devices say they show all of it.
+        for name in ["ios", "safari"] {
+            let c = profiles::by_name(name).unwrap().capabilities();
+            assert!(
+                c.hdr && c.dolby_vision && c.max_video_bit_depth >= 10,
+                "{name}"
+            );
+            assert!(c.video_codecs.iter().any(|v| v == "hevc"), "{name}");
         }
     }
 }
