@@ -152,8 +152,9 @@ pub struct VideoStream {
     /// display matrix. `width`/`height` are the coded size.
     #[serde(default)]
     pub rotation: u16,
-    /// The size the viewer sees: the coded size, swapped for 90 and 270. What client limits
-    /// and ladder rungs compare with (0 in records probed before rotation was recorded: read
+    /// The size the viewer sees: the coded size with square pixels (stretched by a sample
+    /// aspect ratio other than 1:1), swapped for 90 and 270. What client limits and ladder
+    /// rungs compare with (0 in records probed before rotation was recorded: read
     /// them through [`VideoStream::displayed_size`]).
     #[serde(default)]
     pub display_width: u32,
@@ -170,14 +171,22 @@ impl VideoStream {
         self.rotation % 180 == 90
     }
 
-    /// (width, height) as displayed: rotation applied.
+    /// (width, height) as displayed: rotation applied (and, for records that store it, the
+    /// sample aspect ratio).
     pub fn displayed_size(&self) -> (u32, u32) {
         if self.display_width > 0 && self.display_height > 0 {
             (self.display_width, self.display_height)
-        } else if self.quarter_turned() {
-            (self.height, self.width)
         } else {
-            (self.width, self.height)
+            self.turned(self.width, self.height)
+        }
+    }
+
+    /// An upright-as-coded size turned as the display turns this stream.
+    pub fn turned(&self, width: u32, height: u32) -> (u32, u32) {
+        if self.quarter_turned() {
+            (height, width)
+        } else {
+            (width, height)
         }
     }
 

@@ -55,6 +55,7 @@ pub struct FfStream {
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub pix_fmt: Option<String>,
+    pub sample_aspect_ratio: Option<String>,
     pub level: Option<i64>,
     pub field_order: Option<String>,
     pub avg_frame_rate: Option<String>,
@@ -140,6 +141,25 @@ fn rotation(st: &FfStream) -> u16 {
         .unwrap_or(0.0);
     // To the nearest quarter turn (matrices hold fixed-point cosines).
     ((clockwise / 90.0).round() as i64 * 90).rem_euclid(360) as u16
+}
+
+/// The coded size with square pixels: the width stretched by the sample aspect ratio (DVD and
+/// broadcast video store 16:9 pictures in 720x576 with wide pixels). Renditions are made with
+/// square pixels, so their size must come from this shape, not from the stored one.
+fn square_pixel_size(st: &FfStream, width: u32, height: u32) -> (u32, u32) {
+    let sar = st
+        .sample_aspect_ratio
+        .as_deref()
+        .and_then(|s| s.split_once(':'))
+        .and_then(|(n, d)| Some((n.trim().parse::<u32>().ok()?, d.trim().parse::<u32>().ok()?)))
+        .filter(|&(n, d)| n > 0 && d > 0 && n != d);
+    match sar {
+        Some((n, d)) => {
+            let w = (u64::from(width) * u64::from(n) + u64::from(d) / 2) / u64::from(d);
+            (u32::try_from(w).unwrap_or(width).max(1), height)
+        }
+        None => (width, height),
+    }
 }
 
 /// The Dolby Vision configuration record, when ffprobe reports one.
@@ -296,7 +316,8 @@ pub fn interpret(out: &FfprobeOutput, filename: &str) -> Result<Probe, ProbeErro
             dolby_vision: dolby_vision(st),
             codec,
         };
-        (v.display_width, v.display_height) = v.displayed_size();
+        let (w, h) = square_pixel_size(st, v.width, v.height);
+        (v.display_width, v.display_height) = v.turned(w, h);
         v
     });
     if video.is_none() && audio.is_empty() {
@@ -659,6 +680,20 @@ mod tests {
             (v.rotation, v.display_width, v.display_height),
             (0, 1280, 720)
         );
+        // Wide pixels (a 16:9 DVD picture stored 720x576) are shown wider: renditions have
+        // square pixels, so the displayed size carries the stretch; turned, it swaps.
+        let dvd = phone_clip(720, 576, r#","sample_aspect_ratio":"64:45""#);
+        assert_eq!((dvd.display_width, dvd.display_height), (1024, 576));
+        let turned = phone_clip(
+            720,
+            576,
+            &format!(r#","sample_aspect_ratio":"64:45"{}"#, display_matrix("-90")),
+        );
+        assert_eq!((turned.display_width, turned.display_height), (576, 1024));
+        for square in ["1:1", "0:1", "N/A"] {
+            let v = phone_clip(1280, 720, &format!(r#","sample_aspect_ratio":"{square}""#));
+            assert_eq!((v.display_width, v.display_height), (1280, 720), "{square}");
+        }
         // Records stored before the displayed size was: computed from the rotation.
         let mut old = v.clone();
         (old.rotation, old.display_width, old.display_height) = (270, 0, 0);
