@@ -17,6 +17,11 @@ export const VIDEO_10BIT = {
   vp9: 'vp09.02.10.10',
   av1: 'av01.0.08M.10',
 };
+// Dolby Vision as HLS names it: profile 5 (no compatible base) and 8.4 (an HLG base, phones).
+export const DOLBY_VISION = {
+  p5: 'dvh1.05.06',
+  p84: 'dvh1.08.04',
+};
 export const AUDIO = {
   aac: ['audio/mp4; codecs="mp4a.40.2"'],
   mp3: ['audio/mpeg', 'audio/mp4; codecs="mp3"'],
@@ -111,7 +116,18 @@ export function detect(Hls = window.Hls) {
   const maxWidth = Math.max(sw, sh, 1920);
   const maxHeight = Math.max(Math.min(sw, sh), 1080);
 
-  const hdr = !!window.matchMedia?.('(video-dynamic-range: high)').matches;
+  // HDR: a screen that shows it (the video plane's range where the browser reports it, else the
+  // screen's) and a 10-bit decoder for the codecs HDR travels in (HEVC Main 10 carries phones'
+  // HLG and Dolby Vision 8.4; AV1 and VP9 profile 2 carry PQ). Dolby Vision: the browser names
+  // it (Safari on Apple's devices does), needed for profile 5, which has no HDR10/HLG base.
+  const media = (q) => !!window.matchMedia?.(q).matches;
+  const screenHdr = media('(video-dynamic-range: high)') || media('(dynamic-range: high)');
+  const hdr = screenHdr && tenBit;
+  const dolbyVision = hdr && Object.values(DOLBY_VISION).some((codec) => {
+    const r = videoOk(codec);
+    return r.file && (mode !== 'hls.js' || r.mse);
+  });
+  detail.hdr = { screen: screenHdr, ten_bit: tenBit, dolby_vision: dolbyVision };
 
   const query = {
     containers: containers.join(','),
@@ -122,6 +138,7 @@ export function detect(Hls = window.Hls) {
     max_audio_channels: '2',
     max_video_bit_depth: tenBit ? '10' : '8',
     hdr: hdr ? 'true' : 'false',
+    dolby_vision: dolbyVision ? 'true' : 'false',
   };
   // The API refuses an empty list: leave such a parameter out (the server then assumes its
   // conservative default) rather than send nothing.

@@ -88,6 +88,65 @@ python3 -c 'import random, sys; r = random.Random(20261126); sys.stdout.buffer.w
 # shellcheck disable=SC2046
 ff $(tone 3 880) -c:a aac -b:a 96k -ac 2 "$TMP/audio_only.m4a"
 
+# Phone-like sources (2 s, 640x360 coded, a keyframe every second -> 2 keyframes). ffmpeg 5.1
+# writes a display matrix only on a stream copy with a `rotate` tag (it reads a tag of 90 back as
+# ffprobe `rotation` 90, i.e. shown turned 270 clockwise; any quarter turn is portrait).
+# HEVC Main 10 HLG in MOV, as phones record HDR, turned a quarter: portrait 360x640 on screen.
+# shellcheck disable=SC2046
+ff $(video 640x360 24 2) $(tone 2 500) -map 0:v -map 1:a \
+  -c:v libx265 -preset ultrafast -pix_fmt yuv420p10le -tag:v hvc1 \
+  -color_primaries bt2020 -color_trc arib-std-b67 -colorspace bt2020nc \
+  -x265-params "keyint=24:min-keyint=24:scenecut=0:log-level=error:colorprim=bt2020:transfer=arib-std-b67:colormatrix=bt2020nc" \
+  -c:a aac -b:a 64k -ac 2 "$TMP/hlg_upright.mov"
+ff -i "$TMP/hlg_upright.mov" -map 0 -c copy -metadata:s:v:0 rotate=90 "$TMP/phone_hevc_hlg_r90.mov"
+# H.264 clips turned 180 (landscape, upside down) and 270 (portrait).
+# shellcheck disable=SC2046
+ff $(video 640x360 24 2) $(tone 2 600) -map 0:v -map 1:a \
+  -c:v libx264 -preset veryfast -profile:v high -pix_fmt yuv420p -g 24 -keyint_min 24 -sc_threshold 0 \
+  -c:a aac -b:a 64k -ac 2 "$TMP/h264_upright.mov"
+ff -i "$TMP/h264_upright.mov" -map 0 -c copy -metadata:s:v:0 rotate=180 "$TMP/phone_h264_r180.mov"
+ff -i "$TMP/h264_upright.mov" -map 0 -c copy -metadata:s:v:0 rotate=270 "$TMP/phone_h264_r270.mov"
+# Dolby Vision profile 8.4 (an iPhone's HDR: an HLG base layer): the HLG clip with a Dolby Vision
+# configuration record (`dvcC`) added to its sample entry. There is no RPU metadata in the
+# stream (no encoder for it here): players and ffprobe go by the record, which is what the
+# service reads. The moov follows the mdat, so adding the box moves no chunk offset.
+python3 - "$TMP/hlg_upright.mov" "$TMP/phone_dv84.mov" <<'PY'
+import struct, sys
+src, dst = sys.argv[1], sys.argv[2]
+data = bytearray(open(src, "rb").read())
+# dv_version 1.0, profile 8, level 4, RPU + base layer present, base compatible with HLG (4).
+profile, level, compat = 8, 4, 4
+rec = bytes([1, 0, (profile << 1) | (level >> 5), ((level & 31) << 3) | 0b101, compat << 4]) + bytes(19)
+box = struct.pack(">I4s", 8 + len(rec), b"dvcC") + rec
+skip = {b"stsd": 8, b"hvc1": 78}  # bytes before the child boxes (full box / visual sample entry)
+def chain(start, end, path):
+    pos = start
+    while pos + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if kind == path[0]:
+            rest = [] if len(path) == 1 else chain(pos + 8 + skip.get(kind, 0), pos + size, path[1:])
+            if rest is not None:
+                return [(pos, size)] + rest
+        pos += size
+    return None
+boxes = chain(0, len(data), [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd", b"hvc1"])
+if not boxes or chain(0, boxes[0][0], [b"mdat"]) is None:
+    sys.exit("gen-media: no hvc1 sample entry after the mdat")
+end = boxes[-1][0] + boxes[-1][1]
+data[end:end] = box
+for pos, size in boxes:
+    data[pos:pos + 4] = struct.pack(">I", size + len(box))
+open(dst, "wb").write(data)
+PY
+# HDR10 HEVC in MP4 (PQ, mastering display and light level), landscape.
+# shellcheck disable=SC2046
+ff $(video 640x360 24 2) $(tone 2 700) -map 0:v -map 1:a \
+  -c:v libx265 -preset ultrafast -pix_fmt yuv420p10le -tag:v hvc1 \
+  -color_primaries bt2020 -color_trc smpte2084 -colorspace bt2020nc \
+  -x265-params "keyint=24:min-keyint=24:scenecut=0:log-level=error:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc:hdr10=1:master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):max-cll=1000,400" \
+  -c:a aac -b:a 64k -ac 2 -movflags +faststart "$TMP/hevc_hdr10.mp4"
+rm -f "$TMP/hlg_upright.mov" "$TMP/h264_upright.mov"
+
 # Subtitles (SPEC §3 "Tracks"): an MKV with three text tracks (SubRip with non-ASCII text, ASS
 # with styling WebVTT cannot carry, forced; SubRip titled "SDH", default) and an MP4 with a
 # mov_text track (MP4 marks it default). The cue texts are the tests' truth; their times are read
@@ -171,6 +230,27 @@ cat >"$TMP/manifest.json" <<'EOF'
     "h264_eac3.mp4": {"container": "mp4", "duration": 4.0, "keyframes": 2,
       "video": {"codec": "h264", "profile": "High", "width": 640, "height": 360, "bit_depth": 8, "frame_rate": 24.0},
       "audio": [{"codec": "eac3", "channels": 6}]},
+    "phone_hevc_hlg_r90.mov": {"container": "mov", "duration": 2.0, "keyframes": 2,
+      "video": {"codec": "hevc", "profile": "Main 10", "width": 640, "height": 360, "bit_depth": 10, "frame_rate": 24.0,
+        "rotation": 270, "display_width": 360, "display_height": 640, "hdr": "hlg"},
+      "audio": [{"codec": "aac", "channels": 2}]},
+    "phone_h264_r180.mov": {"container": "mov", "duration": 2.0, "keyframes": 2,
+      "video": {"codec": "h264", "profile": "High", "width": 640, "height": 360, "bit_depth": 8, "frame_rate": 24.0,
+        "rotation": 180, "display_width": 640, "display_height": 360, "hdr": "sdr"},
+      "audio": [{"codec": "aac", "channels": 2}]},
+    "phone_h264_r270.mov": {"container": "mov", "duration": 2.0, "keyframes": 2,
+      "video": {"codec": "h264", "profile": "High", "width": 640, "height": 360, "bit_depth": 8, "frame_rate": 24.0,
+        "rotation": 90, "display_width": 360, "display_height": 640, "hdr": "sdr"},
+      "audio": [{"codec": "aac", "channels": 2}]},
+    "phone_dv84.mov": {"container": "mov", "duration": 2.0, "keyframes": 2,
+      "video": {"codec": "hevc", "profile": "Main 10", "width": 640, "height": 360, "bit_depth": 10, "frame_rate": 24.0,
+        "rotation": 0, "display_width": 640, "display_height": 360, "hdr": "dolby_vision",
+        "dolby_vision": {"profile": 8, "level": 4, "compatibility": 4}},
+      "audio": [{"codec": "aac", "channels": 2}]},
+    "hevc_hdr10.mp4": {"container": "mp4", "duration": 2.0, "keyframes": 2,
+      "video": {"codec": "hevc", "profile": "Main 10", "width": 640, "height": 360, "bit_depth": 10, "frame_rate": 24.0,
+        "rotation": 0, "display_width": 640, "display_height": 360, "hdr": "hdr10"},
+      "audio": [{"codec": "aac", "channels": 2}]},
     "subs.mkv": {"container": "mkv", "duration": 4.0, "keyframes": 2,
       "video": {"codec": "h264", "profile": "High", "width": 320, "height": 180, "bit_depth": 8, "frame_rate": 24.0},
       "audio": [{"codec": "aac", "channels": 2}],

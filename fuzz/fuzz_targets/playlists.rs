@@ -90,6 +90,10 @@ fn probe(m: &Media<'_>, duration: f64, keyframes: Vec<f64>) -> Probe {
         ][usize::from(m.hdr % 4)],
         interlaced: false,
         bitrate: None,
+        rotation: 0,
+        display_width: 0,
+        display_height: 0,
+        dolby_vision: None,
     });
     let audio = (m.channels > 0).then(|| AudioStream {
         index: 1,

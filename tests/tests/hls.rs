@@ -1203,3 +1203,270 @@ async fn embedded_cleanup_keeps_what_live_sessions_share() {
 async fn cloud_cleanup_keeps_what_live_sessions_share() {
     cleanup_keeps_what_live_sessions_share(Api::cloud().await).await;
 }
+
+// ---- phones: orientation and HDR (SPEC §4 "Orientation", "HDR") ----
+
+/// An HDR-capable client (HEVC 10-bit, PQ and HLG) that needs HLS for MP4 and MOV files, so
+/// their video is copied into segments.
+const HDR_HEVC_CLIENT: &str = "containers=mkv&video_codecs=h264,hevc&audio_codecs=aac&\
+     max_audio_channels=2&max_video_bit_depth=10&hdr=true";
+
+/// One `EXT-X-STREAM-INF` of a master: its attributes and its resolved URI.
+struct Variant {
+    resolution: (u32, u32),
+    range: String,
+    supplemental: Option<String>,
+    uri: String,
+}
+
+fn variants_of(master_url: &str, master: &str) -> Vec<Variant> {
+    let mut out = vec![];
+    let mut lines = master.lines();
+    while let Some(l) = lines.next() {
+        let Some(attrs) = l.strip_prefix("#EXT-X-STREAM-INF:") else {
+            continue;
+        };
+        let attr = |name: &str| {
+            attrs
+                .split(&format!(",{name}="))
+                .nth(1)
+                .map(|rest| match rest.strip_prefix('"') {
+                    Some(q) => q.split('"').next().unwrap_or("").to_string(),
+                    None => rest.split(',').next().unwrap_or("").to_string(),
+                })
+        };
+        let res = attr("RESOLUTION").expect("RESOLUTION");
+        let (w, h) = res.split_once('x').unwrap();
+        out.push(Variant {
+            resolution: (w.parse().unwrap(), h.parse().unwrap()),
+            range: attr("VIDEO-RANGE").unwrap_or_else(|| panic!("no VIDEO-RANGE in {l}")),
+            supplemental: attr("SUPPLEMENTAL-CODECS"),
+            uri: resolve(master_url, lines.next().unwrap()),
+        });
+    }
+    out
+}
+
+/// What an independent client finds in the first segment (with its init) of a variant: the
+/// stream's stored size, sample aspect ratio, transfer and rotation, the size ffmpeg shows
+/// (it applies a display matrix when it decodes) and whether a Dolby Vision record is there.
+struct Seen {
+    coded: (u32, u32),
+    sar: String,
+    transfer: String,
+    rotated: bool,
+    dolby_vision: bool,
+    shown: (u32, u32),
+}
+
+async fn first_segment_seen(variant_url: &str, file: &Path) -> Seen {
+    let (map, segs) = uris(variant_url, &text(variant_url).await);
+    let init = fetch_segment(&map.expect("fMP4 init")).await.unwrap();
+    let seg = fetch_segment(&segs[0]).await.unwrap();
+    std::fs::write(file, [&init[..], &seg[..]].concat()).unwrap();
+    let path = file.to_str().unwrap();
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_streams"])
+        .args(["-of", "json", path])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let st = &v["streams"][0];
+    let side = st["side_data_list"].as_array().cloned().unwrap_or_default();
+    let has = |kind: &str| {
+        side.iter().any(|d| {
+            d["side_data_type"]
+                .as_str()
+                .is_some_and(|t| t.contains(kind))
+        })
+    };
+    let png = file.with_extension("png");
+    let shown = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i", path, "-frames:v", "1"])
+        .arg(&png)
+        .status()
+        .unwrap();
+    assert!(shown.success(), "ffmpeg decodes {path}");
+    let size = ffprobe_lines(
+        &["-show_entries", "stream=width,height", "-of", "csv=p=0"],
+        png.to_str().unwrap(),
+    );
+    let (w, h) = size.trim().split_once(',').unwrap();
+    Seen {
+        coded: (
+            st["width"].as_u64().unwrap() as u32,
+            st["height"].as_u64().unwrap() as u32,
+        ),
+        sar: st["sample_aspect_ratio"].as_str().unwrap_or("").to_string(),
+        transfer: st["color_transfer"].as_str().unwrap_or("").to_string(),
+        rotated: side.iter().any(|d| {
+            d["side_data_type"] == "Display Matrix" && d["rotation"].as_f64() != Some(0.0)
+        }),
+        dolby_vision: has("DOVI"),
+        shown: (w.parse().unwrap(), h.parse().unwrap()),
+    }
+}
+
+/// (file, client query, method, the upright source size, VIDEO-RANGE, SUPPLEMENTAL-CODECS)
+type PhoneCase = (
+    &'static str,
+    String,
+    &'static str,
+    (u32, u32),
+    &'static str,
+    Option<&'static str>,
+);
+
+/// Phone-like sources (rotated 90/180/270, HEVC HLG in MOV, Dolby Vision 8.4 on HLG, HDR10)
+/// played by ffmpeg as the client. Transcoded for an SDR H.264 client: every rung upright with
+/// square pixels, stored at the size the master announces (never above the source), BT.709 with
+/// no PQ/HLG transfer, no display matrix. Copied for an HDR client: the display matrix and the
+/// transfer kept, the master's RESOLUTION the turned size, VIDEO-RANGE HLG/PQ, and for Dolby
+/// Vision the record kept and SUPPLEMENTAL-CODECS.
+// Long because it is one table of sources and clients with one shared check of each stream.
+async fn phones_play_upright_and_in_their_range(api: Api) {
+    let t = token("phone-viewer");
+    let dir = media_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let sdr = STEREO_AAC_H264_MP4;
+    let cases: &[PhoneCase] = &[
+        (
+            "phone_hevc_hlg_r90.mov",
+            sdr.into(),
+            "transcode",
+            (360, 640),
+            "SDR",
+            None,
+        ),
+        // Limits compare the displayed size: 360 wide as coded is 640 high on screen.
+        (
+            "phone_h264_r270.mov",
+            format!("{sdr}&max_height=600"),
+            "transcode",
+            (360, 640),
+            "SDR",
+            None,
+        ),
+        (
+            "phone_h264_r180.mov",
+            format!("{sdr}&max_width=600"),
+            "transcode",
+            (640, 360),
+            "SDR",
+            None,
+        ),
+        (
+            "phone_dv84.mov",
+            sdr.into(),
+            "transcode",
+            (640, 360),
+            "SDR",
+            None,
+        ),
+        (
+            "hevc_hdr10.mp4",
+            sdr.into(),
+            "transcode",
+            (640, 360),
+            "SDR",
+            None,
+        ),
+        (
+            "phone_hevc_hlg_r90.mov",
+            HDR_HEVC_CLIENT.into(),
+            "remux",
+            (360, 640),
+            "HLG",
+            None,
+        ),
+        (
+            "phone_h264_r270.mov",
+            HDR_HEVC_CLIENT.into(),
+            "remux",
+            (360, 640),
+            "SDR",
+            None,
+        ),
+        (
+            "phone_dv84.mov",
+            HDR_HEVC_CLIENT.into(),
+            "remux",
+            (640, 360),
+            "HLG",
+            Some("dvh1.08.04/db4h"),
+        ),
+        (
+            "hevc_hdr10.mp4",
+            HDR_HEVC_CLIENT.into(),
+            "remux",
+            (640, 360),
+            "PQ",
+            None,
+        ),
+    ];
+    for (n, (file, query, method, upright, range, supplemental)) in cases.iter().enumerate() {
+        let what = format!("{}: {file} for {query}", api.name());
+        let id = api.upload_settled(&t, &dir.join(file)).await;
+        let s = start(&api, &t, &id, query).await;
+        assert_eq!(&s.method, method, "{what}");
+        let (ok, stderr) = ffmpeg_plays(&s.master);
+        assert!(ok && stderr.trim().is_empty(), "{what}: ffmpeg: {stderr}");
+        let master = text(&s.master).await;
+        let variants = variants_of(&s.master, &master);
+        assert!(!variants.is_empty(), "{what}: {master}");
+        for (k, v) in variants.iter().enumerate() {
+            let seen = first_segment_seen(&v.uri, &tmp.path().join(format!("{n}_{k}.mp4"))).await;
+            let what = format!("{what}, variant {k} ({master})");
+            assert_eq!(&v.range, range, "{what}");
+            assert_eq!(v.supplemental.as_deref(), *supplemental, "{what}");
+            // What the viewer sees is what the master says, upright, never above the source.
+            assert_eq!(seen.shown, v.resolution, "{what}");
+            let (w, h) = v.resolution;
+            assert!(w <= upright.0 && h <= upright.1, "{what}: upscaled");
+            assert_eq!(w > h, upright.0 > upright.1, "{what}: turned the wrong way");
+            assert!(
+                matches!(seen.sar.as_str(), "1:1" | "0:1" | "N/A" | ""),
+                "{what}: sample aspect ratio {}",
+                seen.sar
+            );
+            if *method == "transcode" {
+                assert_eq!(seen.coded, v.resolution, "{what}: stored upright");
+                assert!(!seen.rotated, "{what}: no display matrix on a transcode");
+                assert!(!seen.dolby_vision, "{what}");
+                if file.contains("hlg") || file.contains("hdr10") || file.contains("dv") {
+                    assert_eq!(seen.transfer, "bt709", "{what}: tone-mapped");
+                }
+                assert!(
+                    !matches!(seen.transfer.as_str(), "smpte2084" | "arib-std-b67"),
+                    "{what}: {}",
+                    seen.transfer
+                );
+            } else {
+                // A copy is the source's picture, with its matrix and its transfer.
+                assert_eq!(seen.rotated, upright.0 < upright.1, "{what}: matrix kept");
+                match *range {
+                    "HLG" => assert_eq!(seen.transfer, "arib-std-b67", "{what}"),
+                    "PQ" => assert_eq!(seen.transfer, "smpte2084", "{what}"),
+                    _ => assert!(
+                        !matches!(seen.transfer.as_str(), "smpte2084" | "arib-std-b67"),
+                        "{what}: {}",
+                        seen.transfer
+                    ),
+                }
+                assert_eq!(seen.dolby_vision, supplemental.is_some(), "{what}");
+            }
+        }
+    }
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_phones_play_upright_and_in_their_range() {
+    phones_play_upright_and_in_their_range(Api::embedded().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the local AWS stack (scripts/test.sh runs it)"]
+async fn cloud_phones_play_upright_and_in_their_range() {
+    phones_play_upright_and_in_their_range(Api::cloud().await).await;
+}

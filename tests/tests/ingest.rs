@@ -69,6 +69,18 @@ fn check_against_manifest(name: &str, view: &Value, want: &Value) {
             for field in ["codec", "profile", "width", "height", "bit_depth"] {
                 assert_eq!(got[field], v[field], "{name} video {field}");
             }
+            // Phone-like files also state their orientation and HDR.
+            for field in [
+                "rotation",
+                "display_width",
+                "display_height",
+                "hdr",
+                "dolby_vision",
+            ] {
+                if let Some(want) = v.get(field) {
+                    assert_eq!(&got[field], want, "{name} video {field}");
+                }
+            }
             let fps = got["frame_rate"].as_f64().expect("frame rate");
             assert!(
                 (fps - v["frame_rate"].as_f64().unwrap()).abs() < 0.01,

@@ -24,6 +24,10 @@ pub fn remux_fixture() -> (Probe, Decision, RenditionSet) {
         hdr: HdrKind::Sdr,
         interlaced: false,
         bitrate: None,
+        rotation: 0,
+        display_width: 0,
+        display_height: 0,
+        dolby_vision: None,
     };
     let audio = AudioStream {
         index: 1,

@@ -102,6 +102,44 @@ pub enum HdrKind {
     DolbyVision,
 }
 
+/// The dynamic range a picture is coded in, as HLS names it (`VIDEO-RANGE`): SDR, or HDR with
+/// the PQ (SMPTE ST 2084: HDR10, Dolby Vision profiles 5 and 8.1) or HLG (ARIB STD-B67: phones'
+/// HDR, Dolby Vision profile 8.4) transfer. It says how the base picture is decoded to light,
+/// so it picks both the master's label and the tone-mapping's input transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DynamicRange {
+    #[default]
+    Sdr,
+    Pq,
+    Hlg,
+}
+
+impl DynamicRange {
+    /// The `VIDEO-RANGE` attribute value.
+    pub fn as_hls(self) -> &'static str {
+        match self {
+            DynamicRange::Sdr => "SDR",
+            DynamicRange::Pq => "PQ",
+            DynamicRange::Hlg => "HLG",
+        }
+    }
+}
+
+/// A Dolby Vision configuration record (the `dvcC`/`dvvC` box, ffprobe's "DOVI configuration
+/// record"). Phones record profile 8.4 (an HLG base layer plus metadata); streaming services
+/// ship 8.1 (an HDR10 base) and 5 (no backward-compatible base: only a Dolby Vision decoder
+/// shows it right).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DolbyVision {
+    pub profile: u8,
+    pub level: u8,
+    /// `dv_bl_signal_compatibility_id`: what the base layer is without the metadata: 0 none
+    /// (profile 5), 1 HDR10, 2 SDR, 4 HLG, 6 Blu-ray HDR10.
+    pub compatibility: u8,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VideoStream {
@@ -120,6 +158,64 @@ pub struct VideoStream {
     pub hdr: HdrKind,
     pub interlaced: bool,
     pub bitrate: Option<u64>,
+    /// Degrees (0, 90, 180, 270) the coded picture is turned clockwise to be shown: a phone's
+    /// display matrix. `width`/`height` are the coded size.
+    #[serde(default)]
+    pub rotation: u16,
+    /// The size the viewer sees: the coded size with square pixels (stretched by a sample
+    /// aspect ratio other than 1:1), swapped for 90 and 270. What client limits and ladder
+    /// rungs compare with (0 in records probed before rotation was recorded: read
+    /// them through [`VideoStream::displayed_size`]).
+    #[serde(default)]
+    pub display_width: u32,
+    #[serde(default)]
+    pub display_height: u32,
+    /// The Dolby Vision configuration, when the stream carries one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dolby_vision: Option<DolbyVision>,
+}
+
+impl VideoStream {
+    /// True when the display turns the picture a quarter (its width and height swap).
+    pub fn quarter_turned(&self) -> bool {
+        self.rotation % 180 == 90
+    }
+
+    /// (width, height) as displayed: rotation applied (and, for records that store it, the
+    /// sample aspect ratio).
+    pub fn displayed_size(&self) -> (u32, u32) {
+        if self.display_width > 0 && self.display_height > 0 {
+            (self.display_width, self.display_height)
+        } else {
+            self.turned(self.width, self.height)
+        }
+    }
+
+    /// An upright-as-coded size turned as the display turns this stream.
+    pub fn turned(&self, width: u32, height: u32) -> (u32, u32) {
+        if self.quarter_turned() {
+            (height, width)
+        } else {
+            (width, height)
+        }
+    }
+
+    /// The dynamic range of the picture as decoded (for Dolby Vision: of its base layer; a
+    /// profile 5 stream, which has none, counts as PQ).
+    pub fn video_range(&self) -> DynamicRange {
+        let hlg = self.color_transfer.as_deref() == Some("arib-std-b67");
+        match self.hdr {
+            HdrKind::Sdr => DynamicRange::Sdr,
+            HdrKind::Hdr10 => DynamicRange::Pq,
+            HdrKind::Hlg => DynamicRange::Hlg,
+            HdrKind::DolbyVision => match self.dolby_vision.map(|d| d.compatibility) {
+                Some(4) => DynamicRange::Hlg,
+                Some(2) => DynamicRange::Sdr,
+                _ if hlg => DynamicRange::Hlg,
+                _ => DynamicRange::Pq,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

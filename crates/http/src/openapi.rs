@@ -116,7 +116,16 @@ const STREAM_QUERY: &[QueryParam] = &[
         Type::Integer,
         "Deepest video bit depth (8, 10)",
     ),
-    ("hdr", Type::Boolean, "Whether the client shows HDR"),
+    (
+        "hdr",
+        Type::Boolean,
+        "Whether the client shows HDR (PQ and HLG)",
+    ),
+    (
+        "dolby_vision",
+        Type::Boolean,
+        "Whether the client decodes Dolby Vision (needed for profile 5)",
+    ),
     (
         "audio_track",
         Type::Integer,

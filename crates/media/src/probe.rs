@@ -11,7 +11,9 @@ use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
 
-use stream_core::model::{AudioStream, HdrKind, Probe, SubtitleKind, SubtitleStream, VideoStream};
+use stream_core::model::{
+    AudioStream, DolbyVision, HdrKind, Probe, SubtitleKind, SubtitleStream, VideoStream,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
@@ -53,6 +55,7 @@ pub struct FfStream {
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub pix_fmt: Option<String>,
+    pub sample_aspect_ratio: Option<String>,
     pub level: Option<i64>,
     pub field_order: Option<String>,
     pub avg_frame_rate: Option<String>,
@@ -96,12 +99,7 @@ fn bit_depth(st: &FfStream) -> u8 {
 }
 
 fn hdr_kind(st: &FfStream) -> HdrKind {
-    let dovi = st.side_data_list.iter().any(|d| {
-        d.get("side_data_type")
-            .and_then(|t| t.as_str())
-            .is_some_and(|t| t.contains("DOVI"))
-    });
-    if dovi {
+    if side_data(st, "DOVI").is_some() {
         return HdrKind::DolbyVision;
     }
     match st.color_transfer.as_deref() {
@@ -109,6 +107,74 @@ fn hdr_kind(st: &FfStream) -> HdrKind {
         Some("arib-std-b67") => HdrKind::Hlg,
         _ => HdrKind::Sdr,
     }
+}
+
+/// The side data entry of ffprobe's `side_data_type` containing `kind`.
+fn side_data<'a>(st: &'a FfStream, kind: &str) -> Option<&'a serde_json::Value> {
+    st.side_data_list.iter().find(|d| {
+        d.get("side_data_type")
+            .and_then(|t| t.as_str())
+            .is_some_and(|t| t.contains(kind))
+    })
+}
+
+/// Degrees the picture is turned clockwise for display, one of 0/90/180/270. ffprobe reports a
+/// display matrix's `rotation` as libavutil defines it (counter-clockwise degrees; an upright
+/// phone clip reads -90 in current ffmpeg, +90 in some older releases for the same file); old
+/// MOV files carry a `rotate` tag in clockwise degrees instead. The pipeline itself only needs
+/// to know whether the sides swap (ffmpeg turns the picture when it decodes, the players when
+/// they show a copy), so the sign convention of one ffmpeg release cannot make a picture wrong.
+fn rotation(st: &FfStream) -> u16 {
+    let clockwise = side_data(st, "Display Matrix")
+        .and_then(|d| d.get("rotation"))
+        .and_then(|r| {
+            r.as_f64()
+                .or_else(|| r.as_str().and_then(|s| s.trim().parse().ok()))
+        })
+        .map(|ccw| -ccw)
+        .or_else(|| {
+            st.tags
+                .get("rotate")
+                .and_then(|r| r.trim().parse::<f64>().ok())
+        })
+        .filter(|d| d.is_finite())
+        .unwrap_or(0.0);
+    // To the nearest quarter turn (matrices hold fixed-point cosines).
+    ((clockwise / 90.0).round() as i64 * 90).rem_euclid(360) as u16
+}
+
+/// The coded size with square pixels: the width stretched by the sample aspect ratio (DVD and
+/// broadcast video store 16:9 pictures in 720x576 with wide pixels). Renditions are made with
+/// square pixels, so their size must come from this shape, not from the stored one.
+fn square_pixel_size(st: &FfStream, width: u32, height: u32) -> (u32, u32) {
+    let sar = st
+        .sample_aspect_ratio
+        .as_deref()
+        .and_then(|s| s.split_once(':'))
+        .and_then(|(n, d)| Some((n.trim().parse::<u32>().ok()?, d.trim().parse::<u32>().ok()?)))
+        .filter(|&(n, d)| n > 0 && d > 0 && n != d);
+    match sar {
+        Some((n, d)) => {
+            let w = (u64::from(width) * u64::from(n) + u64::from(d) / 2) / u64::from(d);
+            (u32::try_from(w).unwrap_or(width).max(1), height)
+        }
+        None => (width, height),
+    }
+}
+
+/// The Dolby Vision configuration record, when ffprobe reports one.
+fn dolby_vision(st: &FfStream) -> Option<DolbyVision> {
+    let d = side_data(st, "DOVI")?;
+    let field = |k: &str| {
+        d.get(k)
+            .and_then(|v| v.as_u64())
+            .and_then(|v| u8::try_from(v).ok())
+    };
+    Some(DolbyVision {
+        profile: field("dv_profile")?,
+        level: field("dv_level").unwrap_or(0),
+        compatibility: field("dv_bl_signal_compatibility_id").unwrap_or(0),
+    })
 }
 
 fn level(codec: &str, raw: Option<i64>) -> Option<f64> {
@@ -225,7 +291,7 @@ pub fn interpret(out: &FfprobeOutput, filename: &str) -> Result<Probe, ProbeErro
         .collect();
     let video = video_st.map(|st| {
         let codec = st.codec_name.clone().unwrap_or_else(|| "unknown".into());
-        VideoStream {
+        let mut v = VideoStream {
             index: st.index,
             level: level(&codec, st.level),
             profile: st.profile.clone(),
@@ -247,8 +313,15 @@ pub fn interpret(out: &FfprobeOutput, filename: &str) -> Result<Probe, ProbeErro
                 .as_deref()
                 .is_some_and(|f| f != "progressive" && f != "unknown"),
             bitrate: num(&st.bit_rate),
+            rotation: rotation(st),
+            display_width: 0,
+            display_height: 0,
+            dolby_vision: dolby_vision(st),
             codec,
-        }
+        };
+        let (w, h) = square_pixel_size(st, v.width, v.height);
+        (v.display_width, v.display_height) = v.turned(w, h);
+        v
     });
     if video.is_none() && audio.is_empty() {
         return Err(ProbeError::Unusable(
@@ -519,6 +592,7 @@ fn keyframe_time(line: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use stream_core::model::DynamicRange;
 
     const MKV_HEVC: &str = r#"{
       "streams": [
@@ -559,6 +633,134 @@ mod tests {
         );
         assert_eq!(p.audio[0].language.as_deref(), Some("fre"));
         assert_eq!(p.subtitles[0].kind, SubtitleKind::Bitmap);
+    }
+
+    /// One video stream as ffprobe prints a phone's clip: `extra` is spliced into the stream
+    /// object (side data, tags, colour fields).
+    fn phone_clip(w: u32, h: u32, extra: &str) -> VideoStream {
+        let json = format!(
+            r#"{{"streams":[{{"index":0,"codec_type":"video","codec_name":"hevc","profile":"Main 10","width":{w},"height":{h},"pix_fmt":"yuv420p10le","r_frame_rate":"30/1","avg_frame_rate":"30/1"{extra}}}],"format":{{"format_name":"mov,mp4,m4a,3gp,3g2,mj2","duration":"2.0","tags":{{"major_brand":"qt  "}}}}}}"#
+        );
+        let out: FfprobeOutput = serde_json::from_str(&json).unwrap();
+        interpret(&out, "IMG_0001.MOV").unwrap().video.unwrap()
+    }
+
+    fn display_matrix(rotation: &str) -> String {
+        format!(
+            r#","side_data_list":[{{"side_data_type":"Display Matrix","displaymatrix":"\n00000000:            0       65536           0\n","rotation":{rotation}}}]"#
+        )
+    }
+
+    #[test]
+    fn rotation_and_the_displayed_size_are_recorded() {
+        // ffprobe's `rotation` is counter-clockwise: -90 is a clip shown turned 90 clockwise.
+        for (rotation, clockwise, shown) in [
+            ("-90", 90, (720, 1280)),
+            ("90", 270, (720, 1280)),
+            ("-270", 270, (720, 1280)),
+            ("180", 180, (1280, 720)),
+            ("-180", 180, (1280, 720)),
+            ("-90.00000000000001", 90, (720, 1280)),
+            ("0", 0, (1280, 720)),
+            ("\"-90\"", 90, (720, 1280)),
+        ] {
+            let v = phone_clip(1280, 720, &display_matrix(rotation));
+            assert_eq!(v.rotation, clockwise, "{rotation}");
+            assert_eq!((v.display_width, v.display_height), shown, "{rotation}");
+            assert_eq!((v.width, v.height), (1280, 720), "the coded size stays");
+        }
+        // Old MOV files: a clockwise `rotate` tag.
+        for (tag, clockwise, shown) in [
+            ("90", 90, (720, 1280)),
+            ("270", 270, (720, 1280)),
+            ("180", 180, (1280, 720)),
+        ] {
+            let v = phone_clip(1280, 720, &format!(r#","tags":{{"rotate":"{tag}"}}"#));
+            assert_eq!(
+                (v.rotation, (v.display_width, v.display_height)),
+                (clockwise, shown),
+                "{tag}"
+            );
+        }
+        let v = phone_clip(1280, 720, "");
+        assert_eq!(
+            (v.rotation, v.display_width, v.display_height),
+            (0, 1280, 720)
+        );
+        // Wide pixels (a 16:9 DVD picture stored 720x576) are shown wider: renditions have
+        // square pixels, so the displayed size carries the stretch; turned, it swaps.
+        let dvd = phone_clip(720, 576, r#","sample_aspect_ratio":"64:45""#);
+        assert_eq!((dvd.display_width, dvd.display_height), (1024, 576));
+        let turned = phone_clip(
+            720,
+            576,
+            &format!(r#","sample_aspect_ratio":"64:45"{}"#, display_matrix("-90")),
+        );
+        assert_eq!((turned.display_width, turned.display_height), (576, 1024));
+        for square in ["1:1", "0:1", "N/A"] {
+            let v = phone_clip(1280, 720, &format!(r#","sample_aspect_ratio":"{square}""#));
+            assert_eq!((v.display_width, v.display_height), (1280, 720), "{square}");
+        }
+        // Records stored before the displayed size was: computed from the rotation.
+        let mut old = v.clone();
+        (old.rotation, old.display_width, old.display_height) = (270, 0, 0);
+        assert_eq!(old.displayed_size(), (720, 1280));
+    }
+
+    #[test]
+    fn phone_hdr_is_recognised() {
+        let hlg = phone_clip(
+            1920,
+            1080,
+            r#","color_transfer":"arib-std-b67","color_primaries":"bt2020","color_space":"bt2020nc""#,
+        );
+        assert_eq!(
+            (hlg.hdr, hlg.video_range(), hlg.dolby_vision),
+            (HdrKind::Hlg, DynamicRange::Hlg, None)
+        );
+        let dovi = |profile: u8, compat: u8, transfer: &str| {
+            phone_clip(
+                1920,
+                1080,
+                &format!(
+                    r#","color_transfer":"{transfer}","side_data_list":[{{"side_data_type":"DOVI configuration record","dv_version_major":1,"dv_version_minor":0,"dv_profile":{profile},"dv_level":6,"rpu_present_flag":1,"el_present_flag":0,"bl_present_flag":1,"dv_bl_signal_compatibility_id":{compat}}}]"#
+                ),
+            )
+        };
+        // An iPhone's Dolby Vision: profile 8.4, an HLG base layer.
+        let p84 = dovi(8, 4, "arib-std-b67");
+        assert_eq!(p84.hdr, HdrKind::DolbyVision);
+        assert_eq!(p84.video_range(), DynamicRange::Hlg);
+        assert_eq!(
+            p84.dolby_vision,
+            Some(DolbyVision {
+                profile: 8,
+                level: 6,
+                compatibility: 4
+            })
+        );
+        // Profile 8.1: HDR10 underneath.
+        assert_eq!(dovi(8, 1, "smpte2084").video_range(), DynamicRange::Pq);
+        // Profile 5: no compatible base; ffprobe reports no transfer for its IPT picture.
+        let p5 = dovi(5, 0, "unknown");
+        assert_eq!(
+            (p5.hdr, p5.video_range()),
+            (HdrKind::DolbyVision, DynamicRange::Pq)
+        );
+        assert_eq!(
+            p5.dolby_vision.map(|d| (d.profile, d.compatibility)),
+            Some((5, 0))
+        );
+        // Rotation and HDR together, as phones record them.
+        let both = phone_clip(
+            1280,
+            720,
+            &display_matrix("-90").replace(
+                "\"side_data_list\"",
+                "\"color_transfer\":\"arib-std-b67\",\"side_data_list\"",
+            ),
+        );
+        assert_eq!((both.rotation, both.hdr), (90, HdrKind::Hlg));
     }
 
     #[test]

@@ -52,6 +52,10 @@ fn film_probe() -> Probe {
         hdr: HdrKind::Sdr,
         interlaced: false,
         bitrate: Some(8_000_000),
+        rotation: 0,
+        display_width: 0,
+        display_height: 0,
+        dolby_vision: None,
     };
     let audio = vec![
         AudioStream {

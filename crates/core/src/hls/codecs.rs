@@ -9,6 +9,8 @@
 
 use std::fmt;
 
+use crate::model::DolbyVision;
+
 /// Why a stream cannot be described in a CODECS string (so HLS cannot carry it as a copy).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodecError {
@@ -330,9 +332,48 @@ pub fn audio_fits_format(codec: &str, format: crate::playback::decision::Segment
 /// The AAC-LC CODECS value of transcoded audio.
 pub const AAC_LC: &str = "mp4a.40.2";
 
+/// The `SUPPLEMENTAL-CODECS` value of a copied Dolby Vision stream (Apple's HLS authoring
+/// spec; Dolby's "Dolby Vision streams within HLS"): the Dolby Vision codec (`dvh1` on HEVC,
+/// `dav1` on AV1) with its two-digit profile and level, then the brand that says what the
+/// base layer shows without the metadata: `db1p` HDR10, `db2g` SDR, `db4h` HLG. `CODECS` stays
+/// the base layer's, so a player without Dolby Vision still plays it. Profile 5 has no
+/// compatible base layer (no brand): its segments are written with the `hvc1` sample entry
+/// (ffmpeg 5.1's MP4 muxer has no `dvh1`) and the configuration record, so the Dolby Vision
+/// codec is named here too.
+pub fn dolby_vision_supplemental(codec: &str, dv: &DolbyVision) -> Option<String> {
+    let fourcc = match codec {
+        "hevc" => "dvh1",
+        "av1" => "dav1",
+        _ => return None,
+    };
+    let brand = match dv.compatibility {
+        1 | 6 => "/db1p",
+        2 => "/db2g",
+        4 => "/db4h",
+        _ => "",
+    };
+    Some(format!("{fourcc}.{:02}.{:02}{brand}", dv.profile, dv.level))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dolby_vision_is_named_with_what_its_base_shows() {
+        let dv = |profile, level, compatibility| DolbyVision {
+            profile,
+            level,
+            compatibility,
+        };
+        let s = |codec, d| dolby_vision_supplemental(codec, &d);
+        assert_eq!(s("hevc", dv(8, 4, 4)).as_deref(), Some("dvh1.08.04/db4h"));
+        assert_eq!(s("hevc", dv(8, 6, 1)).as_deref(), Some("dvh1.08.06/db1p"));
+        assert_eq!(s("hevc", dv(8, 7, 2)).as_deref(), Some("dvh1.08.07/db2g"));
+        assert_eq!(s("hevc", dv(5, 6, 0)).as_deref(), Some("dvh1.05.06"));
+        assert_eq!(s("av1", dv(10, 9, 1)).as_deref(), Some("dav1.10.09/db1p"));
+        assert_eq!(s("h264", dv(9, 5, 2)), None);
+    }
 
     fn v(codec: &str, profile: &str, level: Option<f64>) -> Result<String, CodecError> {
         video(codec, Some(profile), level, 1920, 1080, Some(24.0), 8)

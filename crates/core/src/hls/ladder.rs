@@ -18,14 +18,16 @@ use sha2::{Digest, Sha256};
 
 use super::codecs::{self, CodecError, H264Level};
 use super::plan::{self, PlanError, SegmentPlan};
-use crate::model::{AudioStream, Probe, VideoStream};
+use crate::model::{AudioStream, DynamicRange, Probe, VideoStream};
 use crate::playback::capabilities::Capabilities;
 use crate::playback::decision::{Decision, Method, SegmentFormat};
 
 /// Part of every content key: bump it whenever the bytes of a segment made from the same
 /// parameters change (encoder settings, packaging, the plan algorithms), so old segments are
 /// never mixed with new ones.
-pub const FORMAT_VERSION: u32 = 1;
+// 2: transcoded rungs are sized from the displayed (rotated) picture with square pixels
+// (`setsar=1`), and copied Dolby Vision keeps its configuration record.
+pub const FORMAT_VERSION: u32 = 2;
 /// The id (and path component) of the audio rendition.
 pub const AUDIO_ID: &str = "a";
 /// The id of a copied video rendition.
@@ -172,6 +174,12 @@ pub struct VideoRendition {
     pub bufsize: u64,
     /// The H.264 level to pass to x264 (`-level`); None for a copy.
     pub h264_level: Option<H264Level>,
+    /// `VIDEO-RANGE`: the source's for a copy (PQ or HLG for HDR), SDR for a transcode.
+    #[serde(default)]
+    pub video_range: DynamicRange,
+    /// `SUPPLEMENTAL-CODECS`: the Dolby Vision codec of a copied Dolby Vision stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supplemental_codecs: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -311,6 +319,12 @@ impl RenditionSet {
             &mut h,
             "level",
             &opt_u64(v.h264_level.map(|l| u64::from(l.idc()))),
+        );
+        field(&mut h, "video_range", v.video_range.as_hls().as_bytes());
+        field(
+            &mut h,
+            "supplemental_codecs",
+            v.supplemental_codecs.as_deref().unwrap_or("").as_bytes(),
         );
         hex::encode(h.finalize())
     }
@@ -471,6 +485,9 @@ fn audio_rendition(src: &AudioStream, method: Method, format: SegmentFormat) -> 
     aac_rendition(src)
 }
 
+/// A copied video rendition. Its CODECS (level included) describe the coded picture; its
+/// `RESOLUTION` is what the viewer sees, since the copy keeps the display matrix and players
+/// turn the picture.
 fn copy_rendition(v: &VideoStream, probe: &Probe) -> Result<VideoRendition, CodecError> {
     let codecs = codecs::video(
         &v.codec,
@@ -496,19 +513,24 @@ fn copy_rendition(v: &VideoStream, probe: &Probe) -> Result<VideoRendition, Code
             (f64::from(v.width) * f64::from(v.height) * v.frame_rate.unwrap_or(30.0) * 0.1) as u64
         })
         .max(1);
+    let (width, height) = v.displayed_size();
     Ok(VideoRendition {
         id: COPY_ID.into(),
         copy: true,
         source_index: v.index,
         codec: v.codec.clone(),
         codecs,
-        width: v.width,
-        height: v.height,
+        width,
+        height,
         frame_rate: v.frame_rate.filter(|f| f.is_finite() && *f > 0.0),
         bitrate,
         maxrate: scale(bitrate, COPY_PEAK_FACTOR),
         bufsize: 0,
         h264_level: None,
+        video_range: v.video_range(),
+        supplemental_codecs: v
+            .dolby_vision
+            .and_then(|dv| codecs::dolby_vision_supplemental(&v.codec, &dv)),
     })
 }
 
@@ -536,16 +558,21 @@ fn h264_rendition(
         maxrate,
         bufsize: scale(bitrate, BUFSIZE_FACTOR),
         h264_level: Some(level),
+        video_range: DynamicRange::Sdr,
+        supplemental_codecs: None,
     })
 }
 
-/// The transcode ladder of `v` within `limits`, best first, never empty.
+/// The transcode ladder of `v` within `limits`, best first, never empty. Rungs are sized from
+/// the picture as displayed: ffmpeg turns a rotated source upright when it decodes, so the
+/// encoder gets the upright picture, scaled to the rung with square pixels.
 fn ladder(
     v: &VideoStream,
     limits: &ClientLimits,
     audio_peak: u64,
 ) -> Result<Vec<VideoRendition>, LadderError> {
-    let (sw, sh) = (v.width.max(2), v.height.max(2));
+    let (sw, sh) = v.displayed_size();
+    let (sw, sh) = (sw.max(2), sh.max(2));
     let portrait = sh > sw;
     let oriented = |r: &Rung| {
         if portrait {
@@ -688,6 +715,10 @@ pub(crate) mod tests {
             hdr: HdrKind::Sdr,
             interlaced: false,
             bitrate: None,
+            rotation: 0,
+            display_width: 0,
+            display_height: 0,
+            dolby_vision: None,
         }
     }
 
@@ -971,6 +1002,119 @@ pub(crate) mod tests {
         let s = set(&p, Method::Transcode, ClientLimits::default());
         assert_eq!(sizes(&s), vec![("v240".into(), 320, 240)]);
         assert!(s.video[0].bitrate < 800_000 && s.video[0].bitrate >= MIN_VIDEO_BITRATE);
+    }
+
+    /// `v` as a phone records it: coded `w`x`h`, turned `rotation` degrees for display.
+    fn turned(mut v: VideoStream, rotation: u16) -> VideoStream {
+        v.rotation = rotation;
+        v
+    }
+
+    #[test]
+    fn rotated_sources_make_upright_rungs_never_above_the_source() {
+        // The clip: HEVC coded 1280x720, shown turned 90 (720x1280). Rungs are portrait
+        // boxes, the top one the source's own upright size, never the 1080x1920 box.
+        for rotation in [90, 270] {
+            let p = probe(
+                Some(turned(vs("hevc", "Main", 4.0, 1280, 720, 30.0), rotation)),
+                vec![aud(1, "aac", 2)],
+            );
+            let s = set(&p, Method::Transcode, ClientLimits::default());
+            assert_eq!(
+                sizes(&s),
+                vec![
+                    ("v720".into(), 720, 1280),
+                    ("v480".into(), 480, 854),
+                    ("v360".into(), 360, 640)
+                ],
+                "{rotation}"
+            );
+            assert!(s.video.iter().all(|v| v.video_range == DynamicRange::Sdr));
+        }
+        // A 1080p phone clip turned upright: the 1080x1920 top rung.
+        let p = probe(
+            Some(turned(vs("h264", "High", 4.2, 1920, 1080, 30.0), 90)),
+            vec![aud(1, "aac", 2)],
+        );
+        let s = set(&p, Method::Transcode, ClientLimits::default());
+        assert_eq!(sizes(&s)[0], ("v1080".into(), 1080, 1920));
+        for v in &s.video {
+            assert!(
+                v.width < v.height && v.height <= 1920 && v.width <= 1080,
+                "{v:?}"
+            );
+        }
+        // Upside down: the sides stay.
+        let p = probe(
+            Some(turned(vs("h264", "High", 4.0, 1280, 720, 30.0), 180)),
+            vec![aud(1, "aac", 2)],
+        );
+        let s = set(&p, Method::Transcode, ClientLimits::default());
+        assert_eq!(sizes(&s)[0], ("v720".into(), 1280, 720));
+        // A small portrait source: one rung at its upright size, not upscaled to a box.
+        let p = probe(
+            Some(turned(vs("hevc", "Main", 3.0, 640, 360, 30.0), 90)),
+            vec![aud(1, "aac", 2)],
+        );
+        let s = set(&p, Method::Transcode, ClientLimits::default());
+        assert_eq!(sizes(&s), vec![("v360".into(), 360, 640)]);
+        // Client limits apply to the upright picture: on a 720-high screen only the 360p rung
+        // (360x640) fits.
+        let p = probe(
+            Some(turned(vs("h264", "High", 4.2, 1920, 1080, 30.0), 270)),
+            vec![aud(1, "aac", 2)],
+        );
+        let capped = set(
+            &p,
+            Method::Transcode,
+            ClientLimits {
+                max_height: Some(720),
+                ..Default::default()
+            },
+        );
+        assert_eq!(sizes(&capped), vec![("v360".into(), 360, 640)]);
+    }
+
+    #[test]
+    fn a_copy_announces_the_turned_size_and_the_source_range() {
+        let mut v = turned(vs("hevc", "Main 10", 4.0, 1280, 720, 30.0), 90);
+        v.hdr = HdrKind::Hlg;
+        v.color_transfer = Some("arib-std-b67".into());
+        let p = probe(Some(v.clone()), vec![aud(1, "aac", 2)]);
+        let s = set(&p, Method::Remux, ClientLimits::default());
+        let c = &s.video[0];
+        // The copy keeps its display matrix: players turn it, so it is seen 720x1280. The
+        // CODECS level is the coded picture's.
+        assert_eq!((c.width, c.height), (720, 1280));
+        assert_eq!(c.codecs, "hvc1.2.4.L120.B0");
+        assert_eq!(
+            (c.video_range, c.supplemental_codecs.as_deref()),
+            (DynamicRange::Hlg, None)
+        );
+        // Dolby Vision 8.4 (an HLG base): HLG, with the Dolby Vision codec supplemental.
+        v.hdr = HdrKind::DolbyVision;
+        v.dolby_vision = Some(crate::model::DolbyVision {
+            profile: 8,
+            level: 4,
+            compatibility: 4,
+        });
+        let p_dv = probe(Some(v), vec![aud(1, "aac", 2)]);
+        let dv = set(&p_dv, Method::Remux, ClientLimits::default());
+        assert_eq!(dv.video[0].video_range, DynamicRange::Hlg);
+        assert_eq!(
+            dv.video[0].supplemental_codecs.as_deref(),
+            Some("dvh1.08.04/db4h")
+        );
+        // What is made differs, and so does the key.
+        assert_ne!(dv.content_key(COPY_ID), s.content_key(COPY_ID));
+        // A rotated source's rungs are other rungs than an upright source's of that coded size.
+        let upright = probe(
+            Some(vs("hevc", "Main 10", 4.0, 1280, 720, 30.0)),
+            vec![aud(1, "aac", 2)],
+        );
+        let a = set(&upright, Method::Transcode, ClientLimits::default());
+        let b = set(&p, Method::Transcode, ClientLimits::default());
+        assert_ne!(a.content_key("v720"), b.content_key("v720"));
     }
 
     #[test]

@@ -167,11 +167,18 @@ pub fn master_with(
         if let Some(f) = v.frame_rate.filter(|f| f.is_finite() && *f > 0.0) {
             let _ = write!(out, ",FRAME-RATE={f:.3}");
         }
+        let _ = write!(out, ",VIDEO-RANGE={}", v.video_range.as_hls());
         let _ = write!(out, ",CODECS=\"{}", quoted(&v.codecs));
         if let Some(a) = &set.audio {
-            let _ = write!(out, ",{}\",AUDIO=\"{AUDIO_GROUP}\"", quoted(&a.codecs));
+            let _ = write!(out, ",{}\"", quoted(&a.codecs));
         } else {
             out.push('"');
+        }
+        if let Some(dv) = &v.supplemental_codecs {
+            let _ = write!(out, ",SUPPLEMENTAL-CODECS=\"{}\"", quoted(dv));
+        }
+        if set.audio.is_some() {
+            let _ = write!(out, ",AUDIO=\"{AUDIO_GROUP}\"");
         }
         if !subs.is_empty() {
             let _ = write!(out, ",SUBTITLES=\"{SUBTITLE_GROUP}\"");
@@ -291,6 +298,10 @@ mod tests {
             hdr: HdrKind::Sdr,
             interlaced: false,
             bitrate: Some(4_000_000),
+            rotation: 0,
+            display_width: 0,
+            display_height: 0,
+            dolby_vision: None,
         };
         let audio = AudioStream {
             index: 1,
@@ -429,7 +440,7 @@ mod tests {
             lines.contains(&"#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"eng\",LANGUAGE=\"eng\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"a/playlist.m3u8?token=abc.DEF_123-x\""),
             "{text}"
         );
-        assert!(lines.contains(&"#EXT-X-STREAM-INF:BANDWIDTH=5490800,AVERAGE-BANDWIDTH=5128000,RESOLUTION=1920x1080,FRAME-RATE=23.976,CODECS=\"avc1.640028,mp4a.40.2\",AUDIO=\"aud\""), "{text}");
+        assert!(lines.contains(&"#EXT-X-STREAM-INF:BANDWIDTH=5490800,AVERAGE-BANDWIDTH=5128000,RESOLUTION=1920x1080,FRAME-RATE=23.976,VIDEO-RANGE=SDR,CODECS=\"avc1.640028,mp4a.40.2\",AUDIO=\"aud\""), "{text}");
 
         let m = parse_master(&text);
         assert_eq!(m.version, Some(7));
@@ -644,5 +655,79 @@ mod tests {
             },
         );
         assert_eq!(bad.matches("#EXT-X-ENDLIST").count(), 1, "{bad}");
+    }
+
+    #[test]
+    fn master_says_what_the_viewer_sees_and_its_range() {
+        // A portrait phone clip (coded 1280x720, turned 90) transcoded: upright rungs, SDR.
+        let mut p = probe("hevc", "Main 10", 4.0, 1280, 720, "aac", 2);
+        let v = p.video.as_mut().unwrap();
+        v.rotation = 90;
+        let text = master(&set(&p, Method::Transcode, SegmentFormat::Fmp4), None, TQ);
+        let m = parse_master(&text);
+        let res: Vec<(u64, u64)> = m
+            .variants
+            .iter()
+            .map(|v| v.resolution.map(|r| (r.width, r.height)).unwrap())
+            .collect();
+        assert_eq!(res, vec![(720, 1280), (480, 854), (360, 640)], "{text}");
+        assert_eq!(text.matches(",VIDEO-RANGE=SDR,").count(), 3, "{text}");
+
+        // The same clip in HLG copied to an HDR client: its turned size, VIDEO-RANGE=HLG.
+        let v = p.video.as_mut().unwrap();
+        (v.hdr, v.color_transfer) = (HdrKind::Hlg, Some("arib-std-b67".into()));
+        let text = master(&set(&p, Method::Remux, SegmentFormat::Fmp4), None, TQ);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("#EXT-X-STREAM-INF"))
+            .unwrap();
+        assert!(line.contains(",RESOLUTION=720x1280,"), "{line}");
+        assert!(line.contains(",VIDEO-RANGE=HLG,"), "{line}");
+        assert!(!line.contains("SUPPLEMENTAL-CODECS"), "{line}");
+
+        // Dolby Vision 8.4 and 8.1: the base layer's CODECS and range, the Dolby Vision codec
+        // supplemental; HDR10 is PQ. m3u8-rs reads the attributes back.
+        for (hdr, transfer, dv, range, supplemental) in [
+            (
+                HdrKind::DolbyVision,
+                "arib-std-b67",
+                Some((8, 4)),
+                "HLG",
+                Some("dvh1.08.04/db4h"),
+            ),
+            (
+                HdrKind::DolbyVision,
+                "smpte2084",
+                Some((8, 1)),
+                "PQ",
+                Some("dvh1.08.04/db1p"),
+            ),
+            (HdrKind::Hdr10, "smpte2084", None, "PQ", None),
+        ] {
+            let v = p.video.as_mut().unwrap();
+            (v.hdr, v.color_transfer) = (hdr, Some(transfer.into()));
+            v.dolby_vision = dv.map(|(profile, compatibility)| crate::model::DolbyVision {
+                profile,
+                level: 4,
+                compatibility,
+            });
+            let text = master(&set(&p, Method::Remux, SegmentFormat::Fmp4), None, TQ);
+            let m = parse_master(&text);
+            let variant = &m.variants[0];
+            let other = variant.other_attributes.as_ref().unwrap();
+            assert_eq!(other["VIDEO-RANGE"].to_string(), range, "{text}");
+            assert_eq!(
+                variant.codecs.as_deref(),
+                Some("hvc1.2.4.L120.B0,mp4a.40.2"),
+                "{text}"
+            );
+            match supplemental {
+                Some(s) => assert!(
+                    text.contains(&format!(",SUPPLEMENTAL-CODECS=\"{s}\",")),
+                    "{text}"
+                ),
+                None => assert!(!text.contains("SUPPLEMENTAL-CODECS"), "{text}"),
+            }
+        }
     }
 }

@@ -14,7 +14,10 @@ pub struct Capabilities {
     pub max_bitrate: Option<u64>,
     pub max_audio_channels: u32,
     pub max_video_bit_depth: u8,
+    /// Shows HDR: PQ (HDR10) and HLG pictures, and Dolby Vision through its compatible base.
     pub hdr: bool,
+    /// Decodes Dolby Vision itself: needed for profile 5, which has no compatible base layer.
+    pub dolby_vision: bool,
     pub max_h264_level: Option<f64>,
     /// The client switches a file's audio tracks itself (`audio_switch=true`: native apps), so
     /// a non-default track may still be played from the original.

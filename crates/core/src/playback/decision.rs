@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::capabilities::Capabilities;
-use crate::model::{AudioStream, HdrKind, Probe};
+use crate::model::{AudioStream, DynamicRange, Probe};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -128,15 +128,20 @@ pub fn decide(
         if !has(&caps.video_codecs, &v.codec) || !level_ok {
             reasons.push(Reason::VideoCodecNotSupported);
         }
-        if caps.max_width.is_some_and(|w| v.width > w)
-            || caps.max_height.is_some_and(|h| v.height > h)
+        // The limits are the screen's: they compare with the picture as shown (a portrait
+        // phone clip coded 1920x1080 is 1080 wide).
+        let (width, height) = v.displayed_size();
+        if caps.max_width.is_some_and(|w| width > w) || caps.max_height.is_some_and(|h| height > h)
         {
             reasons.push(Reason::VideoResolutionExceedsLimit);
         }
         if v.bit_depth > caps.max_video_bit_depth {
             reasons.push(Reason::VideoBitDepthNotSupported);
         }
-        if v.hdr != HdrKind::Sdr && !caps.hdr {
+        // HDR needs an HDR client; Dolby Vision without a compatible base layer (profile 5)
+        // needs a Dolby Vision decoder as well.
+        let dv_only = v.dolby_vision.is_some_and(|d| d.compatibility == 0);
+        if (v.video_range() != DynamicRange::Sdr && !caps.hdr) || (dv_only && !caps.dolby_vision) {
             reasons.push(Reason::VideoRangeNotSupported);
         }
         video_fits = reasons.iter().all(|r| *r == Reason::ContainerNotSupported);
@@ -209,7 +214,7 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::VideoStream;
+    use crate::model::{DolbyVision, HdrKind, VideoStream};
     use crate::playback::profiles;
     use Method::*;
     use Reason::*;
@@ -230,6 +235,10 @@ mod tests {
             hdr,
             interlaced: false,
             bitrate: None,
+            rotation: 0,
+            display_width: 0,
+            display_height: 0,
+            dolby_vision: None,
         }
     }
 
@@ -455,5 +464,97 @@ mod tests {
             (d.method, d.reasons),
             (Transcode, vec![VideoCodecNotSupported])
         );
+    }
+
+    #[test]
+    fn resolution_limits_compare_the_displayed_size() {
+        // A portrait phone clip coded 1920x1080, turned 90 or 270 for display: 1080x1920 on
+        // screen, so a 1920x1080 screen limit is exceeded (height) though the coded size fits.
+        let caps = h264_client();
+        for rotation in [90, 270] {
+            let mut v = video("h264", 1920, 1080, 8, HdrKind::Sdr);
+            v.rotation = rotation;
+            let p = probe("mp4", Some(v), vec![audio(1, "aac", 2, true)], 5_000_000);
+            let d = decide(&p, &caps, select_audio(&p, None).unwrap(), false);
+            assert_eq!(d.reasons, vec![VideoResolutionExceedsLimit], "{rotation}");
+        }
+        // Upside down (180) keeps its sides; 1080x1920 coded but shown landscape fits a
+        // landscape screen.
+        for (w, h, rotation) in [(1920, 1080, 180), (1080, 1920, 90), (1080, 1920, 270)] {
+            let mut v = video("h264", w, h, 8, HdrKind::Sdr);
+            v.rotation = rotation;
+            let p = probe("mp4", Some(v), vec![audio(1, "aac", 2, true)], 5_000_000);
+            let d = decide(&p, &caps, select_audio(&p, None).unwrap(), false);
+            assert_eq!(d.method, DirectPlay, "{w}x{h} turned {rotation}");
+        }
+        // A portrait screen limit: a coded-portrait file turned landscape no longer fits.
+        let mut narrow = caps.clone();
+        (narrow.max_width, narrow.max_height) = (Some(1080), Some(1920));
+        let mut v = video("h264", 1080, 1920, 8, HdrKind::Sdr);
+        v.rotation = 90;
+        let p = probe("mp4", Some(v), vec![audio(1, "aac", 2, true)], 5_000_000);
+        let d = decide(&p, &narrow, select_audio(&p, None).unwrap(), false);
+        assert_eq!(d.reasons, vec![VideoResolutionExceedsLimit]);
+    }
+
+    #[test]
+    fn phone_hdr_needs_an_hdr_client_unless_its_base_is_sdr() {
+        let dv = |profile, compatibility, transfer: &str| {
+            let mut v = video("hevc", 1920, 1080, 10, HdrKind::DolbyVision);
+            v.color_transfer = Some(transfer.into());
+            v.dolby_vision = Some(DolbyVision {
+                profile,
+                level: 6,
+                compatibility,
+            });
+            v
+        };
+        let mut hlg = video("hevc", 1920, 1080, 10, HdrKind::Hlg);
+        hlg.color_transfer = Some("arib-std-b67".into());
+        let mut sdr_client = profiles::by_name("chrome").unwrap().capabilities();
+        sdr_client.video_codecs.push("hevc".into());
+        sdr_client.containers.push("mov".into());
+        let mut hdr_client = sdr_client.clone();
+        hdr_client.hdr = true;
+        for (name, v, sdr_reasons) in [
+            ("hlg", hlg, vec![VideoRangeNotSupported]),
+            (
+                "dv 8.4",
+                dv(8, 4, "arib-std-b67"),
+                vec![VideoRangeNotSupported],
+            ),
+            (
+                "dv 8.1",
+                dv(8, 1, "smpte2084"),
+                vec![VideoRangeNotSupported],
+            ),
+            ("dv 5", dv(5, 0, "unknown"), vec![VideoRangeNotSupported]),
+            // Profile 8.2's base layer is SDR: any HEVC client shows it.
+            ("dv 8.2", dv(8, 2, "bt709"), vec![]),
+        ] {
+            let p = probe("mov", Some(v), vec![audio(1, "aac", 2, true)], 5_000_000);
+            let d = decide(&p, &sdr_client, select_audio(&p, None).unwrap(), false);
+            assert_eq!(d.reasons, sdr_reasons, "{name} to an SDR client");
+            let d = decide(&p, &hdr_client, select_audio(&p, None).unwrap(), false);
+            if name == "dv 5" {
+                // No compatible base: an HDR client needs a Dolby Vision decoder too.
+                assert_eq!(d.reasons, vec![VideoRangeNotSupported], "{name}");
+                let mut dv_client = hdr_client.clone();
+                dv_client.dolby_vision = true;
+                let d = decide(&p, &dv_client, select_audio(&p, None).unwrap(), false);
+                assert_eq!(d.method, DirectPlay, "{name} to a Dolby Vision client");
+            } else {
+                assert_eq!(d.method, DirectPlay, "{name} to an HDR client");
+            }
+        }
+        // Apple's devices say they show all of it.
+        for name in ["ios", "safari"] {
+            let c = profiles::by_name(name).unwrap().capabilities();
+            assert!(
+                c.hdr && c.dolby_vision && c.max_video_bit_depth >= 10,
+                "{name}"
+            );
+            assert!(c.video_codecs.iter().any(|v| v == "hevc"), "{name}");
+        }
     }
 }

@@ -14,6 +14,8 @@ pub struct ProfileSpec {
     pub max_audio_channels: u32,
     pub max_video_bit_depth: u8,
     pub hdr: bool,
+    /// Decodes Dolby Vision (profile 5 needs it; 8.x plays as its HDR10/HLG base without).
+    pub dolby_vision: bool,
     /// Highest H.264 level played directly (None: no limit).
     pub max_h264_level: Option<f64>,
 }
@@ -30,6 +32,7 @@ pub const GENERIC: ProfileSpec = ProfileSpec {
     max_audio_channels: 2,
     max_video_bit_depth: 8,
     hdr: false,
+    dolby_vision: false,
     max_h264_level: Some(4.1),
 };
 
@@ -45,6 +48,7 @@ pub const PROFILES: &[ProfileSpec] = &[
         max_audio_channels: 2,
         max_video_bit_depth: 10,
         hdr: false,
+        dolby_vision: false,
         max_h264_level: Some(5.2),
     },
     ProfileSpec {
@@ -58,6 +62,7 @@ pub const PROFILES: &[ProfileSpec] = &[
         max_audio_channels: 2,
         max_video_bit_depth: 8,
         hdr: false,
+        dolby_vision: false,
         max_h264_level: Some(5.2),
     },
     ProfileSpec {
@@ -71,6 +76,7 @@ pub const PROFILES: &[ProfileSpec] = &[
         max_audio_channels: 6,
         max_video_bit_depth: 10,
         hdr: true,
+        dolby_vision: true,
         max_h264_level: Some(5.2),
     },
     ProfileSpec {
@@ -84,6 +90,7 @@ pub const PROFILES: &[ProfileSpec] = &[
         max_audio_channels: 6,
         max_video_bit_depth: 10,
         hdr: true,
+        dolby_vision: true,
         max_h264_level: Some(5.2),
     },
     ProfileSpec {
@@ -97,6 +104,7 @@ pub const PROFILES: &[ProfileSpec] = &[
         max_audio_channels: 2,
         max_video_bit_depth: 10,
         hdr: false,
+        dolby_vision: false,
         max_h264_level: Some(5.1),
     },
     ProfileSpec {
@@ -110,6 +118,7 @@ pub const PROFILES: &[ProfileSpec] = &[
         max_audio_channels: 8,
         max_video_bit_depth: 10,
         hdr: true,
+        dolby_vision: false,
         max_h264_level: Some(5.2),
     },
     GENERIC,
@@ -162,6 +171,7 @@ impl ProfileSpec {
             max_audio_channels: self.max_audio_channels,
             max_video_bit_depth: self.max_video_bit_depth,
             hdr: self.hdr,
+            dolby_vision: self.dolby_vision,
             max_h264_level: self.max_h264_level,
             // Browsers cannot switch the audio track of a file they play themselves; an app
             // that can says so with `audio_switch=true`.

@@ -140,6 +140,9 @@ pub fn from_query(
     if let Some(v) = q.get("audio_switch") {
         c.audio_switch = boolean("audio_switch", v)?;
     }
+    if let Some(v) = q.get("dolby_vision") {
+        c.dolby_vision = boolean("dolby_vision", v)?;
+    }
     let mut o = PlaybackOptions::default();
     if let Some(v) = q.get("audio_track") {
         o.audio_track = Some(v.trim().parse().map_err(|_| {
@@ -201,6 +204,7 @@ mod tests {
                 ("max_height", "720"),
                 ("audio_codecs", "AAC,ec-3"),
                 ("hdr", "true"),
+                ("dolby_vision", "1"),
                 ("start", "12.5"),
             ]),
             None,
@@ -210,7 +214,9 @@ mod tests {
         assert_eq!(c.containers, vec!["mp4", "webm"]);
         assert_eq!(c.max_height, Some(720));
         assert_eq!(c.audio_codecs, vec!["aac", "eac3"]);
-        assert!(c.hdr);
+        assert!(c.hdr && c.dolby_vision);
+        let e = from_query(&q(&[("dolby_vision", "maybe")]), None).unwrap_err();
+        assert!(e.to_string().contains("dolby_vision"), "{e}");
         assert_eq!(o.start, Some(12.5));
     }
 

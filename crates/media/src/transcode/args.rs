@@ -3,7 +3,7 @@
 //! encoder settings).
 
 use stream_core::hls::ladder::{AudioRendition, VideoRendition};
-use stream_core::model::{HdrKind, VideoStream};
+use stream_core::model::{DynamicRange, VideoStream};
 
 /// The timescale of every video track (`-video_track_timescale`).
 pub const VIDEO_TIMESCALE: u32 = 90_000;
@@ -165,35 +165,51 @@ fn muxer(args: &mut Vec<String>, offset: f64, audio: bool, delay_moov: bool, out
     );
 }
 
-/// The transfer function zscale is told the HDR input has.
-fn hdr_transfer(hdr: HdrKind) -> &'static str {
-    match hdr {
-        HdrKind::Hlg => "arib-std-b67",
-        // HDR10 and Dolby Vision (profile 8.1/7 base layers are PQ; profile 5 is not, see
-        // the module doc).
-        _ => "smpte2084",
+/// The transfer function zscale is told the HDR input has: the picture's own, HLG for phones'
+/// HDR (and Dolby Vision 8.4, whose base layer is HLG), PQ for HDR10 and Dolby Vision 8.1.
+/// A profile 5 stream has no base layer a plain decoder shows right (its colours are Dolby's
+/// IPT), so its tone-mapped picture is only approximate; see the module doc.
+fn hdr_transfer(range: DynamicRange) -> Option<&'static str> {
+    match range {
+        DynamicRange::Sdr => None,
+        DynamicRange::Hlg => Some("arib-std-b67"),
+        DynamicRange::Pq => Some("smpte2084"),
     }
 }
 
+/// True when a transcode of `src` is tone-mapped to BT.709 (HDR in, and zscale at hand).
+fn tone_mapped(src: Option<&VideoStream>, features: Features) -> bool {
+    features.zscale && src.is_some_and(|s| s.video_range() != DynamicRange::Sdr)
+}
+
 /// The `-vf` of a transcode: deinterlace (when the probe says interlaced), scale to the
-/// rendition's size, and make 8-bit SDR 4:2:0: tone-mapped (zscale + tonemap hable) from HDR
-/// when this ffmpeg has zscale, a plain format conversion otherwise.
+/// rendition's size, and make 8-bit SDR 4:2:0 with square pixels: tone-mapped (zscale +
+/// tonemap hable) from HDR when this ffmpeg has zscale, a plain format conversion otherwise.
+///
+/// The filters see the picture upright: ffmpeg applies a source's display matrix when it
+/// decodes (autorotate) and writes none on the encoded output, and the rendition's size is the
+/// upright one (`ladder`). `setsar=1` makes the pixels square: `scale` would otherwise keep
+/// the display aspect through the sample aspect ratio when the even rounding of a size moves
+/// it, and players stretch by it.
+///
+/// Both HDR transfers go to linear light with 1.0 = 100 cd/m² (`npl=100`): zimg scales PQ by
+/// its absolute 10000 cd/m² and HLG by its nominal 1000 cd/m² display, so HLG's reference
+/// white (75 %) and PQ's 203 cd/m² land at the same SDR level.
 pub fn video_filter(src: Option<&VideoStream>, v: &VideoRendition, features: Features) -> String {
     let mut parts: Vec<String> = vec![];
     if src.is_some_and(|s| s.interlaced) {
         parts.push("yadif=mode=send_frame:deint=interlaced".into());
     }
-    let hdr = src.map_or(HdrKind::Sdr, |s| s.hdr);
-    if hdr != HdrKind::Sdr && features.zscale {
-        parts.push(format!(
+    let tin = src.and_then(|s| hdr_transfer(s.video_range()));
+    match tin {
+        Some(tin) if features.zscale => parts.push(format!(
             "zscale=w={w}:h={h}:tin={tin}:min=bt2020nc:pin=bt2020:rin=tv:t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv",
             w = v.width,
             h = v.height,
-            tin = hdr_transfer(hdr)
-        ));
-    } else {
-        parts.push(format!("scale={}:{}", v.width, v.height));
+        )),
+        _ => parts.push(format!("scale={}:{}", v.width, v.height)),
     }
+    parts.push("setsar=1".into());
     parts.push("format=yuv420p".into());
     parts.join(",")
 }
@@ -241,6 +257,12 @@ pub fn video_args(
         push(&mut a, &["-c:v", "copy", "-copypriorss", "0"]);
         if v.codec == "hevc" {
             push(&mut a, &["-tag:v", "hvc1"]);
+        }
+        if v.supplemental_codecs.is_some() {
+            // ffmpeg writes a Dolby Vision configuration record (`dvcC`) only when asked to
+            // write "unofficial" boxes; without it the copy would lose what makes it Dolby
+            // Vision while the master still announced it.
+            push(&mut a, &["-strict", "unofficial"]);
         }
     } else {
         push(&mut a, &["-vf", &video_filter(src, v, features)]);
@@ -290,7 +312,7 @@ fn x264(
     if let Some(fps) = v.frame_rate.filter(|f| f.is_finite() && *f > 0.0) {
         push(a, &["-r", &rate(fps)]);
     }
-    if src.is_some_and(|s| s.hdr != HdrKind::Sdr) && features.zscale {
+    if tone_mapped(src, features) {
         push(
             a,
             &[

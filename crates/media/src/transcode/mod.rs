@@ -24,12 +24,16 @@
 //!     the segment starts with it; `-t` reads 0.1 s past the end, and the fragment that begins
 //!     at the next keyframe (`frag_keyframe` starts one at every keyframe) is dropped, so the
 //!     segment is exactly its GOPs (`-t` alone cannot cut there: it counts decode times).
-//!     HEVC is tagged `hvc1`.
+//!     HEVC is tagged `hvc1`; a display matrix (a phone's rotation) is kept, so players turn
+//!     the picture; Dolby Vision keeps its configuration record (`-strict unofficial`).
 //!   - transcode: libx264 High at the rendition's level, size, rate and bitrate, 8-bit SDR
-//!     4:2:0: HDR10 / HLG / Dolby Vision are tone-mapped (zscale + tonemap=hable, BT.709)
-//!     when this ffmpeg has zscale (asked once per binary: `ffmpeg -filters`); without it a
-//!     plain conversion (colours look washed out). Dolby Vision profile 5 has no HDR10 base
-//!     layer and comes out with wrong colours either way. Interlaced sources are deinterlaced
+//!     4:2:0, upright with square pixels (ffmpeg turns a rotated source when it decodes; the
+//!     rung's size is the upright one; `setsar=1`), no display matrix: HDR10 / HLG / Dolby
+//!     Vision are tone-mapped from their own transfer (PQ, or HLG for phones' HDR and Dolby
+//!     Vision 8.4) to BT.709 (zscale + tonemap=hable) when this ffmpeg has zscale (asked once
+//!     per binary: `ffmpeg -filters`); without it a plain conversion (colours look washed
+//!     out). Dolby Vision profile 5 has no backward-compatible base layer (IPT colours, which
+//!     only libplacebo's GPU filter maps) and comes out with wrong colours either way. Interlaced sources are deinterlaced
 //!     (yadif). Exactly one keyframe, at the start (`-force_key_frames 0`, huge GOP, no scene
 //!     cuts), the segment's exact duration (`-t`).
 //!   - The init segment ([`encode_init`]) is the `ftyp` + `moov` of the same arguments on one

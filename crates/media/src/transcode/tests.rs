@@ -11,8 +11,9 @@ use bytes::Bytes;
 
 use super::boxes::{self, box_header, fragment_info, fragments, track_info};
 use super::*;
-use stream_core::hls::ladder::{self, ClientLimits, LadderConfig, AUDIO_ID};
+use stream_core::hls::ladder::{self, ClientLimits, LadderConfig, VideoRendition, AUDIO_ID};
 use stream_core::hls::playlist;
+use stream_core::model::{DolbyVision, HdrKind, VideoStream};
 use stream_core::playback::decision::{Decision, Method};
 
 // ---------- synthetic boxes ----------
@@ -330,7 +331,7 @@ async fn video_segment_commands_are_pinned() {
     let expected = [
         GLOBAL,
         "-ss 28 -i /media/film.mkv -xerror -map 0:0 -an -sn -dn -t 4",
-        "-vf scale=1280:720,format=yuv420p",
+        "-vf scale=1280:720,setsar=1,format=yuv420p",
         X264,
         "-level 3.1 -pix_fmt yuv420p -b:v 2800000 -maxrate 2996000 -bufsize 4200000 -r 24",
         ONE_KEYFRAME,
@@ -353,8 +354,8 @@ async fn ladder_command_is_pinned() {
     let mut expected = vec![
         GLOBAL.to_string(),
         "-ss 28 -i /media/film.mkv -xerror -filter_complex".into(),
-        "[0:0]split=3[s0][s1][s2];[s0]scale=1280:720,format=yuv420p[v0];\
-         [s1]scale=854:480,format=yuv420p[v1];[s2]scale=640:360,format=yuv420p[v2]"
+        "[0:0]split=3[s0][s1][s2];[s0]scale=1280:720,setsar=1,format=yuv420p[v0];\
+         [s1]scale=854:480,setsar=1,format=yuv420p[v1];[s2]scale=640:360,setsar=1,format=yuv420p[v2]"
             .into(),
     ];
     let rungs = [
@@ -370,6 +371,117 @@ async fn ladder_command_is_pinned() {
     }
     let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
     assert_eq!(ladder.unwrap(), pinned(&expected));
+}
+
+/// The fixture film's 720p rung with its source made HDR: `range` with `transfer`, and a
+/// Dolby Vision record when `dv` is given.
+fn hdr_film(
+    transfer: &str,
+    hdr: HdrKind,
+    dv: Option<DolbyVision>,
+) -> (VideoStream, VideoRendition) {
+    let (probe, set, _) = film(Method::Transcode);
+    let mut src = probe.video.unwrap();
+    (src.color_transfer, src.hdr, src.dolby_vision) = (Some(transfer.into()), hdr, dv);
+    (src, set.video[0].clone())
+}
+
+#[test]
+fn hdr_is_tone_mapped_from_its_own_transfer() {
+    let zscale = args::Features { zscale: true };
+    let dv = |profile, compatibility| DolbyVision {
+        profile,
+        level: 6,
+        compatibility,
+    };
+    for (transfer, hdr, dv, tin) in [
+        ("arib-std-b67", HdrKind::Hlg, None, Some("arib-std-b67")),
+        ("smpte2084", HdrKind::Hdr10, None, Some("smpte2084")),
+        // Phones' Dolby Vision: an HLG base layer.
+        (
+            "arib-std-b67",
+            HdrKind::DolbyVision,
+            Some(dv(8, 4)),
+            Some("arib-std-b67"),
+        ),
+        (
+            "smpte2084",
+            HdrKind::DolbyVision,
+            Some(dv(8, 1)),
+            Some("smpte2084"),
+        ),
+        (
+            "unknown",
+            HdrKind::DolbyVision,
+            Some(dv(5, 0)),
+            Some("smpte2084"),
+        ),
+        // Profile 8.2 is SDR underneath: scaled only.
+        ("bt709", HdrKind::DolbyVision, Some(dv(8, 2)), None),
+    ] {
+        let (src, v) = hdr_film(transfer, hdr, dv);
+        let f = args::video_filter(Some(&src), &v, zscale);
+        match tin {
+            Some(tin) => {
+                assert!(
+                    f.starts_with(&format!("zscale=w=1280:h=720:tin={tin}:")),
+                    "{f}"
+                );
+                assert!(
+                    f.contains("npl=100") && f.contains("zscale=t=bt709:m=bt709"),
+                    "{f}"
+                );
+            }
+            None => assert!(f.starts_with("scale=1280:720,"), "{f}"),
+        }
+        assert!(f.ends_with(",setsar=1,format=yuv420p"), "{f}");
+    }
+}
+
+/// The tone-mapping chain itself, run on flat grey frames: HLG's reference white (75 % signal)
+/// and PQ's (203 cd/m², 58 %) come out at the same SDR level, and HLG's peak at white: the
+/// chain is right for HLG as well as for PQ (an HLG picture read as PQ would be far darker).
+#[test]
+fn hlg_and_pq_reference_white_tone_map_alike() {
+    let zscale = args::Features { zscale: true };
+    let sdr_level = |transfer: &str, hdr: HdrKind, code: u32| -> u8 {
+        let (src, mut v) = hdr_film(transfer, hdr, None);
+        (v.width, v.height) = (16, 16);
+        let chain = args::video_filter(Some(&src), &v, zscale);
+        let graph = format!(
+            "format=yuv420p10le,lutyuv=y={code}:u=512:v=512,setparams=color_trc={transfer}:\
+             color_primaries=bt2020:colorspace=bt2020nc:range=tv,{chain},format=gray"
+        );
+        let out = Command::new(FFMPEG)
+            .args([
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "color=black:s=16x16:d=0.04",
+            ])
+            .args(["-vf", &graph, "-frames:v", "1", "-f", "rawvideo", "-"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout[0]
+    };
+    let hlg_white = sdr_level("arib-std-b67", HdrKind::Hlg, 64 + 876 * 3 / 4);
+    let pq_white = sdr_level("smpte2084", HdrKind::Hdr10, 64 + 876 * 58 / 100);
+    assert!(
+        hlg_white.abs_diff(pq_white) <= 6,
+        "HLG {hlg_white} vs PQ {pq_white}"
+    );
+    assert!(
+        (170..=220).contains(&hlg_white),
+        "reference white at {hlg_white}"
+    );
+    assert!(sdr_level("arib-std-b67", HdrKind::Hlg, 940) >= 250);
 }
 
 #[tokio::test]
