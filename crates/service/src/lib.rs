@@ -38,6 +38,7 @@ pub mod progress;
 pub mod segments;
 pub mod state;
 pub mod telemetry;
+pub mod uploads;
 
 pub use state::AppState;
 pub use stream_core::error::{Error, Result};

@@ -3,15 +3,15 @@
 use http::StatusCode;
 use stream_core::error::Result;
 use stream_core::model::Caller;
-use stream_service::{media, AppState};
+use stream_service::{media, uploads, AppState};
 
 use crate::response::{json, parse_json, Req, Resp};
-use crate::wire::{MediaList, MediaPatchBody, MediaView, NewUploadBody, UploadCreated};
+use crate::wire::{MediaList, MediaPatchBody, MediaView, NewUploadBody, UploadAnswer};
 
 pub async fn create_upload(state: &AppState, caller: &Caller, req: &Req) -> Result<Resp> {
     let body: NewUploadBody = parse_json(req)?;
-    let ticket = media::create_upload(state, caller, body.into()).await?;
-    Ok(json(StatusCode::CREATED, &UploadCreated::from(ticket)))
+    let upload = uploads::create(state, caller, body.into()).await?;
+    Ok(json(StatusCode::CREATED, &UploadAnswer::from(upload)))
 }
 
 pub async fn get(state: &AppState, caller: &Caller, id: &str) -> Result<Resp> {
