@@ -19,7 +19,7 @@ pub struct NewUpload {
     pub title: Option<String>,
     pub visibility: Option<Visibility>,
     /// The file's size in bytes, if the client says it: above the part size the upload is
-    /// sent in parts (`crate::uploads`).
+    /// sent in parts (the `uploads` module).
     pub size: Option<u64>,
 }
 
@@ -122,7 +122,7 @@ pub fn new_record(caller: &Caller, new: &NewUpload) -> Result<Media> {
 }
 
 /// Creates the media record and a presigned PUT of its source key (one PUT: see
-/// `crate::uploads` for sources sent in parts).
+/// the `uploads` module for sources sent in parts).
 pub async fn create_upload(
     state: &AppState,
     caller: &Caller,
