@@ -46,6 +46,31 @@ pub fn media_dir() -> PathBuf {
     .clone()
 }
 
+/// A ~27 MB Matroska video of raw frames (10 s, 320×240, 24 fps: made at once, no encoder),
+/// for multipart uploads in parts of 5 MiB (S3's smallest): 6 parts, the last one short. Made
+/// once, beside the generated test media (multipart.rs, browser.rs).
+pub fn multipart_video() -> PathBuf {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let dir = media_dir();
+        let path = dir.join("multipart_raw.mkv");
+        if !path.exists() {
+            let tmp = dir.join(format!("multipart_raw.{}.mkv", std::process::id()));
+            let status = std::process::Command::new("ffmpeg")
+                .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+                .arg("testsrc2=size=320x240:rate=24")
+                .args(["-t", "10", "-c:v", "rawvideo", "-pix_fmt", "yuv420p"])
+                .arg(&tmp)
+                .status()
+                .expect("run ffmpeg");
+            assert!(status.success(), "ffmpeg made the multipart test video");
+            std::fs::rename(&tmp, &path).expect("publish the multipart test video");
+        }
+        path
+    })
+    .clone()
+}
+
 pub fn manifest() -> Value {
     let text = std::fs::read_to_string(media_dir().join("manifest.json")).expect("manifest.json");
     serde_json::from_str(&text).expect("manifest is JSON")

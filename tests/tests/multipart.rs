@@ -11,7 +11,7 @@
 //! the completed upload ingested `ready` with exactly the file's bytes (SHA-256), and a second
 //! `PUT` after completion refused without changing a byte.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use futures::future::join_all;
 use serde_json::{json, Value};
@@ -20,30 +20,6 @@ use stream_tests::{http, repo_root, token, wait_settled, Api};
 
 const PART_SIZE: usize = 5 * 1024 * 1024;
 const SETTINGS: &[(&str, &str)] = &[("STREAM_UPLOAD_PART_SIZE", "5242880")];
-
-/// A ~27 MB Matroska video of raw frames (10 s, 320×240, 24 fps), made once per test binary.
-fn big_video() -> PathBuf {
-    static FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    FILE.get_or_init(|| {
-        let dir = repo_root().join("target/test-media");
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("multipart_raw.mkv");
-        if !path.exists() {
-            let tmp = dir.join(format!("multipart_raw.{}.mkv", std::process::id()));
-            let status = std::process::Command::new("ffmpeg")
-                .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-                .arg("testsrc2=size=320x240:rate=24")
-                .args(["-t", "10", "-c:v", "rawvideo", "-pix_fmt", "yuv420p"])
-                .arg(&tmp)
-                .status()
-                .expect("run ffmpeg");
-            assert!(status.success(), "ffmpeg made the test video");
-            std::fs::rename(&tmp, &path).unwrap();
-        }
-        path
-    })
-    .clone()
-}
 
 fn md5_etag(bytes: &[u8]) -> String {
     use md5::Digest;
@@ -268,7 +244,7 @@ async fn too_small_then_abort(api: &Api) {
 #[tokio::test]
 async fn embedded_multipart_upload() {
     let api = Api::embedded_with(SETTINGS).await;
-    must_show(&api, &big_video()).await;
+    must_show(&api, &stream_tests::multipart_video()).await;
     too_small_then_abort(&api).await;
     api.stop().await;
 }
@@ -277,7 +253,7 @@ async fn embedded_multipart_upload() {
 #[ignore = "needs the local AWS stack (scripts/test.sh)"]
 async fn cloud_multipart_upload() {
     let api = Api::cloud_with(SETTINGS).await;
-    must_show(&api, &big_video()).await;
+    must_show(&api, &stream_tests::multipart_video()).await;
     too_small_then_abort(&api).await;
     api.stop().await;
 }
