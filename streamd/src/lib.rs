@@ -337,7 +337,9 @@ fn spawn_completed_upload_ingests(
     let server = Arc::downgrade(server);
     tokio::spawn(async move {
         while let Some(media_id) = completed.recv().await {
-            let Some(server) = server.upgrade() else { return };
+            let Some(server) = server.upgrade() else {
+                return;
+            };
             server.spawn_ingest(media_id);
         }
     });

@@ -79,7 +79,14 @@ fn check(server: &Server, sig: &Signature, method: SignedMethod, key: &str) -> R
     }
     store
         .signer()
-        .verify_part(method, key, sig.part(), exp, s, chrono::Utc::now().timestamp())
+        .verify_part(
+            method,
+            key,
+            sig.part(),
+            exp,
+            s,
+            chrono::Utc::now().timestamp(),
+        )
         .map_err(|e| match e {
             SignatureError::Expired => Error::Forbidden("the URL has expired".into()),
             SignatureError::Invalid => Error::Forbidden("the URL signature is invalid".into()),

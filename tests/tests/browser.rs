@@ -516,8 +516,8 @@ async fn chromium_uploads_in_parts_and_resumes_after_a_reload() {
         player_dir: player_dir(),
         ..Default::default()
     };
-    let srv = TestServer::start_with_options(&[("STREAM_UPLOAD_PART_SIZE", "5242880")], options)
-        .await;
+    let srv =
+        TestServer::start_with_options(&[("STREAM_UPLOAD_PART_SIZE", "5242880")], options).await;
     let t = token("part-uploader");
     let file = stream_tests::multipart_video();
     let shot = artifacts().join("upload-parts.png");
@@ -529,7 +529,12 @@ async fn chromium_uploads_in_parts_and_resumes_after_a_reload() {
     ];
     let r = node("upload-parts.mjs", &args, "upload-parts").await;
     let numbers = |k: &str| -> Vec<u64> {
-        let mut v: Vec<u64> = r[k].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).collect();
+        let mut v: Vec<u64> = r[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_u64().unwrap())
+            .collect();
         v.sort_unstable();
         v
     };
@@ -540,15 +545,40 @@ async fn chromium_uploads_in_parts_and_resumes_after_a_reload() {
     assert_eq!(r["partsAtStart"], 2, "{r}");
     let mut all = [before.clone(), after.clone()].concat();
     all.sort_unstable();
-    assert_eq!(all, (1..=count).collect::<Vec<_>>(), "each part sent once: {before:?} then {after:?}");
+    assert_eq!(
+        all,
+        (1..=count).collect::<Vec<_>>(),
+        "each part sent once: {before:?} then {after:?}"
+    );
     let id = r["id"].as_str().unwrap();
     let m = wait_settled(&srv.base, &t, id).await;
     assert_eq!(
-        (m["status"].as_str(), m["title"].as_str(), m["size_bytes"].as_u64()),
-        (Some("ready"), Some("multipart upload test"), Some(bytes.len() as u64))
+        (
+            m["status"].as_str(),
+            m["title"].as_str(),
+            m["size_bytes"].as_u64()
+        ),
+        (
+            Some("ready"),
+            Some("multipart upload test"),
+            Some(bytes.len() as u64)
+        )
     );
-    let key = srv.state.meta.get_media(id).await.unwrap().unwrap().source_key;
-    let stored = srv.state.objects.read_range(&key, 0, 1 << 40).await.unwrap().unwrap();
+    let key = srv
+        .state
+        .meta
+        .get_media(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .source_key;
+    let stored = srv
+        .state
+        .objects
+        .read_range(&key, 0, 1 << 40)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(stored == bytes, "the exact bytes");
     srv.stop().await;
 }

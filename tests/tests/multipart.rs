@@ -24,7 +24,10 @@ const SETTINGS: &[(&str, &str)] = &[("STREAM_UPLOAD_PART_SIZE", "5242880")];
 fn md5_etag(bytes: &[u8]) -> String {
     use md5::Digest;
     let d = md5::Md5::digest(bytes);
-    format!("\"{}\"", d.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!(
+        "\"{}\"",
+        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
 }
 
 fn sha256(bytes: &[u8]) -> Vec<u8> {
@@ -34,7 +37,10 @@ fn sha256(bytes: &[u8]) -> Vec<u8> {
 /// PUTs a part; returns the status and the `ETag` answered.
 async fn put_part(url: String, bytes: Vec<u8>) -> (u16, Option<String>) {
     let r = http().put(&url).body(bytes).send().await.expect("PUT part");
-    let etag = r.headers().get("etag").map(|v| v.to_str().unwrap().to_string());
+    let etag = r
+        .headers()
+        .get("etag")
+        .map(|v| v.to_str().unwrap().to_string());
     (r.status().as_u16(), etag)
 }
 
@@ -62,14 +68,30 @@ async fn create(api: &Api, t: &str, size: usize) -> Value {
 
 /// The upload is refused with `400` naming `needle`, and nothing was assembled or ingested.
 async fn refused(api: &Api, t: &str, id: &str, list: Value, code: &str, needle: &str) {
-    let r = post(api, &format!("/api/v1/uploads/{id}/complete"), t, json!({"parts": list})).await;
+    let r = post(
+        api,
+        &format!("/api/v1/uploads/{id}/complete"),
+        t,
+        json!({"parts": list}),
+    )
+    .await;
     assert_eq!(r.status, 400, "{}: {}", api.name(), r.text());
     let e = &r.json()["error"];
     assert_eq!(e["code"], code, "{e}");
-    assert!(e["message"].as_str().unwrap().contains(needle), "{needle}: {e}");
+    assert!(
+        e["message"].as_str().unwrap().contains(needle),
+        "{needle}: {e}"
+    );
     let media = api.state().meta.get_media(id).await.unwrap().unwrap();
-    assert_eq!(media.status, stream_core::model::MediaStatus::Uploading, "nothing ingested");
-    assert_eq!(api.state().objects.head(&media.source_key).await.unwrap(), None);
+    assert_eq!(
+        media.status,
+        stream_core::model::MediaStatus::Uploading,
+        "nothing ingested"
+    );
+    assert_eq!(
+        api.state().objects.head(&media.source_key).await.unwrap(),
+        None
+    );
 }
 
 /// Settles ingest: the embedded server ingests on completion itself; the cloud gets S3's
@@ -78,16 +100,28 @@ async fn settle(api: &Api, t: &str, id: &str) -> Value {
     match api {
         Api::Embedded(s) => wait_settled(&s.base, t, id).await,
         Api::Cloud(_) => {
-            let key = api.state().meta.get_media(id).await.unwrap().unwrap().source_key;
-            let text = std::fs::read_to_string(repo_root().join("events/s3-object-created-multipart.json"))
-                .expect("sample event");
+            let key = api
+                .state()
+                .meta
+                .get_media(id)
+                .await
+                .unwrap()
+                .unwrap()
+                .source_key;
+            let text = std::fs::read_to_string(
+                repo_root().join("events/s3-object-created-multipart.json"),
+            )
+            .expect("sample event");
             let mut event: aws_lambda_events::s3::S3Event = serde_json::from_str(&text).unwrap();
             assert_eq!(
                 event.records[0].event_name.as_deref(),
                 Some("ObjectCreated:CompleteMultipartUpload")
             );
             event.records[0].s3.object.key = Some(key);
-            let keys = event.records.iter().filter_map(|r| r.s3.object.key.as_deref());
+            let keys = event
+                .records
+                .iter()
+                .filter_map(|r| r.s3.object.key.as_deref());
             stream_service::ingest::ingest_object_keys(api.state(), keys)
                 .await
                 .expect("ingest");
@@ -97,9 +131,21 @@ async fn settle(api: &Api, t: &str, id: &str) -> Value {
 }
 
 async fn stored_bytes(api: &Api, id: &str) -> Vec<u8> {
-    let key = api.state().meta.get_media(id).await.unwrap().unwrap().source_key;
+    let key = api
+        .state()
+        .meta
+        .get_media(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .source_key;
     let objects = &api.state().objects;
-    objects.read_range(&key, 0, 1 << 40).await.unwrap().expect("the object").to_vec()
+    objects
+        .read_range(&key, 0, 1 << 40)
+        .await
+        .unwrap()
+        .expect("the object")
+        .to_vec()
 }
 
 // Long because it is the "Must show", one step after another, on either shape.
@@ -111,10 +157,14 @@ async fn must_show(api: &Api, file: &Path) {
     let id = v["media_id"].as_str().unwrap().to_string();
     let count = size.div_ceil(PART_SIZE) as u32;
     assert!(count >= 5, "at least 5 parts: {count}");
-    assert_eq!((v["part_size"].as_u64(), v["part_count"].as_u64()), (Some(PART_SIZE as u64), Some(count.into())));
+    assert_eq!(
+        (v["part_size"].as_u64(), v["part_count"].as_u64()),
+        (Some(PART_SIZE as u64), Some(count.into()))
+    );
     assert_eq!(v["parts"].as_array().unwrap().len(), count as usize, "{v}");
     assert!(v.get("upload_url").is_none(), "no single PUT: {v}");
-    let chunk = |n: u32| bytes[(n as usize - 1) * PART_SIZE..(n as usize * PART_SIZE).min(size)].to_vec();
+    let chunk =
+        |n: u32| bytes[(n as usize - 1) * PART_SIZE..(n as usize * PART_SIZE).min(size)].to_vec();
 
     // The first client: the last part and part 2 in parallel, then part 4 sent wrong and retried.
     let sent = join_all([
@@ -140,7 +190,13 @@ async fn must_show(api: &Api, file: &Path) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|x| (x["number"].as_u64().unwrap(), x["size"].as_u64().unwrap(), x["etag"].as_str().unwrap().to_string()))
+        .map(|x| {
+            (
+                x["number"].as_u64().unwrap(),
+                x["size"].as_u64().unwrap(),
+                x["etag"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     let last = (count, (size - (count as usize - 1) * PART_SIZE) as u64);
     assert_eq!(
@@ -154,14 +210,27 @@ async fn must_show(api: &Api, file: &Path) {
     );
     assert_eq!(p["part_count"].as_u64(), Some(count.into()));
     let missing: Vec<u32> = (1..=count).filter(|n| ![2, 4, count].contains(n)).collect();
-    let r = post(api, &format!("/api/v1/uploads/{id}/parts"), &t, json!({"numbers": missing})).await;
+    let r = post(
+        api,
+        &format!("/api/v1/uploads/{id}/parts"),
+        &t,
+        json!({"numbers": missing}),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let urls = r.json()["parts"].clone();
-    let sent = join_all(missing.iter().map(|&n| put_part(url_of(&urls, n), chunk(n)))).await;
+    let sent = join_all(
+        missing
+            .iter()
+            .map(|&n| put_part(url_of(&urls, n), chunk(n))),
+    )
+    .await;
     assert!(sent.iter().all(|(s, _)| *s == 200), "{sent:?}");
 
     // Refusals: a wrong ETag, a part missing from the list. Nothing assembled, nothing ingested.
-    let etags: Vec<Value> = (1..=count).map(|n| json!({"number": n, "etag": md5_etag(&chunk(n))})).collect();
+    let etags: Vec<Value> = (1..=count)
+        .map(|n| json!({"number": n, "etag": md5_etag(&chunk(n))}))
+        .collect();
     let mut wrong = etags.clone();
     wrong[2]["etag"] = json!(md5_etag(b"not part 3"));
     refused(api, &t, &id, json!(wrong), "invalid_part", "part 3").await;
@@ -169,11 +238,19 @@ async fn must_show(api: &Api, file: &Path) {
     refused(api, &t, &id, json!(without5), "invalid_part", "part 5").await;
 
     // Another user cannot see the upload at all.
-    let r = api.get(&format!("/api/v1/uploads/{id}"), &token("someone-else")).await;
+    let r = api
+        .get(&format!("/api/v1/uploads/{id}"), &token("someone-else"))
+        .await;
     assert_eq!(r.status, 404, "{}", r.text());
 
     // The right list, with the ETags the resumed GET reports (strings as S3 gives them).
-    let r = post(api, &format!("/api/v1/uploads/{id}/complete"), &t, json!({"parts": etags})).await;
+    let r = post(
+        api,
+        &format!("/api/v1/uploads/{id}/complete"),
+        &t,
+        json!({"parts": etags}),
+    )
+    .await;
     assert_eq!(r.status, 202, "{}: {}", api.name(), r.text());
     let view = settle(api, &t, &id).await;
     assert_eq!(view["status"], "ready", "{}: {view}", api.name());
@@ -190,11 +267,24 @@ async fn must_show(api: &Api, file: &Path) {
         // S3 knows the upload no more (`NoSuchUpload`).
         Api::Cloud(_) => assert_eq!(status, 404),
     }
-    let r = post(api, &format!("/api/v1/uploads/{id}/complete"), &t, json!({"parts": etags})).await;
-    assert_eq!((r.status, r.json()["error"]["code"].clone()), (409, json!("upload_complete")));
+    let r = post(
+        api,
+        &format!("/api/v1/uploads/{id}/complete"),
+        &t,
+        json!({"parts": etags}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].clone()),
+        (409, json!("upload_complete"))
+    );
     let r = api.get(&format!("/api/v1/uploads/{id}"), &t).await;
     assert_eq!(r.status, 409, "{}", r.text());
-    assert_eq!(sha256(&stored_bytes(api, &id).await), sha256(&bytes), "unchanged");
+    assert_eq!(
+        sha256(&stored_bytes(api, &id).await),
+        sha256(&bytes),
+        "unchanged"
+    );
 
     // Body limits of the JSON routes: 16 KiB for part numbers, 1 MiB for the completion list.
     for (path, limit) in [("parts", 16 * 1024), ("complete", 1024 * 1024)] {
@@ -228,17 +318,34 @@ async fn too_small_then_abort(api: &Api) {
         list.push(json!({"number": n, "etag": etag.unwrap()}));
     }
     refused(api, &t, &id, json!(list), "part_too_small", "part 1").await;
-    let r = api.call("DELETE", &format!("/api/v1/uploads/{id}"), Some(&t), &[], None).await;
+    let r = api
+        .call(
+            "DELETE",
+            &format!("/api/v1/uploads/{id}"),
+            Some(&t),
+            &[],
+            None,
+        )
+        .await;
     assert_eq!(r.status, 204, "{}", r.text());
     let r = api.get(&format!("/api/v1/uploads/{id}"), &t).await;
-    assert_eq!((r.status, r.json()["error"]["code"].clone()), (410, json!("upload_expired")));
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].clone()),
+        (410, json!("upload_expired"))
+    );
     let media = api.get(&format!("/api/v1/media/{id}"), &t).await.json();
     assert_eq!(media["status"], "failed", "{media}");
     let (status, _) = put_part(url_of(&v["parts"], 2), vec![0; PART_SIZE]).await;
-    assert!(status == 404 || status == 409, "a part after abort: {status}");
+    assert!(
+        status == 404 || status == 409,
+        "a part after abort: {status}"
+    );
     // A small file is still one PUT.
     let v = create(api, &t, PART_SIZE).await;
-    assert!(v["upload_url"].is_string() && v.get("parts").is_none(), "{v}");
+    assert!(
+        v["upload_url"].is_string() && v.get("parts").is_none(),
+        "{v}"
+    );
 }
 
 #[tokio::test]
@@ -262,17 +369,26 @@ async fn cloud_multipart_upload() {
 /// (S3's lifecycle rule does it in the cloud); resuming it then answers `410`.
 #[tokio::test]
 async fn embedded_sweep_drops_abandoned_uploads() {
-    let api = Api::embedded_with(&[("STREAM_UPLOAD_PART_SIZE", "5242880"), ("STREAM_UPLOAD_EXPIRY_SECONDS", "1")]).await;
+    let api = Api::embedded_with(&[
+        ("STREAM_UPLOAD_PART_SIZE", "5242880"),
+        ("STREAM_UPLOAD_EXPIRY_SECONDS", "1"),
+    ])
+    .await;
     let t = token("multipart-abandoner");
     let v = create(&api, &t, PART_SIZE + 1).await;
     let id = v["media_id"].as_str().unwrap().to_string();
     let (status, _) = put_part(url_of(&v["parts"], 1), vec![7; PART_SIZE]).await;
     assert_eq!(status, 200);
-    assert_eq!(api.get(&format!("/api/v1/uploads/{id}"), &t).await.status, 200);
+    assert_eq!(
+        api.get(&format!("/api/v1/uploads/{id}"), &t).await.status,
+        200
+    );
     // Past its expiry (the sweep compares with the upload's start, 1 s before).
     let mut swept = 0;
     for _ in 0..50 {
-        swept = stream_service::uploads::sweep_abandoned(api.state()).await.unwrap();
+        swept = stream_service::uploads::sweep_abandoned(api.state())
+            .await
+            .unwrap();
         if swept > 0 {
             break;
         }
@@ -280,7 +396,10 @@ async fn embedded_sweep_drops_abandoned_uploads() {
     }
     assert_eq!(swept, 1);
     let r = api.get(&format!("/api/v1/uploads/{id}"), &t).await;
-    assert_eq!((r.status, r.json()["error"]["code"].clone()), (410, json!("upload_expired")));
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].clone()),
+        (410, json!("upload_expired"))
+    );
     let (status, _) = put_part(url_of(&v["parts"], 2), vec![7; 1]).await;
     assert_eq!(status, 404, "no such upload");
     api.stop().await;

@@ -625,14 +625,25 @@ async fn multipart_contract(store: &dyn ObjectStore) {
     // Out of order; part 1 first sent with the wrong bytes, then again (a retry replaces it).
     let (status, etag3) = put_part(&url(3).await.unwrap().url, parts[2].clone()).await;
     assert_eq!((status, etag3.clone()), (200, Some(md5_etag(&parts[2]))));
-    assert_eq!(put_part(&url(1).await.unwrap().url, pattern(5 * MIB, 9)).await.0, 200);
+    assert_eq!(
+        put_part(&url(1).await.unwrap().url, pattern(5 * MIB, 9))
+            .await
+            .0,
+        200
+    );
     let (status, etag1) = put_part(&url(1).await.unwrap().url, parts[0].clone()).await;
     assert_eq!((status, etag1.clone()), (200, Some(md5_etag(&parts[0]))));
     let tampered = tamper(&url(2).await.unwrap().url);
-    assert_eq!(put_part(&tampered, parts[1].clone()).await.0, 403, "tampered part URL");
+    assert_eq!(
+        put_part(&tampered, parts[1].clone()).await.0,
+        403,
+        "tampered part URL"
+    );
     let listed = store.list_parts(&key, &id).await.unwrap().unwrap();
-    let seen: Vec<(u32, u64, String)> =
-        listed.into_iter().map(|p| (p.number, p.size, p.etag)).collect();
+    let seen: Vec<(u32, u64, String)> = listed
+        .into_iter()
+        .map(|p| (p.number, p.size, p.etag))
+        .collect();
     assert_eq!(
         seen,
         vec![
@@ -648,7 +659,11 @@ async fn multipart_contract(store: &dyn ObjectStore) {
         ]
     };
     // A part not received, then a wrong ETag: refused, nothing assembled, the parts kept.
-    let (code, _) = invalid_code(store.complete_multipart(&key, &id, &list(&md5_etag(&parts[1]))).await);
+    let (code, _) = invalid_code(
+        store
+            .complete_multipart(&key, &id, &list(&md5_etag(&parts[1])))
+            .await,
+    );
     assert_eq!(code, "invalid_part");
     let (status, _) = put_part(&url(2).await.unwrap().url, parts[1].clone()).await;
     assert_eq!(status, 200);
@@ -656,18 +671,31 @@ async fn multipart_contract(store: &dyn ObjectStore) {
     let (code, _) = invalid_code(store.complete_multipart(&key, &id, &list(&wrong)).await);
     assert_eq!(code, "invalid_part");
     assert_eq!(store.head(&key).await.unwrap(), None, "nothing assembled");
-    assert_eq!(store.list_parts(&key, &id).await.unwrap().map(|p| p.len()), Some(3));
+    assert_eq!(
+        store.list_parts(&key, &id).await.unwrap().map(|p| p.len()),
+        Some(3)
+    );
 
     // Parts under 5 MiB but the last are refused (S3's rule, on both stores); abort drops all.
     let small_key = format!("contract/{}/small.bin", random_id());
-    let small = store.create_multipart(&small_key, "application/octet-stream").await.unwrap();
+    let small = store
+        .create_multipart(&small_key, "application/octet-stream")
+        .await
+        .unwrap();
     let mut small_list = vec![];
     for n in [1u32, 2] {
-        let u = store.presign_part(&small_key, &small, n, ttl).await.unwrap();
+        let u = store
+            .presign_part(&small_key, &small, n, ttl)
+            .await
+            .unwrap();
         let (_, etag) = put_part(&u.url, pattern(1000, n)).await;
         small_list.push((n, etag.unwrap()));
     }
-    let (code, _) = invalid_code(store.complete_multipart(&small_key, &small, &small_list).await);
+    let (code, _) = invalid_code(
+        store
+            .complete_multipart(&small_key, &small, &small_list)
+            .await,
+    );
     assert_eq!(code, "part_too_small");
     store.abort_multipart(&small_key, &small).await.unwrap();
     store.abort_multipart(&small_key, &small).await.unwrap();
@@ -678,7 +706,10 @@ async fn multipart_contract(store: &dyn ObjectStore) {
     let past = Utc::now() - chrono::Duration::hours(1);
     let future = Utc::now() + chrono::Duration::hours(1);
     let pending = store.pending_multiparts("contract/", future).await.unwrap();
-    assert!(pending.iter().any(|u| u.key == key && u.upload_id == id), "{pending:?}");
+    assert!(
+        pending.iter().any(|u| u.key == key && u.upload_id == id),
+        "{pending:?}"
+    );
     let pending = store.pending_multiparts("contract/", past).await.unwrap();
     assert!(!pending.iter().any(|u| u.upload_id == id), "not stale yet");
 
@@ -688,8 +719,15 @@ async fn multipart_contract(store: &dyn ObjectStore) {
         .await
         .unwrap();
     let whole: Vec<u8> = parts.concat();
-    assert_eq!(store.head(&key).await.unwrap().map(|i| i.size), Some(whole.len() as u64));
-    let read = store.read_range(&key, 0, whole.len() as u64).await.unwrap().unwrap();
+    assert_eq!(
+        store.head(&key).await.unwrap().map(|i| i.size),
+        Some(whole.len() as u64)
+    );
+    let read = store
+        .read_range(&key, 0, whole.len() as u64)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(read == whole, "the assembled object is the parts in order");
     assert_eq!(store.list_parts(&key, &id).await.unwrap(), None);
     let (status, _) = put_part(&url(1).await.unwrap().url, pattern(5 * MIB, 7)).await;

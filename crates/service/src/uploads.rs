@@ -69,7 +69,9 @@ pub struct UploadProgress {
 /// How a file of `size` bytes is cut: parts of the configured size, larger when the file would
 /// otherwise need more than S3's 10,000 parts (rounded up to whole MiB).
 pub fn plan(size: u64, configured_part_size: u64) -> (u64, u32) {
-    let needed = size.div_ceil(u64::from(MAX_PARTS)).next_multiple_of(1 << 20);
+    let needed = size
+        .div_ceil(u64::from(MAX_PARTS))
+        .next_multiple_of(1 << 20);
     let part_size = configured_part_size.max(needed);
     let count = size.div_ceil(part_size).max(1);
     (part_size, u32::try_from(count).unwrap_or(MAX_PARTS))
@@ -80,7 +82,11 @@ pub fn plan(size: u64, configured_part_size: u64) -> (u64, u32) {
 pub async fn create(state: &AppState, caller: &Caller, new: NewUpload) -> Result<Upload> {
     let size = match new.size {
         Some(size) if size > state.config.upload_part_size => size,
-        _ => return Ok(Upload::Single(media::create_upload(state, caller, new).await?)),
+        _ => {
+            return Ok(Upload::Single(
+                media::create_upload(state, caller, new).await?,
+            ))
+        }
     };
     if size > MAX_SOURCE_BYTES {
         return Err(Error::TooLarge {
@@ -175,7 +181,10 @@ pub async fn complete(
     parts: Vec<(u32, String)>,
 ) -> Result<Media> {
     let (media, upload) = open(state, caller, media_id).await?;
-    if let Some((n, _)) = parts.iter().find(|(n, _)| *n == 0 || *n > upload.part_count) {
+    if let Some((n, _)) = parts
+        .iter()
+        .find(|(n, _)| *n == 0 || *n > upload.part_count)
+    {
         return Err(Error::invalid(
             "invalid_part",
             format!(
@@ -279,7 +288,11 @@ async fn open(
     }
 }
 
-async fn received(state: &AppState, media: &Media, upload: &MultipartUpload) -> Result<Vec<PartInfo>> {
+async fn received(
+    state: &AppState,
+    media: &Media,
+    upload: &MultipartUpload,
+) -> Result<Vec<PartInfo>> {
     match state
         .objects
         .list_parts(&media.source_key, &upload.upload_id)

@@ -283,7 +283,9 @@ impl ObjectStore for S3ObjectStore {
             .part_number(number)
             .presigned(Self::presigning(ttl)?)
             .await
-            .map_err(|e| Error::Internal(format!("presign UploadPart: {}", DisplayErrorContext(e))))?;
+            .map_err(|e| {
+                Error::Internal(format!("presign UploadPart: {}", DisplayErrorContext(e)))
+            })?;
         Ok(PresignedPut {
             url: req.uri().to_string(),
             headers: vec![],
@@ -429,11 +431,7 @@ impl ObjectStore for S3ObjectStore {
 /// S3's refusals of a CompleteMultipartUpload, in the words of SPEC §3 (`400` naming the part,
 /// when S3 names it; the service checks the list against ListParts first, so S3's own check is
 /// the second line).
-fn complete_error(
-    code: Option<&str>,
-    message: Option<&str>,
-    e: impl std::error::Error,
-) -> Error {
+fn complete_error(code: Option<&str>, message: Option<&str>, e: impl std::error::Error) -> Error {
     let said = message.unwrap_or("").to_string();
     match code {
         Some("InvalidPart") => Error::invalid(

@@ -18,8 +18,8 @@ use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use super::signed_url::{SignedMethod, UrlSigner};
 use super::signed_url::Part;
+use super::signed_url::{SignedMethod, UrlSigner};
 use super::{
     check_completion, is_safe_key, MetaStore, ObjectInfo, ObjectStore, PartInfo, PendingUpload,
     PresignedPut, MAX_PARTS, WRITE_ONCE,

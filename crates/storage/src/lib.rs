@@ -73,7 +73,9 @@ pub struct PendingUpload {
 
 /// Whether two ETags name the same bytes (S3 quotes them; clients may not).
 pub fn same_etag(a: &str, b: &str) -> bool {
-    a.trim().trim_matches('"').eq_ignore_ascii_case(b.trim().trim_matches('"'))
+    a.trim()
+        .trim_matches('"')
+        .eq_ignore_ascii_case(b.trim().trim_matches('"'))
 }
 
 /// Checks the client's list of parts for completion against what was received, so both stores
