@@ -71,6 +71,18 @@ pub fn multipart_video() -> PathBuf {
     .clone()
 }
 
+/// The whole source object of a media, read from the state's store (a test compares bytes).
+pub async fn stored_source(state: &AppState, media_id: &str) -> (String, Vec<u8>) {
+    let media = state.meta.get_media(media_id).await.expect("get media");
+    let key = media.expect("the media").source_key;
+    let bytes = state
+        .objects
+        .read_range(&key, 0, 1 << 40)
+        .await
+        .expect("read");
+    (key, bytes.map(|b| b.to_vec()).unwrap_or_default())
+}
+
 pub fn manifest() -> Value {
     let text = std::fs::read_to_string(media_dir().join("manifest.json")).expect("manifest.json");
     serde_json::from_str(&text).expect("manifest is JSON")

@@ -7,7 +7,7 @@
 // the others, completes, and the library shows the media `ready`. Prints one JSON line with the
 // media id and the part numbers sent before and after the reload; exit code 0 on success.
 
-import { check, launch, main } from './browser.mjs';
+import { check, launch, main, recordProgress } from './browser.mjs';
 
 const [base, token, file, screenshot] = process.argv.slice(2);
 if (!screenshot) {
@@ -60,15 +60,7 @@ main(
     await page.waitForFunction(() => window.player && window.player.ready);
     const notice = (await status.textContent()).trim();
     check(/interrupted/.test(notice), `no resume notice after the reload: "${notice}"`);
-    await page.evaluate(() => {
-      window.__progress = [];
-      const bar = document.querySelector('[data-testid=upload-progress]');
-      const orig = Object.getOwnPropertyDescriptor(HTMLProgressElement.prototype, 'value');
-      Object.defineProperty(bar, 'value', {
-        get() { return orig.get.call(this); },
-        set(v) { orig.set.call(this, v); window.__progress.push(v); },
-      });
-    });
+    await recordProgress(page);
     await page.locator('[data-testid=file]').setInputFiles(file);
     await page.locator('[data-testid=upload]').click();
     const id = remembered.media_id;

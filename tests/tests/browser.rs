@@ -564,21 +564,7 @@ async fn chromium_uploads_in_parts_and_resumes_after_a_reload() {
             Some(bytes.len() as u64)
         )
     );
-    let key = srv
-        .state
-        .meta
-        .get_media(id)
-        .await
-        .unwrap()
-        .unwrap()
-        .source_key;
-    let stored = srv
-        .state
-        .objects
-        .read_range(&key, 0, 1 << 40)
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, stored) = stream_tests::stored_source(&srv.state, id).await;
     assert!(stored == bytes, "the exact bytes");
     srv.stop().await;
 }

@@ -229,7 +229,7 @@ impl From<UploadTicket> for UploadCreated {
             upload_url: t.upload_url,
             upload_method: "PUT".into(),
             upload_headers: t.upload_headers.into_iter().collect(),
-            expires_at: t.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            expires_at: rfc3339(t.expires_at),
         }
     }
 }
