@@ -223,7 +223,7 @@ async fn must_show(api: &Api, file: &Path) {
         .await;
     assert_eq!(r.status, 404, "{}", r.text());
 
-    // The right list, with the ETags the resumed GET reports (strings as S3 gives them).
+    // The right list: each part with its ETag, the MD5 of its bytes (as S3 and the GET give it).
     let r = post(
         api,
         &format!("/api/v1/uploads/{id}/complete"),
