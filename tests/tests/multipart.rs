@@ -328,9 +328,113 @@ async fn too_small_then_abort(api: &Api) {
     );
 }
 
+/// What a hostile or confused client may send: each gets a clear `4xx` naming what is wrong.
+async fn bad_requests(api: &Api) {
+    let t = token("multipart-hostile");
+    for (size, status) in [
+        (json!(-1), 400),
+        (json!("big"), 400),
+        (json!(6u64 << 40), 413),
+    ] {
+        let body = json!({"filename": "x.mkv", "size": size});
+        let r = post(api, "/api/v1/uploads", &t, body).await;
+        assert_eq!(r.status, status, "size {size}: {}", r.text());
+    }
+    let v = create(api, &t, 3 * PART_SIZE).await;
+    let id = v["media_id"].as_str().unwrap().to_string();
+    let too_many: Vec<u32> = (1..=101).collect();
+    for numbers in [
+        json!([]),
+        json!([0]),
+        json!([4]),
+        json!(too_many),
+        json!(["1"]),
+    ] {
+        let r = post(
+            api,
+            &format!("/api/v1/uploads/{id}/parts"),
+            &t,
+            json!({"numbers": numbers}),
+        )
+        .await;
+        assert_eq!(r.status, 400, "numbers {numbers}: {}", r.text());
+    }
+    let r = post(
+        api,
+        &format!("/api/v1/uploads/{id}/parts"),
+        &t,
+        json!({"numbers": [4]}),
+    )
+    .await;
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("part 4"),
+        "{}",
+        r.text()
+    );
+    for parts in [
+        json!([{"number": 0, "etag": "x"}]),
+        json!([{"number": 1}]),
+        json!("all"),
+    ] {
+        let r = post(
+            api,
+            &format!("/api/v1/uploads/{id}/complete"),
+            &t,
+            json!({"parts": parts}),
+        )
+        .await;
+        assert_eq!(r.status, 400, "parts {parts}: {}", r.text());
+    }
+    // Another user's upload: not found, whatever the route.
+    let other = token("multipart-other");
+    for (method, path) in [
+        ("GET", ""),
+        ("DELETE", ""),
+        ("POST", "/parts"),
+        ("POST", "/complete"),
+    ] {
+        let body = (method == "POST").then(|| json!({"numbers": [1], "parts": []}));
+        let r = api
+            .call(
+                method,
+                &format!("/api/v1/uploads/{id}{path}"),
+                Some(&other),
+                &[],
+                body,
+            )
+            .await;
+        assert_eq!(r.status, 404, "{method} {path}: {}", r.text());
+    }
+    // A media uploaded in one PUT has no multipart upload.
+    let (single, _) = api.create_upload(&t, "small.mkv").await;
+    assert_eq!(
+        api.get(&format!("/api/v1/uploads/{single}"), &t)
+            .await
+            .status,
+        404
+    );
+    // A part URL edited to name another part or another upload is refused by its signature
+    // (S3's `partNumber`/`uploadId`, the embedded route's `part`/`upload_id`).
+    let url = url_of(&v["parts"], 1);
+    let other_part = url
+        .replacen("partNumber=1&", "partNumber=2&", 1)
+        .replacen("&part=1&", "&part=2&", 1);
+    let other_upload =
+        url.replacen("uploadId=", "uploadId=0", 1)
+            .replacen("upload_id=", "upload_id=0", 1);
+    for edited in [other_part, other_upload] {
+        assert_ne!(edited, url);
+        assert_eq!(put_part(edited, vec![1; 10]).await.0, 403, "{url}");
+    }
+}
+
 async fn every_case(api: Api) {
     must_show(&api, &stream_tests::multipart_video()).await;
     too_small_then_abort(&api).await;
+    bad_requests(&api).await;
     api.stop().await;
 }
 

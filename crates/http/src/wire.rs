@@ -161,7 +161,7 @@ pub struct UploadProgressView {
     pub expires_at: String,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ReceivedPart {
     pub number: u32,
     pub size: u64,

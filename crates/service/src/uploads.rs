@@ -129,11 +129,10 @@ pub async fn create(state: &AppState, caller: &Caller, new: NewUpload) -> Result
 /// `POST /uploads/{id}/parts`: URLs for the parts asked for (at most [`MAX_PART_URLS`]).
 pub async fn part_urls(
     state: &AppState,
-    caller: &Caller,
-    media_id: &str,
+    open: &OpenUpload,
     numbers: &[u32],
 ) -> Result<Vec<PartUrl>> {
-    let (media, upload) = open(state, caller, media_id).await?;
+    let (media, upload) = (&open.media, &open.upload);
     if numbers.is_empty() || numbers.len() > MAX_PART_URLS {
         return Err(Error::invalid(
             "invalid_field",
@@ -152,12 +151,12 @@ pub async fn part_urls(
             ),
         ));
     }
-    presign(state, &media, &upload, numbers).await
+    presign(state, media, upload, numbers).await
 }
 
 /// `GET /uploads/{id}`: the parts the store has received, for a client that resumes.
 pub async fn progress(state: &AppState, caller: &Caller, media_id: &str) -> Result<UploadProgress> {
-    let (media, upload) = open(state, caller, media_id).await?;
+    let OpenUpload { media, upload } = open(state, caller, media_id).await?;
     let parts = received(state, &media, &upload).await?;
     Ok(UploadProgress {
         expires_at: expires_at(state, &media),
@@ -176,11 +175,10 @@ pub async fn progress(state: &AppState, caller: &Caller, media_id: &str) -> Resu
 /// the parts stay, the client may fix its list or send a part again.
 pub async fn complete(
     state: &AppState,
-    caller: &Caller,
-    media_id: &str,
+    open: OpenUpload,
     parts: Vec<(u32, String)>,
 ) -> Result<Media> {
-    let (media, upload) = open(state, caller, media_id).await?;
+    let OpenUpload { media, upload } = open;
     if let Some((n, _)) = parts
         .iter()
         .find(|(n, _)| *n == 0 || *n > upload.part_count)
@@ -232,7 +230,7 @@ pub async fn complete(
 
 /// `DELETE /uploads/{id}`: drops the parts; the media ends `failed` ("cancelled").
 pub async fn abort(state: &AppState, caller: &Caller, media_id: &str) -> Result<()> {
-    let (media, upload) = open(state, caller, media_id).await?;
+    let OpenUpload { media, upload } = open(state, caller, media_id).await?;
     state
         .objects
         .abort_multipart(&media.source_key, &upload.upload_id)
@@ -268,20 +266,24 @@ pub async fn sweep_abandoned(state: &AppState) -> Result<usize> {
     Ok(stale.len())
 }
 
+/// A media whose multipart upload is open, loaded for its owner: what the routes that change it
+/// take, so a caller who may not learns nothing from a bad body ([`open`] comes first).
+#[derive(Debug, Clone)]
+pub struct OpenUpload {
+    media: Media,
+    upload: MultipartUpload,
+}
+
 /// The caller's media with an open multipart upload: its owner (or an admin) only; `409
 /// upload_complete` once the object is assembled, `410 upload_expired` once it was aborted.
-async fn open(
-    state: &AppState,
-    caller: &Caller,
-    media_id: &str,
-) -> Result<(Media, MultipartUpload)> {
+pub async fn open(state: &AppState, caller: &Caller, media_id: &str) -> Result<OpenUpload> {
     let media = media::load_changeable(state, caller, media_id).await?;
     let Some(upload) = media.multipart.clone() else {
         return Err(Error::NotFound("upload"));
     };
     let assembled = state.objects.head(&media.source_key).await?.is_some();
     match media.status {
-        MediaStatus::Uploading if !assembled => Ok((media, upload)),
+        MediaStatus::Uploading if !assembled => Ok(OpenUpload { media, upload }),
         // Aborted by its owner (the object never assembled).
         MediaStatus::Failed if !assembled => Err(expired()),
         _ => Err(complete_conflict()),

@@ -11,9 +11,12 @@ use crate::wire::{
     CompleteUploadBody, MediaView, PartNumbersBody, PartUrlView, PartUrls, UploadProgressView,
 };
 
+// Who may change the upload first: a caller who may not learns nothing from a bad body.
+
 pub async fn parts(state: &AppState, caller: &Caller, id: &str, req: &Req) -> Result<Resp> {
+    let open = uploads::open(state, caller, id).await?;
     let body: PartNumbersBody = parse_json(req)?;
-    let urls = uploads::part_urls(state, caller, id, &body.numbers).await?;
+    let urls = uploads::part_urls(state, &open, &body.numbers).await?;
     let parts = urls.into_iter().map(PartUrlView::from).collect();
     Ok(json(StatusCode::OK, &PartUrls { parts }))
 }
@@ -25,9 +28,10 @@ pub async fn progress(state: &AppState, caller: &Caller, id: &str) -> Result<Res
 
 /// `202`: the object is assembled and ingest has started (or will, on S3's event).
 pub async fn complete(state: &AppState, caller: &Caller, id: &str, req: &Req) -> Result<Resp> {
+    let open = uploads::open(state, caller, id).await?;
     let body: CompleteUploadBody = parse_json(req)?;
     let parts = body.parts.into_iter().map(|p| (p.number, p.etag)).collect();
-    let media = uploads::complete(state, caller, id, parts).await?;
+    let media = uploads::complete(state, open, parts).await?;
     Ok(json(StatusCode::ACCEPTED, &MediaView::from(&media)))
 }
 
