@@ -14,13 +14,16 @@
 //! - [`session`]: an HLS playback session (it embeds its decision).
 //! - [`hls`]: the segment plan, the rendition ladder and content keys, RFC 6381 codec strings,
 //!   playlist text.
+//! - [`tracks`]: the subtitle tracks of a media (embedded and sidecar), their ids, WebVTT keys,
+//!   BCP 47 languages and menu names.
 //! - [`segment`]: the identity of one piece of a rendition (file name, claim record id, object
 //!   key, content type), in one type.
 //! - [`error`]: the domain's error type (no HTTP status: the edge maps it).
 //! - [`ids`], [`frame_rate`]: random ids and constant-time comparison; nominal frame rates.
 //!
 //! Dependencies point one way: `playback` → `model`; `session` → `playback`, `model`;
-//! `segment` → `playback` (the segment format); `hls` → `segment`, `playback`, `model`.
+//! `segment` → `playback` (the segment format); `hls` → `segment`, `playback`, `model`;
+//! `tracks` → `model`.
 
 pub mod error;
 pub mod frame_rate;
@@ -30,6 +33,7 @@ pub mod model;
 pub mod playback;
 pub mod segment;
 pub mod session;
+pub mod tracks;
 
 pub use error::{Error, Result};
 #[cfg(any(test, feature = "fixtures"))]

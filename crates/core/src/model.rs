@@ -48,6 +48,10 @@ pub struct Media {
     pub size_bytes: Option<u64>,
     #[serde(default)]
     pub probe: Option<Probe>,
+    /// Its subtitle tracks, embedded and added (`tracks`): made at ingest, changed by sidecar
+    /// uploads and deletions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subtitles: Vec<crate::tracks::SubtitleTrack>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version: every write must name the version it read.
@@ -84,6 +88,12 @@ pub struct Probe {
     /// ffprobe's raw `format_name`.
     pub format_name: String,
     pub duration_seconds: f64,
+    /// The container's start time (seconds; AAC priming often makes it slightly negative).
+    /// Every time here (keyframes, durations) and on the segments' timeline is relative to it;
+    /// subtitle cues keep the container's own times, and their timeline map says so
+    /// (`stream_media::subtitles`).
+    #[serde(default)]
+    pub start_time: f64,
     /// Overall bitrate in bits/s.
     pub bitrate: Option<u64>,
     pub video: Option<VideoStream>,
@@ -149,6 +159,15 @@ pub struct SubtitleStream {
     pub language: Option<String>,
     /// `text` (srt, ass, webvtt, mov_text) or `bitmap` (PGS, DVD, DVB).
     pub kind: SubtitleKind,
+    /// The container's `forced` disposition.
+    #[serde(default)]
+    pub forced: bool,
+    /// The container's `default` disposition.
+    #[serde(default)]
+    pub default: bool,
+    /// The stream's title tag (e.g. "SDH", "Signs & Songs").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -56,6 +56,8 @@ pub enum RouteId {
     ListMedia,
     GetMedia,
     PatchMedia,
+    AddSubtitles,
+    DeleteSubtitles,
     PutProgress,
     GetProgress,
     Stream,
@@ -189,6 +191,10 @@ pub const ROUTES: &[Route] = &[
         "One media record, with what the probe found"),
     api(RouteId::PatchMedia, Method::PATCH, "/api/v1/media/{id}", Auth::Bearer,
         "Change a media's title or visibility (owner or admin)"),
+    api(RouteId::AddSubtitles, Method::POST, "/api/v1/media/{id}/subtitles", Auth::Bearer,
+        "Add a subtitle file (SRT, WebVTT or ASS/SSA; owner or admin)"),
+    api(RouteId::DeleteSubtitles, Method::DELETE, "/api/v1/media/{id}/subtitles/{subtitle_id}",
+        Auth::Bearer, "Remove an added subtitle track (owner or admin)"),
     api(RouteId::PutProgress, Method::PUT, "/api/v1/progress/{id}", Auth::Bearer,
         "Save the caller's playback position"),
     api(RouteId::GetProgress, GET, "/api/v1/progress/{id}", Auth::Bearer,
@@ -217,6 +223,9 @@ pub const MAX_JSON_BODY: usize = 16 * 1024;
 /// source at about 300 parts.
 pub const MAX_COMPLETE_BODY: usize = 1024 * 1024;
 
+/// The largest subtitle file `POST /media/{id}/subtitles` takes (SPEC §3 "Tracks": 5 MiB).
+pub const MAX_SUBTITLE_BODY: usize = stream_service::subtitles::MAX_SUBTITLE_BYTES;
+
 /// The largest body read from a request that matches no route (it is read only to answer
 /// `404`/`405`, or a preflight).
 pub const MAX_UNROUTED_BODY: usize = MAX_JSON_BODY;
@@ -232,6 +241,7 @@ impl Route {
             | RouteId::PatchMedia
             | RouteId::PutProgress => MAX_JSON_BODY,
             RouteId::CompleteUpload => MAX_COMPLETE_BODY,
+            RouteId::AddSubtitles => MAX_SUBTITLE_BODY,
             _ => 0,
         }
     }

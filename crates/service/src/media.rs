@@ -114,6 +114,7 @@ pub fn new_record(caller: &Caller, new: &NewUpload) -> Result<Media> {
         content_type,
         size_bytes: None,
         probe: None,
+        subtitles: vec![],
         created_at: now,
         updated_at: now,
         version: 0,
