@@ -51,7 +51,7 @@ pub struct Media {
     /// Its subtitle tracks, embedded and added (`tracks`): made at ingest, changed by sidecar
     /// uploads and deletions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub subtitles: Vec<crate::tracks::SubtitleTrack>,
+    pub subtitles: Vec<SubtitleTrack>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version: every write must name the version it read.
@@ -176,6 +176,57 @@ pub struct SubtitleStream {
 pub enum SubtitleKind {
     Text,
     Bitmap,
+}
+
+/// Where a track comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum TrackSource {
+    /// A stream of the uploaded file.
+    Embedded,
+    /// A subtitle file added to the media (`POST /media/{id}/subtitles`).
+    Sidecar,
+}
+
+/// One subtitle track of a media (stored in its record, listed by `GET /media/{id}`; ids,
+/// languages and names are made by `tracks`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SubtitleTrack {
+    /// `s<stream index>` (embedded) or `x<8 hex>` (sidecar): stable for the media's life.
+    pub id: String,
+    /// BCP 47 (`en`, `fr`, `pt-BR`), if known.
+    pub language: Option<String>,
+    /// What a player shows in its menu, unique among the media's tracks.
+    pub name: String,
+    /// The source's codec (`subrip`, `ass`, `mov_text`, `webvtt`, `hdmv_pgs_subtitle`, ...) or,
+    /// for a sidecar, its format (`srt`, `vtt`, `ass`).
+    pub codec: String,
+    pub kind: SubtitleKind,
+    pub source: TrackSource,
+    /// Shown without the viewer asking (signs, foreign dialogue).
+    pub forced: bool,
+    pub default: bool,
+    /// The stream index in the source (embedded tracks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_index: Option<u32>,
+    /// The object key of its WebVTT: present for a text track converted without error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vtt_key: Option<String>,
+    /// Why the conversion failed (the track is then listed but not offered to players).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The number of cues of its WebVTT.
+    #[serde(default)]
+    pub cues: usize,
+}
+
+impl SubtitleTrack {
+    /// Whether players are offered it: a converted text track.
+    pub fn playable(&self) -> bool {
+        self.vtt_key.is_some()
+    }
 }
 
 /// A user's playback position in one media file.

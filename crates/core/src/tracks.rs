@@ -15,59 +15,7 @@
 //! container (`fre`, `fra`) become their two-letter form where one exists; names are shown in
 //! the language itself ("Français"), the way players list them.
 
-use serde::{Deserialize, Serialize};
-
-use crate::model::SubtitleKind;
-
-/// Where a track comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum TrackSource {
-    /// A stream of the uploaded file.
-    Embedded,
-    /// A subtitle file added to the media (`POST /media/{id}/subtitles`).
-    Sidecar,
-}
-
-/// One subtitle track of a media (stored in its record, listed by `GET /media/{id}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct SubtitleTrack {
-    /// `s<stream index>` (embedded) or `x<8 hex>` (sidecar): stable for the media's life.
-    pub id: String,
-    /// BCP 47 (`en`, `fr`, `pt-BR`), if known.
-    pub language: Option<String>,
-    /// What a player shows in its menu, unique among the media's tracks.
-    pub name: String,
-    /// The source's codec (`subrip`, `ass`, `mov_text`, `webvtt`, `hdmv_pgs_subtitle`, ...) or,
-    /// for a sidecar, its format (`srt`, `vtt`, `ass`).
-    pub codec: String,
-    pub kind: SubtitleKind,
-    pub source: TrackSource,
-    /// Shown without the viewer asking (signs, foreign dialogue).
-    pub forced: bool,
-    pub default: bool,
-    /// The stream index in the source (embedded tracks).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stream_index: Option<u32>,
-    /// The object key of its WebVTT: present for a text track converted without error.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vtt_key: Option<String>,
-    /// Why the conversion failed (the track is then listed but not offered to players).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// The number of cues of its WebVTT.
-    #[serde(default)]
-    pub cues: usize,
-}
-
-impl SubtitleTrack {
-    /// Whether players are offered it: a converted text track.
-    pub fn playable(&self) -> bool {
-        self.vtt_key.is_some()
-    }
-}
+pub use crate::model::{SubtitleTrack, TrackSource};
 
 /// The id of the embedded track of stream `index`.
 pub fn embedded_id(index: u32) -> String {
