@@ -29,6 +29,8 @@ main(
     let stored = 0;
     await page.route(/\/objects\/uploads\/.*[?&]part=\d+/, async (route) => {
       const n = Number(new URL(route.request().url()).searchParams.get('part'));
+      // Until the reloaded page runs, nothing more gets through (the old page may still retry).
+      if (phase === 'reloading') return route.abort('connectionreset');
       if (phase === 'before' && passed >= PARTS_BEFORE) return route.abort('connectionreset');
       if (phase === 'before') passed += 1;
       const response = await route.fetch();
@@ -55,9 +57,10 @@ main(
     const remembered = await page.evaluate(() => JSON.parse(localStorage.getItem('stream.multipart') || 'null'));
     check(remembered && remembered.media_id && remembered.upload_id, `nothing remembered: ${JSON.stringify(remembered)}`);
 
-    phase = 'after';
+    phase = 'reloading';
     await page.reload();
     await page.waitForFunction(() => window.player && window.player.ready);
+    phase = 'after';
     const notice = (await status.textContent()).trim();
     check(/interrupted/.test(notice), `no resume notice after the reload: "${notice}"`);
     await recordProgress(page);
