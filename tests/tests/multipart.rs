@@ -59,6 +59,11 @@ async fn post(api: &Api, path: &str, t: &str, body: Value) -> stream_tests::Repl
     api.call("POST", path, Some(t), &[], Some(body)).await
 }
 
+/// `POST /uploads/{id}/{action}` (`parts`, `complete`).
+async fn on_upload(api: &Api, t: &str, id: &str, action: &str, body: Value) -> stream_tests::Reply {
+    post(api, &format!("/api/v1/uploads/{id}/{action}"), t, body).await
+}
+
 async fn create(api: &Api, t: &str, size: usize) -> Value {
     let body = json!({"filename": "big.mkv", "content_type": "video/x-matroska", "size": size});
     let r = post(api, "/api/v1/uploads", t, body).await;
@@ -68,13 +73,7 @@ async fn create(api: &Api, t: &str, size: usize) -> Value {
 
 /// The upload is refused with `400` naming `needle`, and nothing was assembled or ingested.
 async fn refused(api: &Api, t: &str, id: &str, list: Value, code: &str, needle: &str) {
-    let r = post(
-        api,
-        &format!("/api/v1/uploads/{id}/complete"),
-        t,
-        json!({"parts": list}),
-    )
-    .await;
+    let r = on_upload(api, t, id, "complete", json!({"parts": list})).await;
     assert_eq!(r.status, 400, "{}: {}", api.name(), r.text());
     let e = &r.json()["error"];
     assert_eq!(e["code"], code, "{e}");
@@ -190,13 +189,7 @@ async fn must_show(api: &Api, file: &Path) {
     );
     assert_eq!(p["part_count"].as_u64(), Some(count.into()));
     let missing: Vec<u32> = (1..=count).filter(|n| ![2, 4, count].contains(n)).collect();
-    let r = post(
-        api,
-        &format!("/api/v1/uploads/{id}/parts"),
-        &t,
-        json!({"numbers": missing}),
-    )
-    .await;
+    let r = on_upload(api, &t, &id, "parts", json!({"numbers": missing})).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let urls = r.json()["parts"].clone();
     let sent = join_all(
@@ -224,13 +217,7 @@ async fn must_show(api: &Api, file: &Path) {
     assert_eq!(r.status, 404, "{}", r.text());
 
     // The right list: each part with its ETag, the MD5 of its bytes (as S3 and the GET give it).
-    let r = post(
-        api,
-        &format!("/api/v1/uploads/{id}/complete"),
-        &t,
-        json!({"parts": etags}),
-    )
-    .await;
+    let r = on_upload(api, &t, &id, "complete", json!({"parts": etags})).await;
     assert_eq!(r.status, 202, "{}: {}", api.name(), r.text());
     let view = settle(api, &t, &id).await;
     assert_eq!(view["status"], "ready", "{}: {view}", api.name());
@@ -247,13 +234,7 @@ async fn must_show(api: &Api, file: &Path) {
         // S3 knows the upload no more (`NoSuchUpload`).
         Api::Cloud(_) => assert_eq!(status, 404),
     }
-    let r = post(
-        api,
-        &format!("/api/v1/uploads/{id}/complete"),
-        &t,
-        json!({"parts": etags}),
-    )
-    .await;
+    let r = on_upload(api, &t, &id, "complete", json!({"parts": etags})).await;
     assert_eq!(
         (r.status, r.json()["error"]["code"].clone()),
         (409, json!("upload_complete"))
@@ -350,22 +331,10 @@ async fn bad_requests(api: &Api) {
         json!(too_many),
         json!(["1"]),
     ] {
-        let r = post(
-            api,
-            &format!("/api/v1/uploads/{id}/parts"),
-            &t,
-            json!({"numbers": numbers}),
-        )
-        .await;
+        let r = on_upload(api, &t, &id, "parts", json!({"numbers": numbers})).await;
         assert_eq!(r.status, 400, "numbers {numbers}: {}", r.text());
     }
-    let r = post(
-        api,
-        &format!("/api/v1/uploads/{id}/parts"),
-        &t,
-        json!({"numbers": [4]}),
-    )
-    .await;
+    let r = on_upload(api, &t, &id, "parts", json!({"numbers": [4]})).await;
     assert!(
         r.json()["error"]["message"]
             .as_str()
@@ -379,13 +348,7 @@ async fn bad_requests(api: &Api) {
         json!([{"number": 1}]),
         json!("all"),
     ] {
-        let r = post(
-            api,
-            &format!("/api/v1/uploads/{id}/complete"),
-            &t,
-            json!({"parts": parts}),
-        )
-        .await;
+        let r = on_upload(api, &t, &id, "complete", json!({"parts": parts})).await;
         assert_eq!(r.status, 400, "parts {parts}: {}", r.text());
     }
     // Another user's upload: not found, whatever the route.

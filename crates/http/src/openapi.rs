@@ -81,7 +81,7 @@ const NOT_PLAYABLE: Answer = (
     ERR,
 );
 const MEDIA_GONE: Answer = (410, "The session's media was deleted (`media_gone`)", ERR);
-/// The answers every route of an open multipart upload shares.
+/// The answers every route of an open multipart upload shares (`extra_answers`).
 const NOT_OWNER: Answer = (403, "Not the owner or an admin", ERR);
 const UPLOAD_COMPLETE: Answer = (
     409,
@@ -210,10 +210,6 @@ fn doc_of(id: RouteId) -> Doc {
                 (200, "The part URLs", Some(one::<PartUrls>)),
                 INVALID,
                 UNAUTHENTICATED,
-                NOT_OWNER,
-                NOT_FOUND,
-                UPLOAD_COMPLETE,
-                UPLOAD_EXPIRED,
             ],
             None,
         ),
@@ -227,10 +223,6 @@ fn doc_of(id: RouteId) -> Doc {
                     Some(one::<UploadProgressView>),
                 ),
                 UNAUTHENTICATED,
-                NOT_OWNER,
-                NOT_FOUND,
-                UPLOAD_COMPLETE,
-                UPLOAD_EXPIRED,
             ],
             None,
         ),
@@ -249,10 +241,6 @@ fn doc_of(id: RouteId) -> Doc {
                     ERR,
                 ),
                 UNAUTHENTICATED,
-                NOT_OWNER,
-                NOT_FOUND,
-                UPLOAD_COMPLETE,
-                UPLOAD_EXPIRED,
             ],
             None,
         ),
@@ -262,9 +250,6 @@ fn doc_of(id: RouteId) -> Doc {
             &[
                 (204, "Aborted: the parts are dropped, the media `failed`", None),
                 UNAUTHENTICATED,
-                NOT_OWNER,
-                NOT_FOUND,
-                UPLOAD_COMPLETE,
             ],
             None,
         ),
@@ -506,6 +491,12 @@ fn extra_answers(id: RouteId) -> Vec<Answer> {
             "A concurrent change won (`concurrent_modification`); retry",
             ERR,
         )),
+        RouteId::UploadParts
+        | RouteId::UploadProgress
+        | RouteId::CompleteUpload
+        | RouteId::AbortUpload => {
+            extra.extend([NOT_OWNER, NOT_FOUND, UPLOAD_COMPLETE, UPLOAD_EXPIRED])
+        }
         _ => {}
     }
     extra
