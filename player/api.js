@@ -108,6 +108,30 @@ export async function errorOf(resp) {
 }
 
 /**
+ * PUTs one part of a multipart upload (a slice of the file) to its URL; resolves its `ETag`
+ * (which completion names). `onProgress(bytes sent)`. A part URL may be sent again: the part is
+ * replaced.
+ */
+export function putPart(url, blob, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('PUT', url);
+    xhr.upload.onprogress = (e) => onProgress(e.loaded);
+    xhr.onload = () => {
+      const etag = xhr.getResponseHeader('ETag');
+      if (xhr.status >= 200 && xhr.status < 300 && etag) resolve(etag);
+      else if (xhr.status === 409) {
+        reject(new ApiError(xhr.status, 'already_uploaded', 'This upload was already made; start a new one.'));
+      }
+      else reject(new ApiError(xhr.status, 'upload_failed', `A part was refused (HTTP ${xhr.status}).`));
+    };
+    xhr.onerror = () => reject(new ApiError(0, 'network', 'A part failed (network error).'));
+    xhr.onabort = () => reject(new ApiError(0, 'aborted', 'The upload was cancelled.'));
+    xhr.send(blob);
+  });
+}
+
+/**
  * PUTs `file` to a presigned upload URL with XMLHttpRequest (fetch has no upload progress);
  * `onProgress(fraction)`.
  */

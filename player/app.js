@@ -6,10 +6,11 @@
 // State useful to tests and to a curious user is on `window.player`. `window.PLAYER_CONFIG`
 // (set before this module runs, e.g. by a test's init script) may override: `muted`, `hls`
 // (hls.js config), `startLevel` ('top' | 'bottom' | index into the sorted levels),
-// `progressIntervalMs`.
+// `progressIntervalMs`, `uploadParallel` (parts sent at once, default 4).
 
 import * as api from './api.js';
 import { detect, hlsMode } from './caps.js';
+import * as parts from './parts.js';
 
 const cfg = window.PLAYER_CONFIG || {};
 const PROGRESS_INTERVAL_MS = cfg.progressIntervalMs ?? 10_000;
@@ -44,6 +45,9 @@ const player = {
   lastReport: null,
   library: [],
   uploads: 0,
+  // The last upload: { mediaId, multipart, resumed, partsAtStart } (partsAtStart: the parts the
+  // server already had when a resumed upload started).
+  upload: null,
   ready: false,
 };
 window.player = player;
@@ -233,6 +237,10 @@ function validContentType(t) {
 }
 
 function initUpload() {
+  const interrupted = parts.pending();
+  if (interrupted) {
+    setText('upload-status', `The upload of ${interrupted.name} was interrupted: choose the same file and press Upload to resume it.`);
+  }
   $('upload-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     const file = $('file').files[0];
@@ -241,28 +249,41 @@ function initUpload() {
       return;
     }
     const contentType = validContentType(file.type) ? file.type : 'application/octet-stream';
-    const body = { filename: file.name, content_type: contentType };
+    // With its size: above the part size the server answers a multipart upload.
+    const body = { filename: file.name, content_type: contentType, size: file.size };
     const title = $('title').value.trim();
     if (title) body.title = title;
     const bar = $('upload-progress');
     const button = e.submitter || $('upload-form').querySelector('button');
     button.disabled = true;
     player.uploads += 1;
+    const mb = (file.size / 1e6).toFixed(1);
+    const onProgress = (f) => {
+      bar.value = f;
+      setText('upload-status', `Uploading ${file.name}: ${Math.floor(f * 100)} % of ${mb} MB`);
+    };
+    const inParts = { parallel: cfg.uploadParallel ?? 4, onProgress, onStatus: (t) => setText('upload-status', t) };
     try {
-      setText('upload-status', `Creating the upload of ${file.name}…`);
-      const up = await api.json('/uploads', { method: 'POST', body });
-      pollSoon();
       bar.hidden = false;
       bar.value = 0;
-      await api.putFile(up.upload_url, up.upload_headers, file, contentType, (f) => {
-        bar.value = f;
-        setText('upload-status', `Uploading ${file.name}: ${Math.floor(f * 100)} % of ${(file.size / 1e6).toFixed(1)} MB`);
-      });
+      const resume = await parts.resumable(file);
+      if (resume) {
+        player.upload = { mediaId: resume.media_id, multipart: true, resumed: true, partsAtStart: resume.parts.length };
+        await parts.send(file, resume, inParts);
+      } else {
+        setText('upload-status', `Creating the upload of ${file.name}…`);
+        const up = await api.json('/uploads', { method: 'POST', body });
+        player.upload = { mediaId: up.media_id, multipart: !!up.upload_id, resumed: false, partsAtStart: 0 };
+        pollSoon();
+        if (up.upload_id) await parts.send(file, up, inParts);
+        else await api.putFile(up.upload_url, up.upload_headers, file, contentType, onProgress);
+      }
       bar.value = 1;
       setText('upload-status', `Uploaded ${file.name}; the server is probing it.`);
       $('upload-form').reset();
     } catch (err) {
-      setText('upload-status', `Upload failed: ${err.message}`);
+      const again = parts.pending() ? ' Press Upload again with the same file to resume.' : '';
+      setText('upload-status', `Upload failed: ${err.message}${again}`);
     } finally {
       player.uploads -= 1;
       button.disabled = false;

@@ -47,6 +47,43 @@ pub fn media_dir() -> PathBuf {
     .clone()
 }
 
+/// A ~27 MB Matroska video of raw frames (10 s, 320×240, 24 fps: made at once, no encoder),
+/// for multipart uploads in parts of 5 MiB (S3's smallest): 6 parts, the last one short. Made
+/// once, beside the generated test media (multipart.rs, browser.rs).
+pub fn multipart_video() -> PathBuf {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let dir = media_dir();
+        let path = dir.join("multipart_raw.mkv");
+        if !path.exists() {
+            let tmp = dir.join(format!("multipart_raw.{}.mkv", std::process::id()));
+            let status = std::process::Command::new("ffmpeg")
+                .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+                .arg("testsrc2=size=320x240:rate=24")
+                .args(["-t", "10", "-c:v", "rawvideo", "-pix_fmt", "yuv420p"])
+                .arg(&tmp)
+                .status()
+                .expect("run ffmpeg");
+            assert!(status.success(), "ffmpeg made the multipart test video");
+            std::fs::rename(&tmp, &path).expect("publish the multipart test video");
+        }
+        path
+    })
+    .clone()
+}
+
+/// The whole source object of a media, read from the state's store (a test compares bytes).
+pub async fn stored_source(state: &AppState, media_id: &str) -> (String, Vec<u8>) {
+    let media = state.meta.get_media(media_id).await.expect("get media");
+    let key = media.expect("the media").source_key;
+    let bytes = state
+        .objects
+        .read_range(&key, 0, 1 << 40)
+        .await
+        .expect("read");
+    (key, bytes.map(|b| b.to_vec()).unwrap_or_default())
+}
+
 pub fn manifest() -> Value {
     let text = std::fs::read_to_string(media_dir().join("manifest.json")).expect("manifest.json");
     serde_json::from_str(&text).expect("manifest is JSON")

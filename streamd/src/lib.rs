@@ -223,6 +223,11 @@ pub async fn prepare_with(
     }
     let mut state = AppState::from_config(config).await?;
     state.cdn_origin = options.cdn_origin;
+    // Completed multipart uploads are ingested here (no store event does it embedded).
+    let (completed_tx, completed_rx) = tokio::sync::mpsc::unbounded_channel();
+    if embedded {
+        state.uploads_completed = Some(completed_tx);
+    }
     if embedded {
         clean_temp_files(&state);
         release_orphaned_claims(&state).await;
@@ -247,6 +252,7 @@ pub async fn prepare_with(
     if embedded {
         resume_interrupted_ingests(&server).await;
         spawn_session_sweeper(&server);
+        spawn_completed_upload_ingests(&server, completed_rx);
     }
     Ok(Prepared {
         server,
@@ -305,7 +311,8 @@ pub async fn serve(
 }
 
 /// The embedded stand-in for DynamoDB TTL + the cleanup function: every minute, expired sessions
-/// are deleted and the renditions only they used are removed.
+/// are deleted and the renditions only they used are removed; and for S3's lifecycle rule:
+/// multipart uploads left unfinished past `STREAM_UPLOAD_EXPIRY_SECONDS` are dropped.
 fn spawn_session_sweeper(server: &Arc<Server>) {
     let state = server.state.clone();
     tokio::spawn(async move {
@@ -315,6 +322,25 @@ fn spawn_session_sweeper(server: &Arc<Server>) {
             if let Err(e) = stream_service::cleanup::sweep_expired_sessions(&state).await {
                 tracing::warn!(error = %e, "session sweep failed");
             }
+            if let Err(e) = stream_service::uploads::sweep_abandoned(&state).await {
+                tracing::warn!(error = %e, "abandoned upload sweep failed");
+            }
+        }
+    });
+}
+
+/// Ingests each multipart upload the API completes (the single-PUT route starts its own).
+fn spawn_completed_upload_ingests(
+    server: &Arc<Server>,
+    mut completed: tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    let server = Arc::downgrade(server);
+    tokio::spawn(async move {
+        while let Some(media_id) = completed.recv().await {
+            let Some(server) = server.upgrade() else {
+                return;
+            };
+            server.spawn_ingest(media_id);
         }
     });
 }

@@ -1,6 +1,10 @@
 //! The signed object route: the embedded stand-in for S3 presigned URLs.
 //! `GET`/`HEAD` answer ranges with `206` (tower-http's `ServeFile`); `PUT` streams the body to a
-//! temporary file, publishes it whole with a rename, and starts ingest. `OPTIONS` answers the CORS
+//! temporary file, publishes it whole with a rename, and starts ingest. A `PUT` to a part URL
+//! (`&upload_id=..&part=..`, signed with them) stores one part of a multipart upload the same
+//! way and answers its `ETag`; ingest starts when the upload is completed (`POST
+//! /uploads/{id}/complete`), not here. Either is refused (`409 upload_complete`) once the media
+//! is no longer `uploading`: an upload URL writes once. `OPTIONS` answers the CORS
 //! preflight of a page on another origin (a PUT with a `Content-Type`).
 //!
 //! Test only: with `STREAM_TEST_THROTTLE_BYTES_PER_SEC` set, the bodies of rendition objects
@@ -22,7 +26,7 @@ use serde::Deserialize;
 use stream_core::Error;
 use stream_http::response::{error_body, error_response};
 use stream_storage::embedded::disk_error;
-use stream_storage::signed_url::{SignatureError, SignedMethod};
+use stream_storage::signed_url::{Part, SignatureError, SignedMethod};
 use tokio::io::AsyncWriteExt;
 use tower::ServiceExt;
 use tracing::Instrument;
@@ -34,6 +38,18 @@ pub struct Signature {
     method: Option<String>,
     expires: Option<i64>,
     signature: Option<String>,
+    /// A part URL of a multipart upload names its upload and part number (both signed).
+    upload_id: Option<String>,
+    part: Option<u32>,
+}
+
+impl Signature {
+    fn part(&self) -> Option<Part<'_>> {
+        match (self.upload_id.as_deref(), self.part) {
+            (Some(upload_id), Some(number)) => Some(Part { upload_id, number }),
+            _ => None,
+        }
+    }
 }
 
 fn reply(e: Error, rid: &str) -> Response {
@@ -63,7 +79,14 @@ fn check(server: &Server, sig: &Signature, method: SignedMethod, key: &str) -> R
     }
     store
         .signer()
-        .verify(method, key, exp, s, chrono::Utc::now().timestamp())
+        .verify_part(
+            method,
+            key,
+            sig.part(),
+            exp,
+            s,
+            chrono::Utc::now().timestamp(),
+        )
         .map_err(|e| match e {
             SignatureError::Expired => Error::Forbidden("the URL has expired".into()),
             SignatureError::Invalid => Error::Forbidden("the URL signature is invalid".into()),
@@ -98,7 +121,7 @@ pub async fn object(
                 Err(e) => reply(e, &rid),
             },
             Method::PUT => match check(&server, &sig, SignedMethod::Put, &key) {
-                Ok(()) => upload(&server, &key, req)
+                Ok(()) => upload(&server, &key, sig.part(), req)
                     .await
                     .unwrap_or_else(|e| reply(e, &rid)),
                 Err(e) => reply(e, &rid),
@@ -166,12 +189,23 @@ async fn serve(server: &Server, key: &str, req: Request) -> Result<Response, Err
     Ok(resp)
 }
 
-async fn upload(server: &Server, key: &str, req: Request) -> Result<Response, Error> {
+/// S3's largest part.
+const MAX_PART_BYTES: u64 = 5 << 30;
+
+async fn upload(
+    server: &Server,
+    key: &str,
+    part: Option<Part<'_>>,
+    req: Request,
+) -> Result<Response, Error> {
     let state = &server.state;
     // Like S3 with an ObjectCreated trigger on the upload prefix: any signed key may be written;
     // an upload key must belong to a media record still waiting for its bytes, and starts ingest.
     let media_id = stream_service::ingest::accept_upload(state, key).await?;
-    let limit = state.config.max_upload_bytes;
+    let limit = match part {
+        Some(_) => MAX_PART_BYTES.min(state.config.max_upload_bytes),
+        None => state.config.max_upload_bytes,
+    };
     if let Some(len) = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -217,6 +251,11 @@ async fn upload(server: &Server, key: &str, req: Request) -> Result<Response, Er
             return Err(e);
         }
     };
+    if let Some(Part { upload_id, number }) = part {
+        let etag = store.publish_part(&tmp, key, upload_id, number).await?;
+        tracing::info!(bytes = written, part = number, "part stored");
+        return Ok((StatusCode::OK, [(header::ETAG, etag)]).into_response());
+    }
     // `If-None-Match: *` (what an upload URL asks for): written once, as in S3.
     if write_once {
         store.publish_new(&tmp, key).await?;

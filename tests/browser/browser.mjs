@@ -104,6 +104,19 @@ export async function waitPast(page, t, { timeoutMs = 30_000, pause = false } = 
   if (!ok) throw new Failure(`playback did not pass ${t.toFixed(2)} s within ${timeoutMs / 1000} s`);
 }
 
+/** Records every value the upload progress bar is set to, in `window.__progress`. */
+export async function recordProgress(page) {
+  await page.evaluate(() => {
+    window.__progress = [];
+    const bar = document.querySelector('[data-testid=upload-progress]');
+    const orig = Object.getOwnPropertyDescriptor(HTMLProgressElement.prototype, 'value');
+    Object.defineProperty(bar, 'value', {
+      get() { return orig.get.call(this); },
+      set(v) { orig.set.call(this, v); window.__progress.push(v); },
+    });
+  });
+}
+
 export function check(cond, message) {
   if (!cond) throw new Failure(message);
 }

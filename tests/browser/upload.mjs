@@ -6,7 +6,7 @@
 // the media id; exit code 0 on success.
 
 import path from 'node:path';
-import { check, launch, main } from './browser.mjs';
+import { check, launch, main, recordProgress } from './browser.mjs';
 
 const [base, token, file, screenshot] = process.argv.slice(2);
 if (!screenshot) {
@@ -22,15 +22,7 @@ main(
     await page.goto(`${base}/#token=${token}`);
     await page.waitForFunction(() => window.player && window.player.ready);
     // Record the progress bar's values as the upload goes.
-    await page.evaluate(() => {
-      window.__progress = [];
-      const bar = document.querySelector('[data-testid=upload-progress]');
-      const orig = Object.getOwnPropertyDescriptor(HTMLProgressElement.prototype, 'value');
-      Object.defineProperty(bar, 'value', {
-        get() { return orig.get.call(this); },
-        set(v) { orig.set.call(this, v); window.__progress.push(v); },
-      });
-    });
+    await recordProgress(page);
     const title = `upload test ${path.basename(file)}`;
     await page.locator('[data-testid=file]').setInputFiles(file);
     await page.locator('[data-testid=title]').fill(title);

@@ -514,6 +514,71 @@ async fn chromium_uploads_through_the_page() {
     srv.stop().await;
 }
 
+/// A file above the part size goes up in parts; the connection dies after two, the page is
+/// reloaded, the same file picked again: only the missing parts are sent, and the server has the
+/// exact bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and npm (scripts/test.sh runs it)"]
+async fn chromium_uploads_in_parts_and_resumes_after_a_reload() {
+    let _serial = SERIAL.lock().await;
+    prerequisites();
+    let options = streamd::Options {
+        player_dir: player_dir(),
+        ..Default::default()
+    };
+    let srv =
+        TestServer::start_with_options(&[("STREAM_UPLOAD_PART_SIZE", "5242880")], options).await;
+    let t = token("part-uploader");
+    let file = stream_tests::multipart_video();
+    let shot = artifacts().join("upload-parts.png");
+    let args = [
+        srv.base.as_str(),
+        &t,
+        &file.to_string_lossy(),
+        &shot.to_string_lossy(),
+    ];
+    let r = node("upload-parts.mjs", &args, "upload-parts").await;
+    let numbers = |k: &str| -> Vec<u64> {
+        let mut v: Vec<u64> = r[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_u64().unwrap())
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let (before, after) = (numbers("before"), numbers("after"));
+    let bytes = std::fs::read(&file).unwrap();
+    let count = bytes.len().div_ceil(5 << 20) as u64;
+    assert_eq!(before.len(), 2, "{r}");
+    assert_eq!(r["partsAtStart"], 2, "{r}");
+    let mut all = [before.clone(), after.clone()].concat();
+    all.sort_unstable();
+    assert_eq!(
+        all,
+        (1..=count).collect::<Vec<_>>(),
+        "each part sent once: {before:?} then {after:?}"
+    );
+    let id = r["id"].as_str().unwrap();
+    let m = wait_settled(&srv.base, &t, id).await;
+    assert_eq!(
+        (
+            m["status"].as_str(),
+            m["title"].as_str(),
+            m["size_bytes"].as_u64()
+        ),
+        (
+            Some("ready"),
+            Some("multipart upload test"),
+            Some(bytes.len() as u64)
+        )
+    );
+    let (_, stored) = stream_tests::stored_source(&srv.state, id).await;
+    assert!(stored == bytes, "the exact bytes");
+    srv.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Chromium and npm (scripts/test.sh runs it)"]
 async fn chromium_direct_plays_an_h264_aac_mp4() {

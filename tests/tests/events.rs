@@ -1,7 +1,8 @@
 //! Every sample event in `events/` (the files `cargo lambda invoke --data-file` takes) run through
 //! the function it belongs to: HTTP API v2 requests through the Lambda adapter of the HTTP
 //! functions, the DynamoDB TTL stream record through cleanup, a transcode job through the worker.
-//! (`s3-object-created.json` is used by tests/tests/ingest.rs.) Placeholders in the files
+//! (`s3-object-created.json` is used by tests/tests/ingest.rs, `s3-object-created-multipart.json`
+//! by tests/tests/multipart.rs.) Placeholders in the files
 //! (REPLACE_WITH_TOKEN, the sample media and session ids) are replaced with live values.
 
 use std::path::PathBuf;

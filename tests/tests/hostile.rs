@@ -47,6 +47,11 @@
 //! - upload keys from hostile file names and S3 event keys with traversal: `ingest.rs`
 //!   `cloud_events_for_foreign_keys_are_ignored`, `stream_service::ingest` unit tests;
 //! - a second PUT to an upload URL: `ingest.rs` `a_second_put_after_ingest_is_refused_and_loses_nothing`;
+//! - multipart uploads (both shapes): a negative, non-numeric or over-5-TiB `size`, part numbers
+//!   out of range or too many, malformed completion lists, another user's upload on each of its
+//!   routes, part URLs edited to name another part or upload, a wrong ETag, a missing or too small
+//!   part, a second PUT or completion after completion: `multipart.rs` (`bad_requests`,
+//!   `must_show`, `too_small_then_abort`); tampered part URLs: `storage_contract.rs`;
 //! - missing, malformed, `alg: none`, wrongly signed, expired and `exp`-less bearer tokens on
 //!   every authenticated route: `auth_http.rs` `every_authenticated_route_refuses_bad_tokens`;
 //!   malformed JSON bodies (`400`): `auth_http.rs` `malformed_requests_get_clear_400s`;

@@ -196,6 +196,7 @@ fn media(owner: &str) -> Media {
         created_at: now,
         updated_at: now,
         version: 0,
+        multipart: None,
     }
 }
 
@@ -577,11 +578,185 @@ async fn session_contract(store: Arc<dyn MetaStore>) {
     assert_eq!(ids.len(), 1, "one session under concurrency: {ids:?}");
 }
 
+fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    (0..len as u32)
+        .map(|i| (i.wrapping_add(seed).wrapping_mul(2654435761) >> 11) as u8)
+        .collect()
+}
+
+fn md5_etag(bytes: &[u8]) -> String {
+    use md5::Digest;
+    format!("\"{}\"", hex_of(&md5::Md5::digest(bytes)))
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// PUTs a part to its presigned URL; returns the status and the `ETag` answered.
+async fn put_part(url: &str, bytes: Vec<u8>) -> (u16, Option<String>) {
+    let r = http().put(url).body(bytes).send().await.unwrap();
+    let etag = r
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (r.status().as_u16(), etag)
+}
+
+fn invalid_code(r: Result<(), Error>) -> (&'static str, String) {
+    match r {
+        Err(Error::Invalid { code, message }) => (code, message),
+        other => panic!("expected an invalid-part error, got {other:?}"),
+    }
+}
+
+// Long because it is the multipart clause of the object-store contract, step after step.
+async fn multipart_contract(store: &dyn ObjectStore) {
+    const MIB: usize = 1 << 20;
+    let key = format!("contract/{}/big.bin", random_id());
+    let ttl = Duration::from_secs(300);
+    let id = store
+        .create_multipart(&key, "application/octet-stream")
+        .await
+        .unwrap();
+    assert_eq!(store.list_parts(&key, &id).await.unwrap(), Some(vec![]));
+    let parts = [pattern(5 * MIB, 1), pattern(5 * MIB, 2), pattern(1000, 3)];
+    let url = |n: u32| store.presign_part(&key, &id, n, ttl);
+    // Out of order; part 1 first sent with the wrong bytes, then again (a retry replaces it).
+    let (status, etag3) = put_part(&url(3).await.unwrap().url, parts[2].clone()).await;
+    assert_eq!((status, etag3.clone()), (200, Some(md5_etag(&parts[2]))));
+    assert_eq!(
+        put_part(&url(1).await.unwrap().url, pattern(5 * MIB, 9))
+            .await
+            .0,
+        200
+    );
+    let (status, etag1) = put_part(&url(1).await.unwrap().url, parts[0].clone()).await;
+    assert_eq!((status, etag1.clone()), (200, Some(md5_etag(&parts[0]))));
+    let tampered = tamper(&url(2).await.unwrap().url);
+    assert_eq!(
+        put_part(&tampered, parts[1].clone()).await.0,
+        403,
+        "tampered part URL"
+    );
+    let listed = store.list_parts(&key, &id).await.unwrap().unwrap();
+    let seen: Vec<(u32, u64, String)> = listed
+        .into_iter()
+        .map(|p| (p.number, p.size, p.etag))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (1, 5 * MIB as u64, md5_etag(&parts[0])),
+            (3, 1000, md5_etag(&parts[2]))
+        ]
+    );
+    let list = |e2: &str| {
+        vec![
+            (1, md5_etag(&parts[0])),
+            (2, e2.to_string()),
+            (3, md5_etag(&parts[2])),
+        ]
+    };
+    // A part not received, then a wrong ETag: refused, nothing assembled, the parts kept.
+    let (code, _) = invalid_code(
+        store
+            .complete_multipart(&key, &id, &list(&md5_etag(&parts[1])))
+            .await,
+    );
+    assert_eq!(code, "invalid_part");
+    let (status, _) = put_part(&url(2).await.unwrap().url, parts[1].clone()).await;
+    assert_eq!(status, 200);
+    let wrong = md5_etag(b"other bytes");
+    let (code, _) = invalid_code(store.complete_multipart(&key, &id, &list(&wrong)).await);
+    assert_eq!(code, "invalid_part");
+    assert_eq!(store.head(&key).await.unwrap(), None, "nothing assembled");
+    assert_eq!(
+        store.list_parts(&key, &id).await.unwrap().map(|p| p.len()),
+        Some(3)
+    );
+
+    // Parts under 5 MiB but the last are refused (S3's rule, on both stores); abort drops all.
+    let small_key = format!("contract/{}/small.bin", random_id());
+    let small = store
+        .create_multipart(&small_key, "application/octet-stream")
+        .await
+        .unwrap();
+    let mut small_list = vec![];
+    for n in [1u32, 2] {
+        let u = store
+            .presign_part(&small_key, &small, n, ttl)
+            .await
+            .unwrap();
+        let (_, etag) = put_part(&u.url, pattern(1000, n)).await;
+        small_list.push((n, etag.unwrap()));
+    }
+    let (code, _) = invalid_code(
+        store
+            .complete_multipart(&small_key, &small, &small_list)
+            .await,
+    );
+    assert_eq!(code, "part_too_small");
+    store.abort_multipart(&small_key, &small).await.unwrap();
+    store.abort_multipart(&small_key, &small).await.unwrap();
+    assert_eq!(store.list_parts(&small_key, &small).await.unwrap(), None);
+    assert_eq!(store.head(&small_key).await.unwrap(), None);
+
+    // Open uploads are listed for the sweep by age.
+    let past = Utc::now() - chrono::Duration::hours(1);
+    let future = Utc::now() + chrono::Duration::hours(1);
+    let pending = store.pending_multiparts("contract/", future).await.unwrap();
+    assert!(
+        pending.iter().any(|u| u.key == key && u.upload_id == id),
+        "{pending:?}"
+    );
+    let pending = store.pending_multiparts("contract/", past).await.unwrap();
+    assert!(!pending.iter().any(|u| u.upload_id == id), "not stale yet");
+
+    // Completion: the exact bytes, in part order; the upload is gone, its part URLs write nothing.
+    store
+        .complete_multipart(&key, &id, &list(&md5_etag(&parts[1])))
+        .await
+        .unwrap();
+    let whole: Vec<u8> = parts.concat();
+    assert_eq!(
+        store.head(&key).await.unwrap().map(|i| i.size),
+        Some(whole.len() as u64)
+    );
+    let read = store
+        .read_range(&key, 0, whole.len() as u64)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(read == whole, "the assembled object is the parts in order");
+    assert_eq!(store.list_parts(&key, &id).await.unwrap(), None);
+    let (status, _) = put_part(&url(1).await.unwrap().url, pattern(5 * MIB, 7)).await;
+    assert_eq!(status, 404, "a part URL after completion: no such upload");
+    let read = store.read_range(&key, 0, 16).await.unwrap().unwrap();
+    assert_eq!(&read[..], &whole[..16], "unchanged");
+    store.delete(&key).await.unwrap();
+}
+
 #[tokio::test]
 async fn embedded_object_store_contract() {
     let s = TestServer::start().await;
     object_store_contract(s.state.objects.as_ref()).await;
     s.stop().await;
+}
+
+#[tokio::test]
+async fn embedded_multipart_contract() {
+    let s = TestServer::start().await;
+    multipart_contract(s.state.objects.as_ref()).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS stack (scripts/test.sh)"]
+async fn aws_multipart_contract() {
+    let state = aws_state().await;
+    multipart_contract(state.objects.as_ref()).await;
 }
 
 #[tokio::test]

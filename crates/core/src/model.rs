@@ -57,6 +57,21 @@ pub struct Media {
     /// Optimistic-concurrency version: every write must name the version it read.
     #[serde(default)]
     pub version: u64,
+    /// The resumable upload of a large source, sent in parts (SPEC §3 "Uploads from phones").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multipart: Option<MultipartUpload>,
+}
+
+/// A source sent in parts: the store's upload id and how the client cuts the file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultipartUpload {
+    pub upload_id: String,
+    /// The size the client announced, in bytes.
+    pub size: u64,
+    /// Every part but the last has this size.
+    pub part_size: u64,
+    /// Parts are numbered `1..=part_count`.
+    pub part_count: u32,
 }
 
 impl Media {

@@ -27,7 +27,7 @@ use stream_core::model::Caller;
 use stream_service::AppState;
 use tracing::Instrument;
 
-use self::handlers::{hls, media, progress, stream};
+use self::handlers::{hls, media, progress, stream, uploads};
 use self::response::{empty, error_body, error_response, json, status_of, Req, Resp};
 use self::routes::{param, Auth, Resolution, RouteId};
 
@@ -202,6 +202,10 @@ async fn route(state: &AppState, req: &Req, rid: &str) -> Result<Resp> {
         )),
         (RouteId::OpenApi, _) => Ok(openapi::response()),
         (RouteId::CreateUpload, Some(c)) => media::create_upload(state, c, req).await,
+        (RouteId::UploadParts, Some(c)) => uploads::parts(state, c, p("id"), req).await,
+        (RouteId::UploadProgress, Some(c)) => uploads::progress(state, c, p("id")).await,
+        (RouteId::CompleteUpload, Some(c)) => uploads::complete(state, c, p("id"), req).await,
+        (RouteId::AbortUpload, Some(c)) => uploads::abort(state, c, p("id")).await,
         (RouteId::ListMedia, Some(c)) => media::list(state, c).await,
         (RouteId::GetMedia, Some(c)) => media::get(state, c, p("id")).await,
         (RouteId::PatchMedia, Some(c)) => media::patch(state, c, p("id"), req).await,

@@ -81,6 +81,18 @@ const NOT_PLAYABLE: Answer = (
     ERR,
 );
 const MEDIA_GONE: Answer = (410, "The session's media was deleted (`media_gone`)", ERR);
+/// The answers every route of an open multipart upload shares (`extra_answers`).
+const NOT_OWNER: Answer = (403, "Not the owner or an admin", ERR);
+const UPLOAD_COMPLETE: Answer = (
+    409,
+    "The upload is complete already (`upload_complete`)",
+    ERR,
+);
+const UPLOAD_EXPIRED: Answer = (
+    410,
+    "The upload expired or was cancelled; its parts are gone (`upload_expired`)",
+    ERR,
+);
 
 const STREAM_QUERY: &[QueryParam] = &[
     (
@@ -191,12 +203,62 @@ fn doc_of(id: RouteId) -> Doc {
             &[
                 (
                     201,
-                    "Created: PUT the bytes to `upload_url`",
-                    Some(one::<UploadCreated>),
+                    "Created: PUT the bytes to `upload_url`, or (a `size` above the part size) each part to its URL",
+                    Some(one::<UploadAnswer>),
                 ),
                 INVALID,
                 UNAUTHENTICATED,
                 UNAVAILABLE,
+            ],
+            None,
+        ),
+        RouteId::UploadParts => doc(
+            Some(one::<PartNumbersBody>),
+            &[],
+            &[
+                (200, "The part URLs", Some(one::<PartUrls>)),
+                INVALID,
+                UNAUTHENTICATED,
+            ],
+            None,
+        ),
+        RouteId::UploadProgress => doc(
+            None,
+            &[],
+            &[
+                (
+                    200,
+                    "The parts received",
+                    Some(one::<UploadProgressView>),
+                ),
+                UNAUTHENTICATED,
+            ],
+            None,
+        ),
+        RouteId::CompleteUpload => doc(
+            Some(one::<CompleteUploadBody>),
+            &[],
+            &[
+                (
+                    202,
+                    "Assembled; ingest has started",
+                    Some(one::<MediaView>),
+                ),
+                (
+                    400,
+                    "A part missing, not received, with a wrong ETag, too small, out of order, or parts that do not add up to `size`; the message names it. Nothing changes",
+                    ERR,
+                ),
+                UNAUTHENTICATED,
+            ],
+            None,
+        ),
+        RouteId::AbortUpload => doc(
+            None,
+            &[],
+            &[
+                (204, "Aborted: the parts are dropped, the media `failed`", None),
+                UNAUTHENTICATED,
             ],
             None,
         ),
@@ -394,7 +456,11 @@ fn extra_answers(id: RouteId) -> Vec<Answer> {
     ];
     if matches!(
         id,
-        RouteId::CreateUpload | RouteId::PatchMedia | RouteId::PutProgress
+        RouteId::CreateUpload
+            | RouteId::UploadParts
+            | RouteId::CompleteUpload
+            | RouteId::PatchMedia
+            | RouteId::PutProgress
     ) {
         extra.push((
             415,
@@ -403,7 +469,11 @@ fn extra_answers(id: RouteId) -> Vec<Answer> {
         ));
         extra.push((
             413,
-            "The JSON body exceeds 16 KiB (`payload_too_large`)",
+            if id == RouteId::CompleteUpload {
+                "The JSON body exceeds 1 MiB (`payload_too_large`)"
+            } else {
+                "The JSON body exceeds 16 KiB (`payload_too_large`)"
+            },
             ERR,
         ));
     } else if id == RouteId::AddSubtitles {
@@ -430,6 +500,12 @@ fn extra_answers(id: RouteId) -> Vec<Answer> {
             "A concurrent change won (`concurrent_modification`); retry",
             ERR,
         )),
+        RouteId::UploadParts
+        | RouteId::UploadProgress
+        | RouteId::CompleteUpload
+        | RouteId::AbortUpload => {
+            extra.extend([NOT_OWNER, NOT_FOUND, UPLOAD_COMPLETE, UPLOAD_EXPIRED])
+        }
         _ => {}
     }
     extra

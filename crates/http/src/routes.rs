@@ -49,6 +49,10 @@ pub enum RouteId {
     Health,
     OpenApi,
     CreateUpload,
+    UploadParts,
+    UploadProgress,
+    CompleteUpload,
+    AbortUpload,
     ListMedia,
     GetMedia,
     PatchMedia,
@@ -173,7 +177,15 @@ pub const ROUTES: &[Route] = &[
     api(RouteId::Health, HEAD, "/healthz", Auth::Public, "Liveness (headers)"),
     api(RouteId::OpenApi, GET, "/api/v1/openapi.json", Auth::Public, "This API's OpenAPI 3.1 document"),
     api(RouteId::CreateUpload, Method::POST, "/api/v1/uploads", Auth::Bearer,
-        "Create an upload: a media record and a URL to PUT its bytes to"),
+        "Create an upload: a media record and a URL to PUT its bytes to (or part URLs)"),
+    api(RouteId::UploadParts, Method::POST, "/api/v1/uploads/{id}/parts", Auth::Bearer,
+        "More part URLs of a multipart upload"),
+    api(RouteId::UploadProgress, GET, "/api/v1/uploads/{id}", Auth::Bearer,
+        "The parts a multipart upload has received (to resume)"),
+    api(RouteId::CompleteUpload, Method::POST, "/api/v1/uploads/{id}/complete", Auth::Bearer,
+        "Assemble a multipart upload from its parts and start ingest"),
+    api(RouteId::AbortUpload, Method::DELETE, "/api/v1/uploads/{id}", Auth::Bearer,
+        "Abort a multipart upload (its parts are dropped)"),
     api(RouteId::ListMedia, GET, "/api/v1/media", Auth::Bearer, "List the media the caller may see"),
     api(RouteId::GetMedia, GET, "/api/v1/media/{id}", Auth::Bearer,
         "One media record, with what the probe found"),
@@ -206,6 +218,11 @@ pub const ROUTES: &[Route] = &[
 /// an upload's title and file name, is well under 2 KiB.
 pub const MAX_JSON_BODY: usize = 16 * 1024;
 
+/// The largest body of `POST /uploads/{id}/complete`: its list names every part with its ETag,
+/// about 50 bytes each, and an upload may have 10,000 parts (S3's limit); 16 KiB would cap a
+/// source at about 300 parts.
+pub const MAX_COMPLETE_BODY: usize = 1024 * 1024;
+
 /// The largest subtitle file `POST /media/{id}/subtitles` takes (SPEC §3 "Tracks": 5 MiB).
 pub const MAX_SUBTITLE_BODY: usize = stream_service::subtitles::MAX_SUBTITLE_BYTES;
 
@@ -219,7 +236,11 @@ impl Route {
     /// presigned URL (S3, or the embedded object route, with its own limit).
     pub fn max_body(&self) -> usize {
         match self.id {
-            RouteId::CreateUpload | RouteId::PatchMedia | RouteId::PutProgress => MAX_JSON_BODY,
+            RouteId::CreateUpload
+            | RouteId::UploadParts
+            | RouteId::PatchMedia
+            | RouteId::PutProgress => MAX_JSON_BODY,
+            RouteId::CompleteUpload => MAX_COMPLETE_BODY,
             RouteId::AddSubtitles => MAX_SUBTITLE_BODY,
             _ => 0,
         }

@@ -12,6 +12,7 @@ use stream_core::tracks::{SubtitleTrack, TrackSource};
 use stream_service::media::{MediaChanges, NewUpload, UploadTicket};
 use stream_service::playback::Playback;
 use stream_service::subtitles::SubtitleLink;
+use stream_service::uploads::{MultipartTicket, PartUrl, Upload, UploadProgress};
 use utoipa::ToSchema;
 
 /// `{"error": {"code", "message", "request_id"}}`.
@@ -57,6 +58,10 @@ pub struct NewUploadBody {
     pub title: Option<String>,
     #[serde(default)]
     pub visibility: Option<Visibility>,
+    /// The file's size in bytes. Above the part size (16 MiB by default) the answer is a
+    /// multipart upload (`MultipartCreated`); otherwise, or without it, one PUT.
+    #[serde(default)]
+    pub size: Option<u64>,
 }
 
 impl From<NewUploadBody> for NewUpload {
@@ -66,8 +71,144 @@ impl From<NewUploadBody> for NewUpload {
             content_type: b.content_type,
             title: b.title,
             visibility: b.visibility,
+            size: b.size,
         }
     }
+}
+
+/// `POST /uploads` answers one PUT, or, for a `size` above the part size, parts.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum UploadAnswer {
+    Single(UploadCreated),
+    Multipart(MultipartCreated),
+}
+
+impl From<Upload> for UploadAnswer {
+    fn from(u: Upload) -> Self {
+        match u {
+            Upload::Single(t) => UploadAnswer::Single(t.into()),
+            Upload::Multipart(t) => UploadAnswer::Multipart(t.into()),
+        }
+    }
+}
+
+/// A multipart upload: PUT each part (bytes `(number - 1) * part_size` onwards, `part_size` of
+/// them, the last one shorter) to its URL, in any order, keep each answer's `ETag`, then
+/// `POST /uploads/{media_id}/complete`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MultipartCreated {
+    pub media_id: String,
+    pub upload_id: String,
+    pub part_size: u64,
+    pub part_count: u32,
+    /// The first part URLs (up to 100); `POST /uploads/{media_id}/parts` gives the others.
+    pub parts: Vec<PartUrlView>,
+    /// When unfinished uploads are dropped.
+    pub expires_at: String,
+}
+
+impl From<MultipartTicket> for MultipartCreated {
+    fn from(t: MultipartTicket) -> Self {
+        MultipartCreated {
+            media_id: t.media_id,
+            upload_id: t.upload_id,
+            part_size: t.part_size,
+            part_count: t.part_count,
+            parts: t.parts.into_iter().map(PartUrlView::from).collect(),
+            expires_at: rfc3339(t.expires_at),
+        }
+    }
+}
+
+/// Where to PUT one part (no extra headers; a repeated PUT replaces the part).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartUrlView {
+    pub number: u32,
+    pub url: String,
+}
+
+impl From<PartUrl> for PartUrlView {
+    fn from(p: PartUrl) -> Self {
+        PartUrlView {
+            number: p.number,
+            url: p.url,
+        }
+    }
+}
+
+/// `POST /uploads/{id}/parts`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartNumbersBody {
+    /// 1 to 100 part numbers.
+    pub numbers: Vec<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartUrls {
+    pub parts: Vec<PartUrlView>,
+}
+
+/// `GET /uploads/{id}`: what the store has received.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadProgressView {
+    pub media_id: String,
+    pub upload_id: String,
+    pub size: u64,
+    pub part_size: u64,
+    pub part_count: u32,
+    /// The parts received, by number.
+    pub parts: Vec<ReceivedPart>,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceivedPart {
+    pub number: u32,
+    pub size: u64,
+    pub etag: String,
+}
+
+impl From<UploadProgress> for UploadProgressView {
+    fn from(p: UploadProgress) -> Self {
+        UploadProgressView {
+            media_id: p.media_id,
+            upload_id: p.upload_id,
+            size: p.size,
+            part_size: p.part_size,
+            part_count: p.part_count,
+            parts: p
+                .parts
+                .into_iter()
+                .map(|p| ReceivedPart {
+                    number: p.number,
+                    size: p.size,
+                    etag: p.etag,
+                })
+                .collect(),
+            expires_at: rfc3339(p.expires_at),
+        }
+    }
+}
+
+/// `POST /uploads/{id}/complete`: every part, in ascending order, with the `ETag` its PUT
+/// answered.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteUploadBody {
+    pub parts: Vec<CompletedPart>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompletedPart {
+    pub number: u32,
+    pub etag: String,
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -90,7 +231,7 @@ impl From<UploadTicket> for UploadCreated {
             upload_url: t.upload_url,
             upload_method: "PUT".into(),
             upload_headers: t.upload_headers.into_iter().collect(),
-            expires_at: t.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            expires_at: rfc3339(t.expires_at),
         }
     }
 }

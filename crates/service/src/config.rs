@@ -40,6 +40,12 @@ pub struct Config {
     pub segment_url_base: Option<url::Url>,
     pub session_idle: Duration,
     pub max_upload_bytes: u64,
+    /// `STREAM_UPLOAD_PART_SIZE` (default 16 MiB, at least 5 MiB: S3's smallest part): an
+    /// upload announced larger than this is sent in parts of this size.
+    pub upload_part_size: u64,
+    /// `STREAM_UPLOAD_EXPIRY_SECONDS` (default 1 day, as the bucket's lifecycle rule): a
+    /// multipart upload not completed by then is dropped (the embedded sweep).
+    pub upload_expiry: Duration,
     pub ffprobe: String,
     /// `STREAM_PROBE_TIMEOUT_SECONDS` (default 100): the bound on one whole probe at ingest;
     /// a file that keeps ffprobe busy longer ends `failed` with a sentence saying so.
@@ -214,6 +220,8 @@ impl Config {
             segment_url_base: origin_url(&get, "STREAM_SEGMENT_URL_BASE")?,
             session_idle: secs(&get, "STREAM_SESSION_IDLE_SECONDS", 2 * 3600)?,
             max_upload_bytes: num(&get, "STREAM_MAX_UPLOAD_BYTES", 50 * 1024 * 1024 * 1024)?,
+            upload_part_size: part_size(&get)?,
+            upload_expiry: secs(&get, "STREAM_UPLOAD_EXPIRY_SECONDS", 24 * 3600)?,
             ffprobe: get("STREAM_FFPROBE").unwrap_or_else(|| "ffprobe".into()),
             probe_timeout: secs(&get, "STREAM_PROBE_TIMEOUT_SECONDS", 100)?,
             ffmpeg: get("STREAM_FFMPEG").unwrap_or_else(|| "ffmpeg".into()),
@@ -332,6 +340,16 @@ fn origin_url(
     Ok(Some(u))
 }
 
+/// `STREAM_UPLOAD_PART_SIZE`: S3 refuses parts under 5 MiB (but the last) and over 5 GiB.
+fn part_size(get: &impl Fn(&str) -> Option<String>) -> Result<u64, ConfigError> {
+    const VAR: &str = "STREAM_UPLOAD_PART_SIZE";
+    let n = num(get, VAR, 16 << 20)?;
+    if !(5 << 20..=5 << 30).contains(&n) {
+        return Err(err(VAR, "must be between 5 MiB (5242880) and 5 GiB"));
+    }
+    Ok(n)
+}
+
 fn secs(
     get: &impl Fn(&str) -> Option<String>,
     var: &'static str,
@@ -379,6 +397,17 @@ mod tests {
         assert_eq!(c.segment_url_ttl, Duration::from_secs(900));
         assert_eq!(c.direct_play_url_ttl, Duration::from_secs(21600));
         assert_eq!(c.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn upload_part_size_has_s3_bounds() {
+        assert_eq!(cfg(&[]).unwrap().upload_part_size, 16 << 20);
+        let c = cfg(&[("STREAM_UPLOAD_PART_SIZE", "5242880")]).unwrap();
+        assert_eq!(c.upload_part_size, 5 << 20);
+        for bad in ["5242879", "0", "6442450944", "big"] {
+            let e = cfg(&[("STREAM_UPLOAD_PART_SIZE", bad)]).unwrap_err();
+            assert_eq!(e.var, "STREAM_UPLOAD_PART_SIZE", "{bad}");
+        }
     }
 
     #[test]

@@ -42,6 +42,7 @@ pub mod segments;
 pub mod state;
 pub mod subtitles;
 pub mod telemetry;
+pub mod uploads;
 
 pub use state::AppState;
 pub use stream_core::error::{Error, Result};

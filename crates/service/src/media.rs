@@ -18,6 +18,9 @@ pub struct NewUpload {
     pub content_type: Option<String>,
     pub title: Option<String>,
     pub visibility: Option<Visibility>,
+    /// The file's size in bytes, if the client says it: above the part size the upload is
+    /// sent in parts (the `uploads` module).
+    pub size: Option<u64>,
 }
 
 /// A created upload: the media's id and where to PUT its bytes until when.
@@ -72,13 +75,10 @@ fn valid_content_type(ct: &str) -> bool {
     token(kind) && token(sub) && matches!(kind, "video" | "audio" | "application")
 }
 
-/// Creates the media record (`uploading`, owned by the caller) and a presigned PUT of its
-/// source key (`uploads/<id>/source.<ext>`: the client's file name never names a key).
-pub async fn create_upload(
-    state: &AppState,
-    caller: &Caller,
-    new: NewUpload,
-) -> Result<UploadTicket> {
+/// The media record of a new upload (`uploading`, owned by the caller, keyed
+/// `uploads/<id>/source.<ext>`: the client's file name never names a key), from what the
+/// client said, checked. Nothing is stored yet.
+pub fn new_record(caller: &Caller, new: &NewUpload) -> Result<Media> {
     let filename = clean_text("filename", &new.filename, 255)?;
     let content_type = match new.content_type.as_deref() {
         None => "application/octet-stream".to_string(),
@@ -102,33 +102,44 @@ pub async fn create_upload(
     };
     let id = ids::random_id();
     let now = Utc::now();
-    let media = Media {
+    Ok(Media {
         source_key: upload_key(&id, &filename),
-        id: id.clone(),
+        id,
         title,
         owner: caller.user_id.clone(),
         visibility: new.visibility.unwrap_or(Visibility::Private),
         status: MediaStatus::Uploading,
         error: None,
         filename,
-        content_type: content_type.clone(),
+        content_type,
         size_bytes: None,
         probe: None,
         subtitles: vec![],
         created_at: now,
         updated_at: now,
         version: 0,
-    };
+        multipart: None,
+    })
+}
+
+/// Creates the media record and a presigned PUT of its source key (one PUT: see
+/// the `uploads` module for sources sent in parts).
+pub async fn create_upload(
+    state: &AppState,
+    caller: &Caller,
+    new: NewUpload,
+) -> Result<UploadTicket> {
+    let media = new_record(caller, &new)?;
     let ttl = state.config.upload_url_ttl;
     let put = state
         .objects
-        .presign_put(&media.source_key, &content_type, ttl)
+        .presign_put(&media.source_key, &media.content_type, ttl)
         .await?;
     state.meta.create_media(&media).await?;
-    tracing::info!(media_id = %id, "upload created");
-    let expires_at = now + chrono::Duration::from_std(ttl).unwrap_or_default();
+    tracing::info!(media_id = %media.id, "upload created");
+    let expires_at = media.created_at + chrono::Duration::from_std(ttl).unwrap_or_default();
     Ok(UploadTicket {
-        media_id: id,
+        media_id: media.id,
         upload_url: put.url,
         upload_headers: put.headers,
         expires_at,

@@ -46,6 +46,10 @@ pub struct AppState {
     /// admits only the distribution's origin access control). Set by the Lambda adapter, never
     /// from the environment; otherwise a CloudFront edge's content paths are refused here.
     pub cdn_origin: bool,
+    /// Where a completed multipart upload is announced when no store event does it: `streamd`
+    /// ingests what arrives here (its object route starts ingest for single PUTs itself). `None`
+    /// in the cloud, where S3's ObjectCreated event (`CompleteMultipartUpload`) starts ingest.
+    pub uploads_completed: Option<tokio::sync::mpsc::UnboundedSender<String>>,
     /// The embedded backend's own parts, for what only `streamd` does with them (its signed
     /// object route, its session sweeper). `None` on the cloud backend.
     #[cfg(feature = "embedded")]
@@ -135,6 +139,7 @@ impl AppState {
             segment_events,
             edge: edge.map(Arc::new),
             cdn_origin: false,
+            uploads_completed: None,
             #[cfg(feature = "embedded")]
             embedded: backend.embedded,
         })

@@ -1,6 +1,13 @@
 //! The embedded storage shape: objects as files under `<data dir>/objects`, records in SQLite
 //! (`<data dir>/meta.sqlite3`). Objects are written to a temporary file and renamed into place,
 //! so a reader never sees half an object.
+//!
+//! Multipart uploads live beside the objects, under `<data dir>/multipart/<upload id>/`: an
+//! `upload.json` (key, content type, when it began) and one file per part received, named
+//! `part-<number>-<md5 hex>` (the part's ETag is its MD5, as in S3, and it is kept in the name so
+//! listing the parts reads no bytes; a retried part replaces the file of its number). Completion
+//! concatenates the listed parts into a temporary file and publishes it with the same
+//! no-clobber hard link as a single upload, then drops the directory.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -11,8 +18,12 @@ use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
+use super::signed_url::Part;
 use super::signed_url::{SignedMethod, UrlSigner};
-use super::{is_safe_key, MetaStore, ObjectInfo, ObjectStore, PresignedPut, WRITE_ONCE};
+use super::{
+    check_completion, is_safe_key, MetaStore, ObjectInfo, ObjectStore, PartInfo, PendingUpload,
+    PresignedPut, MAX_PARTS, WRITE_ONCE,
+};
 use stream_core::error::{Error, Result};
 use stream_core::hls::record::RenditionRecord;
 use stream_core::model::{Claim, Media, Progress, SegmentRecord, SegmentState};
@@ -20,8 +31,49 @@ use stream_core::session::Session;
 
 pub struct FsObjectStore {
     root: PathBuf,
+    /// `<data dir>/multipart`: one directory per open multipart upload.
+    multipart: PathBuf,
     public_url: String,
     signer: UrlSigner,
+}
+
+/// `upload.json` of a multipart upload.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct UploadMeta {
+    key: String,
+    content_type: String,
+    initiated: chrono::DateTime<chrono::Utc>,
+}
+
+const UPLOAD_META: &str = "upload.json";
+
+/// `part-00042-<md5 hex>` → (42, md5 hex).
+fn parse_part_name(name: &str) -> Option<(u32, &str)> {
+    let (number, md5) = name.strip_prefix("part-")?.split_once('-')?;
+    let number: u32 = number.parse().ok()?;
+    (md5.len() == 32 && md5.bytes().all(|b| b.is_ascii_hexdigit())).then_some((number, md5))
+}
+
+/// The MD5 of a file, hex (read on a blocking thread, 1 MiB at a time).
+async fn md5_of(path: &Path) -> Result<String> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        use md5::Digest;
+        use std::io::Read;
+        let mut f = std::fs::File::open(&path).map_err(disk_error)?;
+        let mut hasher = md5::Md5::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f.read(&mut buf).map_err(disk_error)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        Ok(hex::encode(hasher.finalize()))
+    })
+    .await
+    .map_err(Error::internal)?
 }
 
 impl FsObjectStore {
@@ -29,8 +81,12 @@ impl FsObjectStore {
         let root = data_dir.join("objects");
         std::fs::create_dir_all(root.join(".tmp"))
             .map_err(|e| Error::Unavailable(format!("{}: {e}", root.display())))?;
+        let multipart = data_dir.join("multipart");
+        std::fs::create_dir_all(&multipart)
+            .map_err(|e| Error::Unavailable(format!("{}: {e}", multipart.display())))?;
         Ok(FsObjectStore {
             root,
+            multipart,
             public_url: public_url.to_string(),
             signer,
         })
@@ -72,6 +128,97 @@ impl FsObjectStore {
             }),
             Err(e) => Err(disk_error(e)),
         }
+    }
+
+    /// The directory of an open multipart upload of `key`; `NotFound("upload")` for an id we
+    /// never issued, an upload of another key, or one completed, aborted or expired.
+    async fn upload_dir(&self, key: &str, upload_id: &str) -> Result<PathBuf> {
+        if !stream_core::ids::is_valid_id(upload_id) {
+            return Err(Error::NotFound("upload"));
+        }
+        let dir = self.multipart.join(upload_id);
+        match tokio::fs::read(dir.join(UPLOAD_META)).await {
+            Ok(doc) => match serde_json::from_slice::<UploadMeta>(&doc) {
+                Ok(meta) if meta.key == key => Ok(dir),
+                _ => Err(Error::NotFound("upload")),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::NotFound("upload")),
+            Err(e) => Err(disk_error(e)),
+        }
+    }
+
+    /// Stores a complete temporary file as part `number` of an upload (replacing an earlier
+    /// copy of that part: a retry); returns its ETag (`"<md5 hex>"`, as S3 answers).
+    pub async fn publish_part(
+        &self,
+        temp: &Path,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+    ) -> Result<String> {
+        let stored = async {
+            if !(1..=MAX_PARTS).contains(&number) {
+                return Err(Error::invalid(
+                    "invalid_part",
+                    format!("part numbers run from 1 to {MAX_PARTS}"),
+                ));
+            }
+            let dir = self.upload_dir(key, upload_id).await?;
+            let md5 = md5_of(temp).await?;
+            let name = format!("part-{number:05}-{md5}");
+            match tokio::fs::rename(temp, dir.join(&name)).await {
+                Ok(()) => {}
+                // Completed or aborted meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(Error::NotFound("upload"))
+                }
+                Err(e) => return Err(disk_error(e)),
+            }
+            // Earlier copies of this part (with other bytes) are replaced by this one.
+            let mut entries = tokio::fs::read_dir(&dir).await.map_err(disk_error)?;
+            while let Some(e) = entries.next_entry().await.map_err(disk_error)? {
+                let other = e.file_name().to_string_lossy().into_owned();
+                if other != name && parse_part_name(&other).is_some_and(|(n, _)| n == number) {
+                    let _ = tokio::fs::remove_file(e.path()).await;
+                }
+            }
+            Ok(format!("\"{md5}\""))
+        }
+        .await;
+        let _ = tokio::fs::remove_file(temp).await;
+        stored
+    }
+
+    /// The part files of an upload directory, one per number (the newest if a retry raced).
+    async fn parts_in(dir: &Path) -> Result<Vec<(PartInfo, PathBuf)>> {
+        let mut found: std::collections::BTreeMap<u32, (PartInfo, PathBuf, std::time::SystemTime)> =
+            Default::default();
+        let mut entries = match tokio::fs::read_dir(dir).await {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotFound("upload"))
+            }
+            Err(e) => return Err(disk_error(e)),
+        };
+        while let Some(e) = entries.next_entry().await.map_err(disk_error)? {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some((number, md5)) = parse_part_name(&name) else {
+                continue;
+            };
+            let Ok(meta) = e.metadata().await else {
+                continue; // replaced by a retry meanwhile
+            };
+            let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+            let info = PartInfo {
+                number,
+                size: meta.len(),
+                etag: format!("\"{md5}\""),
+            };
+            if found.get(&number).is_none_or(|(_, _, t)| *t <= modified) {
+                found.insert(number, (info, e.path(), modified));
+            }
+        }
+        Ok(found.into_values().map(|(i, p, _)| (i, p)).collect())
     }
 
     /// Moves a complete temporary file into place under `key`.
@@ -204,6 +351,132 @@ impl ObjectStore for FsObjectStore {
         let path = self.path_of(key)?;
         let abs = std::path::absolute(&path).map_err(disk_error)?;
         Ok(abs.to_string_lossy().into_owned())
+    }
+
+    async fn create_multipart(&self, key: &str, content_type: &str) -> Result<String> {
+        self.path_of(key)?;
+        let upload_id = stream_core::ids::random_id();
+        let dir = self.multipart.join(&upload_id);
+        tokio::fs::create_dir_all(&dir).await.map_err(disk_error)?;
+        let meta = UploadMeta {
+            key: key.to_string(),
+            content_type: content_type.to_string(),
+            initiated: chrono::Utc::now(),
+        };
+        // Written aside and renamed: an upload directory without its whole `upload.json` is
+        // not an upload (nothing can write parts to it).
+        let tmp = self.temp_path();
+        let doc = serde_json::to_vec(&meta).map_err(Error::internal)?;
+        tokio::fs::write(&tmp, doc).await.map_err(disk_error)?;
+        tokio::fs::rename(&tmp, dir.join(UPLOAD_META))
+            .await
+            .map_err(disk_error)?;
+        Ok(upload_id)
+    }
+
+    async fn presign_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        ttl: Duration,
+    ) -> Result<PresignedPut> {
+        self.path_of(key)?;
+        let part = Part { upload_id, number };
+        let url = self
+            .signer
+            .sign_part(&self.public_url, key, part, expiry(ttl));
+        // No write-once condition: a retried part replaces the earlier copy, as in S3.
+        Ok(PresignedPut {
+            url,
+            headers: vec![],
+        })
+    }
+
+    async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Option<Vec<PartInfo>>> {
+        let dir = match self.upload_dir(key, upload_id).await {
+            Ok(d) => d,
+            Err(Error::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match Self::parts_in(&dir).await {
+            Ok(parts) => Ok(Some(parts.into_iter().map(|(i, _)| i).collect())),
+            Err(Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+    ) -> Result<()> {
+        let dir = self.upload_dir(key, upload_id).await?;
+        let received = Self::parts_in(&dir).await?;
+        let infos: Vec<PartInfo> = received.iter().map(|(i, _)| i.clone()).collect();
+        check_completion(parts, &infos)?;
+        let tmp = self.temp_path();
+        let assembled = async {
+            let mut out = tokio::fs::File::create(&tmp).await.map_err(disk_error)?;
+            for (number, _) in parts {
+                let Some((_, path)) = received.iter().find(|(i, _)| i.number == *number) else {
+                    return Err(Error::Internal("a checked part vanished".into()));
+                };
+                let mut part = tokio::fs::File::open(path).await.map_err(disk_error)?;
+                tokio::io::copy(&mut part, &mut out)
+                    .await
+                    .map_err(disk_error)?;
+            }
+            out.sync_all().await.map_err(disk_error)
+        }
+        .await;
+        if let Err(e) = assembled {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(e);
+        }
+        self.publish_new(&tmp, key).await?;
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        Ok(())
+    }
+
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<()> {
+        match self.upload_dir(key, upload_id).await {
+            Ok(dir) => match tokio::fs::remove_dir_all(&dir).await {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(disk_error(e)),
+                _ => Ok(()),
+            },
+            Err(Error::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn pending_multiparts(
+        &self,
+        prefix: &str,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<PendingUpload>> {
+        let mut out = vec![];
+        let mut entries = tokio::fs::read_dir(&self.multipart)
+            .await
+            .map_err(disk_error)?;
+        while let Some(e) = entries.next_entry().await.map_err(disk_error)? {
+            let upload_id = e.file_name().to_string_lossy().into_owned();
+            let Ok(doc) = tokio::fs::read(e.path().join(UPLOAD_META)).await else {
+                continue;
+            };
+            let Ok(meta) = serde_json::from_slice::<UploadMeta>(&doc) else {
+                continue;
+            };
+            if meta.key.starts_with(prefix) && meta.initiated < before {
+                out.push(PendingUpload {
+                    key: meta.key,
+                    upload_id,
+                    initiated: meta.initiated,
+                });
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -48,6 +48,82 @@ pub struct PresignedPut {
     pub headers: Vec<(String, String)>,
 }
 
+/// The smallest part of a multipart upload but the last (S3's rule, which the embedded store
+/// keeps too, so a client written against one shape works on the other).
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// The most parts one multipart upload may have (S3's limit), numbered `1..=MAX_PARTS`.
+pub const MAX_PARTS: u32 = 10_000;
+
+/// A part a multipart upload has received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartInfo {
+    pub number: u32,
+    pub size: u64,
+    /// As S3 gives it: the MD5 of the part in hex, in double quotes.
+    pub etag: String,
+}
+
+/// A multipart upload that was started and never completed nor aborted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingUpload {
+    pub key: String,
+    pub upload_id: String,
+    pub initiated: chrono::DateTime<chrono::Utc>,
+}
+
+/// Whether two ETags name the same bytes (S3 quotes them; clients may not).
+pub fn same_etag(a: &str, b: &str) -> bool {
+    a.trim()
+        .trim_matches('"')
+        .eq_ignore_ascii_case(b.trim().trim_matches('"'))
+}
+
+/// Checks the client's list of parts for completion against what was received, so both stores
+/// refuse the same lists with the same words (SPEC §3: a wrong ETag, a missing part or a part
+/// too small answers `400` naming it). S3 checks again; the embedded store relies on this.
+pub fn check_completion(given: &[(u32, String)], received: &[PartInfo]) -> Result<()> {
+    use stream_core::Error;
+    if given.is_empty() {
+        return Err(Error::invalid("invalid_part", "the list of parts is empty"));
+    }
+    for pair in given.windows(2) {
+        if pair[1].0 <= pair[0].0 {
+            return Err(Error::invalid(
+                "invalid_part_order",
+                format!(
+                    "parts must be listed in ascending order, once each: part {} follows part {}",
+                    pair[1].0, pair[0].0
+                ),
+            ));
+        }
+    }
+    let last = given.len() - 1;
+    for (i, (number, etag)) in given.iter().enumerate() {
+        let Some(part) = received.iter().find(|p| p.number == *number) else {
+            return Err(Error::invalid(
+                "invalid_part",
+                format!("part {number} was not received"),
+            ));
+        };
+        if !same_etag(&part.etag, etag) {
+            return Err(Error::invalid(
+                "invalid_part",
+                format!("part {number}: the ETag does not match the part received"),
+            ));
+        }
+        if i < last && part.size < MIN_PART_SIZE {
+            return Err(Error::invalid(
+                "part_too_small",
+                format!(
+                    "part {number} is {} bytes; every part but the last must be at least {MIN_PART_SIZE} bytes",
+                    part.size
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
     /// Writes a whole object. Readers see either nothing or the complete object, never a part.
@@ -84,6 +160,42 @@ pub trait ObjectStore: Send + Sync {
     ) -> Result<PresignedPut>;
     /// Where ffprobe/ffmpeg can read the object by range: a local path or a presigned URL.
     async fn media_location(&self, key: &str) -> Result<String>;
+
+    // Multipart uploads (SPEC §3 "Uploads from phones"): the object is sent in numbered parts,
+    // in any order, each retried at will, and assembled when the client lists them.
+
+    /// Starts a multipart upload of `key`; returns its upload id.
+    async fn create_multipart(&self, key: &str, content_type: &str) -> Result<String>;
+    /// An expiring URL a client PUTs part `number` to (a retried PUT replaces the part). Its
+    /// answer carries the part's `ETag`.
+    async fn presign_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        ttl: Duration,
+    ) -> Result<PresignedPut>;
+    /// The parts received so far, by number; `None` if the upload is unknown (completed,
+    /// aborted or expired).
+    async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Option<Vec<PartInfo>>>;
+    /// Assembles the parts listed (ascending numbers, each with its ETag) into the object,
+    /// whole or not at all; parts not listed are dropped. `Invalid` naming the part for a wrong
+    /// ETag, a part not received or one too small; `NotFound("upload")` for an unknown upload.
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+    ) -> Result<()>;
+    /// Drops the upload and its parts. An unknown upload is fine.
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<()>;
+    /// Multipart uploads under `prefix` started before `before` and still open (the embedded
+    /// sweep aborts them; in S3 the bucket's lifecycle rule does).
+    async fn pending_multiparts(
+        &self,
+        prefix: &str,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<PendingUpload>>;
 }
 
 /// Records. Every write that could race is conditional.

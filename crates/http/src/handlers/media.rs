@@ -4,17 +4,17 @@
 use http::StatusCode;
 use stream_core::error::Result;
 use stream_core::model::Caller;
-use stream_service::{media, subtitles, AppState};
+use stream_service::{media, subtitles, uploads, AppState};
 
 use crate::response::{empty, json, parse_json, query, Req, Resp};
 use crate::wire::{
-    MediaList, MediaPatchBody, MediaView, NewUploadBody, SubtitleTrackView, UploadCreated,
+    MediaList, MediaPatchBody, MediaView, NewUploadBody, SubtitleTrackView, UploadAnswer,
 };
 
 pub async fn create_upload(state: &AppState, caller: &Caller, req: &Req) -> Result<Resp> {
     let body: NewUploadBody = parse_json(req)?;
-    let ticket = media::create_upload(state, caller, body.into()).await?;
-    Ok(json(StatusCode::CREATED, &UploadCreated::from(ticket)))
+    let upload = uploads::create(state, caller, body.into()).await?;
+    Ok(json(StatusCode::CREATED, &UploadAnswer::from(upload)))
 }
 
 pub async fn get(state: &AppState, caller: &Caller, id: &str) -> Result<Resp> {

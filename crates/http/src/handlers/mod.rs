@@ -5,3 +5,4 @@ pub mod hls;
 pub mod media;
 pub mod progress;
 pub mod stream;
+pub mod uploads;
