@@ -34,6 +34,8 @@ pub struct Signature {
     method: Option<String>,
     expires: Option<i64>,
     signature: Option<String>,
+    /// A download URL's file name (signed): answered as `Content-Disposition: attachment`.
+    filename: Option<String>,
 }
 
 fn reply(e: Error, rid: &str) -> Response {
@@ -61,9 +63,10 @@ fn check(server: &Server, sig: &Signature, method: SignedMethod, key: &str) -> R
             "the URL is not signed for this method".into(),
         ));
     }
+    let now = chrono::Utc::now().timestamp();
     store
         .signer()
-        .verify(method, key, exp, s, chrono::Utc::now().timestamp())
+        .verify_download(method, key, exp, s, now, sig.filename.as_deref())
         .map_err(|e| match e {
             SignatureError::Expired => Error::Forbidden("the URL has expired".into()),
             SignatureError::Invalid => Error::Forbidden("the URL signature is invalid".into()),
@@ -92,7 +95,7 @@ pub async fn object(
     async move {
         let mut resp = match *req.method() {
             Method::GET | Method::HEAD => match check(&server, &sig, SignedMethod::Get, &key) {
-                Ok(()) => serve(&server, &key, req)
+                Ok(()) => serve(&server, &key, sig.filename.as_deref(), req)
                     .await
                     .unwrap_or_else(|e| reply(e, &rid)),
                 Err(e) => reply(e, &rid),
@@ -130,7 +133,12 @@ pub async fn object(
     .await
 }
 
-async fn serve(server: &Server, key: &str, req: Request) -> Result<Response, Error> {
+async fn serve(
+    server: &Server,
+    key: &str,
+    filename: Option<&str>,
+    req: Request,
+) -> Result<Response, Error> {
     let path = store(server)?.path_of(key)?;
     if !tokio::fs::metadata(&path)
         .await
@@ -152,6 +160,14 @@ async fn serve(server: &Server, key: &str, req: Request) -> Result<Response, Err
     }
     resp.headers_mut()
         .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    // As S3 answers `response-content-disposition`; the name was signed, and one that is not a
+    // valid header value is refused rather than sent half.
+    if let Some(name) = filename {
+        let value = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+            .map_err(|_| Error::invalid("invalid_parameter", "`filename` is not a file name"))?;
+        resp.headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
+    }
     if key.starts_with("uploads/") {
         resp.headers_mut().insert(
             header::CACHE_CONTROL,

@@ -199,6 +199,20 @@ impl ObjectStore for S3ObjectStore {
         Ok(req.uri().to_string())
     }
 
+    async fn presign_download(&self, key: &str, ttl: Duration, file_name: &str) -> Result<String> {
+        Self::check(key)?;
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .response_content_disposition(format!("attachment; filename=\"{file_name}\""))
+            .presigned(Self::presigning(ttl)?)
+            .await
+            .map_err(|e| Error::Internal(format!("presign GET: {}", DisplayErrorContext(e))))?;
+        Ok(req.uri().to_string())
+    }
+
     async fn presign_head(&self, key: &str, ttl: Duration) -> Result<String> {
         Self::check(key)?;
         let req = self

@@ -1,5 +1,7 @@
 //! Expiring, HMAC-signed URLs for the embedded object route: the stand-in for S3 presigned URLs.
-//! The signature covers the method, the object key and the expiry; any change is refused.
+//! The signature covers the method, the object key and the expiry, and for a download the file
+//! name it is saved under (`filename`: the route answers `Content-Disposition: attachment`, as
+//! S3 does for `response-content-disposition`); any change is refused.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -51,7 +53,13 @@ impl UrlSigner {
         }
     }
 
-    fn mac(&self, method: SignedMethod, key: &str, expires: i64) -> Vec<u8> {
+    fn mac(
+        &self,
+        method: SignedMethod,
+        key: &str,
+        expires: i64,
+        filename: Option<&str>,
+    ) -> Vec<u8> {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes keys of any length");
         mac.update(method.as_str().as_bytes());
@@ -59,12 +67,34 @@ impl UrlSigner {
         mac.update(key.as_bytes());
         mac.update(b"\n");
         mac.update(expires.to_string().as_bytes());
+        if let Some(name) = filename {
+            // Only download URLs have it: every other URL's signature is as it always was.
+            mac.update(b"\nattachment\n");
+            mac.update(name.as_bytes());
+        }
         mac.finalize().into_bytes().to_vec()
     }
 
     /// `{base}/objects/{key}?method=..&expires=..&signature=..`
     pub fn sign(&self, base_url: &str, method: SignedMethod, key: &str, expires: i64) -> String {
-        let sig = hex::encode(self.mac(method, key, expires));
+        self.sign_with(base_url, method, key, expires, None)
+    }
+
+    /// A GET URL whose answer says `Content-Disposition: attachment; filename="<filename>"`
+    /// (`&filename=` is signed too).
+    pub fn sign_download(&self, base_url: &str, key: &str, expires: i64, filename: &str) -> String {
+        self.sign_with(base_url, SignedMethod::Get, key, expires, Some(filename))
+    }
+
+    fn sign_with(
+        &self,
+        base_url: &str,
+        method: SignedMethod,
+        key: &str,
+        expires: i64,
+        filename: Option<&str>,
+    ) -> String {
+        let sig = hex::encode(self.mac(method, key, expires, filename));
         let path: String = key
             .split('/')
             .map(|s| {
@@ -73,10 +103,16 @@ impl UrlSigner {
             })
             .collect::<Vec<_>>()
             .join("/");
-        format!(
+        let mut url = format!(
             "{base_url}{OBJECT_ROUTE}{path}?method={}&expires={expires}&signature={sig}",
             method.as_str()
-        )
+        );
+        if let Some(name) = filename {
+            let name =
+                percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+            url.push_str(&format!("&filename={name}"));
+        }
+        url
     }
 
     pub fn verify(
@@ -87,8 +123,21 @@ impl UrlSigner {
         signature_hex: &str,
         now: i64,
     ) -> Result<(), SignatureError> {
+        self.verify_download(method, key, expires, signature_hex, now, None)
+    }
+
+    /// [`UrlSigner::verify`] of a URL that may carry a signed `filename`.
+    pub fn verify_download(
+        &self,
+        method: SignedMethod,
+        key: &str,
+        expires: i64,
+        signature_hex: &str,
+        now: i64,
+        filename: Option<&str>,
+    ) -> Result<(), SignatureError> {
         let given = hex::decode(signature_hex).map_err(|_| SignatureError::Invalid)?;
-        if !constant_time_eq(&given, &self.mac(method, key, expires)) {
+        if !constant_time_eq(&given, &self.mac(method, key, expires, filename)) {
             return Err(SignatureError::Invalid);
         }
         if now > expires {
@@ -101,6 +150,34 @@ impl UrlSigner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_download_url_signs_its_file_name() {
+        let s = UrlSigner::new(b"k");
+        let key = "renditions/k/download.mp4";
+        let url = s.sign_download("http://h", key, 2000, "My Film (720p).mp4");
+        assert!(
+            url.ends_with("&filename=My%20Film%20%28720p%29%2Emp4"),
+            "{url}"
+        );
+        let sig = url
+            .split("signature=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap();
+        let name = Some("My Film (720p).mp4");
+        let v = |n, sig: &str| s.verify_download(SignedMethod::Get, key, 2000, sig, 1000, n);
+        assert_eq!(v(name, sig), Ok(()));
+        // Another name, or none, is another URL.
+        assert_eq!(v(Some("x.exe"), sig), Err(SignatureError::Invalid));
+        assert_eq!(v(None, sig), Err(SignatureError::Invalid));
+        let plain = s.sign("http://h", SignedMethod::Get, key, 2000);
+        let plain_sig = plain.rsplit("signature=").next().unwrap();
+        assert_eq!(v(name, plain_sig), Err(SignatureError::Invalid));
+        assert_eq!(v(None, plain_sig), Ok(()));
+    }
 
     #[test]
     fn sign_and_verify_round_trip_and_tamper() {

@@ -1,0 +1,288 @@
+//! Offline downloads (SPEC §3 "Downloads for offline playback"): `GET /download/{id}`'s work.
+//!
+//! **The original when it fits.** The media is checked as for `/stream` (visibility, state) and
+//! the decision is the same function with the client's capabilities. `direct_play` (and a
+//! `quality` at or above the source's size) gives the original: a presigned URL that answers
+//! `Content-Disposition: attachment` (S3's `response-content-disposition`; the embedded object
+//! route's signed `filename`). It is the store's URL, not the CDN's: a CloudFront signed URL
+//! cannot ask for that header.
+//!
+//! **Else an MP4 of one rung, assembled, never encoded twice.** The rendition set is the one a
+//! `transcode` session with the same limits plays (`stream_core::download`), the rung the best
+//! one within `quality`. Its video segments and the audio rendition are the ordinary
+//! content-addressed pieces, made just in time through the ordinary claims
+//! (`segments::request::request_in_background`): what a viewer already made is not made again,
+//! and what the download makes, viewers get. When every piece is made, one more claimed job
+//! (`JobKind::Download`) copies them into a faststart MP4 (`stream_media::transcode::assemble`)
+//! published write-once under its own content key, with a claim record like a segment's
+//! (`pending → encoding (lease) → ready | failed`). Two users asking for the same rung get that
+//! one object; a second request finds it ready and makes nothing.
+//!
+//! **A download does not starve players.** Its pieces and its assembly are dispatched as
+//! read-ahead (`Priority::ReadAhead`): in-process they run niced, in their own lane, paused while
+//! any waited-for work is queued or running; a player that asks for one of them promotes it
+//! as usual. Audio is one continuous pass (never per chunk): a pass is started only when none
+//! is running. In the cloud each piece is its own `transcode` invocation (in parallel, none
+//! near Lambda's 15 min limit); each request dispatches at most [`DISPATCH_PER_REQUEST`] new
+//! jobs, so a long film's request stays short, and the client's next poll goes on.
+//!
+//! **The assembly in a Lambda invocation.** It reads every piece from S3 once, writes them to
+//! `/tmp`, copies them into the MP4 (ffmpeg `-c copy`, I/O bound) and uploads it: an hour of
+//! 720p (about 1.3 GB at the top rung's 2.8 Mb/s) is about 20 s of S3 reads at Lambda's
+//! ~100 MB/s, 10 s of copy and 20 s of upload, so about a minute per hour of video, and 1080p
+//! (about 2.3 GB/h) about two. So it is not chunked: a four-hour 1080p film is well inside the
+//! 15 min limit (`ASSEMBLE_TIMEOUT` stops ffmpeg at 12). What bounds it is `/tmp`: the inputs
+//! and the output are on disk together (2x the file), and Lambda's ephemeral storage is at most
+//! 10 GB, so about two hours of 1080p; the template gives the `transcode` function that
+//! maximum. Longer films would need the MP4 written without a local copy: S3 multipart upload
+//! (`UploadPartCopy` of the pieces' `mdat`s after a computed `moov`); not done.
+
+use stream_core::download::{
+    choose_rung, download_decision, download_id, file_name, pieces, progress,
+};
+use stream_core::error::{Error, Result};
+use stream_core::hls::ladder::{build, ClientLimits, LadderConfig, RenditionSet};
+use stream_core::model::{Caller, MediaStatus, SegmentRecord};
+use stream_core::playback::capabilities::Capabilities;
+use stream_core::playback::decision::{decide, select_audio, Method};
+use stream_core::segment::{Piece, SegmentId};
+
+use stream_media::transcode::assemble::ASSEMBLE_TIMEOUT;
+
+use crate::media::load_visible;
+use crate::playback::playable;
+use crate::segments::claims::{self, Standing};
+use crate::segments::dispatch::Priority;
+use crate::segments::request::{request_in_background, Ask};
+use crate::segments::worker::JobKind;
+use crate::state::AppState;
+
+/// New jobs one request dispatches at most (a long film's pieces over several polls).
+pub const DISPATCH_PER_REQUEST: usize = 64;
+/// Claim records read at once when a request counts the pieces made.
+const READS_AT_ONCE: usize = 32;
+
+/// How much longer than a segment's lease an assembly's claim is taken to live: a long film's
+/// copy outlasts `claims::LEASE_SECONDS`, and a request that took it over would start a second
+/// copy of the same bytes. The claim stands until ffmpeg's own limit has passed.
+fn assembly_grace() -> i64 {
+    (ASSEMBLE_TIMEOUT.as_secs() as i64 - claims::LEASE_SECONDS).max(0)
+}
+
+/// What a download request gets.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DownloadOutcome {
+    /// The media is still uploading or being probed.
+    Preparing(MediaStatus),
+    /// Being made: how far it has come (0.0 to 1.0, never 1.0).
+    Making { progress: f64 },
+    /// Made (or the original fits): a URL that saves it under `file_name`.
+    Ready(Ready),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ready {
+    pub url: String,
+    pub file_name: String,
+    /// `true`: the original; `false`: the assembled MP4 of `rung`.
+    pub original: bool,
+    pub rung: Option<String>,
+    /// When `url` stops working, epoch seconds.
+    pub expires_at: i64,
+}
+
+/// Whether the source, at most `quality` tall (its short side), may be downloaded as it is.
+fn within_quality(probe: &stream_core::model::Probe, quality: Option<u32>) -> bool {
+    match (quality, &probe.video) {
+        (Some(q), Some(v)) => v.width.min(v.height) <= q,
+        _ => true,
+    }
+}
+
+/// The download of `media_id` for a client with `caps`, at most `quality`: the original, the
+/// assembled MP4, or how far that has come (starting what is missing).
+pub async fn download(
+    state: &AppState,
+    caller: &Caller,
+    media_id: &str,
+    caps: &Capabilities,
+    quality: Option<u32>,
+) -> Result<DownloadOutcome> {
+    let media = load_visible(state, caller, media_id).await?;
+    let Some(probe) = playable(state, &media).await? else {
+        return Ok(DownloadOutcome::Preparing(media.status));
+    };
+    // The default track (SPEC: a download carries the default audio track).
+    let audio = select_audio(probe, None).map_err(|m| Error::invalid("invalid_parameter", m))?;
+    let decision = decide(probe, caps, audio, false);
+    let ttl = state.config.direct_play_url_ttl;
+    let expires_at = chrono::Utc::now().timestamp() + ttl.as_secs() as i64;
+    if decision.method == Method::DirectPlay && within_quality(probe, quality) {
+        let ext = media.source_key.rsplit_once('.').map_or("", |(_, e)| e);
+        let name = file_name(Some(&media.title), &media.id, None, ext);
+        let url = state
+            .objects
+            .presign_download(&media.source_key, ttl, &name)
+            .await?;
+        tracing::info!(media_id = %media.id, "download: the original");
+        return Ok(DownloadOutcome::Ready(Ready {
+            url,
+            file_name: name,
+            original: true,
+            rung: None,
+            expires_at,
+        }));
+    }
+    let not_downloadable = |what: String| Error::Conflict {
+        code: "not_downloadable",
+        message: what,
+    };
+    let set = build(
+        &media.id,
+        probe,
+        &download_decision(&decision),
+        &ClientLimits::from(caps),
+        &LadderConfig::default(),
+    )
+    .map_err(|e| not_downloadable(format!("This media cannot be converted for download: {e}")))?;
+    let rung = choose_rung(&set, quality)
+        .ok_or_else(|| not_downloadable("This media has no video to download.".into()))?
+        .id
+        .clone();
+    let segments = set
+        .plan
+        .plan(probe)
+        .map_err(|e| not_downloadable(format!("No segment plan for this media: {e}")))?
+        .len() as u32;
+    let target = download_id(&set, &rung).ok_or(Error::NotFound("rendition"))?;
+    let record = state.meta.get_segment(&target.record_id()).await?;
+    match Standing::of(record.as_ref(), claims::now() - assembly_grace()) {
+        Standing::Ready(Some(key)) if state.objects.head(&key).await?.is_some() => {
+            let name = file_name(Some(&media.title), &media.id, Some(&rung), "mp4");
+            let url = state.objects.presign_download(&key, ttl, &name).await?;
+            tracing::info!(media_id = %media.id, rung = %rung, "download: ready");
+            return Ok(DownloadOutcome::Ready(Ready {
+                url,
+                file_name: name,
+                original: false,
+                rung: Some(rung),
+                expires_at,
+            }));
+        }
+        // Made once, removed since (a lifecycle rule): made again.
+        Standing::Ready(_) => state.meta.delete_segment(&target.record_id()).await?,
+        Standing::FailedForGood(e) => return Err(failed(e)),
+        Standing::Encoding => return Ok(DownloadOutcome::Making { progress: 0.99 }),
+        Standing::Free => {}
+    }
+    let all = pieces(&set, &rung, segments);
+    let records = read_records(state, &all).await?;
+    let mut made = 0;
+    let mut audio_running = false;
+    let mut free: Vec<&SegmentId> = vec![];
+    let mut audio_from: Option<&SegmentId> = None;
+    for (id, record) in all.iter().zip(&records) {
+        let audio_media = set.audio.as_ref().is_some_and(|a| {
+            set.content_key(&a.id).as_deref() == Some(id.content_key.as_str())
+                && id.piece != Piece::Init
+        });
+        match Standing::of(record.as_ref(), claims::now()) {
+            Standing::Ready(_) => made += 1,
+            Standing::FailedForGood(e) => return Err(failed(e)),
+            Standing::Encoding => audio_running |= audio_media,
+            Standing::Free if audio_media => {
+                audio_from.get_or_insert(id);
+            }
+            Standing::Free => free.push(id),
+        }
+    }
+    if made == all.len() {
+        // Every piece is made: the one assembly job.
+        let rec = request_in_background(
+            state,
+            ask(&set, &rung, JobKind::Download),
+            &target,
+            Priority::ReadAhead,
+        )
+        .await?;
+        tracing::info!(media_id = %media.id, rung = %rung, state = ?rec.state, "download: assembling");
+        return Ok(DownloadOutcome::Making { progress: 0.99 });
+    }
+    // The audio pass first (it is one continuous run), then the video pieces in order.
+    let audio_pass = audio_from.filter(|_| !audio_running);
+    let jobs = audio_pass
+        .into_iter()
+        .chain(free)
+        .take(DISPATCH_PER_REQUEST);
+    for id in jobs {
+        let rendition = rendition_of(&set, id, &rung);
+        let kind = match id.piece {
+            Piece::Init => JobKind::Init,
+            Piece::Media(i) => JobKind::Segment(i),
+            Piece::Download => continue,
+        };
+        request_in_background(state, ask(&set, rendition, kind), id, Priority::ReadAhead).await?;
+    }
+    let p = progress(made, all.len());
+    tracing::info!(media_id = %media.id, rung = %rung, made, total = all.len(), "download: making");
+    Ok(DownloadOutcome::Making { progress: p })
+}
+
+/// A request of background work (no user waits for it: not counted against anyone's cap).
+fn ask<'a>(set: &'a RenditionSet, rendition: &'a str, kind: JobKind) -> Ask<'a> {
+    Ask {
+        set,
+        rendition,
+        kind,
+        requester: None,
+    }
+}
+
+/// The rendition id of a piece of the download: the audio rendition's, else the rung's.
+fn rendition_of<'s>(set: &'s RenditionSet, id: &SegmentId, rung: &'s str) -> &'s str {
+    match &set.audio {
+        Some(a) if set.content_key(&a.id).as_deref() == Some(id.content_key.as_str()) => &a.id,
+        _ => rung,
+    }
+}
+
+fn failed(error: Option<String>) -> Error {
+    let why = error.unwrap_or_else(|| "a piece could not be made".into());
+    Error::Conflict {
+        code: "download_failed",
+        message: format!("The download could not be made: {why}"),
+    }
+}
+
+/// The claim records of `ids`, in order, [`READS_AT_ONCE`] at a time.
+async fn read_records(state: &AppState, ids: &[SegmentId]) -> Result<Vec<Option<SegmentRecord>>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(READS_AT_ONCE) {
+        let mut reads = tokio::task::JoinSet::new();
+        for (i, id) in chunk.iter().enumerate() {
+            let (meta, record) = (state.meta.clone(), id.record_id());
+            reads.spawn(async move { (i, meta.get_segment(&record).await) });
+        }
+        let mut got = vec![None; chunk.len()];
+        while let Some(joined) = reads.join_next().await {
+            let (i, record) = joined.map_err(Error::internal)?;
+            got[i] = record?;
+        }
+        out.extend(got);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quality_below_the_source_is_not_the_original() {
+        let (probe, _, _) = stream_core::fixtures::remux_fixture();
+        assert!(within_quality(&probe, None));
+        assert!(within_quality(&probe, Some(1080)));
+        assert!(within_quality(&probe, Some(720)));
+        assert!(!within_quality(&probe, Some(480)));
+    }
+}
