@@ -21,7 +21,7 @@ pub const RENDITIONS_PREFIX: &str = "renditions/";
 
 /// The name of the fMP4 initialization segment.
 pub const INIT_NAME: &str = "init.mp4";
-/// The name of an offline download's MP4 (under its own content key: `crate::download`).
+/// The name of an offline download's MP4 (under its own content key: see the `download` module).
 /// Players never ask for it by name: [`parse_segment_name`] does not accept it.
 pub const DOWNLOAD_NAME: &str = "download.mp4";
 /// Digits of a segment index in its file name (more only past 99 999).

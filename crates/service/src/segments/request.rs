@@ -114,7 +114,7 @@ async fn claim_and_dispatch(
 
 /// Has `id` (a piece of `ask.rendition`, or a download of it) made without waiting for it: claims
 /// it and dispatches its job if nobody holds it, and returns its record as it stands. For work
-/// nobody is playing (an offline download's pieces and its assembly: `crate::download`).
+/// nobody is playing (an offline download's pieces and its assembly: the `download` module).
 pub async fn request_in_background(
     state: &AppState,
     ask: Ask<'_>,
