@@ -6,11 +6,10 @@
 //! `cloud_e2e.rs`.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use stream_tests::{media_dir, token, Api, Reply};
+use stream_tests::{assert_offline_mp4, media_dir, token, Api, Reply};
 
 /// The generic profile (H.264/AAC in MP4, 8-bit): the 10-bit HEVC file needs a transcode.
 const GENERIC: &str = "profile=generic";
@@ -64,45 +63,6 @@ async fn fetch(api: &Api, ready: &Reply, dest: &Path) -> String {
     location
 }
 
-fn ffprobe(args: &[&str], file: &Path) -> String {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error"])
-        .args(args)
-        .arg(file)
-        .output()
-        .expect("ffprobe");
-    assert!(out.status.success(), "ffprobe {args:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn duration(file: &Path) -> f64 {
-    ffprobe(
-        &["-show_entries", "format=duration", "-of", "csv=p=0"],
-        file,
-    )
-    .parse()
-    .expect("a duration")
-}
-
-/// The types of a file's top-level boxes, in order.
-fn top_level_boxes(bytes: &[u8]) -> Vec<String> {
-    let mut out = vec![];
-    let mut at = 0usize;
-    while at + 8 <= bytes.len() {
-        let size32 = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as u64;
-        let kind = String::from_utf8_lossy(&bytes[at + 4..at + 8]).into_owned();
-        let size = match size32 {
-            1 => u64::from_be_bytes(bytes[at + 8..at + 16].try_into().unwrap()),
-            0 => (bytes.len() - at) as u64,
-            s => s,
-        };
-        assert!(size >= 8, "a box of {size} bytes at {at}");
-        out.push(kind);
-        at += size as usize;
-    }
-    out
-}
-
 async fn share(api: &Api, owner: &str, id: &str) {
     let r = api
         .call(
@@ -145,45 +105,8 @@ async fn a_transcoded_download_is_a_faststart_mp4_made_once(api: Api) {
         .unwrap_or_default()
         .replace("%2E", ".");
     assert!(object.ends_with("/download.mp4"), "{location}");
-    // MP4, H.264 + AAC, the rung asked for.
-    let format = ffprobe(
-        &["-show_entries", "format=format_name", "-of", "csv=p=0"],
-        &file,
-    );
-    assert!(format.contains("mp4"), "{format}");
-    let streams = ffprobe(
-        &[
-            "-show_entries",
-            "stream=codec_name,height",
-            "-of",
-            "csv=p=0",
-        ],
-        &file,
-    );
-    assert!(streams.contains("h264,360"), "{streams}");
-    assert!(streams.contains("aac"), "{streams}");
-    // Faststart: the index before the media data.
-    let boxes = top_level_boxes(&std::fs::read(&file).unwrap());
-    let at = |k: &str| boxes.iter().position(|b| b == k);
-    let (moov, mdat) = (at("moov").expect("moov"), at("mdat").expect("mdat"));
-    assert!(moov < mdat, "moov before mdat: {boxes:?}");
-    assert!(
-        !boxes.iter().any(|b| b == "moof"),
-        "not fragmented: {boxes:?}"
-    );
-    // As long as the source, within 0.1 s.
-    let (got, want) = (duration(&file), duration(&source));
-    assert!((got - want).abs() <= 0.1, "duration {got} vs source {want}");
-    // Decodes whole without a single error.
-    let decode = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(&file)
-        .args(["-f", "null", "-"])
-        .output()
-        .expect("ffmpeg");
-    assert!(decode.status.success());
-    let errors = String::from_utf8_lossy(&decode.stderr);
-    assert!(errors.trim().is_empty(), "ffmpeg says: {errors}");
+    // MP4, H.264 + AAC, the rung asked for, faststart, as long as the source, decodes.
+    assert_offline_mp4(&file, &source, 360);
 
     // The assembly was claimed once.
     let key = location
