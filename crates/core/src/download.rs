@@ -58,7 +58,7 @@ pub fn choose_rung(set: &RenditionSet, quality: Option<u32>) -> Option<&VideoRen
         (Some(q), Some(n)) => n <= q,
         (Some(_), None) => false,
     };
-    rungs().find(fits).or_else(|| rungs().last())
+    rungs().find(fits).or_else(|| rungs().next_back())
 }
 
 /// The content key of the download of video rendition `video_id` of `set` with the set's audio:
