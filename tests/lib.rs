@@ -619,3 +619,22 @@ pub fn assert_offline_mp4(file: &Path, source: &Path, height: u32) {
         "ffmpeg says: {errors}"
     );
 }
+
+/// GETs a download's file (`url`, the target of its `302`) into `dest`; checks that it is
+/// answered as an attachment (saved, not played) and returns that `Content-Disposition`.
+pub async fn save_attachment(url: &str, dest: &Path) -> String {
+    let r = reqwest::get(url).await.expect("GET the download");
+    assert_eq!(r.status(), 200, "GET {url}");
+    let disposition = r
+        .headers()
+        .get("content-disposition")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        disposition.starts_with("attachment; filename=\""),
+        "the file's answer says {disposition:?}"
+    );
+    std::fs::write(dest, r.bytes().await.expect("body")).expect("write the download");
+    disposition
+}

@@ -599,7 +599,13 @@ async fn chromium_downloads_a_transcode_through_the_button() {
     // under the name the server gave.
     assert!(r["preparing"].as_u64().unwrap_or(0) >= 1, "{r}");
     assert_eq!(r["suggested"], r["fileName"], "{r}");
-    assert!(r["suggested"].as_str().unwrap_or("").ends_with("(360p).mp4"), "{r}");
+    assert!(
+        r["suggested"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("(360p).mp4"),
+        "{r}"
+    );
     stream_tests::assert_offline_mp4(&saved, &source, 360);
     srv.stop().await;
 }

@@ -25,8 +25,8 @@ use serde_json::{json, Value};
 use stream_tests::cdn::Cdn;
 use stream_tests::tap::{Tap, DYNAMODB_READS};
 use stream_tests::{
-    assert_offline_mp4, cdn_setup, edge_key_secret, http, media_dir, put_file, repo_root, token,
-    EDGE_KEY_PAIR_ID, SECRET,
+    assert_offline_mp4, cdn_setup, edge_key_secret, http, media_dir, put_file, repo_root,
+    save_attachment, token, EDGE_KEY_PAIR_ID, SECRET,
 };
 
 /// `cargo lambda watch` (the Lambda APIs and Function URLs) plus one process per function, each
@@ -741,15 +741,11 @@ async fn upload_ingest_decide_and_play_under_cargo_lambda_watch() {
 async fn check_download(stack: &Stack, id: &str) {
     let q = "containers=mp4&video_codecs=h264&audio_codecs=aac&max_audio_channels=2&max_video_bit_depth=8&quality=360";
     let url = format!("{}/api/v1/download/{id}?{q}", stack.cdn.url);
+    let ask = |who: &str| http().get(&url).bearer_auth(token(who)).send();
     reset(stack);
     let deadline = Instant::now() + Duration::from_secs(120);
     let ready = loop {
-        let r = http()
-            .get(&url)
-            .bearer_auth(token("e2e-user"))
-            .send()
-            .await
-            .unwrap();
+        let r = ask("e2e-user").await.unwrap();
         match r.status().as_u16() {
             302 => break r,
             202 => assert!(
@@ -769,29 +765,14 @@ async fn check_download(stack: &Stack, id: &str) {
         "the pieces were the viewers'; one invocation assembled: {made:?}"
     );
     let location = ready.headers()["location"].to_str().unwrap().to_string();
-    let r = http().get(&location).send().await.unwrap();
-    assert_eq!(r.status(), 200, "{location}");
-    let disposition = r.headers()["content-disposition"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        disposition.starts_with("attachment; filename="),
-        "{disposition}"
-    );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("download.mp4");
-    std::fs::write(&file, r.bytes().await.unwrap()).unwrap();
+    save_attachment(&location, &file).await;
     let source = media_dir().join("hevc10_ac3_51.mkv");
     assert_offline_mp4(&file, &source, 360);
     // Another user: the same object, nothing invoked.
     reset(stack);
-    let r = http()
-        .get(&url)
-        .bearer_auth(token("e2e-viewer-2"))
-        .send()
-        .await
-        .unwrap();
+    let r = ask("e2e-viewer-2").await.unwrap();
     assert_eq!(r.status(), 302);
     let again = r.headers()["location"].to_str().unwrap();
     assert_eq!(path_of(again), path_of(&location));

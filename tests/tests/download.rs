@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use stream_tests::{assert_offline_mp4, media_dir, token, Api, Reply};
+use stream_tests::{assert_offline_mp4, media_dir, save_attachment, token, Api, Reply};
 
 /// The generic profile (H.264/AAC in MP4, 8-bit): the 10-bit HEVC file needs a transcode.
 const GENERIC: &str = "profile=generic";
@@ -46,20 +46,7 @@ async fn download_until_ready(api: &Api, t: &str, id: &str, query: &str) -> (Rep
 /// Fetches the file a ready answer redirects to (checking that it is saved, not played).
 async fn fetch(api: &Api, ready: &Reply, dest: &Path) -> String {
     let location = api.absolute(ready.header("location").expect("location"));
-    let r = reqwest::get(&location).await.expect("GET the download");
-    assert_eq!(r.status(), 200, "{}: GET {location}", api.name());
-    let disposition = r
-        .headers()
-        .get("content-disposition")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    assert!(
-        disposition.starts_with("attachment; filename=\""),
-        "{}: the file's answer says {disposition:?}",
-        api.name()
-    );
-    std::fs::write(dest, r.bytes().await.expect("body")).expect("write the download");
+    save_attachment(&location, dest).await;
     location
 }
 
