@@ -101,6 +101,9 @@ fn within_quality(probe: &stream_core::model::Probe, quality: Option<u32>) -> bo
 
 /// The download of `media_id` for a client with `caps`, at most `quality`: the original, the
 /// assembled MP4, or how far that has come (starting what is missing).
+// Long because it is the endpoint's whole sequence in the order SPEC §3 states it (the media,
+// the decision, the original or a rung, the MP4's own record, then its pieces), each step a few
+// lines over the helpers below.
 pub async fn download(
     state: &AppState,
     caller: &Caller,
@@ -176,26 +179,10 @@ pub async fn download(
         Standing::Free => {}
     }
     let all = pieces(&set, &rung, segments);
-    let records = read_records(state, &all).await?;
-    let mut made = 0;
-    let mut audio_running = false;
-    let mut free: Vec<&SegmentId> = vec![];
-    let mut audio_from: Option<&SegmentId> = None;
-    for (id, record) in all.iter().zip(&records) {
-        let audio_media = set.audio.as_ref().is_some_and(|a| {
-            set.content_key(&a.id).as_deref() == Some(id.content_key.as_str())
-                && id.piece != Piece::Init
-        });
-        match Standing::of(record.as_ref(), claims::now()) {
-            Standing::Ready(_) => made += 1,
-            Standing::FailedForGood(e) => return Err(failed(e)),
-            Standing::Encoding => audio_running |= audio_media,
-            Standing::Free if audio_media => {
-                audio_from.get_or_insert(id);
-            }
-            Standing::Free => free.push(id),
-        }
-    }
+    let now = claims::now();
+    let standings = read_records(state, &all).await?;
+    let standings = standings.iter().map(|r| Standing::of(r.as_ref(), now));
+    let Next { made, request } = next(&set, &all, standings)?;
     if made == all.len() {
         // Every piece is made: the one assembly job.
         let rec = request_in_background(
@@ -208,13 +195,7 @@ pub async fn download(
         tracing::info!(media_id = %media.id, rung = %rung, state = ?rec.state, "download: assembling");
         return Ok(DownloadOutcome::Making { progress: 0.99 });
     }
-    // The audio pass first (it is one continuous run), then the video pieces in order.
-    let audio_pass = audio_from.filter(|_| !audio_running);
-    let jobs = audio_pass
-        .into_iter()
-        .chain(free)
-        .take(DISPATCH_PER_REQUEST);
-    for id in jobs {
+    for id in request {
         let rendition = rendition_of(&set, id, &rung);
         let kind = match id.piece {
             Piece::Init => JobKind::Init,
@@ -226,6 +207,51 @@ pub async fn download(
     let p = progress(made, all.len());
     tracing::info!(media_id = %media.id, rung = %rung, made, total = all.len(), "download: making");
     Ok(DownloadOutcome::Making { progress: p })
+}
+
+/// What one download request does about its pieces.
+#[derive(Debug, PartialEq)]
+struct Next<'a> {
+    /// Pieces made.
+    made: usize,
+    /// Pieces to request now, in order, at most [`DISPATCH_PER_REQUEST`]: the audio pass first
+    /// (one continuous run from the first audio segment not made, started only when no pass is
+    /// running: never a second pass beside it), then every free video piece and the audio init.
+    request: Vec<&'a SegmentId>,
+}
+
+/// [`Next`] from the claim records' standings of `all` (in `pieces` order); a piece failed for
+/// good fails the download.
+fn next<'a>(
+    set: &RenditionSet,
+    all: &'a [SegmentId],
+    standings: impl Iterator<Item = Standing>,
+) -> Result<Next<'a>> {
+    let audio_key = set.audio.as_ref().and_then(|a| set.content_key(&a.id));
+    let mut made = 0;
+    let mut audio_running = false;
+    let mut free: Vec<&SegmentId> = vec![];
+    let mut audio_from: Option<&SegmentId> = None;
+    for (id, standing) in all.iter().zip(standings) {
+        let audio_media =
+            audio_key.as_deref() == Some(id.content_key.as_str()) && id.piece != Piece::Init;
+        match standing {
+            Standing::Ready(_) => made += 1,
+            Standing::FailedForGood(e) => return Err(failed(e)),
+            Standing::Encoding => audio_running |= audio_media,
+            Standing::Free if audio_media => {
+                audio_from.get_or_insert(id);
+            }
+            Standing::Free => free.push(id),
+        }
+    }
+    let audio_pass = audio_from.filter(|_| !audio_running);
+    let request = audio_pass
+        .into_iter()
+        .chain(free)
+        .take(DISPATCH_PER_REQUEST)
+        .collect();
+    Ok(Next { made, request })
 }
 
 /// A request of background work (no user waits for it: not counted against anyone's cap).
@@ -276,6 +302,96 @@ async fn read_records(state: &AppState, ids: &[SegmentId]) -> Result<Vec<Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use stream_core::download::{download_decision, pieces};
+
+    fn set() -> RenditionSet {
+        let (probe, decision, _) = stream_core::fixtures::remux_fixture();
+        let d = download_decision(&decision);
+        build(
+            "m1",
+            &probe,
+            &d,
+            &ClientLimits::default(),
+            &LadderConfig::default(),
+        )
+        .unwrap()
+    }
+
+    fn names(n: &Next<'_>) -> Vec<String> {
+        n.request
+            .iter()
+            .map(|id| format!("{}:{}", &id.content_key[..4], id.file_name()))
+            .collect()
+    }
+
+    #[test]
+    fn one_audio_pass_first_then_every_free_video_piece() {
+        let set = set();
+        let (v, a) = (
+            set.content_key("v360").unwrap(),
+            set.content_key("a").unwrap(),
+        );
+        let all = pieces(&set, "v360", 3);
+        let free = || std::iter::repeat_n(Standing::Free, all.len());
+        let n = next(&set, &all, free()).unwrap();
+        assert_eq!(n.made, 0);
+        let (v, a) = (&v[..4], &a[..4]);
+        assert_eq!(
+            names(&n),
+            [
+                format!("{a}:seg_00000.m4s"),
+                format!("{v}:init.mp4"),
+                format!("{v}:seg_00000.m4s"),
+                format!("{v}:seg_00001.m4s"),
+                format!("{v}:seg_00002.m4s"),
+                format!("{a}:init.mp4"),
+            ]
+        );
+        // A pass is running (segment 0 being made): no second one; the rest as before.
+        let running = |i: usize| match i {
+            5 => Standing::Encoding,
+            _ => Standing::Free,
+        };
+        let n = next(&set, &all, (0..all.len()).map(running)).unwrap();
+        assert!(
+            !names(&n)
+                .iter()
+                .any(|x| x.ends_with(".m4s") && x.starts_with(a)),
+            "{n:?}"
+        );
+        // The pass stopped after segment 0: the next one starts where it stopped.
+        let stopped = |i: usize| match i {
+            // The video, the audio init and audio segment 0.
+            0..=5 => Standing::Ready(Some("k".into())),
+            _ => Standing::Free,
+        };
+        let n = next(&set, &all, (0..all.len()).map(stopped)).unwrap();
+        assert_eq!(n.made, 6);
+        assert_eq!(names(&n), [format!("{a}:seg_00001.m4s")]);
+        // Everything made: nothing to request (the assembly comes next).
+        let done = std::iter::repeat_n(Standing::Ready(Some("k".into())), all.len());
+        let n = next(&set, &all, done).unwrap();
+        assert_eq!((n.made, n.request.len()), (all.len(), 0));
+    }
+
+    #[test]
+    fn a_piece_failed_for_good_fails_the_download_and_requests_are_bounded() {
+        let set = set();
+        let all = pieces(&set, "v360", 3);
+        let broken = (0..all.len()).map(|i| match i {
+            2 => Standing::FailedForGood(Some("the source is damaged".into())),
+            _ => Standing::Free,
+        });
+        let e = next(&set, &all, broken).unwrap_err();
+        assert_eq!(e.code(), "download_failed");
+        assert!(e.to_string().contains("the source is damaged"), "{e}");
+        let long = pieces(&set, "v360", 500);
+        let free = std::iter::repeat_n(Standing::Free, long.len());
+        assert_eq!(
+            next(&set, &long, free).unwrap().request.len(),
+            DISPATCH_PER_REQUEST
+        );
+    }
 
     #[test]
     fn quality_below_the_source_is_not_the_original() {
