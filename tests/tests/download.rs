@@ -222,6 +222,14 @@ async fn refusals(api: Api) {
         .call("GET", &format!("/api/v1/download/{id}"), None, &[], None)
         .await;
     assert_eq!(r.status, 401);
+    // An audio-only file the client does not play as it is: no rung to make, said clearly.
+    let audio = api
+        .upload_settled(&alice, &media_dir().join("audio_only.m4a"))
+        .await;
+    let r = api
+        .get(&format!("/api/v1/download/{audio}?{GENERIC}"), &alice)
+        .await;
+    assert_eq!((r.status, code(&r)), (409, "not_downloadable".into()), "{}", r.text());
     api.stop().await;
 }
 
