@@ -229,7 +229,12 @@ async fn refusals(api: Api) {
     let r = api
         .get(&format!("/api/v1/download/{audio}?{GENERIC}"), &alice)
         .await;
-    assert_eq!((r.status, code(&r)), (409, "not_downloadable".into()), "{}", r.text());
+    assert_eq!(
+        (r.status, code(&r)),
+        (409, "not_downloadable".into()),
+        "{}",
+        r.text()
+    );
     api.stop().await;
 }
 
