@@ -359,6 +359,63 @@ function showLevel() {
   setText('level', `${l.height ? `${l.height}p` : `level ${player.currentLevel}`} · ${mbps(l.bitrate)} (${player.currentLevel + 1}/${player.levels.length}, ABR ${player.hls?.autoLevelEnabled ? 'on' : 'off'})`);
 }
 
+// ---------------------------------------------------------------- subtitles
+//
+// Direct play: the stream answer's signed WebVTT URLs as <track> elements. HLS: hls.js reads the
+// master's SUBTITLES group (its subtitleTracks). Either way one menu; the language chosen (or
+// "off") is remembered per user in this browser and chosen again for the next title that has it.
+
+function subtitleKey() {
+  const c = api.claims(api.settings.token);
+  return `stream.subtitles.${c?.sub || 'anonymous'}`;
+}
+
+/** Fills the menu with `tracks` ({key, name, language}) and selects the remembered language. */
+function offerSubtitles(tracks) {
+  player.subtitles = tracks;
+  const menu = $('subtitles');
+  menu.replaceChildren(el('option', { value: 'off' }, 'Off'), ...tracks.map((t) => el('option', { value: t.key }, t.name)));
+  menu.disabled = tracks.length === 0;
+  const remembered = localStorage.getItem(subtitleKey());
+  // Nothing chosen yet: the title's forced track (signs, foreign dialogue), else none.
+  const pick = remembered
+    ? tracks.find((t) => remembered !== 'off' && (t.language || t.name) === remembered)
+    : tracks.find((t) => t.forced);
+  menu.value = pick ? pick.key : 'off';
+  showSubtitle(menu.value);
+}
+
+/** Shows track `key` ('off': none). */
+function showSubtitle(key) {
+  player.subtitle = key;
+  if (player.hls) {
+    const t = player.subtitles.find((x) => x.key === key);
+    player.hls.subtitleDisplay = !!t;
+    player.hls.subtitleTrack = t ? t.index : -1;
+    return;
+  }
+  for (const tt of video.textTracks) tt.mode = tt.id === key ? 'showing' : 'disabled';
+}
+
+function fileSubtitles(links) {
+  for (const old of video.querySelectorAll('track')) old.remove();
+  const tracks = (links || []).map((l) => {
+    const key = `t-${l.id}`;
+    video.append(el('track', { kind: 'subtitles', id: key, label: l.name, srclang: l.language || '', src: l.url }));
+    return { key, name: l.name, language: l.language || null, forced: !!l.forced };
+  });
+  offerSubtitles(tracks);
+}
+
+function initSubtitles() {
+  $('subtitles').addEventListener('change', (e) => {
+    const key = e.target.value;
+    const t = player.subtitles.find((x) => x.key === key);
+    localStorage.setItem(subtitleKey(), t ? (t.language || t.name) : 'off');
+    showSubtitle(key);
+  });
+}
+
 function startHls(url, start) {
   const Hls = window.Hls;
   const conf = {
@@ -379,6 +436,10 @@ function startHls(url, start) {
     else if (sl === 'bottom') hls.startLevel = 0;
     else if (Number.isInteger(sl)) hls.startLevel = sl;
     hls.startLoad(conf.startPosition);
+  });
+  hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, (_, d) => {
+    const tracks = (d.subtitleTracks || []).map((t, index) => ({ key: `h-${index}`, index, name: t.name, language: t.lang || null, forced: !!t.forced }));
+    offerSubtitles(tracks);
   });
   hls.on(Hls.Events.LEVEL_SWITCHED, (_, d) => {
     player.currentLevel = d.level;
@@ -431,6 +492,7 @@ async function load(d, start) {
   video.muted = !!cfg.muted;
   if (d.protocol === 'file') {
     player.delivery = 'file';
+    fileSubtitles(d.subtitles);
     video.src = d.url;
     seekWhenReady(start);
   } else {
@@ -475,6 +537,8 @@ async function stop() {
       player.hls = null;
     }
     video.pause();
+    for (const t of video.querySelectorAll('track')) t.remove();
+    offerSubtitles([]);
     video.removeAttribute('src');
     video.load();
   } finally {
@@ -490,6 +554,7 @@ async function play(id) {
   Object.assign(player, {
     mediaId: id, title: m ? m.title : id, state: 'requesting', method: null, protocol: null, reasons: [], decision: null, delivery: null,
     startPosition: 0, resumeOffered: null, levels: [], currentLevel: -1, levelSwitches: [], fragments: [], errors: [], warnings: [], lastReport: null,
+    subtitles: [], subtitle: 'off',
   });
   lastReportedAt = -1;
   showError('');
@@ -616,6 +681,7 @@ function init() {
   initSettings();
   initUpload();
   initVideo();
+  initSubtitles();
   $('refresh').addEventListener('click', pollSoon);
   $('download').addEventListener('click', download);
   if (fromFragment) setText('settings-status', 'Token taken from the link and kept in this browser.');

@@ -88,6 +88,52 @@ python3 -c 'import random, sys; r = random.Random(20261126); sys.stdout.buffer.w
 # shellcheck disable=SC2046
 ff $(tone 3 880) -c:a aac -b:a 96k -ac 2 "$TMP/audio_only.m4a"
 
+# Subtitles (SPEC §3 "Tracks"): an MKV with three text tracks (SubRip with non-ASCII text, ASS
+# with styling WebVTT cannot carry, forced; SubRip titled "SDH", default) and an MP4 with a
+# mov_text track (MP4 marks it default). The cue texts are the tests' truth; their times are read
+# back from the files with ffprobe (the muxer shifts every stream by the video's encoder delay).
+cat >"$TMP/en.srt" <<'SRT'
+1
+00:00:00,500 --> 00:00:01,500
+Héllo wörld — “quoted” 你好
+
+2
+00:00:02,000 --> 00:00:03,250
+<i>second</i> line
+SRT
+cat >"$TMP/fr.ass" <<'ASS'
+[Script Info]
+ScriptType: v4.00+
+PlayResX: 384
+PlayResY: 288
+
+[V4+ Styles]
+Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding
+Style: Default,Arial,16,&H00FFFFFF,&H00FFFFFF,&H00000000,&H00000000,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,0
+
+[Events]
+Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text
+Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\an8\pos(10,10)\c&H00FF00&}Ça va ? {\i1}Très{\i0} bien\Nà bientôt
+ASS
+cat >"$TMP/de.srt" <<'SRT'
+1
+00:00:03,000 --> 00:00:03,900
+[Tür knarrt] Grüße
+SRT
+# shellcheck disable=SC2046
+ff $(video 320x180 24 4) $(tone 4 500) -i "$TMP/en.srt" -i "$TMP/fr.ass" -i "$TMP/de.srt" \
+  -map 0:v -map 1:a -map 2 -map 3 -map 4 \
+  -c:v libx264 -preset veryfast -profile:v high -pix_fmt yuv420p -g 48 -keyint_min 48 -sc_threshold 0 \
+  -c:a aac -b:a 96k -ac 2 -c:s:0 srt -c:s:1 ass -c:s:2 srt \
+  -metadata:s:s:0 language=eng -metadata:s:s:1 language=fre -metadata:s:s:2 language=ger \
+  -metadata:s:s:2 title=SDH -disposition:s:0 0 -disposition:s:1 forced -disposition:s:2 default \
+  "$TMP/subs.mkv"
+# shellcheck disable=SC2046
+ff $(video 320x180 24 4) $(tone 4 600) -i "$TMP/en.srt" -map 0:v -map 1:a -map 2 \
+  -c:v libx264 -preset veryfast -profile:v high -pix_fmt yuv420p -g 48 -keyint_min 48 -sc_threshold 0 \
+  -c:a aac -b:a 96k -ac 2 -c:s mov_text -metadata:s:s:0 language=eng -movflags +faststart \
+  "$TMP/subs_mov_text.mp4"
+rm -f "$TMP/en.srt" "$TMP/fr.ass" "$TMP/de.srt"
 # Broken on purpose.
 : >"$TMP/empty.mp4"
 head -c 65536 /dev/urandom >"$TMP/random.bin"
@@ -125,6 +171,22 @@ cat >"$TMP/manifest.json" <<'EOF'
     "h264_eac3.mp4": {"container": "mp4", "duration": 4.0, "keyframes": 2,
       "video": {"codec": "h264", "profile": "High", "width": 640, "height": 360, "bit_depth": 8, "frame_rate": 24.0},
       "audio": [{"codec": "eac3", "channels": 6}]},
+    "subs.mkv": {"container": "mkv", "duration": 4.0, "keyframes": 2,
+      "video": {"codec": "h264", "profile": "High", "width": 320, "height": 180, "bit_depth": 8, "frame_rate": 24.0},
+      "audio": [{"codec": "aac", "channels": 2}],
+      "subtitles": [
+        {"id": "s2", "language": "en", "name": "English", "codec": "subrip", "forced": false, "default": false,
+         "cues": [[0.5, 1.5, "Héllo wörld — “quoted” 你好"], [2.0, 3.25, "<i>second</i> line"]]},
+        {"id": "s3", "language": "fr", "name": "Français (forced)", "codec": "ass", "forced": true, "default": false,
+         "cues": [[1.0, 2.0, "Ça va ? <i>Très</i> bien\nà bientôt"]]},
+        {"id": "s4", "language": "de", "name": "Deutsch (SDH)", "codec": "subrip", "forced": false, "default": true,
+         "cues": [[3.0, 3.9, "[Tür knarrt] Grüße"]]}]},
+    "subs_mov_text.mp4": {"container": "mp4", "duration": 4.0, "keyframes": 2,
+      "video": {"codec": "h264", "profile": "High", "width": 320, "height": 180, "bit_depth": 8, "frame_rate": 24.0},
+      "audio": [{"codec": "aac", "channels": 2}],
+      "subtitles": [
+        {"id": "s2", "language": "en", "name": "English", "codec": "mov_text", "forced": false, "default": true,
+         "cues": [[0.5, 1.5, "Héllo wörld — “quoted” 你好"], [2.0, 3.25, "<i>second</i> line"]]}]},
     "corrupt_half.mkv": {"corrupt": true},
     "audio_only.m4a": {"container": "m4a", "duration": 3.0, "keyframes": 0, "video": null,
       "audio": [{"codec": "aac", "channels": 2}]},

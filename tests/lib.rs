@@ -5,6 +5,7 @@
 //! without them; `scripts/test.sh` starts the stack and runs them all (`--include-ignored`).
 
 pub mod cdn;
+pub mod hls_client;
 pub mod tap;
 
 use std::collections::HashMap;

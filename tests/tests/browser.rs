@@ -155,6 +155,16 @@ fn abr_source() -> PathBuf {
     )
 }
 
+/// The subtitle test's MP4 (mov_text) in a QuickTime container: remuxed to HLS for Chromium.
+fn subtitles_mov() -> PathBuf {
+    let src = media_dir().join("subs_mov_text.mp4");
+    let src = src.to_string_lossy().into_owned();
+    made_media(
+        "subs_mov_text.mov",
+        &["-i", &src, "-map", "0", "-c", "copy", "-f", "mov"],
+    )
+}
+
 /// Runs `node tests/browser/<script> args...`; returns its JSON report, panicking with it on failure.
 async fn node(script: &str, args: &[&str], name: &str) -> Value {
     let root = repo_root();
@@ -730,4 +740,27 @@ async fn hls_js_switches_down_when_the_network_is_slow() {
 async fn hls_js_climbs_to_the_top_rung_on_a_fast_network() {
     let r = abr_case("abr-up-unthrottled", None, "up").await;
     assert!(r["levels"].as_array().is_some_and(|l| l.len() >= 2), "{r}");
+}
+
+/// Subtitles in the page: `<track>`s in direct play (the forced track on by itself, a chosen
+/// cue shown at its time, ASS styling never shown as text), hls.js's subtitle track in HLS (the
+/// language remembered, a cue at its time after seeks) (tests/browser/subtitles.mjs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and node (scripts/test.sh runs it)"]
+async fn subtitles_show_at_their_times_in_direct_play_and_hls() {
+    let _serial = SERIAL.lock().await;
+    prerequisites();
+    let srv = start_server(player_dir(), None).await;
+    let t = token("subtitle-viewer");
+    let mkv = upload(&srv.base, &t, &media_dir().join("subs.mkv")).await;
+    let mov = upload(&srv.base, &t, &subtitles_mov()).await;
+    for id in [&mkv, &mov] {
+        let m = wait_settled(&srv.base, &t, id).await;
+        assert_eq!(m["status"], "ready", "{m}");
+    }
+    let shot = artifacts().join("subtitles.png");
+    let name = "subtitles";
+    let args = [srv.base.as_str(), &t, &mkv, &mov, &shot.to_string_lossy()];
+    node("subtitles.mjs", &args, name).await;
+    srv.stop().await;
 }

@@ -343,6 +343,8 @@ fn valid_param<'a>(v: &'a Victim, name: &str) -> &'a str {
         "rendition" => &v.rendition,
         "file" => "init.mp4",
         "content_key" => &v.content_key,
+        // A well-formed sidecar id (the victim has none: the route answers 404 for it).
+        "subtitle_id" => "x0123abcd",
         other => panic!("a new path parameter `{other}`: give it a valid value here"),
     }
 }

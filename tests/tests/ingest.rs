@@ -83,6 +83,26 @@ fn check_against_manifest(name: &str, view: &Value, want: &Value) {
         assert_eq!(got["codec"], w["codec"], "{name} audio codec");
         assert_eq!(got["channels"], w["channels"], "{name} audio channels");
     }
+    // Subtitle tracks: converted at ingest (their cue times are checked in subtitles.rs).
+    let subs = view["subtitles"].as_array().expect("subtitle list");
+    let want_subs = want["subtitles"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        subs.len(),
+        want_subs.len(),
+        "{name} subtitle tracks: {subs:?}"
+    );
+    for (got, w) in subs.iter().zip(&want_subs) {
+        for field in ["id", "language", "name", "codec", "forced", "default"] {
+            assert_eq!(got[field], w[field], "{name} subtitle {field}: {got}");
+        }
+        assert_eq!(
+            (got["kind"].as_str(), got["source"].as_str()),
+            (Some("text"), Some("embedded"))
+        );
+        let cues = w["cues"].as_array().map_or(0, Vec::len);
+        assert_eq!(got["cues"], cues, "{name} subtitle cues: {got}");
+        assert!(got["error"].is_null(), "{name}: {got}");
+    }
 }
 
 fn manifest_files() -> Vec<(String, Value)> {

@@ -192,6 +192,7 @@ fn media(owner: &str) -> Media {
         content_type: "video/mp4".into(),
         size_bytes: None,
         probe: None,
+        subtitles: vec![],
         created_at: now,
         updated_at: now,
         version: 0,

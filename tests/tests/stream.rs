@@ -278,7 +278,9 @@ async fn expired_direct_play_urls_are_refused(api: Api) {
             .status(),
         206
     );
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Expiries are whole epoch seconds: a TTL of 3 s leaves the first request at least 2 s (a
+    // TTL of 1 s left as little as a millisecond on a busy machine), and 4.5 s is past it.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
     let r = http()
         .get(&url)
         .header("range", "bytes=0-9")
@@ -558,7 +560,7 @@ async fn embedded_direct_play_ranges_are_byte_exact() {
 #[tokio::test]
 async fn embedded_expired_direct_play_urls_are_refused() {
     expired_direct_play_urls_are_refused(
-        Api::embedded_with(&[("STREAM_DIRECT_PLAY_URL_TTL_SECONDS", "1")]).await,
+        Api::embedded_with(&[("STREAM_DIRECT_PLAY_URL_TTL_SECONDS", "3")]).await,
     )
     .await;
 }
@@ -596,7 +598,7 @@ async fn cloud_direct_play_ranges_are_byte_exact() {
 #[ignore = "needs the local AWS stack (scripts/test.sh runs it)"]
 async fn cloud_expired_direct_play_urls_are_refused() {
     expired_direct_play_urls_are_refused(
-        Api::cloud_with(&[("STREAM_DIRECT_PLAY_URL_TTL_SECONDS", "1")]).await,
+        Api::cloud_with(&[("STREAM_DIRECT_PLAY_URL_TTL_SECONDS", "3")]).await,
     )
     .await;
 }

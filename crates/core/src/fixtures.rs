@@ -40,6 +40,7 @@ pub fn remux_fixture() -> (Probe, Decision, RenditionSet) {
         container: "mkv".into(),
         format_name: "matroska,webm".into(),
         duration_seconds: 60.0,
+        start_time: 0.0,
         bitrate: Some(6_000_000),
         video: Some(video),
         audio: vec![audio],

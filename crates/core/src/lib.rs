@@ -14,6 +14,8 @@
 //! - [`session`]: an HLS playback session (it embeds its decision).
 //! - [`hls`]: the segment plan, the rendition ladder and content keys, RFC 6381 codec strings,
 //!   playlist text.
+//! - [`tracks`]: the subtitle tracks of a media (embedded and sidecar), their ids, WebVTT keys,
+//!   BCP 47 languages and menu names.
 //! - [`segment`]: the identity of one piece of a rendition (file name, claim record id, object
 //!   key, content type), in one type.
 //! - [`download`]: offline downloads: the rung a download takes, its content key, progress,
@@ -22,7 +24,8 @@
 //! - [`ids`], [`frame_rate`]: random ids and constant-time comparison; nominal frame rates.
 //!
 //! Dependencies point one way: `playback` → `model`; `session` → `playback`, `model`;
-//! `segment` → `playback` (the segment format); `hls` → `segment`, `playback`, `model`; `download` → `hls`, `segment`, `playback`.
+//! `segment` → `playback` (the segment format); `hls` → `segment`, `playback`, `model`;
+//! `tracks` → `model`; `download` → `hls`, `segment`, `playback`.
 
 pub mod download;
 pub mod error;
@@ -33,6 +36,7 @@ pub mod model;
 pub mod playback;
 pub mod segment;
 pub mod session;
+pub mod tracks;
 
 pub use error::{Error, Result};
 #[cfg(any(test, feature = "fixtures"))]

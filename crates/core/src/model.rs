@@ -48,6 +48,10 @@ pub struct Media {
     pub size_bytes: Option<u64>,
     #[serde(default)]
     pub probe: Option<Probe>,
+    /// Its subtitle tracks, embedded and added (`tracks`): made at ingest, changed by sidecar
+    /// uploads and deletions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subtitles: Vec<SubtitleTrack>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version: every write must name the version it read.
@@ -69,6 +73,12 @@ pub struct Probe {
     /// ffprobe's raw `format_name`.
     pub format_name: String,
     pub duration_seconds: f64,
+    /// The container's start time (seconds; AAC priming often makes it slightly negative).
+    /// Every time here (keyframes, durations) and on the segments' timeline is relative to it;
+    /// subtitle cues keep the container's own times, and their timeline map says so
+    /// (`stream_media::subtitles`).
+    #[serde(default)]
+    pub start_time: f64,
     /// Overall bitrate in bits/s.
     pub bitrate: Option<u64>,
     pub video: Option<VideoStream>,
@@ -134,6 +144,15 @@ pub struct SubtitleStream {
     pub language: Option<String>,
     /// `text` (srt, ass, webvtt, mov_text) or `bitmap` (PGS, DVD, DVB).
     pub kind: SubtitleKind,
+    /// The container's `forced` disposition.
+    #[serde(default)]
+    pub forced: bool,
+    /// The container's `default` disposition.
+    #[serde(default)]
+    pub default: bool,
+    /// The stream's title tag (e.g. "SDH", "Signs & Songs").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +161,57 @@ pub struct SubtitleStream {
 pub enum SubtitleKind {
     Text,
     Bitmap,
+}
+
+/// Where a track comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum TrackSource {
+    /// A stream of the uploaded file.
+    Embedded,
+    /// A subtitle file added to the media (`POST /media/{id}/subtitles`).
+    Sidecar,
+}
+
+/// One subtitle track of a media (stored in its record, listed by `GET /media/{id}`; ids,
+/// languages and names are made by `tracks`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SubtitleTrack {
+    /// `s<stream index>` (embedded) or `x<8 hex>` (sidecar): stable for the media's life.
+    pub id: String,
+    /// BCP 47 (`en`, `fr`, `pt-BR`), if known.
+    pub language: Option<String>,
+    /// What a player shows in its menu, unique among the media's tracks.
+    pub name: String,
+    /// The source's codec (`subrip`, `ass`, `mov_text`, `webvtt`, `hdmv_pgs_subtitle`, ...) or,
+    /// for a sidecar, its format (`srt`, `vtt`, `ass`).
+    pub codec: String,
+    pub kind: SubtitleKind,
+    pub source: TrackSource,
+    /// Shown without the viewer asking (signs, foreign dialogue).
+    pub forced: bool,
+    pub default: bool,
+    /// The stream index in the source (embedded tracks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_index: Option<u32>,
+    /// The object key of its WebVTT: present for a text track converted without error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vtt_key: Option<String>,
+    /// Why the conversion failed (the track is then listed but not offered to players).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The number of cues of its WebVTT.
+    #[serde(default)]
+    pub cues: usize,
+}
+
+impl SubtitleTrack {
+    /// Whether players are offered it: a converted text track.
+    pub fn playable(&self) -> bool {
+        self.vtt_key.is_some()
+    }
 }
 
 /// A user's playback position in one media file.

@@ -205,6 +205,10 @@ async fn route(state: &AppState, req: &Req, rid: &str) -> Result<Resp> {
         (RouteId::ListMedia, Some(c)) => media::list(state, c).await,
         (RouteId::GetMedia, Some(c)) => media::get(state, c, p("id")).await,
         (RouteId::PatchMedia, Some(c)) => media::patch(state, c, p("id"), req).await,
+        (RouteId::AddSubtitles, Some(c)) => media::add_subtitles(state, c, p("id"), req).await,
+        (RouteId::DeleteSubtitles, Some(c)) => {
+            media::delete_subtitles(state, c, p("id"), p("subtitle_id")).await
+        }
         (RouteId::PutProgress, Some(c)) => progress::put(state, c, p("id"), req).await,
         (RouteId::GetProgress, Some(c)) => progress::get(state, c, p("id")).await,
         (RouteId::Stream, Some(c)) => stream::stream(state, c, req, p("id")).await,

@@ -234,6 +234,39 @@ fn doc_of(id: RouteId) -> Doc {
             ],
             None,
         ),
+        RouteId::AddSubtitles => doc(
+            None,
+            &[(
+                "language",
+                Type::String,
+                "The file's language (ISO 639-1/-2 or BCP 47: en, fre, pt-BR)",
+            )],
+            &[
+                (201, "Added", Some(one::<SubtitleTrackView>)),
+                (
+                    400,
+                    "Not readable as SRT, WebVTT or ASS, no cues, not UTF-8 (`invalid_subtitles`), or an unknown language (`invalid_parameter`)",
+                    ERR,
+                ),
+                UNAUTHENTICATED,
+                (403, "Not the owner or an admin", ERR),
+                NOT_FOUND,
+                (409, "The media has 32 added tracks already (`too_many_subtitles`)", ERR),
+            ],
+            None,
+        ),
+        RouteId::DeleteSubtitles => doc(
+            None,
+            &[],
+            &[
+                (204, "Removed", None),
+                UNAUTHENTICATED,
+                (403, "Not the owner or an admin", ERR),
+                NOT_FOUND,
+                (409, "A track of the uploaded file itself (`embedded_track`)", ERR),
+            ],
+            None,
+        ),
         RouteId::PutProgress => doc(
             Some(one::<ProgressBody>),
             &[],
@@ -407,6 +440,8 @@ fn extra_answers(id: RouteId) -> Vec<Answer> {
             "The JSON body exceeds 16 KiB (`payload_too_large`)",
             ERR,
         ));
+    } else if id == RouteId::AddSubtitles {
+        extra.push((413, "The file exceeds 5 MiB (`payload_too_large`)", ERR));
     } else {
         extra.push((
             413,
@@ -521,6 +556,18 @@ fn operation(r: &Route, schemas: &mut Schemas) -> utoipa::openapi::path::Operati
         let body = RequestBodyBuilder::new()
             .required(Some(Required::True))
             .content("application/json", content);
+        op = op.request_body(Some(body.build()));
+    }
+    if r.id == RouteId::AddSubtitles {
+        let content = ContentBuilder::new()
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build();
+        let body = RequestBodyBuilder::new()
+            .required(Some(Required::True))
+            .description(Some(
+                "The subtitle file: SRT, WebVTT or ASS/SSA, UTF-8, at most 5 MiB",
+            ))
+            .content("text/plain", content);
         op = op.request_body(Some(body.build()));
     }
     if let Some((status, content_type, description)) = doc.raw {

@@ -52,6 +52,8 @@ pub enum RouteId {
     ListMedia,
     GetMedia,
     PatchMedia,
+    AddSubtitles,
+    DeleteSubtitles,
     PutProgress,
     GetProgress,
     Stream,
@@ -178,6 +180,10 @@ pub const ROUTES: &[Route] = &[
         "One media record, with what the probe found"),
     api(RouteId::PatchMedia, Method::PATCH, "/api/v1/media/{id}", Auth::Bearer,
         "Change a media's title or visibility (owner or admin)"),
+    api(RouteId::AddSubtitles, Method::POST, "/api/v1/media/{id}/subtitles", Auth::Bearer,
+        "Add a subtitle file (SRT, WebVTT or ASS/SSA; owner or admin)"),
+    api(RouteId::DeleteSubtitles, Method::DELETE, "/api/v1/media/{id}/subtitles/{subtitle_id}",
+        Auth::Bearer, "Remove an added subtitle track (owner or admin)"),
     api(RouteId::PutProgress, Method::PUT, "/api/v1/progress/{id}", Auth::Bearer,
         "Save the caller's playback position"),
     api(RouteId::GetProgress, GET, "/api/v1/progress/{id}", Auth::Bearer,
@@ -203,6 +209,9 @@ pub const ROUTES: &[Route] = &[
 /// an upload's title and file name, is well under 2 KiB.
 pub const MAX_JSON_BODY: usize = 16 * 1024;
 
+/// The largest subtitle file `POST /media/{id}/subtitles` takes (SPEC §3 "Tracks": 5 MiB).
+pub const MAX_SUBTITLE_BODY: usize = stream_service::subtitles::MAX_SUBTITLE_BYTES;
+
 /// The largest body read from a request that matches no route (it is read only to answer
 /// `404`/`405`, or a preflight).
 pub const MAX_UNROUTED_BODY: usize = MAX_JSON_BODY;
@@ -214,6 +223,7 @@ impl Route {
     pub fn max_body(&self) -> usize {
         match self.id {
             RouteId::CreateUpload | RouteId::PatchMedia | RouteId::PutProgress => MAX_JSON_BODY,
+            RouteId::AddSubtitles => MAX_SUBTITLE_BODY,
             _ => 0,
         }
     }

@@ -5,11 +5,13 @@
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use stream_core::model::{
-    AudioStream, Media, MediaStatus, Progress, SubtitleStream, VideoStream, Visibility,
+    AudioStream, Media, MediaStatus, Progress, SubtitleKind, VideoStream, Visibility,
 };
 use stream_core::playback::decision::{Method, Reason, SegmentFormat};
+use stream_core::tracks::{SubtitleTrack, TrackSource};
 use stream_service::media::{MediaChanges, NewUpload, UploadTicket};
 use stream_service::playback::Playback;
+use stream_service::subtitles::SubtitleLink;
 use utoipa::ToSchema;
 
 /// `{"error": {"code", "message", "request_id"}}`.
@@ -115,7 +117,8 @@ pub struct MediaView {
     pub bitrate: Option<u64>,
     pub video: Option<VideoStream>,
     pub audio: Vec<AudioStream>,
-    pub subtitles: Vec<SubtitleStream>,
+    /// Subtitle tracks: the file's own (`embedded`) and added ones (`sidecar`).
+    pub subtitles: Vec<SubtitleTrackView>,
     pub keyframe_count: Option<usize>,
     pub notes: Vec<String>,
 }
@@ -140,9 +143,46 @@ impl From<&Media> for MediaView {
             bitrate: p.and_then(|p| p.bitrate),
             video: p.and_then(|p| p.video.clone()),
             audio: p.map(|p| p.audio.clone()).unwrap_or_default(),
-            subtitles: p.map(|p| p.subtitles.clone()).unwrap_or_default(),
+            subtitles: m.subtitles.iter().map(SubtitleTrackView::from).collect(),
             keyframe_count: p.map(|p| p.keyframes.len()),
             notes: p.map(|p| p.notes.clone()).unwrap_or_default(),
+        }
+    }
+}
+
+/// A subtitle track of a media (SPEC §3 "Tracks").
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubtitleTrackView {
+    pub id: String,
+    /// BCP 47.
+    pub language: Option<String>,
+    pub name: String,
+    /// The stream's codec, or a sidecar's format (`srt`, `vtt`, `ass`).
+    pub codec: String,
+    pub kind: SubtitleKind,
+    pub source: TrackSource,
+    pub forced: bool,
+    pub default: bool,
+    /// Cues in its WebVTT.
+    pub cues: usize,
+    /// Why it could not be converted (it is then not offered to players).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl From<&SubtitleTrack> for SubtitleTrackView {
+    fn from(t: &SubtitleTrack) -> Self {
+        SubtitleTrackView {
+            id: t.id.clone(),
+            language: t.language.clone(),
+            name: t.name.clone(),
+            codec: t.codec.clone(),
+            kind: t.kind,
+            source: t.source,
+            forced: t.forced,
+            default: t.default,
+            cues: t.cues,
+            error: t.error.clone(),
         }
     }
 }
@@ -263,6 +303,34 @@ pub struct StreamAnswer {
     pub start_position_seconds: Option<f64>,
     pub resume_position_seconds: Option<f64>,
     pub expires_at: Option<String>,
+    /// The media's subtitle tracks as WebVTT, signed until `expires_at`: for `<track>` in
+    /// direct play (HLS players also find them in the master playlist).
+    pub subtitles: Vec<SubtitleLinkView>,
+}
+
+/// A subtitle track a player can load (WebVTT).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubtitleLinkView {
+    pub id: String,
+    /// BCP 47.
+    pub language: Option<String>,
+    pub name: String,
+    pub forced: bool,
+    pub default: bool,
+    pub url: String,
+}
+
+impl From<SubtitleLink> for SubtitleLinkView {
+    fn from(l: SubtitleLink) -> Self {
+        SubtitleLinkView {
+            id: l.id,
+            language: l.language,
+            name: l.name,
+            forced: l.forced,
+            default: l.default,
+            url: l.url,
+        }
+    }
 }
 
 impl From<Playback> for StreamAnswer {
@@ -284,6 +352,7 @@ impl From<Playback> for StreamAnswer {
             start_position_seconds: p.start,
             resume_position_seconds: p.saved,
             expires_at: expires.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            subtitles: p.subtitles.into_iter().map(Into::into).collect(),
         }
     }
 }

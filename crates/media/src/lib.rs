@@ -6,9 +6,12 @@
 //!
 //! - [`probe`]: ffprobe's JSON parsed into `stream_core::model::Probe`, the keyframe index, and
 //!   failures turned into sentences an uploader understands.
+//! - [`subtitles`]: text subtitles to WebVTT: the streams of an upload (one ffmpeg run) and
+//!   files users add, through one conversion.
 //! - [`transcode`]: the encode engine. `transcode::args` builds every ffmpeg argument list,
 //!   `transcode::run` runs ffmpeg (one place for process handling), `transcode::boxes` and
 //!   `transcode::frame_grid` read and rewrite fragmented MP4, `transcode::ts` cuts MPEG-TS.
 
 pub mod probe;
+pub mod subtitles;
 pub mod transcode;

@@ -217,6 +217,9 @@ pub fn interpret(out: &FfprobeOutput, filename: &str) -> Result<Probe, ProbeErro
                 codec,
                 language: st.tags.get("language").cloned().filter(|l| l != "und"),
                 kind,
+                forced: st.disposition.get("forced").copied().unwrap_or(0) == 1,
+                default: st.disposition.get("default").copied().unwrap_or(0) == 1,
+                title: st.tags.get("title").cloned(),
             }
         })
         .collect();
@@ -272,6 +275,9 @@ pub fn interpret(out: &FfprobeOutput, filename: &str) -> Result<Probe, ProbeErro
         container: container_name(&format.format_name, &format.tags, filename, video.is_some()),
         format_name: format.format_name.clone(),
         duration_seconds: duration,
+        start_time: num::<f64>(&format.start_time)
+            .filter(|t| t.is_finite())
+            .unwrap_or(0.0),
         bitrate,
         video,
         audio,
@@ -313,7 +319,8 @@ pub struct Prober {
     pub timeout: Duration,
 }
 
-/// The default of [`Prober::timeout`]: under the ingest function's 120 s Lambda timeout
+/// The default of [`Prober::timeout`]: with the subtitle pass (bounded alike), under the ingest
+/// function's 240 s Lambda timeout
 /// (infra/template.yaml), so the outcome is always recorded.
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(100);
 

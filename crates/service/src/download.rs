@@ -19,8 +19,8 @@
 //! one object; a second request finds it ready and makes nothing.
 //!
 //! **A download does not starve players.** Its pieces and its assembly are dispatched as
-//! read-ahead (`Priority::ReadAhead`): in-process they run niced, in their own lane, paused while
-//! any waited-for work is queued or running; a player that asks for one of them promotes it
+//! read-ahead (`Priority::ReadAhead`): in-process they run niced, in their own lane, and start
+//! only on a core no waited-for job needs (`segments::dispatch`); a player that asks for one of them promotes it
 //! as usual. Audio is one continuous pass (never per chunk): a pass is started only when none
 //! is running. In the cloud each piece is its own `transcode` invocation (in parallel, none
 //! near Lambda's 15 min limit); each request dispatches at most [`DISPATCH_PER_REQUEST`] new

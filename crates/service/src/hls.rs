@@ -20,6 +20,7 @@ use crate::open_sessions::{OpenSession, PlaylistKind};
 use crate::segments::request::{deliver, Ask, Delivery};
 use crate::segments::worker::JobKind;
 use crate::state::AppState;
+use crate::subtitles;
 
 /// A verified session, and the token it was opened with (every URI it emits carries it).
 pub struct HlsSession {
@@ -103,12 +104,10 @@ pub async fn open(state: &AppState, session_id: &str, token: Option<&str>) -> Re
         .plan
         .plan(probe)
         .map_err(|e| not_playable(format!("No segment plan for this media: {e}")))?;
-    let open = Arc::new(OpenSession::new(
-        session,
-        set,
-        plan,
-        state.config.session_idle,
-    ));
+    let open = Arc::new(
+        OpenSession::new(session, set, plan, state.config.session_idle)
+            .with_subtitles(media.subtitles.clone()),
+    );
     state.open_sessions.insert(open.clone());
     Ok(HlsSession {
         open,
@@ -138,7 +137,8 @@ pub async fn master(state: &AppState, s: &HlsSession, start: Option<f64>) -> Res
     let start = start.map(|t| t.min((s.plan.total - 0.5).max(0.0)));
     // A start is the position the player is about to ask for (its init is made with it).
     touch(state, s, start).await?;
-    let render = || playlist::master(&s.set, start, &format!("token={}", s.token));
+    let token = format!("token={}", s.token);
+    let render = || playlist::master_with(&s.set, start, &token, &s.subtitles);
     Ok(match start {
         None => s.playlist(PlaylistKind::Master, "", &s.token, render),
         Some(_) => Bytes::from(render()),
@@ -150,6 +150,9 @@ pub async fn master(state: &AppState, s: &HlsSession, start: Option<f64>) -> Res
 /// stored first, so the edge's origin can make them); without one, relative to the playlist, on
 /// the session route, with the session token.
 pub async fn variant(state: &AppState, s: &HlsSession, rendition: &str) -> Result<Bytes> {
+    if let Some(track) = playlist::subtitle_track_of(rendition) {
+        return subtitle_playlist(state, s, track).await;
+    }
     if s.set.rendition(rendition).is_none() {
         return Err(Error::NotFound("rendition"));
     }
@@ -181,6 +184,21 @@ pub async fn variant(state: &AppState, s: &HlsSession, rendition: &str) -> Resul
         playlist::variant(&s.plan, s.set.format, uris)
     };
     Ok(s.playlist(PlaylistKind::Variant, rendition, &s.token, render))
+}
+
+/// The WebVTT playlist of subtitle track `track_id`: its file signed for as long as the session
+/// token the playlist was asked with.
+async fn subtitle_playlist(state: &AppState, s: &HlsSession, track_id: &str) -> Result<Bytes> {
+    let key = s
+        .subtitles
+        .iter()
+        .find(|t| t.id == track_id)
+        .and_then(|t| t.vtt_key.as_deref())
+        .ok_or(Error::NotFound("rendition"))?;
+    touch(state, s, None).await?;
+    let expires = SessionTokens::expiry_of(&s.token).unwrap_or_default();
+    let url = subtitles::vtt_url(state, key, expires).await?;
+    Ok(Bytes::from(playlist::subtitle_playlist(s.plan.total, &url)))
 }
 
 /// One segment (or init) of a rendition on the session route (kept for players and links from

@@ -2,8 +2,10 @@
 //! (`uploading` → `probing` → `ready` | `failed`). Idempotent: S3 may deliver an event twice.
 
 use crate::state::AppState;
+use crate::subtitles;
 use stream_core::error::{Error, Result};
 use stream_core::model::{Media, MediaStatus};
+use stream_core::tracks::TrackSource;
 use stream_media::probe::ProbeError;
 use stream_storage::modify_media;
 
@@ -92,11 +94,17 @@ pub async fn ingest(state: &AppState, media_id: &str) -> Result<Media> {
     match state.prober.probe(&location, &media.filename).await {
         Ok(probe) => {
             tracing::info!(media_id, container = %probe.container, duration = probe.duration_seconds, keyframes = probe.keyframes.len(), elapsed_ms = started.elapsed().as_millis() as u64, "probed");
+            // Before `ready`: a player never waits for a conversion, and never finds a
+            // media ready whose subtitles are still being made.
+            let tracks = subtitles::from_probe(state, media_id, &probe, &location).await;
             modify_media(state.meta.as_ref(), media_id, move |m| {
                 m.status = MediaStatus::Ready;
                 m.error = None;
                 m.size_bytes = Some(size);
                 m.probe = Some(probe.clone());
+                // Added files stay; the file's own tracks are the ones just made.
+                m.subtitles.retain(|t| t.source == TrackSource::Sidecar);
+                m.subtitles.splice(0..0, tracks.iter().cloned());
                 Ok(true)
             })
             .await

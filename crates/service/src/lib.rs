@@ -10,7 +10,9 @@
 //!   + SQLite + in-process workers).
 //! - [`auth`]: JWT bearer tokens (the API) and session tokens (HLS URLs).
 //! - [`media`], [`progress`]: uploads and media records; playback positions.
-//! - [`ingest`]: from an uploaded object to a probed media record.
+//! - [`ingest`]: from an uploaded object to a probed media record (and its subtitle tracks).
+//! - [`subtitles`]: subtitle tracks: made at ingest, added and removed as files, signed for
+//!   players.
 //! - [`playback`]: the stream endpoint's work: the decision applied, a session opened.
 //! - [`hls`]: HLS sessions: verify, keep alive, playlists, segments ([`open_sessions`] keeps the
 //!   hot path in memory for a few seconds).
@@ -23,7 +25,8 @@
 //!
 //! Dependencies inside the crate point one way (`tests/tests/architecture.rs` checks there is
 //! no cycle between files): `hls` → `segments::request` → `segments::dispatch` →
-//! `segments::worker` → `segments::claims`; `playback` and `progress` → `media`; `state` builds
+//! `segments::worker` → `segments::claims`; `playback` and `progress` → `media`; `ingest` →
+//! `subtitles` (which is given media records, as `media::update` is); `state` builds
 //! the dispatcher with a `WorkerContext`, and nothing below `state` reaches back up to it
 //! except the request side, which is given the state.
 
@@ -40,6 +43,7 @@ pub mod playback;
 pub mod progress;
 pub mod segments;
 pub mod state;
+pub mod subtitles;
 pub mod telemetry;
 
 pub use state::AppState;

@@ -114,6 +114,7 @@ pub async fn create_upload(
         content_type: content_type.clone(),
         size_bytes: None,
         probe: None,
+        subtitles: vec![],
         created_at: now,
         updated_at: now,
         version: 0,

@@ -23,6 +23,7 @@ use bytes::Bytes;
 use stream_core::hls::ladder::RenditionSet;
 use stream_core::hls::plan::SegmentPlan;
 use stream_core::session::Session;
+use stream_core::tracks::SubtitleTrack;
 
 /// How long a session read from the store is used without reading it again.
 pub const FRESH_FOR: Duration = Duration::from_secs(5);
@@ -37,6 +38,8 @@ pub struct OpenSession {
     pub session: Session,
     pub set: RenditionSet,
     pub plan: SegmentPlan,
+    /// The media's subtitle tracks when the session was read (`with_subtitles`).
+    pub subtitles: Vec<SubtitleTrack>,
     /// The expiry as last written (moves forward with touches), epoch seconds.
     expires_at: AtomicI64,
     /// When the expiry was last written, epoch seconds.
@@ -71,9 +74,16 @@ impl OpenSession {
             session,
             set,
             plan,
+            subtitles: Vec::new(),
             rendered: Mutex::new(Vec::new()),
             recorded: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The same session offering the media's subtitle tracks.
+    pub fn with_subtitles(mut self, tracks: Vec<SubtitleTrack>) -> Self {
+        self.subtitles = tracks;
+        self
     }
 
     pub fn is_live(&self, now: i64) -> bool {

@@ -14,6 +14,7 @@ use stream_core::session::Session;
 
 use crate::media::load_visible;
 use crate::state::AppState;
+use crate::subtitles::{self, SubtitleLink};
 
 /// What a stream request gets.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +37,9 @@ pub struct Playback {
     pub saved: Option<f64>,
     /// When `url` stops working, epoch seconds.
     pub expires_at: i64,
+    /// The media's playable subtitle tracks, signed until `expires_at` (for `<track>` in direct
+    /// play; HLS players find them in the master playlist too).
+    pub subtitles: Vec<SubtitleLink>,
 }
 
 /// Which URL the client will use: a HEAD request gets a HEAD-signed URL (S3 signs the method).
@@ -96,6 +100,7 @@ pub async fn play(
         let (url, token_expires) = master_url(state, &session, start, now);
         (url, Some(session.id), token_expires)
     };
+    let subtitles = subtitles::links(state, &media, expires_at).await?;
     let method = decision.method.as_str();
     let session = session_id.as_deref().unwrap_or("-");
     tracing::info!(media_id = %media.id, method, reasons = ?decision.reasons, session, "decided");
@@ -106,6 +111,7 @@ pub async fn play(
         start,
         saved,
         expires_at,
+        subtitles,
     }))
 }
 

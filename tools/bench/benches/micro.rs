@@ -81,6 +81,7 @@ fn film_probe() -> Probe {
         container: "mkv".into(),
         format_name: "matroska,webm".into(),
         duration_seconds: FILM_SECONDS,
+        start_time: 0.0,
         bitrate: Some(8_800_000),
         video: Some(video),
         audio,

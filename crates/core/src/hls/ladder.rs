@@ -710,6 +710,7 @@ pub(crate) mod tests {
             container: "mkv".into(),
             format_name: "matroska,webm".into(),
             duration_seconds: 60.0,
+            start_time: 0.0,
             bitrate: Some(6_000_000),
             video: v,
             audio: a,

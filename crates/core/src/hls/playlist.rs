@@ -23,11 +23,16 @@ use super::ladder::{RenditionSet, AUDIO_ID};
 use super::plan::SegmentPlan;
 use crate::playback::decision::SegmentFormat;
 use crate::segment::{extension, INDEX_DIGITS, INIT_NAME};
+use crate::tracks::{is_track_id, SubtitleTrack};
 
 /// The name of every rendition playlist.
 pub const PLAYLIST_NAME: &str = "playlist.m3u8";
 /// The audio group of the master playlist.
 pub const AUDIO_GROUP: &str = "aud";
+/// The subtitles group of the master playlist.
+pub const SUBTITLE_GROUP: &str = "subs";
+/// The rendition names of subtitle playlists start with this (`sub-s2`, `sub-x1a2b3c4d`).
+pub const SUBTITLE_RENDITION_PREFIX: &str = "sub-";
 
 /// What may not appear raw in a URI of a playlist: controls (CR/LF would start a new line),
 /// space, `"` (ends a quoted attribute), `#`, `<`, `>`, `` ` ``, and everything non-ASCII.
@@ -73,6 +78,18 @@ fn quoted(s: &str) -> String {
 /// the media. Variants are listed best first: the first is the default start for Apple's
 /// players (hls.js picks its own from a 500 kbit/s estimate).
 pub fn master(set: &RenditionSet, start: Option<f64>, token_query: &str) -> String {
+    master_with(set, start, token_query, &[])
+}
+
+/// [`master`] with the media's subtitle tracks as a `SUBTITLES` group (SPEC §3 "Tracks"):
+/// one `EXT-X-MEDIA:TYPE=SUBTITLES` per playable track, its playlist at
+/// [`subtitle_rendition`]`(id)/playlist.m3u8`, and `SUBTITLES="subs"` on every variant.
+pub fn master_with(
+    set: &RenditionSet,
+    start: Option<f64>,
+    token_query: &str,
+    subtitles: &[SubtitleTrack],
+) -> String {
     let q = query_suffix(token_query);
     let mut out = String::with_capacity(512 + set.video.len() * (200 + q.len()));
     // Writing to a String cannot fail; the results are ignored deliberately.
@@ -118,6 +135,25 @@ pub fn master(set: &RenditionSet, start: Option<f64>, token_query: &str) -> Stri
         }
         (None, _) => {}
     }
+    let subs: Vec<&SubtitleTrack> = subtitles.iter().filter(|t| t.playable()).collect();
+    for t in &subs {
+        let _ = write!(
+            out,
+            "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"{SUBTITLE_GROUP}\",NAME=\"{}\"",
+            quoted(&t.name)
+        );
+        if let Some(l) = &t.language {
+            let _ = write!(out, ",LANGUAGE=\"{}\"", quoted(l));
+        }
+        let yes = |b: bool| if b { "YES" } else { "NO" };
+        let _ = writeln!(
+            out,
+            ",DEFAULT={},AUTOSELECT=YES,FORCED={},URI=\"{}/{PLAYLIST_NAME}{q}\"",
+            yes(t.default),
+            yes(t.forced),
+            subtitle_rendition(&t.id)
+        );
+    }
     for v in &set.video {
         let bw = set.bandwidth(v);
         let _ = write!(
@@ -137,9 +173,40 @@ pub fn master(set: &RenditionSet, start: Option<f64>, token_query: &str) -> Stri
         } else {
             out.push('"');
         }
+        if !subs.is_empty() {
+            let _ = write!(out, ",SUBTITLES=\"{SUBTITLE_GROUP}\"");
+        }
         let _ = writeln!(out, "\n{}/{PLAYLIST_NAME}{q}", v.id);
     }
     out
+}
+
+/// The rendition name of a subtitle track's playlist in a session (`sub-<track id>`).
+pub fn subtitle_rendition(track_id: &str) -> String {
+    format!("{SUBTITLE_RENDITION_PREFIX}{track_id}")
+}
+
+/// The track id a rendition name of [`subtitle_rendition`] names, if it is one.
+pub fn subtitle_track_of(rendition: &str) -> Option<&str> {
+    rendition
+        .strip_prefix(SUBTITLE_RENDITION_PREFIX)
+        .filter(|id| is_track_id(id))
+}
+
+/// The WebVTT media playlist of a subtitle track: the whole track as one segment of the
+/// media's duration (`total`, the plan's, so it ends with the video), at `url` (a signed URL
+/// of its WebVTT). One file, not one per video segment: a track is a few hundred kilobytes at
+/// most, fetched once, and its cues carry the timeline map (`X-TIMESTAMP-MAP`) that places
+/// them on the segments' timeline.
+pub fn subtitle_playlist(total: f64, url: &str) -> String {
+    let us = (total.max(0.0) * 1e6).round() as u64;
+    let target = us.div_ceil(1_000_000).max(1);
+    let url = percent_encoding::utf8_percent_encode(url, QUERY_UNSAFE);
+    format!(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:{}.{:06},\n{url}\n#EXT-X-ENDLIST\n",
+        us / 1_000_000,
+        us % 1_000_000
+    )
 }
 
 /// Where the init and media segments of a variant playlist are.
@@ -240,6 +307,7 @@ mod tests {
             container: "mkv".into(),
             format_name: "matroska,webm".into(),
             duration_seconds: 95.37,
+            start_time: 0.0,
             bitrate: Some(4_200_000),
             video: Some(video),
             audio: vec![audio],
@@ -278,6 +346,72 @@ mod tests {
             Ok(Playlist::MediaPlaylist(m)) => m,
             other => panic!("not a media playlist: {other:?}\n{text}"),
         }
+    }
+
+    fn track(id: &str, lang: Option<&str>, name: &str, playable: bool) -> SubtitleTrack {
+        SubtitleTrack {
+            id: id.into(),
+            language: lang.map(Into::into),
+            name: name.into(),
+            codec: "subrip".into(),
+            kind: crate::model::SubtitleKind::Text,
+            source: crate::tracks::TrackSource::Embedded,
+            forced: id == "s4",
+            default: id == "s3",
+            stream_index: None,
+            vtt_key: playable.then(|| format!("uploads/m/subtitles/{id}.vtt")),
+            error: None,
+            cues: 1,
+        }
+    }
+
+    /// Each playable track is a SUBTITLES rendition with its flags, every variant names the
+    /// group; a track without WebVTT (bitmap, failed) is not offered.
+    #[test]
+    fn master_lists_the_playable_subtitle_tracks() {
+        let p = probe("h264", "High", 4.0, 1280, 720, "aac", 2);
+        let s = set(&p, Method::Remux, SegmentFormat::Fmp4);
+        let tracks = [
+            track("s3", Some("en"), "English", true),
+            track("s4", Some("fr"), "Français (forced)", true),
+            track("s5", None, "Subtitles", false),
+        ];
+        let text = master_with(&s, None, TQ, &tracks);
+        assert!(text.lines().any(|l| l == "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=YES,AUTOSELECT=YES,FORCED=NO,URI=\"sub-s3/playlist.m3u8?token=abc.DEF_123-x\""), "{text}");
+        let m = parse_master(&text);
+        let subs: Vec<_> = m
+            .alternatives
+            .iter()
+            .filter(|a| a.media_type == m3u8_rs::AlternativeMediaType::Subtitles)
+            .collect();
+        assert_eq!(subs.len(), 2, "{text}");
+        assert_eq!(subs[1].name, "Français (forced)");
+        assert!(subs[1].forced && !subs[1].default);
+        assert!(m
+            .variants
+            .iter()
+            .all(|v| v.subtitles.as_deref() == Some("subs")));
+        assert_eq!(subtitle_track_of("sub-s3"), Some("s3"));
+        assert_eq!(subtitle_track_of("sub-../x"), None);
+        assert_eq!(subtitle_track_of("v720"), None);
+        // No playable track: no group.
+        let none = master_with(&s, None, TQ, &tracks[2..]);
+        assert!(!none.contains("SUBTITLES"), "{none}");
+        assert_eq!(none, master(&s, None, TQ));
+    }
+
+    #[test]
+    fn a_subtitle_playlist_is_one_webvtt_for_the_whole_media() {
+        let text = subtitle_playlist(61.5, "https://cdn/x.vtt?Policy=a\"b&Signature=c");
+        let m = parse_media(&text);
+        assert_eq!(m.target_duration, 62);
+        assert!(m.end_list);
+        assert_eq!(m.segments.len(), 1);
+        assert_eq!(m.segments[0].duration, 61.5);
+        assert_eq!(
+            m.segments[0].uri,
+            "https://cdn/x.vtt?Policy=a%22b&Signature=c"
+        );
     }
 
     #[test]

@@ -240,6 +240,7 @@ mod tests {
             container: container.into(),
             format_name: container.into(),
             duration_seconds: 60.0,
+            start_time: 0.0,
             bitrate: Some(bitrate),
             video: v,
             audio: a,

@@ -6,9 +6,15 @@
 //! takes for it, whatever read-ahead is doing. The in-process pool has two lanes:
 //! - waited-for jobs have their own `workers` permits: they start at once, never behind
 //!   read-ahead, queued or running;
-//! - read-ahead has `workers` permits of its own, runs its ffmpeg at `READ_AHEAD_NICE` (so a
-//!   waited-for run sharing the cores gets nearly all of them), and does not start while any
-//!   waited-for job is queued or running (it is paused at its start, not interrupted);
+//! - read-ahead runs its ffmpeg at `READ_AHEAD_NICE` (so a waited-for run sharing the cores
+//!   gets nearly all of them) and starts only on a free core: while the waited-for jobs queued
+//!   or running and the read-ahead running are fewer than `workers` (paused at its start, not
+//!   interrupted). So a waited-for job queued for a permit stops all new read-ahead, but one
+//!   waited-for job running on two workers leaves the other core to read-ahead. An earlier
+//!   rule paused all read-ahead while any waited-for job ran: players that wait for one
+//!   segment after another (a whole ladder watched at once) then left a core idle most of the
+//!   time, and the ladder's throughput fell from 0.88 to 0.82 of one ffmpeg (BENCHMARKS.md);
+//!   the niced run beside a waited-for one costs that one little (the switch and seek rows);
 //! - switch-aware: when a client waits for a video rendition, queued read-ahead of the media's
 //!   other video renditions is cancelled (its claims given up without counting an attempt):
 //!   nobody asks for that rung any more, and a player that does gets it as waited-for work.
@@ -77,6 +83,8 @@ struct Queues {
     held: VecDeque<Job>,
     /// Per user: the counted jobs in `waited` or running.
     per_user: HashMap<String, usize>,
+    /// Read-ahead jobs started and not ended.
+    ahead_running: usize,
 }
 
 /// The user a job counts against, if it is counted (a video job some user asked for).
@@ -145,7 +153,7 @@ impl Queues {
 type JobFn = Arc<dyn Fn(Job) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// Runs jobs as tokio tasks in two lanes (see the module doc): waited-for work at once,
-/// read-ahead niced and only while no waited-for work is active.
+/// read-ahead niced and only on a core that no other job holds.
 pub struct InProcess {
     lanes: Arc<Lanes>,
     started: AtomicU64,
@@ -154,15 +162,17 @@ pub struct InProcess {
 }
 
 struct Lanes {
+    /// The pool's size: the waited-for lane's permits, and the most jobs read-ahead may start
+    /// beside.
+    workers: usize,
     /// The most waited-for video jobs one user may have in the lane (queued or running).
     per_user: usize,
     waited_permits: Semaphore,
-    ahead_permits: Semaphore,
     queues: Mutex<Queues>,
     /// Waited-for jobs queued or running.
     waited_active: AtomicUsize,
-    /// Signalled when `waited_active` drops to 0.
-    waited_idle: Notify,
+    /// Signalled when a job ends (`waited_active` or `Queues::ahead_running` went down).
+    freed: Notify,
 }
 
 impl Lanes {
@@ -170,23 +180,30 @@ impl Lanes {
         self.queues.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Returns once no waited-for job is queued or running.
-    async fn waited_idle(&self) {
+    /// Waits for a free core (fewer waited-for jobs queued or running plus read-ahead running
+    /// than workers), then takes the oldest queued read-ahead job, counted as running until
+    /// its `AheadRunning` is dropped. `None` when the queue is empty by then (the job was
+    /// promoted or cancelled).
+    async fn start_ahead(self: &Arc<Self>) -> Option<(Job, AheadRunning)> {
         loop {
-            let idle = self.waited_idle.notified();
-            tokio::pin!(idle);
-            idle.as_mut().enable();
-            if self.waited_active.load(Ordering::SeqCst) == 0 {
-                return;
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            {
+                let mut q = self.queues();
+                if self.waited_active.load(Ordering::SeqCst) + q.ahead_running < self.workers {
+                    let job = q.ahead.pop_front()?;
+                    q.ahead_running += 1;
+                    return Some((job, AheadRunning(self.clone())));
+                }
             }
-            idle.await;
+            freed.await;
         }
     }
 
     fn waited_done(&self) {
-        if self.waited_active.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.waited_idle.notify_waiters();
-        }
+        self.waited_active.fetch_sub(1, Ordering::SeqCst);
+        self.freed.notify_waiters();
     }
 
     /// Starts the task that runs the oldest waited-for job (one was just put in the lane: it
@@ -232,6 +249,16 @@ impl Lanes {
     }
 }
 
+/// A read-ahead job running: its core is free again when this is dropped (even by a panic).
+struct AheadRunning(Arc<Lanes>);
+
+impl Drop for AheadRunning {
+    fn drop(&mut self) {
+        self.0.queues().ahead_running -= 1;
+        self.0.freed.notify_waiters();
+    }
+}
+
 impl InProcess {
     /// A pool of `workers` per lane, where one user's waited-for video jobs run at most
     /// `per_user` at a time.
@@ -271,12 +298,12 @@ impl InProcess {
         let workers = workers.max(1);
         InProcess {
             lanes: Arc::new(Lanes {
+                workers,
                 per_user: per_user.max(1),
                 waited_permits: Semaphore::new(workers),
-                ahead_permits: Semaphore::new(workers),
                 queues: Mutex::default(),
                 waited_active: AtomicUsize::new(0),
-                waited_idle: Notify::new(),
+                freed: Notify::new(),
             }),
             started: AtomicU64::new(0),
             run: Arc::new(run),
@@ -312,12 +339,7 @@ impl Dispatcher for InProcess {
                 lanes.queues().ahead.push_back(job);
                 let (lanes, run) = (lanes.clone(), self.run.clone());
                 let task = async move {
-                    let Ok(_permit) = lanes.ahead_permits.acquire().await else {
-                        return;
-                    };
-                    lanes.waited_idle().await;
-                    let next = lanes.queues().ahead.pop_front();
-                    if let Some(job) = next {
+                    if let Some((job, _running)) = lanes.start_ahead().await {
                         run(job).await;
                     }
                 };
@@ -610,6 +632,54 @@ mod tests {
             ["ahead-1", "waited", "ahead-2", "ahead-3"]
         );
         assert_eq!(pool.started(), 4);
+    }
+
+    /// Two workers, one waited-for job running: one read-ahead job starts beside it (the
+    /// free core), the next waits until a core is free again: not while a waited-for job and
+    /// a read-ahead job run.
+    #[tokio::test]
+    async fn read_ahead_takes_only_a_free_core() {
+        let (pool, log, gate) = pool(2);
+        pool.dispatch(job("waited-1", 0), Priority::Waited)
+            .await
+            .unwrap();
+        until(&log, 1).await;
+        for name in ["ahead-1", "ahead-2"] {
+            pool.dispatch(job(name, 0), Priority::ReadAhead)
+                .await
+                .unwrap();
+        }
+        let beside = tokio::time::timeout(std::time::Duration::from_secs(30), until(&log, 2));
+        assert!(beside.await.is_ok(), "read-ahead never took the free core");
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["waited-1", "ahead-1"],
+            "one core each"
+        );
+        // A second waited-for job starts at once (its own lane).
+        pool.dispatch(job("waited-2", 0), Priority::Waited)
+            .await
+            .unwrap();
+        until(&log, 3).await;
+        // waited-1 ends (the gate is first come, first served): one waited-for job and one
+        // read-ahead still hold both cores, so ahead-2 waits.
+        gate.add_permits(1);
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["waited-1", "ahead-1", "waited-2"],
+            "no free core: ahead-2 waits"
+        );
+        // ahead-1 ends: its core is free again.
+        gate.add_permits(1);
+        until(&log, 4).await;
+        gate.add_permits(2);
+        assert_eq!(log.lock().unwrap()[3], "ahead-2");
     }
 
     /// A player that waits for another rung of the media: the queued read-ahead of the rung it
