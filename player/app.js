@@ -48,6 +48,7 @@ const player = {
   // The last upload: { mediaId, multipart, resumed, partsAtStart } (partsAtStart: the parts the
   // server already had when a resumed upload started).
   upload: null,
+  download: null, // {mediaId, state: 'preparing'|'ready'|'failed', progress, url, fileName, error}
   ready: false,
 };
 window.player = player;
@@ -581,6 +582,7 @@ async function play(id) {
   for (const k of ['method', 'reasons', 'delivery', 'level', 'progress-status']) setText(k, '–');
   $('resume-prompt').hidden = true;
   setText('now', `“${player.title}”`);
+  $('download').disabled = false;
   renderLibrary(player.library);
   try {
     let d = await requestStream(id, {}, seq);
@@ -607,6 +609,61 @@ async function play(id) {
   } catch (e) {
     if (seq !== playSeq) return;
     recordError('stream', { message: e.message, code: e.code, status: e.status });
+  }
+}
+
+// ---------------------------------------------------------------- download
+
+let downloadSeq = 0;
+
+/**
+ * Downloads the current media for offline playback: `GET /download/{id}` with this browser's
+ * detected capabilities and the chosen quality. While the server makes the MP4 (`202`), shows
+ * its progress and asks again after `Retry-After`; when ready (`200` JSON, the page cannot read a
+ * redirect's target), navigates to the file, whose answer says `Content-Disposition:
+ * attachment`, so the browser saves it and the page stays.
+ */
+async function download() {
+  const id = player.mediaId;
+  if (!id) return;
+  const seq = ++downloadSeq;
+  const q = new URLSearchParams(detect().query);
+  const quality = $('download-quality').value;
+  if (quality) q.set('quality', quality);
+  const bar = $('download-progress');
+  player.download = { mediaId: id, state: 'preparing', progress: 0, url: null, fileName: null, error: null };
+  $('download').disabled = true;
+  bar.hidden = false;
+  bar.value = 0;
+  try {
+    for (;;) {
+      const resp = await api.call(`/download/${encodeURIComponent(id)}?${q}`);
+      if (seq !== downloadSeq) return;
+      if (resp.status === 202) {
+        const v = await resp.json();
+        player.download.progress = v.progress ?? 0;
+        bar.value = player.download.progress;
+        setText('download-status', `Preparing… ${Math.round(player.download.progress * 100)} %`);
+        const wait = Math.min(10, Number(resp.headers.get('retry-after')) || 2);
+        await new Promise((r) => setTimeout(r, wait * 1000));
+        if (seq !== downloadSeq) return;
+        continue;
+      }
+      if (!resp.ok) throw await api.errorOf(resp);
+      const v = await resp.json();
+      Object.assign(player.download, { state: 'ready', progress: 1, url: v.url, fileName: v.file_name });
+      bar.value = 1;
+      setText('download-status', `Saving ${v.file_name}${v.original ? ' (the original)' : ''}`);
+      window.location.assign(v.url);
+      return;
+    }
+  } catch (e) {
+    if (seq !== downloadSeq) return;
+    Object.assign(player.download, { state: 'failed', error: e.message });
+    bar.hidden = true;
+    setText('download-status', `Download failed: ${e.message}`);
+  } finally {
+    if (seq === downloadSeq) $('download').disabled = false;
   }
 }
 
@@ -647,6 +704,7 @@ function init() {
   initVideo();
   initSubtitles();
   $('refresh').addEventListener('click', pollSoon);
+  $('download').addEventListener('click', download);
   if (fromFragment) setText('settings-status', 'Token taken from the link and kept in this browser.');
   // The link opened again in a tab already showing the page changes only the fragment.
   window.addEventListener('hashchange', () => {

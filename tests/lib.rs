@@ -574,3 +574,105 @@ impl Api {
         }
     }
 }
+
+fn ffprobe(args: &[&str], file: &Path) -> String {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error"])
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("ffprobe");
+    assert!(out.status.success(), "ffprobe {args:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn duration(file: &Path) -> f64 {
+    ffprobe(
+        &["-show_entries", "format=duration", "-of", "csv=p=0"],
+        file,
+    )
+    .parse()
+    .expect("a duration")
+}
+
+/// The types of a file's top-level boxes, in order.
+pub fn top_level_boxes(bytes: &[u8]) -> Vec<String> {
+    let mut out = vec![];
+    let mut at = 0usize;
+    while at + 8 <= bytes.len() {
+        let size32 = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as u64;
+        let kind = String::from_utf8_lossy(&bytes[at + 4..at + 8]).into_owned();
+        let size = match size32 {
+            1 => u64::from_be_bytes(bytes[at + 8..at + 16].try_into().unwrap()),
+            0 => (bytes.len() - at) as u64,
+            s => s,
+        };
+        assert!(size >= 8, "a box of {size} bytes at {at}");
+        out.push(kind);
+        at += size as usize;
+    }
+    out
+}
+
+/// An offline download (SPEC §3) as a phone needs it, checked with independent tools: ffprobe
+/// says MP4 with H.264 `height` lines tall and AAC; its `moov` is before its `mdat` (faststart,
+/// read from the file's own boxes) and it is not fragmented; its duration is within 0.1 s of
+/// `source`'s; `ffmpeg -v error -i file -f null -` decodes it whole and prints nothing.
+pub fn assert_offline_mp4(file: &Path, source: &Path, height: u32) {
+    let format = ffprobe(
+        &["-show_entries", "format=format_name", "-of", "csv=p=0"],
+        file,
+    );
+    assert!(format.contains("mp4"), "{format}");
+    let streams = ffprobe(
+        &[
+            "-show_entries",
+            "stream=codec_name,height",
+            "-of",
+            "csv=p=0",
+        ],
+        file,
+    );
+    assert!(streams.contains(&format!("h264,{height}")), "{streams}");
+    assert!(streams.contains("aac"), "{streams}");
+    let boxes = top_level_boxes(&std::fs::read(file).expect("the download"));
+    let at = |k: &str| boxes.iter().position(|b| b == k);
+    let (moov, mdat) = (at("moov").expect("moov"), at("mdat").expect("mdat"));
+    assert!(moov < mdat, "moov before mdat: {boxes:?}");
+    assert!(
+        !boxes.iter().any(|b| b == "moof"),
+        "not fragmented: {boxes:?}"
+    );
+    let (got, want) = (duration(file), duration(source));
+    assert!((got - want).abs() <= 0.1, "duration {got} vs source {want}");
+    let decode = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    let errors = String::from_utf8_lossy(&decode.stderr);
+    assert!(
+        decode.status.success() && errors.trim().is_empty(),
+        "ffmpeg says: {errors}"
+    );
+}
+
+/// GETs a download's file (`url`, the target of its `302`) into `dest`; checks that it is
+/// answered as an attachment (saved, not played) and returns that `Content-Disposition`.
+pub async fn save_attachment(url: &str, dest: &Path) -> String {
+    let r = reqwest::get(url).await.expect("GET the download");
+    assert_eq!(r.status(), 200, "GET {url}");
+    let disposition = r
+        .headers()
+        .get("content-disposition")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        disposition.starts_with("attachment; filename=\""),
+        "the file's answer says {disposition:?}"
+    );
+    std::fs::write(dest, r.bytes().await.expect("body")).expect("write the download");
+    disposition
+}

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use stream_core::Error;
 use stream_http::response::{error_body, error_response};
 use stream_storage::embedded::disk_error;
-use stream_storage::signed_url::{Part, SignatureError, SignedMethod};
+use stream_storage::signed_url::{Part, Scope, SignatureError, SignedMethod};
 use tokio::io::AsyncWriteExt;
 use tower::ServiceExt;
 use tracing::Instrument;
@@ -41,12 +41,31 @@ pub struct Signature {
     /// A part URL of a multipart upload names its upload and part number (both signed).
     upload_id: Option<String>,
     part: Option<u32>,
+    /// A download URL's file name (signed): answered as `Content-Disposition: attachment`.
+    filename: Option<String>,
 }
 
 impl Signature {
+    /// What the URL says it is limited to; a URL naming a part and a file name is neither
+    /// (`None` in the outer option: refused).
     fn part(&self) -> Option<Part<'_>> {
-        match (self.upload_id.as_deref(), self.part) {
-            (Some(upload_id), Some(number)) => Some(Part { upload_id, number }),
+        match self.scope() {
+            Some(Some(Scope::Part(p))) => Some(p),
+            _ => None,
+        }
+    }
+
+    fn scope(&self) -> Option<Option<Scope<'_>>> {
+        match (
+            self.upload_id.as_deref(),
+            self.part,
+            self.filename.as_deref(),
+        ) {
+            (Some(upload_id), Some(number), None) => {
+                Some(Some(Scope::Part(Part { upload_id, number })))
+            }
+            (None, None, Some(name)) => Some(Some(Scope::Attachment(name))),
+            (None, None, None) => Some(None),
             _ => None,
         }
     }
@@ -77,16 +96,13 @@ fn check(server: &Server, sig: &Signature, method: SignedMethod, key: &str) -> R
             "the URL is not signed for this method".into(),
         ));
     }
+    let scope = sig
+        .scope()
+        .ok_or_else(|| Error::Forbidden("the URL signature is invalid".into()))?;
+    let now = chrono::Utc::now().timestamp();
     store
         .signer()
-        .verify_part(
-            method,
-            key,
-            sig.part(),
-            exp,
-            s,
-            chrono::Utc::now().timestamp(),
-        )
+        .verify_scoped(method, key, scope, exp, s, now)
         .map_err(|e| match e {
             SignatureError::Expired => Error::Forbidden("the URL has expired".into()),
             SignatureError::Invalid => Error::Forbidden("the URL signature is invalid".into()),
@@ -115,7 +131,7 @@ pub async fn object(
     async move {
         let mut resp = match *req.method() {
             Method::GET | Method::HEAD => match check(&server, &sig, SignedMethod::Get, &key) {
-                Ok(()) => serve(&server, &key, req)
+                Ok(()) => serve(&server, &key, sig.filename.as_deref(), req)
                     .await
                     .unwrap_or_else(|e| reply(e, &rid)),
                 Err(e) => reply(e, &rid),
@@ -153,7 +169,12 @@ pub async fn object(
     .await
 }
 
-async fn serve(server: &Server, key: &str, req: Request) -> Result<Response, Error> {
+async fn serve(
+    server: &Server,
+    key: &str,
+    filename: Option<&str>,
+    req: Request,
+) -> Result<Response, Error> {
     let path = store(server)?.path_of(key)?;
     if !tokio::fs::metadata(&path)
         .await
@@ -175,6 +196,14 @@ async fn serve(server: &Server, key: &str, req: Request) -> Result<Response, Err
     }
     resp.headers_mut()
         .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    // As S3 answers `response-content-disposition`; the name was signed, and one that is not a
+    // valid header value is refused rather than sent half.
+    if let Some(name) = filename {
+        let value = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+            .map_err(|_| Error::invalid("invalid_parameter", "`filename` is not a file name"))?;
+        resp.headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
+    }
     if key.starts_with("uploads/") {
         resp.headers_mut().insert(
             header::CACHE_CONTROL,

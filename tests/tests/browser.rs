@@ -648,6 +648,43 @@ async fn chromium_plays_a_transcode_of_10_bit_hevc() {
     }
 }
 
+// ------------------------------------------------------------------------------ download
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and npm (scripts/test.sh runs it)"]
+async fn chromium_downloads_a_transcode_through_the_button() {
+    let _serial = SERIAL.lock().await;
+    prerequisites();
+    let srv = start_server(player_dir(), None).await;
+    let t = token("viewer");
+    let source = media_dir().join("hevc10_ac3_51.mkv");
+    let id = upload(&srv.base, &t, &source).await;
+    let media = wait_settled(&srv.base, &t, &id).await;
+    assert_eq!(media["status"], "ready", "{media}");
+    let saved = artifacts().join("download-hevc10_ac3_51-360p.mp4");
+    let _ = std::fs::remove_file(&saved);
+    let name = "download-hevc10_ac3_51";
+    let r = node(
+        "download.mjs",
+        &[&srv.base, &t, &id, "360", &saved.to_string_lossy()],
+        name,
+    )
+    .await;
+    // The page showed the progress while the server made it, then Chromium saved the MP4
+    // under the name the server gave.
+    assert!(r["preparing"].as_u64().unwrap_or(0) >= 1, "{r}");
+    assert_eq!(r["suggested"], r["fileName"], "{r}");
+    assert!(
+        r["suggested"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("(360p).mp4"),
+        "{r}"
+    );
+    stream_tests::assert_offline_mp4(&saved, &source, 360);
+    srv.stop().await;
+}
+
 // ------------------------------------------------------------------------------ ABR
 
 /// The URIs a playlist refers to (segment lines, `URI="..."` of `EXT-X-MEDIA` / `EXT-X-MAP`),

@@ -25,8 +25,8 @@ use serde_json::{json, Value};
 use stream_tests::cdn::Cdn;
 use stream_tests::tap::{Tap, DYNAMODB_READS};
 use stream_tests::{
-    cdn_setup, edge_key_secret, http, media_dir, put_file, repo_root, token, EDGE_KEY_PAIR_ID,
-    SECRET,
+    assert_offline_mp4, cdn_setup, edge_key_secret, http, media_dir, put_file, repo_root,
+    save_attachment, token, EDGE_KEY_PAIR_ID, SECRET,
 };
 
 /// `cargo lambda watch` (the Lambda APIs and Function URLs) plus one process per function, each
@@ -709,6 +709,8 @@ async fn upload_ingest_decide_and_play_under_cargo_lambda_watch() {
         assert!(u.cache_hits > 0, "{who}: served from the cache: {u:?}");
     }
 
+    check_download(&stack, &id).await;
+
     if let Ok(file) = std::env::var("STREAM_EDGE_FIGURES") {
         // The session route of a made segment, as players used before edge delivery.
         let (piece, token_q) = (&all[all.len() / 2], master.split("token=").nth(1).unwrap());
@@ -731,6 +733,54 @@ async fn upload_ingest_decide_and_play_under_cargo_lambda_watch() {
     }
     drop(stack.watch);
     stack.cdn.stop().await;
+}
+
+/// An offline download of the rung the viewers played (SPEC §3 "Downloads"), through the CDN
+/// and the `api` function: its pieces are the viewers' (made already), so the one `transcode`
+/// invocation is the assembly; a second download (another user) invokes nothing.
+async fn check_download(stack: &Stack, id: &str) {
+    let q = "containers=mp4&video_codecs=h264&audio_codecs=aac&max_audio_channels=2&max_video_bit_depth=8&quality=360";
+    let url = format!("{}/api/v1/download/{id}?{q}", stack.cdn.url);
+    let ask = |who: &str| http().get(&url).bearer_auth(token(who)).send();
+    reset(stack);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let ready = loop {
+        let r = ask("e2e-user").await.unwrap();
+        match r.status().as_u16() {
+            302 => break r,
+            202 => assert!(
+                Instant::now() < deadline,
+                "the download was not ready in 120 s"
+            ),
+            s => panic!(
+                "download answered {s}: {}",
+                r.text().await.unwrap_or_default()
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let made = usage(stack);
+    assert_eq!(
+        made.transcode_invocations, 1,
+        "the pieces were the viewers'; one invocation assembled: {made:?}"
+    );
+    let location = ready.headers()["location"].to_str().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("download.mp4");
+    save_attachment(&location, &file).await;
+    let source = media_dir().join("hevc10_ac3_51.mkv");
+    assert_offline_mp4(&file, &source, 360);
+    // Another user: the same object, nothing invoked.
+    reset(stack);
+    let r = ask("e2e-viewer-2").await.unwrap();
+    assert_eq!(r.status(), 302);
+    let again = r.headers()["location"].to_str().unwrap();
+    assert_eq!(path_of(again), path_of(&location));
+    assert_eq!(
+        usage(stack).transcode_invocations,
+        0,
+        "a second download made nothing"
+    );
 }
 
 /// The rendition id (path component of the session route) whose variant playlist lists `piece`.

@@ -18,13 +18,16 @@
 //!   BCP 47 languages and menu names.
 //! - [`segment`]: the identity of one piece of a rendition (file name, claim record id, object
 //!   key, content type), in one type.
+//! - [`download`]: offline downloads: the rung a download takes, its content key, progress,
+//!   the file name it is saved under.
 //! - [`error`]: the domain's error type (no HTTP status: the edge maps it).
 //! - [`ids`], [`frame_rate`]: random ids and constant-time comparison; nominal frame rates.
 //!
 //! Dependencies point one way: `playback` → `model`; `session` → `playback`, `model`;
 //! `segment` → `playback` (the segment format); `hls` → `segment`, `playback`, `model`;
-//! `tracks` → `model`.
+//! `tracks` → `model`; `download` → `hls`, `segment`, `playback`.
 
+pub mod download;
 pub mod error;
 pub mod frame_rate;
 pub mod hls;

@@ -21,6 +21,9 @@ pub const RENDITIONS_PREFIX: &str = "renditions/";
 
 /// The name of the fMP4 initialization segment.
 pub const INIT_NAME: &str = "init.mp4";
+/// The name of an offline download's MP4 (under its own content key: see the `download` module).
+/// Players never ask for it by name: [`parse_segment_name`] does not accept it.
+pub const DOWNLOAD_NAME: &str = "download.mp4";
 /// Digits of a segment index in its file name (more only past 99 999).
 pub(crate) const INDEX_DIGITS: usize = 5;
 
@@ -69,11 +72,14 @@ pub fn record_id(content_key: &str, file: &str) -> String {
     format!("{content_key}/{file}")
 }
 
-/// Which piece of a rendition: its fMP4 initialization segment or media segment `i`.
+/// Which piece of a rendition: its fMP4 initialization segment or media segment `i`; or a
+/// whole offline download (a faststart MP4 assembled from a rung's pieces, keyed by
+/// `download::download_key`), claimed and published like any piece.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Piece {
     Init,
     Media(u32),
+    Download,
 }
 
 /// One piece of one rendition: everything that names it.
@@ -112,6 +118,7 @@ impl SegmentId {
         match self.piece {
             Piece::Init => INIT_NAME.to_string(),
             Piece::Media(i) => segment_file_name(i, self.format),
+            Piece::Download => DOWNLOAD_NAME.to_string(),
         }
     }
 
@@ -134,6 +141,7 @@ impl SegmentId {
 /// The content type a piece is served with.
 pub fn content_type(format: SegmentFormat, piece: Piece) -> &'static str {
     match (format, piece) {
+        (_, Piece::Download) => "video/mp4",
         (SegmentFormat::Ts, _) => "video/mp2t",
         (SegmentFormat::Fmp4, Piece::Init) => "video/mp4",
         (SegmentFormat::Fmp4, Piece::Media(_)) => "video/iso.segment",

@@ -27,7 +27,7 @@ use stream_core::model::Caller;
 use stream_service::AppState;
 use tracing::Instrument;
 
-use self::handlers::{hls, media, progress, stream, uploads};
+use self::handlers::{download, hls, media, progress, stream, uploads};
 use self::response::{empty, error_body, error_response, json, status_of, Req, Resp};
 use self::routes::{param, Auth, Resolution, RouteId};
 
@@ -216,6 +216,7 @@ async fn route(state: &AppState, req: &Req, rid: &str) -> Result<Resp> {
         (RouteId::PutProgress, Some(c)) => progress::put(state, c, p("id"), req).await,
         (RouteId::GetProgress, Some(c)) => progress::get(state, c, p("id")).await,
         (RouteId::Stream, Some(c)) => stream::stream(state, c, req, p("id")).await,
+        (RouteId::Download, Some(c)) => download::download(state, c, req, p("id")).await,
         (RouteId::EndSession, _) => hls::end_session(state, req, p("session")).await,
         (RouteId::Master, _) => hls::master(state, req, p("session")).await,
         (RouteId::Variant, _) => hls::variant(state, req, p("session"), p("rendition")).await,

@@ -94,7 +94,10 @@ const UPLOAD_EXPIRED: Answer = (
     ERR,
 );
 
-const STREAM_QUERY: &[QueryParam] = &[
+/// The client capabilities (SPEC §3), the query of `/stream` and `/download` alike, then the
+/// route's own parameters.
+macro_rules! with_capabilities {
+    ($($own:expr),* $(,)?) => { &[
     (
         "profile",
         Type::String,
@@ -139,6 +142,15 @@ const STREAM_QUERY: &[QueryParam] = &[
         "Whether the client decodes Dolby Vision (needed for profile 5)",
     ),
     (
+        "audio_switch",
+        Type::Boolean,
+        "The client switches a file's audio tracks itself (a non-default track may then play directly)",
+    ),
+    $($own),*
+    ] };
+}
+const STREAM_QUERY: &[QueryParam] = with_capabilities![
+    (
         "audio_track",
         Type::Integer,
         "The audio stream index to play (default: the file's default)",
@@ -155,6 +167,11 @@ const STREAM_QUERY: &[QueryParam] = &[
         "Start at the caller's saved progress",
     ),
 ];
+const DOWNLOAD_QUERY: &[QueryParam] = with_capabilities![(
+    "quality",
+    Type::String,
+    "The highest rung: 1080, 720, 480 or 360 (default: the best the client takes)",
+)];
 const TOKEN: QueryParam = (
     "token",
     Type::String,
@@ -365,6 +382,37 @@ fn doc_of(id: RouteId) -> Doc {
                 UNAUTHENTICATED,
                 NOT_FOUND,
                 (409, "The media failed ingest (`media_failed`)", ERR),
+                (410, "The original is no longer stored (`source_gone`)", ERR),
+            ],
+            None,
+        ),
+        RouteId::Download => doc(
+            None,
+            DOWNLOAD_QUERY,
+            &[
+                (
+                    200,
+                    "With `Accept: application/json`: ready, and the URL of the file",
+                    Some(one::<DownloadReady>),
+                ),
+                (
+                    202,
+                    "Being made (or the media is still being probed); `progress` from 0 to 1; retry after `Retry-After`",
+                    Some(one::<DownloadPreparing>),
+                ),
+                (
+                    302,
+                    "Redirect to the file, answered with `Content-Disposition: attachment`: the original when it fits the client, else an H.264/AAC faststart MP4 of the chosen rung",
+                    None,
+                ),
+                INVALID,
+                UNAUTHENTICATED,
+                NOT_FOUND,
+                (
+                    409,
+                    "The media failed ingest (`media_failed`), cannot be converted (`not_downloadable`), or its download failed (`download_failed`)",
+                    ERR,
+                ),
                 (410, "The original is no longer stored (`source_gone`)", ERR),
             ],
             None,

@@ -386,6 +386,49 @@ pub struct Preparing {
     pub media_status: MediaStatus,
 }
 
+/// `202` while a download is being made (or its media is still being probed).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DownloadPreparing {
+    /// Always `preparing`.
+    pub status: String,
+    /// The pieces made over all of them, 0.0 to 1.0 (never 1.0: the answer is then a `302`).
+    pub progress: f64,
+    /// Set while the media itself is still uploading or being probed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_status: Option<MediaStatus>,
+}
+
+/// A download that is ready, as JSON (`GET /download/{id}` with `Accept: application/json`: a
+/// page's `fetch` cannot read a redirect's target without following it).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DownloadReady {
+    /// Always `ready`.
+    pub status: String,
+    /// The file: its answer says `Content-Disposition: attachment; filename="<file_name>"`.
+    pub url: String,
+    pub file_name: String,
+    /// `true`: the original file; `false`: an MP4 of `rung`.
+    pub original: bool,
+    /// The rung (`v720`, ...) of an assembled MP4.
+    pub rung: Option<String>,
+    /// When `url` stops working (RFC 3339).
+    pub expires_at: Option<String>,
+}
+
+impl From<stream_service::download::Ready> for DownloadReady {
+    fn from(r: stream_service::download::Ready) -> Self {
+        let expires = Utc.timestamp_opt(r.expires_at, 0).single();
+        DownloadReady {
+            status: "ready".into(),
+            url: r.url,
+            file_name: r.file_name,
+            original: r.original,
+            rung: r.rung,
+            expires_at: expires.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        }
+    }
+}
+
 /// The decision as JSON (`GET /stream/{id}` with `Accept: application/json`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StreamAnswer {

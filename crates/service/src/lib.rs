@@ -18,6 +18,8 @@
 //!   hot path in memory for a few seconds).
 //! - [`segments`]: just-in-time segments: the request side, the claim lifecycle, the worker,
 //!   the dispatcher. **This is where a segment is made** (`segments::worker::run`).
+//! - [`download`]: offline downloads: the original, or one rung's pieces made in the background
+//!   and assembled into a faststart MP4 (`JobKind::Download`).
 //! - [`cleanup`]: what an ended session leaves behind.
 //! - [`telemetry`]: tracing setup.
 //!
@@ -31,6 +33,7 @@
 pub mod auth;
 pub mod cleanup;
 pub mod config;
+pub mod download;
 pub mod edge;
 pub mod hls;
 pub mod ingest;

@@ -117,7 +117,7 @@ pub async fn play(
 
 /// The probe of a media that can be played now; `None` while it is still uploading or being
 /// probed; an error when it failed or its original is gone.
-async fn playable<'m>(state: &AppState, media: &'m Media) -> Result<Option<&'m Probe>> {
+pub(crate) async fn playable<'m>(state: &AppState, media: &'m Media) -> Result<Option<&'m Probe>> {
     match media.status {
         MediaStatus::Uploading | MediaStatus::Probing => return Ok(None),
         MediaStatus::Failed => {

@@ -76,6 +76,27 @@ impl S3ObjectStore {
         }
     }
 
+    /// A presigned GET, answered with `disposition` as its `Content-Disposition` when given
+    /// (`response-content-disposition`, part of the signature).
+    async fn presign_get_as(
+        &self,
+        key: &str,
+        ttl: Duration,
+        disposition: Option<String>,
+    ) -> Result<String> {
+        Self::check(key)?;
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_response_content_disposition(disposition)
+            .presigned(Self::presigning(ttl)?)
+            .await
+            .map_err(|e| Error::Internal(format!("presign GET: {}", DisplayErrorContext(e))))?;
+        Ok(req.uri().to_string())
+    }
+
     fn presigning(ttl: Duration) -> Result<PresigningConfig> {
         PresigningConfig::expires_in(ttl)
             .map_err(|e| Error::Internal(format!("presigning config: {e}")))
@@ -190,16 +211,12 @@ impl ObjectStore for S3ObjectStore {
     }
 
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String> {
-        Self::check(key)?;
-        let req = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .presigned(Self::presigning(ttl)?)
-            .await
-            .map_err(|e| Error::Internal(format!("presign GET: {}", DisplayErrorContext(e))))?;
-        Ok(req.uri().to_string())
+        self.presign_get_as(key, ttl, None).await
+    }
+
+    async fn presign_download(&self, key: &str, ttl: Duration, file_name: &str) -> Result<String> {
+        let disposition = format!("attachment; filename=\"{file_name}\"");
+        self.presign_get_as(key, ttl, Some(disposition)).await
     }
 
     async fn presign_head(&self, key: &str, ttl: Duration) -> Result<String> {

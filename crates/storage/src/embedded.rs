@@ -326,6 +326,13 @@ impl ObjectStore for FsObjectStore {
             .sign(&self.public_url, SignedMethod::Get, key, expiry(ttl)))
     }
 
+    async fn presign_download(&self, key: &str, ttl: Duration, file_name: &str) -> Result<String> {
+        self.path_of(key)?;
+        Ok(self
+            .signer
+            .sign_download(&self.public_url, key, expiry(ttl), file_name))
+    }
+
     async fn presign_head(&self, key: &str, ttl: Duration) -> Result<String> {
         // The object route answers HEAD on a GET signature: HEAD is the body-less GET.
         self.presign_get(key, ttl).await

@@ -148,6 +148,10 @@ pub trait ObjectStore: Send + Sync {
     async fn delete(&self, key: &str) -> Result<()>;
     /// An expiring URL a client can GET (and ask ranges of). Never signed with a range.
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String>;
+    /// An expiring GET URL whose answer says `Content-Disposition: attachment;
+    /// filename="<file_name>"` (a download saved under that name, not played in the page).
+    /// `file_name` is plain ASCII without quotes (`stream_core::download::file_name`).
+    async fn presign_download(&self, key: &str, ttl: Duration, file_name: &str) -> Result<String>;
     /// An expiring URL a client can HEAD (S3 signs the method: a GET URL refuses HEAD).
     async fn presign_head(&self, key: &str, ttl: Duration) -> Result<String>;
     /// An expiring URL a client can PUT the object's bytes to, once: a second PUT with the

@@ -1,7 +1,9 @@
 //! Expiring, HMAC-signed URLs for the embedded object route: the stand-in for S3 presigned URLs.
 //! The signature covers the method, the object key and the expiry; any change is refused. A part
 //! URL of a multipart upload also signs the upload id and the part number
-//! (`&upload_id=..&part=..`), so it writes that part of that upload and nothing else.
+//! (`&upload_id=..&part=..`), so it writes that part of that upload and nothing else; a download
+//! URL signs the file name it is saved under (`&filename=..`: the route answers
+//! `Content-Disposition: attachment`, as S3 does for `response-content-disposition`).
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -45,6 +47,15 @@ pub struct Part<'a> {
     pub number: u32,
 }
 
+/// What a URL is limited to beyond its method, key and expiry (signed with them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope<'a> {
+    /// One part of a multipart upload (PUT).
+    Part(Part<'a>),
+    /// A download, saved under this file name (GET).
+    Attachment(&'a str),
+}
+
 #[derive(Clone)]
 pub struct UrlSigner {
     secret: Vec<u8>,
@@ -60,7 +71,7 @@ impl UrlSigner {
         }
     }
 
-    fn mac(&self, method: SignedMethod, key: &str, expires: i64, part: Option<Part>) -> Vec<u8> {
+    fn mac(&self, method: SignedMethod, key: &str, expires: i64, scope: Option<Scope>) -> Vec<u8> {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes keys of any length");
         mac.update(method.as_str().as_bytes());
@@ -68,8 +79,16 @@ impl UrlSigner {
         mac.update(key.as_bytes());
         mac.update(b"\n");
         mac.update(expires.to_string().as_bytes());
-        if let Some(Part { upload_id, number }) = part {
-            mac.update(format!("\npart\n{upload_id}\n{number}").as_bytes());
+        // Only part and download URLs have a scope: every other URL's signature is as it was.
+        match scope {
+            Some(Scope::Part(Part { upload_id, number })) => {
+                mac.update(format!("\npart\n{upload_id}\n{number}").as_bytes());
+            }
+            Some(Scope::Attachment(name)) => {
+                mac.update(b"\nattachment\n");
+                mac.update(name.as_bytes());
+            }
+            None => {}
         }
         mac.finalize().into_bytes().to_vec()
     }
@@ -82,7 +101,20 @@ impl UrlSigner {
     /// The URL a client PUTs one part of a multipart upload to:
     /// `{base}/objects/{key}?method=PUT&upload_id=..&part=..&expires=..&signature=..`.
     pub fn sign_part(&self, base_url: &str, key: &str, part: Part, expires: i64) -> String {
-        self.sign_with(base_url, SignedMethod::Put, key, expires, Some(part))
+        self.sign_with(
+            base_url,
+            SignedMethod::Put,
+            key,
+            expires,
+            Some(Scope::Part(part)),
+        )
+    }
+
+    /// A GET URL whose answer says `Content-Disposition: attachment; filename="<filename>"`
+    /// (`&filename=` is signed too).
+    pub fn sign_download(&self, base_url: &str, key: &str, expires: i64, filename: &str) -> String {
+        let scope = Some(Scope::Attachment(filename));
+        self.sign_with(base_url, SignedMethod::Get, key, expires, scope)
     }
 
     fn sign_with(
@@ -91,9 +123,9 @@ impl UrlSigner {
         method: SignedMethod,
         key: &str,
         expires: i64,
-        part: Option<Part>,
+        scope: Option<Scope>,
     ) -> String {
-        let sig = hex::encode(self.mac(method, key, expires, part));
+        let sig = hex::encode(self.mac(method, key, expires, scope));
         let path: String = key
             .split('/')
             .map(|s| {
@@ -102,11 +134,20 @@ impl UrlSigner {
             })
             .collect::<Vec<_>>()
             .join("/");
-        let part = part.map_or(String::new(), |p| {
-            format!("&upload_id={}&part={}", p.upload_id, p.number)
-        });
+        let (part, filename) = match scope {
+            Some(Scope::Part(p)) => (
+                format!("&upload_id={}&part={}", p.upload_id, p.number),
+                String::new(),
+            ),
+            Some(Scope::Attachment(name)) => {
+                let name =
+                    percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+                (String::new(), format!("&filename={name}"))
+            }
+            None => (String::new(), String::new()),
+        };
         format!(
-            "{base_url}{OBJECT_ROUTE}{path}?method={}{part}&expires={expires}&signature={sig}",
+            "{base_url}{OBJECT_ROUTE}{path}?method={}{part}&expires={expires}&signature={sig}{filename}",
             method.as_str()
         )
     }
@@ -121,20 +162,22 @@ impl UrlSigner {
         signature_hex: &str,
         now: i64,
     ) -> Result<(), SignatureError> {
-        self.verify_part(method, key, None, expires, signature_hex, now)
+        self.verify_scoped(method, key, None, expires, signature_hex, now)
     }
 
-    pub fn verify_part(
+    /// Checks a signature of a URL limited to `scope` (a part, a download's file name) or to
+    /// none: a URL of one scope never verifies as another's.
+    pub fn verify_scoped(
         &self,
         method: SignedMethod,
         key: &str,
-        part: Option<Part>,
+        scope: Option<Scope>,
         expires: i64,
         signature_hex: &str,
         now: i64,
     ) -> Result<(), SignatureError> {
         let given = hex::decode(signature_hex).map_err(|_| SignatureError::Invalid)?;
-        if !constant_time_eq(&given, &self.mac(method, key, expires, part)) {
+        if !constant_time_eq(&given, &self.mac(method, key, expires, scope)) {
             return Err(SignatureError::Invalid);
         }
         if now > expires {
@@ -147,6 +190,37 @@ impl UrlSigner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_download_url_signs_its_file_name() {
+        let s = UrlSigner::new(b"k");
+        let key = "renditions/k/download.mp4";
+        let url = s.sign_download("http://h", key, 2000, "My Film (720p).mp4");
+        assert!(
+            url.ends_with("&filename=My%20Film%20%28720p%29%2Emp4"),
+            "{url}"
+        );
+        let sig = url
+            .split("signature=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap();
+        let name = Some("My Film (720p).mp4");
+        let v = |n: Option<&str>, sig: &str| {
+            let scope = n.map(Scope::Attachment);
+            s.verify_scoped(SignedMethod::Get, key, scope, 2000, sig, 1000)
+        };
+        assert_eq!(v(name, sig), Ok(()));
+        // Another name, or none, is another URL.
+        assert_eq!(v(Some("x.exe"), sig), Err(SignatureError::Invalid));
+        assert_eq!(v(None, sig), Err(SignatureError::Invalid));
+        let plain = s.sign("http://h", SignedMethod::Get, key, 2000);
+        let plain_sig = plain.rsplit("signature=").next().unwrap();
+        assert_eq!(v(name, plain_sig), Err(SignatureError::Invalid));
+        assert_eq!(v(None, plain_sig), Ok(()));
+    }
 
     #[test]
     fn sign_and_verify_round_trip_and_tamper() {
@@ -215,7 +289,10 @@ mod tests {
         assert!(url.contains("?method=PUT&upload_id=u1&part=3&expires=2000&signature="));
         let sig = url.rsplit("signature=").next().unwrap();
         let put = SignedMethod::Put;
-        assert_eq!(s.verify_part(put, key, Some(part), 2000, sig, 1000), Ok(()));
+        assert_eq!(
+            s.verify_scoped(put, key, Some(Scope::Part(part)), 2000, sig, 1000),
+            Ok(())
+        );
         for other in [
             Part { number: 4, ..part },
             Part {
@@ -223,7 +300,7 @@ mod tests {
                 ..part
             },
         ] {
-            let r = s.verify_part(put, key, Some(other), 2000, sig, 1000);
+            let r = s.verify_scoped(put, key, Some(Scope::Part(other)), 2000, sig, 1000);
             assert_eq!(r, Err(SignatureError::Invalid));
         }
         // A part URL is not a whole-object URL, nor the other way round.
@@ -233,7 +310,7 @@ mod tests {
         );
         let whole = s.sign("http://h", put, key, 2000);
         let sig = whole.rsplit("signature=").next().unwrap();
-        let r = s.verify_part(put, key, Some(part), 2000, sig, 1000);
+        let r = s.verify_scoped(put, key, Some(Scope::Part(part)), 2000, sig, 1000);
         assert_eq!(r, Err(SignatureError::Invalid));
     }
 }

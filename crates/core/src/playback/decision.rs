@@ -289,11 +289,19 @@ mod tests {
     fn a_non_default_audio_track_needs_hls_unless_the_client_switches_tracks() {
         let mut it = audio(2, "aac", 2, false);
         it.language = Some("ita".into());
-        let p = probe("mp4", sdr("h264", 1280, 720), vec![audio(1, "aac", 2, true), it], 3_000_000);
+        let p = probe(
+            "mp4",
+            sdr("h264", 1280, 720),
+            vec![audio(1, "aac", 2, true), it],
+            3_000_000,
+        );
         let caps = h264_client();
         let italian = select_audio(&p, Some(2)).unwrap();
         let d = decide(&p, &caps, italian, false);
-        assert_eq!((d.method, d.reasons.clone(), d.audio_track), (Remux, vec![AudioTrackNotDefault], Some(2)));
+        assert_eq!(
+            (d.method, d.reasons.clone(), d.audio_track),
+            (Remux, vec![AudioTrackNotDefault], Some(2))
+        );
         let mut switching = caps.clone();
         switching.audio_switch = true;
         assert_eq!(decide(&p, &switching, italian, false).method, DirectPlay);
@@ -303,7 +311,10 @@ mod tests {
         let mut mkv = p.clone();
         mkv.container = "mkv".into();
         let d = decide(&mkv, &caps, italian, false);
-        assert_eq!((d.method, d.reasons), (Remux, vec![ContainerNotSupported, AudioTrackNotDefault]));
+        assert_eq!(
+            (d.method, d.reasons),
+            (Remux, vec![ContainerNotSupported, AudioTrackNotDefault])
+        );
     }
 
     #[test]

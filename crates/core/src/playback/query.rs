@@ -185,6 +185,14 @@ pub fn from_query(
     Ok((c, o))
 }
 
+/// The download's `quality` parameter of the same query (`GET /download/{id}`), if given: the
+/// highest rung (`crate::download::parse_quality`).
+pub fn quality_from_query(q: &HashMap<String, String>) -> Result<Option<u32>> {
+    q.get("quality")
+        .map(|v| crate::download::parse_quality(v))
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,5 +266,16 @@ mod tests {
             assert!(matches!(e, Error::Invalid { .. }), "{k}={v}: {e:?}");
             assert!(e.to_string().contains(&format!("`{k}`")), "{k}={v}: {e}");
         }
+    }
+
+    #[test]
+    fn quality_is_optional_and_named_when_bad() {
+        assert_eq!(quality_from_query(&q(&[])).unwrap(), None);
+        assert_eq!(
+            quality_from_query(&q(&[("quality", "720")])).unwrap(),
+            Some(720)
+        );
+        let e = quality_from_query(&q(&[("quality", "4k")])).unwrap_err();
+        assert!(matches!(e, Error::Invalid { .. }) && e.to_string().contains("`quality`"));
     }
 }

@@ -48,6 +48,8 @@
 //!   the plan's end (`apad`), so every segment is delivered. Copied audio that ends before the
 //!   plan leaves the last segments undelivered (the count says so). A run that starts after
 //!   segment 0 begins with a fresh AAC priming packet 21 ms before its start.
+//! - **Downloads** ([`assemble::assemble_mp4`]): a rung's init and segments and the audio
+//!   rendition's, copied (`-c copy`) into one faststart MP4. Never an encode.
 //! - **Errors**: `-xerror` ends a run on a decoding error; stderr (`-loglevel error`) is read
 //!   for the message and for demuxer complaints that do not change the exit status (a
 //!   truncated Matroska file exits 0 with "File ended prematurely"); a segment with no video,
@@ -62,6 +64,7 @@
 //!   that pin the lists.
 
 pub mod args;
+pub mod assemble;
 pub mod boxes;
 pub mod frame_grid;
 mod run;

@@ -134,6 +134,8 @@ async fn make(
     let kind = match piece {
         Piece::Init => JobKind::Init,
         Piece::Media(i) => JobKind::Segment(i),
+        // No content path names a download (`parse_segment_name` does not accept its name).
+        Piece::Download => return Err(Error::NotFound("segment")),
     };
     let ask = Ask {
         set: &record.set,
@@ -210,7 +212,7 @@ async fn noted(
 ) -> Option<Noted> {
     let position = match piece {
         Piece::Media(i) => session_position(state, session, i),
-        Piece::Init => None,
+        Piece::Init | Piece::Download => None,
     };
     let sid = session.filter(|s| is_valid_id(s))?;
     let now = Utc::now().timestamp();
@@ -248,7 +250,7 @@ async fn noted(
         }
         // Without the session's plan at hand: an init starts with segment 0.
         (None, Piece::Init) => Some(0),
-        (None, Piece::Media(_)) => None,
+        (None, Piece::Media(_)) | (_, Piece::Download) => None,
     };
     Some(Noted { init_from, user })
 }

@@ -112,6 +112,18 @@ async fn claim_and_dispatch(
     Ok(rec)
 }
 
+/// Has `id` (a piece of `ask.rendition`, or a download of it) made without waiting for it: claims
+/// it and dispatches its job if nobody holds it, and returns its record as it stands. For work
+/// nobody is playing (an offline download's pieces and its assembly: the `download` module).
+pub async fn request_in_background(
+    state: &AppState,
+    ask: Ask<'_>,
+    id: &SegmentId,
+    priority: Priority,
+) -> Result<SegmentRecord> {
+    claim_and_dispatch(state, ask, id, Also::Nothing, priority).await
+}
+
 /// Delivers one piece (`Init` or `Segment(i)`) of `rendition`, making it if needed and waiting at
 /// most the configured time. `init_from`: for an init, the segment the stream is expected to
 /// start at (made by the same run when free).

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use stream_core::error::{Error, Result};
 use stream_core::hls::ladder::{Rendition, RenditionSet};
 use stream_core::segment::{Piece, SegmentId, IMMUTABLE};
+use stream_media::transcode::assemble::assemble_mp4;
 use stream_media::transcode::{
     encode_audio_run, encode_init, encode_video_segment, encode_video_segment_and_init,
     encode_video_segments, EncodeError, EncodeInput, READ_AHEAD_NICE,
@@ -39,6 +40,9 @@ pub enum JobKind {
     Segment(u32),
     /// The audio rendition, in one continuous pass from this segment on.
     AudioRun(u32),
+    /// An offline download of the video rendition `Job::rendition` with the set's audio: every
+    /// piece made, copied into one faststart MP4 (`download` module; never an encode).
+    Download,
 }
 
 impl JobKind {
@@ -47,6 +51,7 @@ impl JobKind {
         match self {
             JobKind::Init | JobKind::InitWith(_) => Piece::Init,
             JobKind::Segment(i) | JobKind::AudioRun(i) => Piece::Media(i),
+            JobKind::Download => Piece::Download,
         }
     }
 }
@@ -75,11 +80,14 @@ pub struct Job {
 }
 
 impl Job {
-    /// The identity of `piece` of rendition `rendition` of the job's set.
+    /// The identity of `piece` of rendition `rendition` of the job's set (a download's is
+    /// keyed by the video rendition and the set's audio: `stream_core::download`).
     fn id(&self, rendition: &str, piece: Piece) -> Result<SegmentId> {
-        self.set
-            .segment(rendition, piece)
-            .ok_or(Error::NotFound("rendition"))
+        match piece {
+            Piece::Download => stream_core::download::download_id(&self.set, rendition),
+            _ => self.set.segment(rendition, piece),
+        }
+        .ok_or(Error::NotFound("rendition"))
     }
 
     /// Every claim the job holds when it starts.
@@ -258,8 +266,71 @@ async fn make(ctx: &WorkerContext, job: &Job, held: &Held<'_>) -> Result<(), Fai
             publish(ctx, held, &own, init).await?;
         }
         JobKind::AudioRun(from) => audio_run(ctx, held, &input, &own, from).await?,
+        JobKind::Download => {
+            let pieces = stream_core::download::pieces(set, &job.rendition, plan.len() as u32);
+            let dir = tempfile::tempdir().map_err(|e| Error::Internal(format!("temp dir: {e}")))?;
+            let out = assemble(ctx, &pieces, &job.rendition, dir.path()).await?;
+            ctx.objects
+                .put_file(&own.object_key(), &out, own.content_type(), Some(IMMUTABLE))
+                .await?;
+            held.complete(&own).await?;
+            ctx.events.notify_waiters();
+        }
     }
     Ok(())
+}
+
+/// A download's MP4, in `dir`: each rendition's pieces (init, then segments) concatenated into
+/// one fragmented MP4 on the local disk, read one piece at a time (memory stays at one piece),
+/// then copied by ffmpeg into a faststart MP4 (`stream_media::transcode::assemble`). A piece
+/// whose record says made but whose object is gone (a lifecycle rule removed it) has its record
+/// deleted, and the job stops as a storage failure (nobody's attempt): the next request for the
+/// download makes that piece again, then the download.
+async fn assemble(
+    ctx: &WorkerContext,
+    pieces: &[SegmentId],
+    video_rendition: &str,
+    dir: &std::path::Path,
+) -> Result<std::path::PathBuf, Failure> {
+    use tokio::io::AsyncWriteExt;
+    let disk = |e: std::io::Error| Error::Internal(format!("assembling a download: {e}"));
+    let video_key = pieces.first().map(|p| p.content_key.clone());
+    let (video, audio) = (dir.join("video.mp4"), dir.join("audio.mp4"));
+    let mut has_audio = false;
+    let mut files: Vec<(std::path::PathBuf, tokio::fs::File)> = vec![];
+    for id in pieces {
+        let is_video = Some(&id.content_key) == video_key.as_ref();
+        let path = if is_video { &video } else { &audio };
+        has_audio |= !is_video;
+        if files.last().is_none_or(|(p, _)| p != path) {
+            let f = tokio::fs::File::create(path).await.map_err(disk)?;
+            files.push((path.clone(), f));
+        }
+        let Some((_, file)) = files.last_mut() else {
+            continue;
+        };
+        let Some(bytes) = ctx
+            .objects
+            .read_range(&id.object_key(), 0, u64::MAX / 2)
+            .await?
+        else {
+            ctx.meta.delete_segment(&id.record_id()).await?;
+            let m = format!(
+                "piece {} of a download is gone; it is made again",
+                id.record_id()
+            );
+            return Err(Failure::Storage(Error::Unavailable(m)));
+        };
+        file.write_all(&bytes).await.map_err(disk)?;
+    }
+    for (_, mut f) in files {
+        f.flush().await.map_err(disk)?;
+    }
+    let out = dir.join("download.mp4");
+    tracing::info!(rendition = %video_rendition, pieces = pieces.len(), "assembling a download");
+    let audio = has_audio.then_some(audio.as_path());
+    assemble_mp4(&ctx.ffmpeg, &video, audio, &out).await?;
+    Ok(out)
 }
 
 /// One continuous audio pass: publishes each segment as it completes and claims the next; stops
