@@ -193,6 +193,15 @@ ff $(video 320x180 24 4) $(tone 4 600) -i "$TMP/en.srt" -map 0:v -map 1:a -map 2
   -c:a aac -b:a 96k -ac 2 -c:s mov_text -metadata:s:s:0 language=eng -movflags +faststart \
   "$TMP/subs_mov_text.mp4"
 rm -f "$TMP/en.srt" "$TMP/fr.ass" "$TMP/de.srt"
+# Audio languages (SPEC §3 "Tracks"): English AAC stereo (default, 440 Hz), French AC-3 5.1
+# (660 Hz), Italian AAC stereo (880 Hz): each track its own tone, so a client can tell them apart.
+# shellcheck disable=SC2046
+ff $(video 320x180 24 4) $(tone 4 440) $(tone 4 660) $(tone 4 880) \
+  -map 0:v -map 1:a -map 2:a -map 3:a \
+  -c:v libx264 -preset veryfast -profile:v high -pix_fmt yuv420p -g 48 -keyint_min 48 -sc_threshold 0 \
+  -c:a:0 aac -b:a:0 96k -ac:a:0 2 -c:a:1 ac3 -b:a:1 384k -ac:a:1 6 -c:a:2 aac -b:a:2 96k -ac:a:2 2 \
+  -metadata:s:a:0 language=eng -metadata:s:a:1 language=fre -metadata:s:a:2 language=ita \
+  -disposition:a:0 default -disposition:a:1 0 -disposition:a:2 0 "$TMP/audio_langs.mkv"
 # Broken on purpose.
 : >"$TMP/empty.mp4"
 head -c 65536 /dev/urandom >"$TMP/random.bin"
@@ -267,6 +276,11 @@ cat >"$TMP/manifest.json" <<'EOF'
       "subtitles": [
         {"id": "s2", "language": "en", "name": "English", "codec": "mov_text", "forced": false, "default": true,
          "cues": [[0.5, 1.5, "Héllo wörld — “quoted” 你好"], [2.0, 3.25, "<i>second</i> line"]]}]},
+    "audio_langs.mkv": {"container": "mkv", "duration": 4.0, "keyframes": 2,
+      "video": {"codec": "h264", "profile": "High", "width": 320, "height": 180, "bit_depth": 8, "frame_rate": 24.0},
+      "audio": [{"codec": "aac", "channels": 2, "language": "eng", "tone": 440},
+                {"codec": "ac3", "channels": 6, "language": "fre", "tone": 660},
+                {"codec": "aac", "channels": 2, "language": "ita", "tone": 880}]},
     "corrupt_half.mkv": {"corrupt": true},
     "audio_only.m4a": {"container": "m4a", "duration": 3.0, "keyframes": 0, "video": null,
       "audio": [{"codec": "aac", "channels": 2}]},

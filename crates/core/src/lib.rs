@@ -24,7 +24,7 @@
 //! - [`ids`], [`frame_rate`]: random ids and constant-time comparison; nominal frame rates.
 //!
 //! Dependencies point one way: `playback` → `model`; `session` → `playback`, `model`;
-//! `segment` → `playback` (the segment format); `hls` → `segment`, `playback`, `model`;
+//! `segment` → `playback` (the segment format); `hls` → `segment`, `playback`, `model`, `tracks`;
 //! `tracks` → `model`; `download` → `hls`, `segment`, `playback`.
 
 pub mod download;

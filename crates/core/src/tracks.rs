@@ -154,6 +154,64 @@ pub fn subtitle_name(
     name
 }
 
+/// An audio track of a media as the `/stream` answer lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioTrack {
+    /// The stream index (`audio_track=` selects it).
+    pub index: u32,
+    /// BCP 47.
+    pub language: Option<String>,
+    pub name: String,
+    pub codec: String,
+    pub channels: u32,
+    /// The file's default track (what a player of the original plays).
+    pub default: bool,
+}
+
+/// The audio tracks of a probe, named as players list them (unique names).
+pub fn audio_tracks(probe: &crate::model::Probe) -> Vec<AudioTrack> {
+    let default = probe
+        .audio
+        .iter()
+        .find(|a| a.default)
+        .or(probe.audio.first());
+    let default = default.map(|a| a.index);
+    let mut out: Vec<AudioTrack> = Vec::with_capacity(probe.audio.len());
+    for a in &probe.audio {
+        let language = a.language.as_deref().and_then(language_tag);
+        let taken: Vec<&str> = out.iter().map(|t| t.name.as_str()).collect();
+        out.push(AudioTrack {
+            index: a.index,
+            name: audio_name(language.as_deref(), a.channels, &taken),
+            language,
+            codec: a.codec.clone(),
+            channels: a.channels,
+            default: default == Some(a.index),
+        });
+    }
+    out
+}
+
+/// The menu name of an audio track: the language's name (or "Audio"), with the channel layout
+/// when it is not stereo ("Français (5.1)", "English (mono)"); made unique among `taken`.
+pub fn audio_name(language: Option<&str>, channels: u32, taken: &[&str]) -> String {
+    let lang = language_name(language).unwrap_or_else(|| "Audio".to_string());
+    let base = match channels {
+        1 => format!("{lang} (mono)"),
+        2 => lang,
+        6 => format!("{lang} (5.1)"),
+        8 => format!("{lang} (7.1)"),
+        n => format!("{lang} ({n} ch)"),
+    };
+    let mut name = base.clone();
+    let mut n = 2;
+    while taken.contains(&name.as_str()) {
+        name = format!("{base} {n}");
+        n += 1;
+    }
+    name
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +255,9 @@ mod tests {
             "Français (forced)"
         );
         assert_eq!(subtitle_name(None, None, false, &[]), "Subtitles");
+        assert_eq!(audio_name(Some("fr"), 6, &[]), "Français (5.1)");
+        assert_eq!(audio_name(Some("en"), 2, &["English"]), "English 2");
+        assert_eq!(audio_name(None, 1, &[]), "Audio (mono)");
         assert_eq!(
             subtitle_name(Some("en"), None, false, &["English", "English 2"]),
             "English 3"

@@ -447,6 +447,24 @@ pub struct StreamAnswer {
     /// The media's subtitle tracks as WebVTT, signed until `expires_at`: for `<track>` in
     /// direct play (HLS players also find them in the master playlist).
     pub subtitles: Vec<SubtitleLinkView>,
+    /// The media's audio tracks; `selected` is the one played (`audio_track`).
+    pub audio_tracks: Vec<AudioTrackView>,
+}
+
+/// An audio track of the media.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AudioTrackView {
+    /// The stream index (`audio_track=` selects it).
+    pub index: u32,
+    /// BCP 47.
+    pub language: Option<String>,
+    /// As players list it ("Français (5.1)").
+    pub name: String,
+    pub codec: String,
+    pub channels: u32,
+    /// The file's default track.
+    pub default: bool,
+    pub selected: bool,
 }
 
 /// A subtitle track a player can load (WebVTT).
@@ -494,6 +512,19 @@ impl From<Playback> for StreamAnswer {
             resume_position_seconds: p.saved,
             expires_at: expires.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
             subtitles: p.subtitles.into_iter().map(Into::into).collect(),
+            audio_tracks: p
+                .audio_tracks
+                .into_iter()
+                .map(|t| AudioTrackView {
+                    selected: p.decision.audio_track == Some(t.index),
+                    index: t.index,
+                    language: t.language,
+                    name: t.name,
+                    codec: t.codec,
+                    channels: t.channels,
+                    default: t.default,
+                })
+                .collect(),
         }
     }
 }

@@ -16,19 +16,8 @@ pub struct CleanupReport {
     pub objects_deleted: usize,
 }
 
-fn rendition_ids(set: &RenditionSet) -> Vec<&str> {
-    set.video
-        .iter()
-        .map(|v| v.id.as_str())
-        .chain(set.audio.iter().map(|a| a.id.as_str()))
-        .collect()
-}
-
 fn content_keys(set: &RenditionSet) -> Vec<String> {
-    rendition_ids(set)
-        .into_iter()
-        .filter_map(|id| set.content_key(id))
-        .collect()
+    set.ids().filter_map(|id| set.content_key(id)).collect()
 }
 
 fn set_of(session: &Session, media: &stream_core::model::Media) -> Option<RenditionSet> {
@@ -71,7 +60,7 @@ pub async fn cleanup_session(state: &AppState, ended: &Session) -> Result<Cleanu
     if set.format == SegmentFormat::Fmp4 {
         pieces.push(Piece::Init);
     }
-    for rendition in rendition_ids(&set) {
+    for rendition in set.ids() {
         let Some(key) = set.content_key(rendition) else {
             continue;
         };

@@ -40,6 +40,9 @@ pub struct Playback {
     /// The media's playable subtitle tracks, signed until `expires_at` (for `<track>` in direct
     /// play; HLS players find them in the master playlist too).
     pub subtitles: Vec<SubtitleLink>,
+    /// The media's audio tracks (HLS players switch among them in the session; direct play
+    /// plays the default one unless the client switches tracks itself).
+    pub audio_tracks: Vec<stream_core::tracks::AudioTrack>,
 }
 
 /// Which URL the client will use: a HEAD request gets a HEAD-signed URL (S3 signs the method).
@@ -112,6 +115,7 @@ pub async fn play(
         saved,
         expires_at,
         subtitles,
+        audio_tracks: stream_core::tracks::audio_tracks(probe),
     }))
 }
 

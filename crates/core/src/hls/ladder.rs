@@ -184,7 +184,7 @@ pub struct VideoRendition {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AudioRendition {
-    /// Always [`AUDIO_ID`].
+    /// [`AUDIO_ID`] for the session's selected track, [`alternate_id`] for the others.
     pub id: String,
     pub copy: bool,
     /// The source audio stream index.
@@ -197,8 +197,11 @@ pub struct AudioRendition {
     pub sample_rate: Option<u32>,
     /// Average bitrate, bits/s (for a copy: the source's or a typical value).
     pub bitrate: u64,
-    /// The source's language tag, when it is a clean one (letters, digits, `-`).
+    /// The source's language as BCP 47 (`en`, `fr`), when it is a known one.
     pub language: Option<String>,
+    /// Its name in a player's menu ("Français (5.1)"), unique in the set.
+    #[serde(default)]
+    pub name: String,
 }
 
 impl AudioRendition {
@@ -223,7 +226,13 @@ pub struct RenditionSet {
     pub plan: PlanParams,
     /// Best first (the first listed variant is the default start).
     pub video: Vec<VideoRendition>,
+    /// The selected audio track (`DEFAULT=YES` in the master).
     pub audio: Option<AudioRendition>,
+    /// The media's other audio tracks, in stream order: renditions of the same group, so a
+    /// player switches language without a new session (SPEC §3 "Tracks"). Made just in time
+    /// and shared like the selected one (same content keys for the same track).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternates: Vec<AudioRendition>,
 }
 
 /// A rendition of a set, by id.
@@ -349,10 +358,21 @@ impl RenditionSet {
 
     /// The rendition with this id (a playlist path component), if the set has it.
     pub fn rendition(&self, id: &str) -> Option<Rendition<'_>> {
-        if let Some(a) = self.audio.as_ref().filter(|a| a.id == id) {
+        if let Some(a) = self.audio_renditions().find(|a| a.id == id) {
             return Some(Rendition::Audio(a));
         }
         self.video.iter().find(|v| v.id == id).map(Rendition::Video)
+    }
+
+    /// Every audio rendition: the selected track, then the alternates.
+    pub fn audio_renditions(&self) -> impl Iterator<Item = &AudioRendition> {
+        self.audio.iter().chain(&self.alternates)
+    }
+
+    /// The id of every rendition of the set: video, then audio.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        let video = self.video.iter().map(|v| v.id.as_str());
+        video.chain(self.audio_renditions().map(|a| a.id.as_str()))
     }
 
     /// The content key of the rendition with this id.
@@ -379,11 +399,12 @@ impl RenditionSet {
 
     /// `BANDWIDTH` (video peak + audio peak) and `AVERAGE-BANDWIDTH` (averages) of the
     /// variant of video rendition `v`.
+    /// With several audio tracks, the largest of the group counts (RFC 8216 4.3.4.2: a variant's
+    /// bandwidth holds whichever rendition of its groups is playing).
     pub fn bandwidth(&self, v: &VideoRendition) -> Bandwidth {
         let (ap, aa) = self
-            .audio
-            .as_ref()
-            .map_or((0, 0), |a| (a.peak(), a.bitrate));
+            .audio_renditions()
+            .fold((0, 0), |(p, a), r| (p.max(r.peak()), a.max(r.bitrate)));
         Bandwidth {
             peak: v.maxrate.saturating_add(ap),
             average: v.bitrate.saturating_add(aa),
@@ -422,16 +443,6 @@ fn fit(src_w: u32, src_h: u32, box_w: u32, box_h: u32) -> (u32, u32) {
     (even(f64::from(src_w) * s), even(f64::from(src_h) * s))
 }
 
-/// A clean language tag (ASCII letters, digits, `-`, at most 35), not `und`.
-fn clean_language(l: Option<&str>) -> Option<String> {
-    let l = l?.trim();
-    let ok = !l.is_empty()
-        && l.len() <= 35
-        && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !l.eq_ignore_ascii_case("und");
-    ok.then(|| l.to_string())
-}
-
 fn typical_audio_bitrate(codec: &str, channels: u32) -> u64 {
     match codec {
         "ac3" => 448_000,
@@ -457,7 +468,11 @@ fn aac_rendition(src: &AudioStream) -> AudioRendition {
         } else {
             AAC_STEREO_BITRATE
         },
-        language: clean_language(src.language.as_deref()),
+        language: src
+            .language
+            .as_deref()
+            .and_then(crate::tracks::language_tag),
+        name: String::new(),
     }
 }
 
@@ -476,7 +491,11 @@ fn audio_rendition(src: &AudioStream, method: Method, format: SegmentFormat) -> 
                     .bitrate
                     .filter(|b| *b > 0)
                     .unwrap_or_else(|| typical_audio_bitrate(&src.codec, src.channels)),
-                language: clean_language(src.language.as_deref()),
+                language: src
+                    .language
+                    .as_deref()
+                    .and_then(crate::tracks::language_tag),
+                name: String::new(),
             };
         }
     }
@@ -656,7 +675,26 @@ pub fn build(
         None => None,
     };
     let audio = src_audio.map(|a| audio_rendition(a, decision.method, format));
-    let audio_peak = audio.as_ref().map_or(0, AudioRendition::peak);
+    // The other tracks, beside a video (an audio-only media's one variant is its track).
+    let alternates = match (&audio, &probe.video) {
+        (Some(selected), Some(_)) => probe
+            .audio
+            .iter()
+            .filter(|a| a.index != selected.source_index)
+            .map(|a| AudioRendition {
+                id: alternate_id(a.index),
+                ..audio_rendition(a, decision.method, format)
+            })
+            .collect(),
+        _ => vec![],
+    };
+    let (audio, alternates) = named(audio, alternates);
+    let audio_peak = audio
+        .iter()
+        .chain(&alternates)
+        .map(AudioRendition::peak)
+        .max()
+        .unwrap_or(0);
     let (video, plan) = match &probe.video {
         None if audio.is_none() => return Err(LadderError::NoStreams),
         None => (
@@ -691,7 +729,35 @@ pub fn build(
         plan,
         video,
         audio,
+        alternates,
     })
+}
+
+/// The rendition id of audio stream `index` when it is not the selected track (`a<index>`).
+pub fn alternate_id(index: u32) -> String {
+    format!("{AUDIO_ID}{index}")
+}
+
+/// The audio renditions with their menu names: the language's own name, the channel layout
+/// when it is not stereo ("Français (5.1)"), unique in the set.
+fn named(
+    audio: Option<AudioRendition>,
+    alternates: Vec<AudioRendition>,
+) -> (Option<AudioRendition>, Vec<AudioRendition>) {
+    let mut all: Vec<AudioRendition> = audio.into_iter().chain(alternates).collect();
+    let mut taken: Vec<String> = vec![];
+    for a in &mut all {
+        let refs: Vec<&str> = taken.iter().map(String::as_str).collect();
+        a.name = crate::tracks::audio_name(a.language.as_deref(), a.channels, &refs);
+        taken.push(a.name.clone());
+    }
+    let mut it = all.into_iter();
+    let first = it.next();
+    match first {
+        Some(a) if a.id == AUDIO_ID => (Some(a), it.collect()),
+        Some(a) => (None, std::iter::once(a).chain(it).collect()),
+        None => (None, vec![]),
+    }
 }
 
 #[cfg(test)]
@@ -796,7 +862,7 @@ pub(crate) mod tests {
         let a = s.audio.as_ref().unwrap();
         assert_eq!(
             (a.copy, a.codecs.as_str(), a.channels, a.language.as_deref()),
-            (true, "ec-3", 6, Some("eng"))
+            (true, "ec-3", 6, Some("en"))
         );
         assert_eq!(
             s.plan,

@@ -118,20 +118,29 @@ pub fn master_with(
             );
             return out;
         }
-        (Some(a), false) => {
-            let _ = write!(
-                out,
-                "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"{}\"",
-                quoted(a.language.as_deref().unwrap_or("Audio"))
-            );
-            if let Some(l) = &a.language {
-                let _ = write!(out, ",LANGUAGE=\"{}\"", quoted(l));
+        (Some(_), false) => {
+            // Every track of the media in one group: the selected one the default.
+            for a in set.audio_renditions() {
+                let name = if a.name.is_empty() {
+                    "Audio"
+                } else {
+                    a.name.as_str()
+                };
+                let _ = write!(
+                    out,
+                    "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"{}\"",
+                    quoted(name)
+                );
+                if let Some(l) = &a.language {
+                    let _ = write!(out, ",LANGUAGE=\"{}\"", quoted(l));
+                }
+                let default = if a.id == AUDIO_ID { "YES" } else { "NO" };
+                let _ = writeln!(
+                    out,
+                    ",DEFAULT={default},AUTOSELECT=YES,CHANNELS=\"{}\",URI=\"{}/{PLAYLIST_NAME}{q}\"",
+                    a.channels, a.id
+                );
             }
-            let _ = writeln!(
-                out,
-                ",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"{}\",URI=\"{audio_uri}\"",
-                a.channels
-            );
         }
         (None, _) => {}
     }
@@ -169,11 +178,17 @@ pub fn master_with(
         }
         let _ = write!(out, ",VIDEO-RANGE={}", v.video_range.as_hls());
         let _ = write!(out, ",CODECS=\"{}", quoted(&v.codecs));
-        if let Some(a) = &set.audio {
-            let _ = write!(out, ",{}\"", quoted(&a.codecs));
-        } else {
-            out.push('"');
+        // Every audio format of the group (RFC 8216 4.3.4.2), once each.
+        let mut audio_codecs: Vec<&str> = vec![];
+        for a in set.audio_renditions() {
+            if !audio_codecs.contains(&a.codecs.as_str()) {
+                audio_codecs.push(&a.codecs);
+            }
         }
+        for c in audio_codecs {
+            let _ = write!(out, ",{}", quoted(c));
+        }
+        out.push('"');
         if let Some(dv) = &v.supplemental_codecs {
             let _ = write!(out, ",SUPPLEMENTAL-CODECS=\"{}\"", quoted(dv));
         }
@@ -411,6 +426,104 @@ mod tests {
         assert_eq!(none, master(&s, None, TQ));
     }
 
+    /// Every audio track of the media is a rendition of one group: the selected one the
+    /// default, each with its language, name and channels; CODECS lists every audio format of
+    /// the group; an alternate's content key is the key the same track has when another session
+    /// selects it (shared).
+    #[test]
+    fn master_lists_every_audio_track() {
+        let mut p = probe("h264", "High", 4.0, 1280, 720, "aac", 2);
+        p.audio[0].default = true;
+        let mut fr = p.audio[0].clone();
+        (fr.index, fr.codec, fr.profile, fr.channels, fr.default) =
+            (2, "ac3".into(), None, 6, false);
+        fr.language = Some("fre".into());
+        let mut it = p.audio[0].clone();
+        (it.index, it.default) = (3, false);
+        it.language = Some("ita".into());
+        p.audio.extend([fr, it]);
+        let s = set(&p, Method::Remux, SegmentFormat::Fmp4);
+        let text = master(&s, None, TQ);
+        let m = parse_master(&text);
+        let audio: Vec<_> = m
+            .alternatives
+            .iter()
+            .map(|a| {
+                (
+                    a.name.as_str(),
+                    a.language.as_deref(),
+                    a.default,
+                    a.uri
+                        .as_deref()
+                        .unwrap_or("")
+                        .split('/')
+                        .next()
+                        .unwrap()
+                        .to_string(),
+                    a.channels.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            audio,
+            [
+                ("English", Some("en"), true, "a".to_string(), Some("2")),
+                (
+                    "Français (5.1)",
+                    Some("fr"),
+                    false,
+                    "a2".to_string(),
+                    Some("6")
+                ),
+                ("Italiano", Some("it"), false, "a3".to_string(), Some("2")),
+            ],
+            "{text}"
+        );
+        let codecs = m.variants[0].codecs.as_deref().unwrap();
+        assert!(codecs.ends_with(",mp4a.40.2,ac-3"), "{codecs}");
+        // Bandwidth: the largest track of the group counts.
+        let ac3 = s.rendition("a2").map(|r| match r {
+            crate::hls::ladder::Rendition::Audio(a) => a.peak(),
+            _ => 0,
+        });
+        assert!(m.variants[0].bandwidth >= s.video[0].maxrate + ac3.unwrap());
+        // The French track selected in another session: the same content key.
+        let mut d = Decision {
+            method: Method::Remux,
+            reasons: vec![],
+            audio_track: Some(2),
+            segment_format: Some(SegmentFormat::Fmp4),
+        };
+        let other = ladder::build(
+            "media-1",
+            &p,
+            &d,
+            &ClientLimits::default(),
+            &LadderConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(other.content_key("a"), s.content_key("a2"));
+        assert_eq!(
+            other.content_key("a2"),
+            None,
+            "the selected track is `a` there"
+        );
+        assert_eq!(other.content_key("a1"), s.content_key("a"));
+        // Audio only: the selected track is the one variant, no group.
+        d.audio_track = Some(1);
+        let mut audio_only = p.clone();
+        audio_only.video = None;
+        let s = ladder::build(
+            "m1",
+            &audio_only,
+            &d,
+            &ClientLimits::default(),
+            &LadderConfig::default(),
+        )
+        .unwrap();
+        assert!(s.alternates.is_empty());
+    }
+
     #[test]
     fn a_subtitle_playlist_is_one_webvtt_for_the_whole_media() {
         let text = subtitle_playlist(61.5, "https://cdn/x.vtt?Policy=a\"b&Signature=c");
@@ -437,7 +550,7 @@ mod tests {
         );
         assert!(lines.contains(&"#EXT-X-START:TIME-OFFSET=754.250,PRECISE=YES"));
         assert!(
-            lines.contains(&"#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"eng\",LANGUAGE=\"eng\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"a/playlist.m3u8?token=abc.DEF_123-x\""),
+            lines.contains(&"#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"a/playlist.m3u8?token=abc.DEF_123-x\""),
             "{text}"
         );
         assert!(lines.contains(&"#EXT-X-STREAM-INF:BANDWIDTH=5490800,AVERAGE-BANDWIDTH=5128000,RESOLUTION=1920x1080,FRAME-RATE=23.976,VIDEO-RANGE=SDR,CODECS=\"avc1.640028,mp4a.40.2\",AUDIO=\"aud\""), "{text}");

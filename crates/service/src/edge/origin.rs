@@ -150,12 +150,9 @@ async fn make(
 /// the content key (embedded: a made piece is answered without reading any record).
 fn open_media(state: &AppState, session: Option<&str>, content_key: &str) -> Option<String> {
     let open = state.open_sessions.get(session?, Utc::now().timestamp())?;
-    let ids = open.set.video.iter().map(|v| v.id.as_str());
-    let ids: Vec<&str> = ids
-        .chain(open.set.audio.iter().map(|a| a.id.as_str()))
-        .collect();
-    let has = ids
-        .iter()
+    let has = open
+        .set
+        .ids()
         .any(|id| open.set.content_key(id).as_deref() == Some(content_key));
     has.then(|| open.set.media_id.clone())
 }
