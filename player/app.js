@@ -305,6 +305,7 @@ async function requestStream(id, extra, seq) {
   setText('caps', JSON.stringify(caps, null, 2));
   const q = new URLSearchParams({ ...caps.query, ...extra });
   for (let attempt = 0; ; attempt += 1) {
+    player.streamRequests += 1;
     const resp = await api.call(`/stream/${encodeURIComponent(id)}?${q}`);
     if (seq !== playSeq) return null;
     if (resp.status === 202 && attempt < 60) {
@@ -428,6 +429,66 @@ function fileSubtitles(links) {
   offerSubtitles(tracks);
 }
 
+// ---------------------------------------------------------------- audio tracks
+//
+// HLS: every audio track of the title is a rendition of the session (hls.js's audioTracks), so
+// switching is hls.js's, within the session: no new stream request. Direct play: the browser
+// plays the file's default track, so choosing another asks the server again for that track (HLS
+// then, from where the viewer is). The language chosen is remembered per user and chosen again
+// for the next title played through HLS.
+
+function audioKey() {
+  const c = api.claims(api.settings.token);
+  return `stream.audio.${c?.sub || 'anonymous'}`;
+}
+
+function offerAudio(tracks, selected) {
+  player.audioTracks = tracks;
+  const menu = $('audio');
+  menu.replaceChildren(...tracks.map((t) => el('option', { value: String(t.value) }, t.name)));
+  menu.disabled = tracks.length < 2;
+  if (selected !== undefined) menu.value = String(selected);
+}
+
+function hlsAudio(hls) {
+  const tracks = hls.audioTracks.map((t, i) => ({ value: i, name: t.name, language: t.lang || null }));
+  const remembered = localStorage.getItem(audioKey());
+  const pick = tracks.find((t) => remembered && t.language === remembered);
+  if (pick && pick.value !== hls.audioTrack) hls.audioTrack = pick.value;
+  offerAudio(tracks, pick ? pick.value : hls.audioTrack);
+}
+
+function fileAudio(d) {
+  const tracks = (d.audio_tracks || []).map((t) => ({ value: t.index, name: t.name, language: t.language || null }));
+  offerAudio(tracks, (d.audio_tracks || []).find((t) => t.selected)?.index);
+}
+
+async function chooseAudio(value) {
+  const t = player.audioTracks.find((x) => String(x.value) === value);
+  if (!t) return;
+  if (t.language) localStorage.setItem(audioKey(), t.language);
+  player.audioSwitches += 1;
+  if (player.hls) {
+    player.hls.audioTrack = t.value;
+    return;
+  }
+  // Direct play: the server makes this track's rendition (HLS), from the current position.
+  const id = player.mediaId;
+  const at = video.currentTime;
+  const seq = ++playSeq;
+  const d = await requestStream(id, { audio_track: String(t.value), start: at > 0.5 ? String(at) : '0' }, seq);
+  if (!d || seq !== playSeq) return;
+  await stop();
+  showDecision(d);
+  await load(d, d.start_position_seconds ?? at);
+}
+
+function initAudio() {
+  $('audio').addEventListener('change', (e) => {
+    chooseAudio(e.target.value).catch((err) => recordError('stream', { message: err.message, code: err.code, status: err.status }));
+  });
+}
+
 function initSubtitles() {
   $('subtitles').addEventListener('change', (e) => {
     const key = e.target.value;
@@ -457,6 +518,11 @@ function startHls(url, start) {
     else if (sl === 'bottom') hls.startLevel = 0;
     else if (Number.isInteger(sl)) hls.startLevel = sl;
     hls.startLoad(conf.startPosition);
+  });
+  hls.on(Hls.Events.AUDIO_TRACKS_UPDATED, () => hlsAudio(hls));
+  hls.on(Hls.Events.AUDIO_TRACK_SWITCHED, (_, d) => {
+    player.audioTrack = d.id;
+    $('audio').value = String(d.id);
   });
   hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, (_, d) => {
     const tracks = (d.subtitleTracks || []).map((t, index) => ({ key: `h-${index}`, index, name: t.name, language: t.lang || null, forced: !!t.forced }));
@@ -514,6 +580,7 @@ async function load(d, start) {
   if (d.protocol === 'file') {
     player.delivery = 'file';
     fileSubtitles(d.subtitles);
+    fileAudio(d);
     video.src = d.url;
     seekWhenReady(start);
   } else {
@@ -560,6 +627,7 @@ async function stop() {
     video.pause();
     for (const t of video.querySelectorAll('track')) t.remove();
     offerSubtitles([]);
+    offerAudio([]);
     video.removeAttribute('src');
     video.load();
   } finally {
@@ -575,7 +643,7 @@ async function play(id) {
   Object.assign(player, {
     mediaId: id, title: m ? m.title : id, state: 'requesting', method: null, protocol: null, reasons: [], decision: null, delivery: null,
     startPosition: 0, resumeOffered: null, levels: [], currentLevel: -1, levelSwitches: [], fragments: [], errors: [], warnings: [], lastReport: null,
-    subtitles: [], subtitle: 'off',
+    subtitles: [], subtitle: 'off', audioTracks: [], audioSwitches: 0, streamRequests: 0,
   });
   lastReportedAt = -1;
   showError('');
@@ -703,6 +771,7 @@ function init() {
   initUpload();
   initVideo();
   initSubtitles();
+  initAudio();
   $('refresh').addEventListener('click', pollSoon);
   $('download').addEventListener('click', download);
   if (fromFragment) setText('settings-status', 'Token taken from the link and kept in this browser.');

@@ -200,7 +200,7 @@ ff $(video 320x180 24 4) $(tone 4 440) $(tone 4 660) $(tone 4 880) \
   -map 0:v -map 1:a -map 2:a -map 3:a \
   -c:v libx264 -preset veryfast -profile:v high -pix_fmt yuv420p -g 48 -keyint_min 48 -sc_threshold 0 \
   -c:a:0 aac -b:a:0 96k -ac:a:0 2 -c:a:1 ac3 -b:a:1 384k -ac:a:1 6 -c:a:2 aac -b:a:2 96k -ac:a:2 2 \
-  -metadata:s:a:0 language=eng -metadata:s:a:1 language=fre -metadata:s:a:2 language=ita \
+  -metadata:s:a:0 language=eng -metadata:s:a:1 language=fra -metadata:s:a:2 language=ita \
   -disposition:a:0 default -disposition:a:1 0 -disposition:a:2 0 "$TMP/audio_langs.mkv"
 # Broken on purpose.
 : >"$TMP/empty.mp4"
@@ -279,7 +279,7 @@ cat >"$TMP/manifest.json" <<'EOF'
     "audio_langs.mkv": {"container": "mkv", "duration": 4.0, "keyframes": 2,
       "video": {"codec": "h264", "profile": "High", "width": 320, "height": 180, "bit_depth": 8, "frame_rate": 24.0},
       "audio": [{"codec": "aac", "channels": 2, "language": "eng", "tone": 440},
-                {"codec": "ac3", "channels": 6, "language": "fre", "tone": 660},
+                {"codec": "ac3", "channels": 6, "language": "fra", "tone": 660},
                 {"codec": "aac", "channels": 2, "language": "ita", "tone": 880}]},
     "corrupt_half.mkv": {"corrupt": true},
     "audio_only.m4a": {"container": "m4a", "duration": 3.0, "keyframes": 0, "video": null,

@@ -165,6 +165,16 @@ fn subtitles_mov() -> PathBuf {
     )
 }
 
+/// The audio-languages MKV in a QuickTime container: remuxed to HLS for Chromium.
+fn audio_langs_mov() -> PathBuf {
+    let src = media_dir().join("audio_langs.mkv");
+    let src = src.to_string_lossy().into_owned();
+    made_media(
+        "audio_langs.mov",
+        &["-i", &src, "-map", "0", "-c", "copy", "-f", "mov"],
+    )
+}
+
 /// Runs `node tests/browser/<script> args...`; returns its JSON report, panicking with it on failure.
 async fn node(script: &str, args: &[&str], name: &str) -> Value {
     let root = repo_root();
@@ -827,5 +837,24 @@ async fn subtitles_show_at_their_times_in_direct_play_and_hls() {
     let name = "subtitles";
     let args = [srv.base.as_str(), &t, &mkv, &mov, &shot.to_string_lossy()];
     node("subtitles.mjs", &args, name).await;
+    srv.stop().await;
+}
+
+/// Audio languages in the page: hls.js plays the default track, the viewer picks another in
+/// the menu and the pitch a Web Audio analyser measures changes to that track's tone, with no
+/// new stream request (tests/browser/audio.mjs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and node (scripts/test.sh runs it)"]
+async fn switching_audio_language_changes_the_sound_within_the_session() {
+    let _serial = SERIAL.lock().await;
+    prerequisites();
+    let srv = start_server(player_dir(), None).await;
+    let t = token("audio-viewer");
+    let id = upload(&srv.base, &t, &audio_langs_mov()).await;
+    let m = wait_settled(&srv.base, &t, &id).await;
+    assert_eq!(m["status"], "ready", "{m}");
+    let shot = artifacts().join("audio.png");
+    let args = [srv.base.as_str(), &t, &id, &shot.to_string_lossy()];
+    node("audio.mjs", &args, "audio").await;
     srv.stop().await;
 }

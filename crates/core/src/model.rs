@@ -342,6 +342,13 @@ pub struct RenditionLimits {
     pub max_width: Option<u32>,
     pub max_height: Option<u32>,
     pub max_bitrate: Option<u64>,
+    /// The audio codecs the client plays, a bit per `playback::capabilities::AUDIO_CODECS`
+    /// entry (0: unknown, AAC only): the media's other audio tracks are copied only in these.
+    #[serde(default)]
+    pub audio_codecs: u16,
+    /// The most audio channels the client plays (other tracks above it are made AAC stereo).
+    #[serde(default)]
+    pub max_audio_channels: Option<u32>,
 }
 
 /// The state of one segment (or init segment) of a rendition (SPEC §4): claimed before it is made

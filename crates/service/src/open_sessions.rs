@@ -223,6 +223,7 @@ mod tests {
             max_width: None,
             max_height: None,
             max_bitrate: None,
+            ..Default::default()
         };
         let now = Utc::now();
         let session = Session {

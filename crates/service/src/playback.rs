@@ -197,8 +197,9 @@ pub fn limits_for(decision: &Decision, caps: &Capabilities) -> RenditionLimits {
     if decision.method == Method::Transcode {
         RenditionLimits::from(caps)
     } else {
-        // Copied video is the source's: client limits do not change its renditions.
-        RenditionLimits::default()
+        // Copied video is the source's: client limits do not change its renditions; which of
+        // the other audio tracks can be copied for it does.
+        RenditionLimits::audio_of(caps)
     }
 }
 

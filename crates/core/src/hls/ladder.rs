@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use super::codecs::{self, CodecError, H264Level};
 use super::plan::{self, PlanError, SegmentPlan};
 use crate::model::{AudioStream, DynamicRange, Probe, VideoStream};
-use crate::playback::capabilities::Capabilities;
+use crate::playback::capabilities::{Capabilities, AUDIO_CODECS};
 use crate::playback::decision::{Decision, Method, SegmentFormat};
 
 /// Part of every content key: bump it whenever the bytes of a segment made from the same
@@ -146,7 +146,34 @@ impl From<&Capabilities> for ClientLimits {
             max_width: c.max_width,
             max_height: c.max_height,
             max_bitrate: c.max_bitrate,
+            ..ClientLimits::audio_of(c)
         }
+    }
+}
+
+impl ClientLimits {
+    /// Only what shapes the audio renditions (a copied video's set: its video is the source's).
+    pub fn audio_of(c: &Capabilities) -> Self {
+        let audio_codecs = AUDIO_CODECS
+            .iter()
+            .enumerate()
+            .filter(|(_, name)| c.audio_codecs.iter().any(|x| x == *name))
+            .fold(0u16, |bits, (i, _)| bits | (1 << i));
+        ClientLimits {
+            audio_codecs,
+            max_audio_channels: Some(c.max_audio_channels),
+            ..ClientLimits::default()
+        }
+    }
+
+    /// Whether the client plays `codec` with `channels` as it is (else a track is made AAC).
+    pub fn plays_audio(&self, codec: &str, channels: u32) -> bool {
+        let known = AUDIO_CODECS.iter().position(|c| *c == codec);
+        let listed = match self.audio_codecs {
+            0 => codec == "aac",
+            bits => known.is_some_and(|i| bits & (1 << i) != 0),
+        };
+        listed && channels <= self.max_audio_channels.unwrap_or(2)
     }
 }
 
@@ -681,9 +708,17 @@ pub fn build(
             .audio
             .iter()
             .filter(|a| a.index != selected.source_index)
-            .map(|a| AudioRendition {
-                id: alternate_id(a.index),
-                ..audio_rendition(a, decision.method, format)
+            .map(|a| {
+                // Copied only where this client plays it as it is: the decision checked the
+                // selected track only.
+                let r = match limits.plays_audio(&a.codec, a.channels) {
+                    true => audio_rendition(a, decision.method, format),
+                    false => aac_rendition(a),
+                };
+                AudioRendition {
+                    id: alternate_id(a.index),
+                    ..r
+                }
             })
             .collect(),
         _ => vec![],
@@ -1196,6 +1231,7 @@ pub(crate) mod tests {
                 max_width: None,
                 max_height: Some(720),
                 max_bitrate: None,
+                ..Default::default()
             },
         );
         assert_eq!(
@@ -1221,6 +1257,7 @@ pub(crate) mod tests {
                 max_width: Some(320),
                 max_height: None,
                 max_bitrate: Some(500_000),
+                ..Default::default()
             },
         );
         assert_eq!(sizes(&s), vec![("v180".into(), 320, 180)]);

@@ -442,7 +442,19 @@ mod tests {
         (it.index, it.default) = (3, false);
         it.language = Some("ita".into());
         p.audio.extend([fr, it]);
-        let s = set(&p, Method::Remux, SegmentFormat::Fmp4);
+        // A client that plays AC-3 5.1: the French track is copied.
+        let mut d = Decision {
+            method: Method::Remux,
+            reasons: vec![],
+            audio_track: Some(1),
+            segment_format: Some(SegmentFormat::Fmp4),
+        };
+        let mut caps = crate::playback::profiles::GENERIC.capabilities();
+        caps.audio_codecs = vec!["aac".into(), "ac3".into()];
+        caps.max_audio_channels = 6;
+        let limits = ClientLimits::audio_of(&caps);
+        let cfg = LadderConfig::default();
+        let s = ladder::build("media-1", &p, &d, &limits, &cfg).unwrap();
         let text = master(&s, None, TQ);
         let m = parse_master(&text);
         let audio: Vec<_> = m
@@ -487,21 +499,17 @@ mod tests {
             _ => 0,
         });
         assert!(m.variants[0].bandwidth >= s.video[0].maxrate + ac3.unwrap());
+        // A client that plays AAC stereo only (a browser): the French track is made AAC stereo.
+        let aac = set(&p, Method::Remux, SegmentFormat::Fmp4);
+        let fr = aac.alternates.iter().find(|a| a.id == "a2").unwrap();
+        assert_eq!(
+            (fr.copy, fr.codec.as_str(), fr.channels, fr.name.as_str()),
+            (false, "aac", 2, "Français")
+        );
+        assert!(!master(&aac, None, TQ).contains("ac-3"));
         // The French track selected in another session: the same content key.
-        let mut d = Decision {
-            method: Method::Remux,
-            reasons: vec![],
-            audio_track: Some(2),
-            segment_format: Some(SegmentFormat::Fmp4),
-        };
-        let other = ladder::build(
-            "media-1",
-            &p,
-            &d,
-            &ClientLimits::default(),
-            &LadderConfig::default(),
-        )
-        .unwrap();
+        d.audio_track = Some(2);
+        let other = ladder::build("media-1", &p, &d, &limits, &cfg).unwrap();
         assert_eq!(other.content_key("a"), s.content_key("a2"));
         assert_eq!(
             other.content_key("a2"),
