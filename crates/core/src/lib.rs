@@ -25,7 +25,8 @@
 //!
 //! Dependencies point one way: `playback` → `model`; `session` → `playback`, `model`;
 //! `segment` → `playback` (the segment format); `hls` → `segment`, `playback`, `model`, `tracks`;
-//! `tracks` → `model`; `download` → `hls`, `segment`, `playback`.
+//! `tracks` → `model`, `playback` (the default audio track); `download` → `hls`, `segment`,
+//! `playback`.
 
 pub mod download;
 pub mod error;

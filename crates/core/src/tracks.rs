@@ -145,6 +145,12 @@ pub fn subtitle_name(
     if forced && !base.to_lowercase().contains("forced") {
         base.push_str(" (forced)");
     }
+    unique(base, taken)
+}
+
+/// `base`, or `base 2`, `base 3`, ... : the first not in `taken` (menu names within a group must
+/// differ, RFC 8216 4.3.4.1).
+fn unique(base: String, taken: &[&str]) -> String {
     let mut name = base.clone();
     let mut n = 2;
     while taken.contains(&name.as_str()) {
@@ -170,12 +176,10 @@ pub struct AudioTrack {
 
 /// The audio tracks of a probe, named as players list them (unique names).
 pub fn audio_tracks(probe: &crate::model::Probe) -> Vec<AudioTrack> {
-    let default = probe
-        .audio
-        .iter()
-        .find(|a| a.default)
-        .or(probe.audio.first());
-    let default = default.map(|a| a.index);
+    let default = crate::playback::decision::select_audio(probe, None)
+        .ok()
+        .flatten()
+        .map(|a| a.index);
     let mut out: Vec<AudioTrack> = Vec::with_capacity(probe.audio.len());
     for a in &probe.audio {
         let language = a.language.as_deref().and_then(language_tag);
@@ -203,13 +207,7 @@ pub fn audio_name(language: Option<&str>, channels: u32, taken: &[&str]) -> Stri
         8 => format!("{lang} (7.1)"),
         n => format!("{lang} ({n} ch)"),
     };
-    let mut name = base.clone();
-    let mut n = 2;
-    while taken.contains(&name.as_str()) {
-        name = format!("{base} {n}");
-        n += 1;
-    }
-    name
+    unique(base, taken)
 }
 
 #[cfg(test)]
