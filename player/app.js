@@ -421,6 +421,11 @@ function showSubtitle(key) {
 
 function fileSubtitles(links) {
   for (const old of video.querySelectorAll('track')) old.remove();
+  // A <track> on another origin (the CDN, in the cloud) loads only in CORS mode, which the
+  // element then uses for the original too (the CDN answers CORS for both).
+  const foreign = (links || []).some((l) => new URL(l.url, location.href).origin !== location.origin);
+  if (foreign) video.crossOrigin = 'anonymous';
+  else video.removeAttribute('crossorigin');
   const tracks = (links || []).map((l) => {
     const key = `t-${l.id}`;
     video.append(el('track', { kind: 'subtitles', id: key, label: l.name, srclang: l.language || '', src: l.url }));
