@@ -7,14 +7,15 @@
 //! - waited-for jobs have their own `workers` permits: they start at once, never behind
 //!   read-ahead, queued or running;
 //! - read-ahead runs its ffmpeg at `READ_AHEAD_NICE` (so a waited-for run sharing the cores
-//!   gets nearly all of them) and starts only on a free core: while the waited-for jobs queued
-//!   or running and the read-ahead running are fewer than `workers` (paused at its start, not
-//!   interrupted). So a waited-for job queued for a permit stops all new read-ahead, but one
-//!   waited-for job running on two workers leaves the other core to read-ahead. An earlier
-//!   rule paused all read-ahead while any waited-for job ran: players that wait for one
-//!   segment after another (a whole ladder watched at once) then left a core idle most of the
-//!   time, and the ladder's throughput fell from 0.88 to 0.82 of one ffmpeg (BENCHMARKS.md);
-//!   the niced run beside a waited-for one costs that one little (the switch and seek rows);
+//!   gets nearly all of them) and starts (paused at its start, never interrupted) only when no
+//!   waited-for **video** job is queued or running, and on a free core: fewer waited-for jobs
+//!   plus read-ahead running than `workers`. The continuous audio pass a session keeps running
+//!   is waited-for work too, but long and light: it takes a core, it does not stop read-ahead.
+//!   (Measured, BENCHMARKS.md: pausing behind any waited-for job, the audio pass included, left
+//!   a core idle under players and the ladder fell to 0.82 of one ffmpeg; letting read-ahead
+//!   start beside a waited-for video segment brought it to 0.88 but slowed a start-up's
+//!   first segment from 1.13× to 1.60× of ffmpeg alone: a niced run still costs a short
+//!   encode its process start and the source's first reads);
 //! - switch-aware: when a client waits for a video rendition, queued read-ahead of the media's
 //!   other video renditions is cancelled (its claims given up without counting an attempt):
 //!   nobody asks for that rung any more, and a player that does gets it as waited-for work.
@@ -85,6 +86,8 @@ struct Queues {
     per_user: HashMap<String, usize>,
     /// Read-ahead jobs started and not ended.
     ahead_running: usize,
+    /// Waited-for video jobs started and not ended.
+    video_running: usize,
 }
 
 /// The user a job counts against, if it is counted (a video job some user asked for).
@@ -191,7 +194,10 @@ impl Lanes {
             freed.as_mut().enable();
             {
                 let mut q = self.queues();
-                if self.waited_active.load(Ordering::SeqCst) + q.ahead_running < self.workers {
+                let video_waits =
+                    q.video_running > 0 || q.waited.iter().any(|j| !is_audio(&j.set, &j.rendition));
+                let busy = self.waited_active.load(Ordering::SeqCst) + q.ahead_running;
+                if !video_waits && busy < self.workers {
                     let job = q.ahead.pop_front()?;
                     q.ahead_running += 1;
                     return Some((job, AheadRunning(self.clone())));
@@ -216,12 +222,19 @@ impl Lanes {
             lanes: Arc<Lanes>,
             run: JobFn,
             user: Option<String>,
+            video: bool,
         }
         impl Drop for Done {
             fn drop(&mut self) {
-                let next = match &self.user {
-                    Some(user) => self.lanes.queues().ended(user),
-                    None => false,
+                let next = {
+                    let mut q = self.lanes.queues();
+                    if self.video {
+                        q.video_running -= 1;
+                    }
+                    match &self.user {
+                        Some(user) => q.ended(user),
+                        None => false,
+                    }
                 };
                 // The released job is counted before this one is uncounted: no false idle.
                 if next {
@@ -236,9 +249,21 @@ impl Lanes {
                 lanes: lanes.clone(),
                 run: run.clone(),
                 user: None,
+                video: false,
             };
             if let Ok(_permit) = lanes.waited_permits.acquire().await {
-                let next = lanes.queues().waited.pop_front();
+                let next = {
+                    let mut q = lanes.queues();
+                    let next = q.waited.pop_front();
+                    if next
+                        .as_ref()
+                        .is_some_and(|j| !is_audio(&j.set, &j.rendition))
+                    {
+                        q.video_running += 1;
+                        done.video = true;
+                    }
+                    next
+                };
                 if let Some(job) = next {
                     done.user = counted_user(&job).map(str::to_string);
                     run(job).await;
@@ -634,13 +659,14 @@ mod tests {
         assert_eq!(pool.started(), 4);
     }
 
-    /// Two workers, one waited-for job running: one read-ahead job starts beside it (the
-    /// free core), the next waits until a core is free again: not while a waited-for job and
-    /// a read-ahead job run.
+    /// Two workers. A session's continuous audio pass (waited-for) takes a core, not the
+    /// other: one read-ahead job starts beside it, the next waits for a free core. A waited-for
+    /// video segment stops new read-ahead while it is queued or running, even with a core free
+    /// (a start-up's first segment runs alone).
     #[tokio::test]
-    async fn read_ahead_takes_only_a_free_core() {
+    async fn read_ahead_takes_a_free_core_unless_a_video_segment_is_waited_for() {
         let (pool, log, gate) = pool(2);
-        pool.dispatch(job("waited-1", 0), Priority::Waited)
+        pool.dispatch(users_job("audio-1", "a", true), Priority::Waited)
             .await
             .unwrap();
         until(&log, 1).await;
@@ -651,34 +677,25 @@ mod tests {
         }
         let beside = tokio::time::timeout(std::time::Duration::from_secs(30), until(&log, 2));
         assert!(beside.await.is_ok(), "read-ahead never took the free core");
-        for _ in 0..100 {
-            tokio::task::yield_now().await;
-        }
-        assert_eq!(
-            *log.lock().unwrap(),
-            ["waited-1", "ahead-1"],
-            "one core each"
-        );
-        // A second waited-for job starts at once (its own lane).
-        pool.dispatch(job("waited-2", 0), Priority::Waited)
+        pool.dispatch(users_job("video-1", "b", false), Priority::Waited)
             .await
             .unwrap();
         until(&log, 3).await;
-        // waited-1 ends (the gate is first come, first served): one waited-for job and one
-        // read-ahead still hold both cores, so ahead-2 waits.
-        gate.add_permits(1);
-        for _ in 0..100 {
+        // audio-1 ends (the gate is first come, first served), then ahead-1: a core is free,
+        // but a video segment is waited for: ahead-2 waits.
+        gate.add_permits(2);
+        for _ in 0..200 {
             tokio::task::yield_now().await;
         }
         assert_eq!(
             *log.lock().unwrap(),
-            ["waited-1", "ahead-1", "waited-2"],
-            "no free core: ahead-2 waits"
+            ["audio-1", "ahead-1", "video-1"],
+            "a waited-for video segment runs without read-ahead beside it"
         );
-        // ahead-1 ends: its core is free again.
+        // video-1 ends: read-ahead goes on.
         gate.add_permits(1);
         until(&log, 4).await;
-        gate.add_permits(2);
+        gate.add_permits(1);
         assert_eq!(log.lock().unwrap()[3], "ahead-2");
     }
 
