@@ -701,9 +701,9 @@ pub fn build(
         ),
         None => None,
     };
-    let audio = src_audio.map(|a| audio_rendition(a, decision.method, format));
+    let mut audio = src_audio.map(|a| audio_rendition(a, decision.method, format));
     // The other tracks, beside a video (an audio-only media's one variant is its track).
-    let alternates = match (&audio, &probe.video) {
+    let mut alternates: Vec<AudioRendition> = match (&audio, &probe.video) {
         (Some(selected), Some(_)) => probe
             .audio
             .iter()
@@ -723,7 +723,7 @@ pub fn build(
             .collect(),
         _ => vec![],
     };
-    let (audio, alternates) = named(audio, alternates);
+    name_audio(audio.iter_mut().chain(alternates.iter_mut()));
     let audio_peak = audio
         .iter()
         .chain(&alternates)
@@ -773,25 +773,14 @@ pub fn alternate_id(index: u32) -> String {
     format!("{AUDIO_ID}{index}")
 }
 
-/// The audio renditions with their menu names: the language's own name, the channel layout
-/// when it is not stereo ("Français (5.1)"), unique in the set.
-fn named(
-    audio: Option<AudioRendition>,
-    alternates: Vec<AudioRendition>,
-) -> (Option<AudioRendition>, Vec<AudioRendition>) {
-    let mut all: Vec<AudioRendition> = audio.into_iter().chain(alternates).collect();
+/// Gives the audio renditions (the selected one first) their menu names: the language's own
+/// name, the channel layout when it is not stereo ("Français (5.1)"), unique in the set.
+fn name_audio<'a>(renditions: impl Iterator<Item = &'a mut AudioRendition>) {
     let mut taken: Vec<String> = vec![];
-    for a in &mut all {
+    for a in renditions {
         let refs: Vec<&str> = taken.iter().map(String::as_str).collect();
         a.name = crate::tracks::audio_name(a.language.as_deref(), a.channels, &refs);
         taken.push(a.name.clone());
-    }
-    let mut it = all.into_iter();
-    let first = it.next();
-    match first {
-        Some(a) if a.id == AUDIO_ID => (Some(a), it.collect()),
-        Some(a) => (None, std::iter::once(a).chain(it).collect()),
-        None => (None, vec![]),
     }
 }
 
