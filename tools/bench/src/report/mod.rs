@@ -151,7 +151,7 @@ pub fn render(dir: &Path, root: &str) -> String {
     ttfs::section(&mut doc, &run, res.ttfs.as_ref());
     switch::section(&mut doc, &run, res.switch.as_ref());
     ttff::section(&mut doc, &run, res.ttff.as_ref());
-    subs::section(&mut doc, &run, res.subs.as_ref());
+    subs::section(&mut doc, res.subs.as_ref());
     let ladder = ladder::section(&mut doc, &run, &res);
     memory::section(&mut doc, &run, &res.mem);
     cloud::section(&mut doc.w, &run, &ladder.cost_rows);

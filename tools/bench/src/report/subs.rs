@@ -7,13 +7,13 @@ use serde_json::Value;
 
 use super::format::{med, mmm, msf};
 use super::summary::Verdict;
-use super::{pluck, Doc, Run};
+use super::{pluck, Doc};
 
 /// "Not slower": the median start-up with ten tracks within this factor of the one without
 /// (start-up of one file moves by more than this between runs; see the min – max).
 const BOUND: f64 = 1.10;
 
-pub(super) fn section(doc: &mut Doc, run: &Run, subs: Option<&Value>) {
+pub(super) fn section(doc: &mut Doc, subs: Option<&Value>) {
     let _ = writeln!(doc.w, "## 3d. Start-up with ten subtitle tracks\n");
     let Some(s) = subs else {
         let _ = writeln!(doc.w, "Not run.\n");
@@ -33,7 +33,7 @@ pub(super) fn section(doc: &mut Doc, run: &Run, subs: Option<&Value>) {
         s["subs"].as_str().unwrap_or("?"),
         s["method"].as_str().unwrap_or("?"),
         s["query"].as_str().unwrap_or("?"),
-        run.runs
+        s["runs"]
     );
     let _ = writeln!(
         doc.w,
