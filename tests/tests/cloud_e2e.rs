@@ -57,6 +57,42 @@ impl Drop for Watch {
 /// The functions, as the Lambda binaries the workspace build made (target/debug/<name>).
 const FUNCTIONS: [&str; 5] = ["api", "stream", "hls", "ingest", "transcode"];
 
+/// The functions are the binaries of the last workspace build (see [`start_watch`]), which
+/// `cargo test --test cloud_e2e` alone does not rebuild: a binary older than the newest source it
+/// is built from would test yesterday's code. Refused, with the command that rebuilds them.
+fn assert_fresh(bin: &std::path::Path) {
+    fn newest(path: &std::path::Path) -> std::time::SystemTime {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return std::time::SystemTime::UNIX_EPOCH;
+        };
+        if !meta.is_dir() {
+            return meta.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+        }
+        std::fs::read_dir(path)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| newest(&e.path()))
+            .max()
+            .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
+    }
+    let root = repo_root();
+    let sources = ["crates", "functions", "Cargo.toml", "Cargo.lock"]
+        .iter()
+        .map(|p| newest(&root.join(p)))
+        .max()
+        .unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+    let built = std::fs::metadata(bin)
+        .and_then(|m| m.modified())
+        .unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+    assert!(
+        built >= sources,
+        "{} is older than the sources: run `cargo build --workspace --lib --bins --tests --locked` \
+         (as scripts/test.sh does) before this test",
+        bin.display()
+    );
+}
+
 fn cargo_lambda() -> PathBuf {
     let venv = repo_root().join(".cache/cargo-lambda-venv/bin");
     assert!(venv.join("cargo-lambda").exists(), "cargo-lambda is not installed: scripts/setup.sh --test installs it into .cache/cargo-lambda-venv");
@@ -192,6 +228,7 @@ fn start_watch(port: u16, fenv: &FunctionEnv<'_>) -> Watch {
             "{} is missing: build the workspace first",
             bin.display()
         );
+        assert_fresh(&bin);
         let (out, err) = log(f);
         children.push(
             Command::new(&bin)
