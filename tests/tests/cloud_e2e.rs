@@ -119,6 +119,16 @@ struct FunctionEnv<'a> {
 // Long because it sets up `cargo lambda watch` with every variable the functions need and
 // waits for it, reporting its log when it does not come up.
 fn start_watch(port: u16, fenv: &FunctionEnv<'_>) -> Watch {
+    // Before anything is started (a panic below would leave the emulator running).
+    for f in FUNCTIONS {
+        let bin = repo_root().join("target/debug").join(f);
+        assert!(
+            bin.exists(),
+            "{} is missing: build the workspace first",
+            bin.display()
+        );
+        assert_fresh(&bin);
+    }
     let mut env: Vec<(String, String)> = vec![];
     for v in [
         "AWS_ENDPOINT_URL_SECRETS_MANAGER",
@@ -223,12 +233,6 @@ fn start_watch(port: u16, fenv: &FunctionEnv<'_>) -> Watch {
         .flat_map(|f| std::iter::repeat_n(*f, instances(f)))
     {
         let bin = repo_root().join("target/debug").join(f);
-        assert!(
-            bin.exists(),
-            "{} is missing: build the workspace first",
-            bin.display()
-        );
-        assert_fresh(&bin);
         let (out, err) = log(f);
         children.push(
             Command::new(&bin)
