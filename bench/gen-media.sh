@@ -5,7 +5,7 @@
 set -euo pipefail
 
 DIR=${1:-target/bench-media}
-RECIPE=3
+RECIPE=4
 mkdir -p "$DIR"
 STAMP="$DIR/.recipe-$RECIPE"
 [[ -f "$STAMP" ]] && exit 0
@@ -50,5 +50,22 @@ done
 #    keyframe every 2 s, 10-bit so it is a transcode): its variant playlist has 1,802 segments.
 make h264_10bit_tiny_2h.mp4 -f lavfi -i testsrc2=size=128x72:rate=1 -t 7200 \
   -c:v libx264 -preset ultrafast -pix_fmt yuv420p10le -g 2 -keyint_min 2 -sc_threshold 0 -movflags +faststart
+
+# 7. start-up with subtitles: file 3 with ten SubRip tracks (ten languages, a cue every 2 s with
+#    non-ASCII text), MKV; every track is converted to WebVTT at ingest.
+if [[ ! -s "$DIR/h264_aac_1080p_30s_10subs.mkv" ]]; then
+  subs=() maps=() meta=() n=0
+  for lang in eng fra deu spa ita por nld swe jpn rus; do
+    srt="$DIR/.sub-$lang.srt"
+    for i in $(seq 0 14); do
+      printf '%d\n00:00:%02d,000 --> 00:00:%02d,500\nCue %d (%s) — déjà vu, Ünïcødé\n\n' \
+        $((i + 1)) $((i * 2)) $((i * 2 + 1)) "$i" "$lang"
+    done > "$srt"
+    subs+=(-i "$srt"); maps+=(-map $((n + 1)):s); meta+=(-metadata:s:s:$n "language=$lang"); n=$((n + 1))
+  done
+  make h264_aac_1080p_30s_10subs.mkv -i "$DIR/h264_aac_1080p_30s.mkv" "${subs[@]}" -map 0:v -map 0:a \
+    "${maps[@]}" "${meta[@]}" -c:v copy -c:a copy -c:s srt
+  rm -f "$DIR"/.sub-*.srt
+fi
 
 touch "$STAMP"

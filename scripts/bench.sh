@@ -45,7 +45,7 @@ ROOT=$PWD
 
 RUNS=${BENCH_RUNS:-5}
 WRK_DURATION=${BENCH_WRK_DURATION:-5s}
-ONLY=${BENCH_ONLY:-micro http ttfs switch ttff ladder memory edge load}
+ONLY=${BENCH_ONLY:-micro http ttfs switch ttff subs ladder memory edge load}
 OUT=${BENCH_OUT:-BENCHMARKS.md}
 RES=$ROOT/target/bench-results
 TMP=$ROOT/target/bench-tmp
@@ -352,6 +352,18 @@ if want ttff; then
   else
     echo "scripts/bench.sh: Chromium, node or the npm assets could not be installed; see $RES/logs/ttff-setup.log" >&2
   fi
+fi
+
+# ---- 3d. start-up with ten subtitle tracks ----------------------------------------------------------
+if want subs; then
+  phase subs
+  start_streamd subs
+  # Twice the runs: a run is short, and the two medians are compared with each other.
+  "$E2E" subs --base "$BASE" --secret "$SECRET" --pid "$STREAMD_PID" --runs "$((RUNS * 2))" \
+    --plain "$MEDIA/h264_aac_1080p_30s.mkv" --subs "$MEDIA/h264_aac_1080p_30s_10subs.mkv" \
+    --out "$RES/subs.json" \
+    || echo "scripts/bench.sh: the subs phase failed (see above); the report says so" >&2
+  stop_streamd
 fi
 
 # ---- 4. ladder throughput and per-segment cost -------------------------------------------------------

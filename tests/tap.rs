@@ -7,12 +7,24 @@
 //! SigV4 signs the `Host` header, so the tap forwards the client's own `Host` (the tap's address)
 //! with the request; the emulators verify the signature against exactly what was signed.
 //!
+//! **Asynchronous invocations as AWS makes them.** `cargo lambda watch` ignores
+//! `X-Amz-Invocation-Type: Event`: it runs the function to its end and only then answers (AWS
+//! queues the event and answers `202` at once). A function that invokes another asynchronously
+//! (the `hls` function dispatching a `transcode` job) would then wait for that job inside its own
+//! invocation, a nesting that never happens in AWS. The tap answers such an invocation itself,
+//! `202` with an empty body at once, and hands it to the emulator in the background, as Lambda's
+//! internal queue does; an invocation the emulator refuses or fails is counted (never reset:
+//! [`Tap::async_failures`]) and logged to stderr (AWS would retry it twice and then drop it, or send it
+//! to an on-failure destination; the tests count and never retry).
+//! <https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html>
+//!
 //! The tap can also play the emulator going away (tests/tests/faults.rs): [`Tap::go_down`] closes
 //! its listener and the connections clients keep open to it, so a client meets what it meets
 //! when the emulator's process is stopped (connections refused and reset), without stopping the
 //! emulator other tests share; [`Tap::come_back`] listens again on the same port.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -29,6 +41,7 @@ pub struct Tap {
     addr: std::net::SocketAddr,
     app: axum::Router,
     counts: Arc<Mutex<Counts>>,
+    async_failures: Arc<AtomicU64>,
     /// The serving task while the tap listens (`None` while it is down).
     running: Option<Running>,
 }
@@ -57,6 +70,8 @@ struct Upstream {
     base: String,
     client: reqwest::Client,
     counts: Arc<Mutex<Counts>>,
+    /// Asynchronous invocations the emulator refused or failed (see the module doc).
+    async_failures: Arc<AtomicU64>,
 }
 
 impl Tap {
@@ -66,6 +81,7 @@ impl Tap {
         let addr = listener.local_addr()?;
         let url = format!("http://{addr}");
         let counts: Arc<Mutex<Counts>> = Arc::default();
+        let async_failures: Arc<AtomicU64> = Arc::default();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -74,6 +90,7 @@ impl Tap {
             base: upstream.trim_end_matches('/').to_string(),
             client,
             counts: counts.clone(),
+            async_failures: async_failures.clone(),
         };
         let app = axum::Router::new().fallback(forward).with_state(state);
         let running = serve(listener, app.clone());
@@ -82,6 +99,7 @@ impl Tap {
             addr,
             app,
             counts,
+            async_failures,
             running: Some(running),
         })
     }
@@ -108,6 +126,12 @@ impl Tap {
     /// The counts so far.
     pub fn counts(&self) -> Counts {
         self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Asynchronous invocations (`X-Amz-Invocation-Type: Event`) that the emulator refused or
+    /// that failed since the tap started (not cleared by [`Tap::reset`]).
+    pub fn async_failures(&self) -> u64 {
+        self.async_failures.load(Ordering::Relaxed)
     }
 
     /// Starts counting again from zero.
@@ -174,6 +198,11 @@ async fn forward(State(up): State<Upstream>, req: Request) -> Response {
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok());
     let k = kind(parts.method.as_str(), parts.uri.path(), target);
+    let event = k == "lambda:Invoke"
+        && parts
+            .headers
+            .get("x-amz-invocation-type")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"Event"));
     if let Ok(mut c) = up.counts.lock() {
         *c.entry(k).or_default() += 1;
     }
@@ -188,6 +217,22 @@ async fn forward(State(up): State<Upstream>, req: Request) -> Response {
         if name != header::CONTENT_LENGTH && name != header::CONNECTION {
             rb = rb.header(name, value);
         }
+    }
+    if event {
+        // Queued, as Lambda queues an event: accepted now, run in the background.
+        let (failures, what) = (up.async_failures.clone(), path_q.clone());
+        tokio::spawn(async move {
+            let failed = match rb.body(body).send().await {
+                Ok(r) if r.status().is_success() => return,
+                Ok(r) => format!("{}", r.status()),
+                Err(e) => e.to_string(),
+            };
+            eprintln!("tap: asynchronous invocation {what} failed: {failed}");
+            failures.fetch_add(1, Ordering::Relaxed);
+        });
+        let mut accepted = Response::new(Body::empty());
+        *accepted.status_mut() = StatusCode::ACCEPTED;
+        return accepted;
     }
     let r = match rb.body(body).send().await {
         Ok(r) => r,

@@ -236,6 +236,7 @@ async fn transcode_job_event_is_current() {
         also: vec![],
         ahead: false,
         requester: None,
+        in_stride: false,
     };
     let text = serde_json::to_string_pretty(&job)
         .unwrap()

@@ -35,6 +35,8 @@
 //!   [--seconds 60] --out J`: a minute of mixed traffic at saturation (decisions, playlists,
 //!   edge segments, progress, a few uploads); statuses by class, latencies, streamd's RSS and
 //!   open descriptors over time (`e2e/load.rs`).
+//! - `subs --base URL --secret S --pid N --plain F --subs F --runs N --out J`: start-up of a
+//!   session of F with ten subtitle tracks against the same file without (`e2e/subs.rs`).
 //! - `report --dir D --out BENCHMARKS.md`: `stream_bench::report` (the library of this crate).
 //!
 //! The streamd pid is used to wait until its workers are idle (no child processes) between
@@ -61,6 +63,8 @@ use tokio::io::AsyncReadExt;
 // In a subdirectory so that cargo does not take it for a bench target of its own.
 #[path = "e2e/load.rs"]
 mod load;
+#[path = "e2e/subs.rs"]
+mod subs;
 
 /// The client of the `transcode` cases (SPEC §8: H.264 8-bit stereo AAC in MP4).
 pub const TRANSCODE_QUERY: &str =
@@ -1332,7 +1336,7 @@ fn main() {
     let Some(cmd) = args.first().cloned() else {
         eprintln!(
             "e2e: the end-to-end driver of scripts/bench.sh (subcommands: token, session, ttfs, switch, \
-             throughput, segcost, memory, load, report); see the doc comment of \
+             throughput, segcost, memory, load, subs, report); see the doc comment of \
              tools/bench/benches/e2e.rs"
         );
         return;
@@ -1365,6 +1369,7 @@ fn main() {
             "segcost" => cmd_segcost(&o).await,
             "memory" => cmd_memory(&o).await,
             "load" => load::cmd_load(&o).await,
+            "subs" => subs::cmd_subs(&o).await,
             "report" => stream_bench::report::run(Path::new(o.get("dir")), Path::new(o.get("out"))),
             other => Err(format!("unknown subcommand `{other}`").into()),
         }

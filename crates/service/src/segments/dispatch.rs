@@ -8,8 +8,12 @@
 //!   read-ahead, queued or running;
 //! - read-ahead runs its ffmpeg at `READ_AHEAD_NICE` (so a waited-for run sharing the cores
 //!   gets nearly all of them) and starts (paused at its start, never interrupted) only when no
-//!   waited-for **video** job is queued or running, and on a free core: fewer waited-for jobs
-//!   plus read-ahead running than `workers`. The continuous audio pass a session keeps running
+//!   waited-for video job of a **start or a seek** is queued or running, and on a free core:
+//!   fewer waited-for jobs plus read-ahead running than `workers`. A video segment waited for
+//!   **in stride** (`Priority::InStride`: its previous segment is made, so its client played on
+//!   into it, or read-ahead queued for it was promoted) does not stop read-ahead: that is a
+//!   player that caught up with read-ahead, or several players of a ladder, and leaving the
+//!   second core idle under them is what cost the ladder's throughput. The continuous audio pass a session keeps running
 //!   is waited-for work too, but long and light: it takes a core, it does not stop read-ahead.
 //!   (Measured, BENCHMARKS.md: pausing behind any waited-for job, the audio pass included, left
 //!   a core idle under players and the ladder fell to 0.82 of one ffmpeg; letting read-ahead
@@ -70,6 +74,9 @@ pub trait Dispatcher: Send + Sync {
 pub enum Priority {
     /// A segment, init or rendition a request is waiting for.
     Waited,
+    /// A video segment a request is waiting for, right after the one its client played (in
+    /// stride: not a start or a seek). Waited-for work that read-ahead may run beside.
+    InStride,
     /// Read-ahead.
     ReadAhead,
 }
@@ -86,8 +93,14 @@ struct Queues {
     per_user: HashMap<String, usize>,
     /// Read-ahead jobs started and not ended.
     ahead_running: usize,
-    /// Waited-for video jobs started and not ended.
-    video_running: usize,
+    /// Waited-for video jobs that a client starts or seeks on (not in stride), started and not
+    /// ended: read-ahead does not start beside them.
+    starts_running: usize,
+}
+
+/// A waited-for video job that a start or a seek waits for (see [`Priority::InStride`]).
+fn is_start(job: &Job) -> bool {
+    !job.in_stride && !is_audio(&job.set, &job.rendition)
 }
 
 /// The user a job counts against, if it is counted (a video job some user asked for).
@@ -194,10 +207,9 @@ impl Lanes {
             freed.as_mut().enable();
             {
                 let mut q = self.queues();
-                let video_waits =
-                    q.video_running > 0 || q.waited.iter().any(|j| !is_audio(&j.set, &j.rendition));
+                let start_waits = q.starts_running > 0 || q.waited.iter().any(is_start);
                 let busy = self.waited_active.load(Ordering::SeqCst) + q.ahead_running;
-                if !video_waits && busy < self.workers {
+                if !start_waits && busy < self.workers {
                     let job = q.ahead.pop_front()?;
                     q.ahead_running += 1;
                     return Some((job, AheadRunning(self.clone())));
@@ -222,14 +234,14 @@ impl Lanes {
             lanes: Arc<Lanes>,
             run: JobFn,
             user: Option<String>,
-            video: bool,
+            start: bool,
         }
         impl Drop for Done {
             fn drop(&mut self) {
                 let next = {
                     let mut q = self.lanes.queues();
-                    if self.video {
-                        q.video_running -= 1;
+                    if self.start {
+                        q.starts_running -= 1;
                     }
                     match &self.user {
                         Some(user) => q.ended(user),
@@ -249,18 +261,15 @@ impl Lanes {
                 lanes: lanes.clone(),
                 run: run.clone(),
                 user: None,
-                video: false,
+                start: false,
             };
             if let Ok(_permit) = lanes.waited_permits.acquire().await {
                 let next = {
                     let mut q = lanes.queues();
                     let next = q.waited.pop_front();
-                    if next
-                        .as_ref()
-                        .is_some_and(|j| !is_audio(&j.set, &j.rendition))
-                    {
-                        q.video_running += 1;
-                        done.video = true;
+                    if next.as_ref().is_some_and(is_start) {
+                        q.starts_running += 1;
+                        done.start = true;
                     }
                     next
                 };
@@ -347,7 +356,9 @@ impl Dispatcher for InProcess {
         // disconnects does not cancel the encode (its retry will want it). It carries the
         // request's span into the logs.
         match priority {
-            Priority::Waited => {
+            Priority::Waited | Priority::InStride => {
+                let mut job = job;
+                job.in_stride = priority == Priority::InStride;
                 let (stale, admitted) = {
                     let mut q = lanes.queues();
                     let stale = q.take_switched_away(&job);
@@ -390,7 +401,14 @@ impl Dispatcher for InProcess {
                 .iter()
                 .position(|j| j.claims().is_ok_and(|ids| ids.contains(id)));
             match at.and_then(|i| q.ahead.remove(i)) {
-                Some(job) => q.admit(job, self.lanes.per_user),
+                // Read-ahead ran ahead of this client: it is in stride.
+                Some(job) => q.admit(
+                    Job {
+                        in_stride: true,
+                        ..job
+                    },
+                    self.lanes.per_user,
+                ),
                 None => false,
             }
         };
@@ -467,6 +485,7 @@ mod tests {
             also: vec![],
             ahead: false,
             requester: None,
+            in_stride: false,
         }
     }
 
@@ -693,6 +712,48 @@ mod tests {
             "a waited-for video segment runs without read-ahead beside it"
         );
         // video-1 ends: read-ahead goes on.
+        gate.add_permits(1);
+        until(&log, 4).await;
+        gate.add_permits(1);
+        assert_eq!(log.lock().unwrap()[3], "ahead-2");
+    }
+
+    /// Two workers. A waited-for video segment in stride (its client played the one before:
+    /// the ladder, or a player that caught up with read-ahead) does not stop read-ahead from
+    /// taking the free core; a start's does (the rule above).
+    #[tokio::test]
+    async fn read_ahead_runs_beside_a_segment_waited_for_in_stride() {
+        let (pool, log, gate) = pool(2);
+        pool.dispatch(users_job("stride-1", "a", false), Priority::InStride)
+            .await
+            .unwrap();
+        until(&log, 1).await;
+        for name in ["ahead-1", "ahead-2"] {
+            pool.dispatch(job(name, 0), Priority::ReadAhead)
+                .await
+                .unwrap();
+        }
+        let beside = tokio::time::timeout(std::time::Duration::from_secs(30), until(&log, 2));
+        assert!(
+            beside.await.is_ok(),
+            "read-ahead never ran beside an in-stride segment"
+        );
+        assert_eq!(log.lock().unwrap()[1], "ahead-1");
+        // Both cores busy now; a start arrives (waited-for lane: it runs at once), and when
+        // the in-stride job and ahead-1 end, ahead-2 still waits for the start to end.
+        pool.dispatch(users_job("start-1", "b", false), Priority::Waited)
+            .await
+            .unwrap();
+        until(&log, 3).await;
+        gate.add_permits(2);
+        for _ in 0..200 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["stride-1", "ahead-1", "start-1"],
+            "a start runs without read-ahead beside it"
+        );
         gate.add_permits(1);
         until(&log, 4).await;
         gate.add_permits(1);

@@ -81,6 +81,7 @@ async fn claim_and_dispatch(
         also: vec![],
         ahead: priority == Priority::ReadAhead,
         requester: requester.map(str::to_string),
+        in_stride: false,
     };
     match (kind, also) {
         (JobKind::Init, Also::SegmentWithInit(i)) if !is_audio(set, rendition) => {
@@ -154,7 +155,8 @@ pub async fn deliver(
         let standing = match Standing::of(rec.as_ref(), claims::now()) {
             Standing::Free => {
                 let also = init_from.map_or(Also::Nothing, Also::SegmentWithInit);
-                let rec = claim_and_dispatch(state, ask, &id, also, Priority::Waited).await?;
+                let priority = waited_priority(state, ask).await;
+                let rec = claim_and_dispatch(state, ask, &id, also, priority).await?;
                 Standing::of(Some(&rec), claims::now())
             }
             other => other,
@@ -193,6 +195,32 @@ pub async fn deliver(
             _ = &mut notified => {}
             _ = tokio::time::sleep(state.config.segment_poll) => {}
         }
+    }
+}
+
+/// [`Priority::InStride`] for a video segment whose previous segment is made (its client played
+/// it, or read-ahead passed it: not a start or a seek), else [`Priority::Waited`]. Only the
+/// in-process pool orders work, so only it pays the extra read.
+async fn waited_priority(state: &AppState, ask: Ask<'_>) -> Priority {
+    let JobKind::Segment(i) = ask.kind else {
+        return Priority::Waited;
+    };
+    if i == 0 || !state.dispatcher.in_process() || is_audio(ask.set, ask.rendition) {
+        return Priority::Waited;
+    }
+    let Some(before) = ask.set.segment(ask.rendition, Piece::Media(i - 1)) else {
+        return Priority::Waited;
+    };
+    match state.meta.get_segment(&before.record_id()).await {
+        Ok(rec)
+            if matches!(
+                Standing::of(rec.as_ref(), claims::now()),
+                Standing::Ready(_)
+            ) =>
+        {
+            Priority::InStride
+        }
+        _ => Priority::Waited,
     }
 }
 

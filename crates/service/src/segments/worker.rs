@@ -77,6 +77,11 @@ pub struct Job {
     /// a function, where every invocation has its own CPU). `None`: no user's (tests, tools).
     #[serde(skip)]
     pub requester: Option<String>,
+    /// A waited-for video segment whose client played the one before (it caught up with
+    /// read-ahead, or read-ahead was promoted for it): not a start or a seek, so the in-process
+    /// pool lets read-ahead take a free core beside it (`dispatch`). Not sent to a function.
+    #[serde(skip)]
+    pub in_stride: bool,
 }
 
 impl Job {

@@ -4,11 +4,11 @@
 //!
 //! One module per section of BENCHMARKS.md, in the order of the file: `summary` (the title and
 //! the targets table at the top, filled last), `machine` (machine, load, how to run),
-//! `micro` (1), `http` (2, with `perf`), `ttfs` (3), `ladder` (4, with the per-segment
-//! cost), `memory` (5), `cloud` (6), `edge` (7), `load` (8), `analysis` (caveats, the misses
-//! and why); the number
-//! formatters are in `format`. A section reads the results through `Run` and `Results` and
-//! writes to a `Doc`, adding its verdicts and misses.
+//! `micro` (1), `http` (2, with `perf`), `ttfs` (3), `switch` (3b), `ttff` (3c), `subs` (3d),
+//! `ladder` (4, with the per-segment cost), `memory` (5), `cloud` (6), `edge` (7), `load` (8),
+//! `analysis` (caveats, the misses and why); the number formatters are in `format`. A section
+//! reads the results through `Run` and `Results` and writes to a `Doc`, adding its verdicts and
+//! misses.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -28,6 +28,7 @@ mod machine;
 mod memory;
 mod micro;
 mod perf;
+mod subs;
 mod summary;
 mod switch;
 mod ttff;
@@ -82,6 +83,7 @@ fn has_other_results(dir: &Path) -> bool {
         "wrk",
         "ttfs.json",
         "switch.json",
+        "subs.json",
         "ttff.json",
         "throughput.json",
         "segcost.json",
@@ -149,6 +151,7 @@ pub fn render(dir: &Path, root: &str) -> String {
     ttfs::section(&mut doc, &run, res.ttfs.as_ref());
     switch::section(&mut doc, &run, res.switch.as_ref());
     ttff::section(&mut doc, &run, res.ttff.as_ref());
+    subs::section(&mut doc, res.subs.as_ref());
     let ladder = ladder::section(&mut doc, &run, &res);
     memory::section(&mut doc, &run, &res.mem);
     cloud::section(&mut doc.w, &run, &ladder.cost_rows);
@@ -180,6 +183,8 @@ struct Results {
     ttfs: Option<Value>,
     /// The switch, seek and init-after-segment scenarios (`switch` phase).
     switch: Option<Value>,
+    /// Start-up with ten subtitle tracks and without (`subs` phase).
+    subs: Option<Value>,
     /// Time to first frame in Chromium (`ttff` phase).
     ttff: Option<Value>,
     /// The ladder at the defaults.
@@ -201,6 +206,7 @@ impl Results {
             http: http::load(run),
             ttfs: read_json(&run.dir.join("ttfs.json")),
             switch: read_json(&run.dir.join("switch.json")),
+            subs: read_json(&run.dir.join("subs.json")),
             ttff: read_json(&run.dir.join("ttff.json")),
             thr: read_json(&run.dir.join("throughput.json")),
             thr_all: read_json(&run.dir.join("throughput-all-rungs.json")),
