@@ -185,7 +185,9 @@ async fn check_frames(api: &Api, master_url: &str, burned: bool, dir: &Path, nam
     let mut shown = 0;
     for i in order {
         let (url, start) = &segs[i];
-        let bytes = fetch_segment(url).await.unwrap();
+        let bytes = fetch_segment(url)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e:?}"));
         let (w, h, frames) = decode(&init, &bytes, dir, &format!("{name}-{i}"));
         for (k, frame) in frames.iter().enumerate() {
             let t = start + k as f64 / FPS;
