@@ -373,6 +373,79 @@ async fn ladder_command_is_pinned() {
     assert_eq!(ladder.unwrap(), pinned(&expected));
 }
 
+/// Burn-in (`subtitle_mode=burn`): the subtitle stream is read as a second input from
+/// `BURN_LOOKBACK` before the segment, without the accurate seek's trim, shifted back onto the
+/// video's clock and bounded by the run; it is drawn over each rung after its scaling. From the
+/// start of the file there is nothing to look back to.
+#[tokio::test]
+async fn burn_in_commands_are_pinned() {
+    let (probe, remux, _) = stream_core::fixtures::remux_fixture();
+    let decision = Decision {
+        method: Method::Transcode,
+        subtitle_burn: Some(3),
+        ..remux
+    };
+    let set = ladder::build(
+        "m",
+        &probe,
+        &decision,
+        &ClientLimits::default(),
+        &LadderConfig::default(),
+    )
+    .unwrap();
+    let plan = set.plan.plan(&probe).unwrap();
+    let overlay = |k: usize, w: u32, h: u32| {
+        format!(
+            "[s{k}]scale={w}:{h},setsar=1,format=yuv420p[p{k}];[t{k}]scale={w}:{h}[u{k}];\
+             [p{k}][u{k}]overlay=eof_action=repeat,format=yuv420p[v{k}]"
+        )
+    };
+    let v720 = video_segment_command(&input(FILM, &probe, &set, "v720", &plan), 9).await;
+    let graph = format!(
+        "[0:0]split=1[s0];[1:3]split=1[t0];{}",
+        overlay(0, 1280, 720)
+    );
+    let expected = [
+        GLOBAL,
+        "-ss 28 -i /media/film.mkv -xerror",
+        "-noaccurate_seek -itsoffset -10 -t 15 -ss 18 -i /media/film.mkv",
+        "-filter_complex",
+        &graph,
+        "-map [v0] -an -sn -dn -t 4",
+        X264,
+        "-level 3.1 -pix_fmt yuv420p -b:v 2800000 -maxrate 2996000 -bufsize 4200000 -r 24",
+        ONE_KEYFRAME,
+        BASE,
+        "38",
+        VIDEO_MUXER,
+        "pipe:1",
+    ];
+    assert_eq!(v720.unwrap(), pinned(&expected));
+    let first = video_segment_command(&input(FILM, &probe, &set, "v720", &plan), 0).await;
+    let first = first.unwrap().join(" ");
+    assert!(
+        first.contains("-ss 0 -i /media/film.mkv -xerror -noaccurate_seek -t 2 -i /media/film.mkv"),
+        "{first}"
+    );
+    // The ladder run: one decode and one subtitle read, split into every rung.
+    let ids: Vec<&str> = set.video.iter().map(|v| v.id.as_str()).collect();
+    let outputs: Vec<String> = ids.iter().map(|id| format!("/tmp/l/{id}.mp4")).collect();
+    let inp = input(FILM, &probe, &set, ids[0], &plan);
+    let ladder = video_ladder_command(&inp, 9, &ids, &outputs).await.unwrap();
+    let graph = format!(
+        "[0:0]split=3[s0][s1][s2];[1:3]split=3[t0][t1][t2];{};{};{}",
+        overlay(0, 1280, 720),
+        overlay(1, 854, 480),
+        overlay(2, 640, 360)
+    );
+    let at = ladder.iter().position(|a| a == "-filter_complex").unwrap();
+    assert_eq!(ladder[at + 1], graph);
+    assert_eq!(
+        ladder[..at].join(" "),
+        format!("{GLOBAL} -ss 28 -i /media/film.mkv -xerror -noaccurate_seek -itsoffset -10 -t 15 -ss 18 -i /media/film.mkv")
+    );
+}
+
 /// The fixture film's 720p rung with its source made HDR: `range` with `transfer`, and a
 /// Dolby Vision record when `dv` is given.
 fn hdr_film(
