@@ -80,6 +80,9 @@ pub enum Piece {
     Init,
     Media(u32),
     Download,
+    /// Trick-play sheet `i` of a media (`crate::trickplay`): a JPEG of thumbnails, claimed,
+    /// published and served like any piece.
+    Sheet(u32),
 }
 
 /// One piece of one rendition: everything that names it.
@@ -119,6 +122,7 @@ impl SegmentId {
             Piece::Init => INIT_NAME.to_string(),
             Piece::Media(i) => segment_file_name(i, self.format),
             Piece::Download => DOWNLOAD_NAME.to_string(),
+            Piece::Sheet(i) => crate::trickplay::sheet_file_name(i),
         }
     }
 
@@ -142,14 +146,19 @@ impl SegmentId {
 pub fn content_type(format: SegmentFormat, piece: Piece) -> &'static str {
     match (format, piece) {
         (_, Piece::Download) => "video/mp4",
+        (_, Piece::Sheet(_)) => crate::trickplay::SHEET_CONTENT_TYPE,
         (SegmentFormat::Ts, _) => "video/mp2t",
         (SegmentFormat::Fmp4, Piece::Init) => "video/mp4",
         (SegmentFormat::Fmp4, Piece::Media(_)) => "video/iso.segment",
     }
 }
 
-/// The content type of a file name [`parse_segment_name`] accepts (`None` otherwise).
+/// The content type of a file name [`parse_segment_name`] (or a sheet's name) accepts (`None`
+/// otherwise).
 pub fn content_type_of(file: &str) -> Option<&'static str> {
+    if crate::trickplay::parse_sheet_name(file).is_some() {
+        return Some(crate::trickplay::SHEET_CONTENT_TYPE);
+    }
     Some(match parse_segment_name(file)? {
         SegmentName::Init => content_type(SegmentFormat::Fmp4, Piece::Init),
         SegmentName::Media { index, format } => content_type(format, Piece::Media(index)),
