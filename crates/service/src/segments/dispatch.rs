@@ -51,7 +51,7 @@ use stream_core::error::Result;
 
 use stream_core::segment::SegmentId;
 
-use super::worker::{self, is_audio, Job, WorkerContext};
+use super::worker::{self, is_audio, Job, SheetJob, Task, WorkerContext};
 
 #[async_trait]
 pub trait Dispatcher: Send + Sync {
@@ -67,6 +67,9 @@ pub trait Dispatcher: Send + Sync {
     /// A client now waits for `id`, which a job dispatched as read-ahead holds: if that job has
     /// not started, it becomes waited-for work. (Nothing to do where every job has its own CPU.)
     async fn promote(&self, _id: &SegmentId) {}
+    /// Starts a claimed trick-play sheet without waiting for it: waited-for work (a viewer
+    /// hovering the seek bar waits for it), see [`InProcess`]'s `dispatch_sheet`.
+    async fn dispatch_sheet(&self, job: SheetJob) -> Result<()>;
 }
 
 /// Whether a client is blocked on a job, or it is made ahead of the players.
@@ -167,6 +170,7 @@ impl Queues {
 }
 
 type JobFn = Arc<dyn Fn(Job) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+type SheetFn = Arc<dyn Fn(SheetJob) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// Runs jobs as tokio tasks in two lanes (see the module doc): waited-for work at once,
 /// read-ahead niced and only on a core that no other job holds.
@@ -175,6 +179,8 @@ pub struct InProcess {
     started: AtomicU64,
     run: JobFn,
     cancel: JobFn,
+    /// Makes a trick-play sheet (`None` in the lanes' own tests).
+    sheet: Option<SheetFn>,
 }
 
 struct Lanes {
@@ -298,7 +304,17 @@ impl InProcess {
     /// `per_user` at a time.
     pub fn new(workers: usize, per_user: usize, ctx: WorkerContext) -> Self {
         let run_ctx = ctx.clone();
-        Self::with_runner(
+        let sheet_ctx = ctx.clone();
+        let sheet: SheetFn = Arc::new(move |job: SheetJob| {
+            let ctx = sheet_ctx.clone();
+            let run = async move {
+                if let Err(e) = worker::run_sheet(&ctx, &job).await {
+                    tracing::error!(error = %e, sheet = job.sheet, "sheet job could not run");
+                }
+            };
+            Box::pin(run) as Pin<Box<dyn Future<Output = ()> + Send>>
+        });
+        let pool = Self::with_runner(
             workers,
             per_user,
             move |job: Job| {
@@ -319,7 +335,11 @@ impl InProcess {
                 };
                 Box::pin(cancel) as Pin<Box<dyn Future<Output = ()> + Send>>
             },
-        )
+        );
+        InProcess {
+            sheet: Some(sheet),
+            ..pool
+        }
     }
 
     /// A pool that runs each job with `run` and gives up a cancelled one with `cancel` (the
@@ -342,6 +362,7 @@ impl InProcess {
             started: AtomicU64::new(0),
             run: Arc::new(run),
             cancel: Arc::new(cancel),
+            sheet: None,
         }
     }
 }
@@ -418,6 +439,36 @@ impl Dispatcher for InProcess {
             self.lanes.spawn_waited(self.run.clone());
         }
     }
+
+    /// A sheet is waited-for work on the waited-for lane's permits, counted as such (read-ahead
+    /// leaves it a core), but like the audio pass it is no start or seek: it does not stop
+    /// read-ahead, and it is not counted against its user (one short run per sheet of a media,
+    /// shared by every viewer through its claim).
+    async fn dispatch_sheet(&self, job: SheetJob) -> Result<()> {
+        let Some(run) = self.sheet.clone() else {
+            return Err(stream_core::error::Error::Internal(
+                "this pool makes no sheets".into(),
+            ));
+        };
+        self.started.fetch_add(1, Ordering::Relaxed);
+        let lanes = self.lanes.clone();
+        lanes.waited_active.fetch_add(1, Ordering::SeqCst);
+        /// Uncounts the sheet when it ends, even by a panic.
+        struct Done(Arc<Lanes>);
+        impl Drop for Done {
+            fn drop(&mut self) {
+                self.0.waited_done();
+            }
+        }
+        let task = async move {
+            let _done = Done(lanes.clone());
+            if let Ok(_permit) = lanes.waited_permits.acquire().await {
+                run(job).await;
+            }
+        };
+        tokio::spawn(tracing::Instrument::in_current_span(task));
+        Ok(())
+    }
 }
 
 /// Invokes the `transcode` function with `InvocationType=Event` (returns at once in AWS).
@@ -445,8 +496,25 @@ impl Dispatcher for LambdaInvoke {
     // Every invocation has its own CPU: there is no queue to order, the priority is not sent.
     async fn dispatch(&self, job: Job, _priority: Priority) -> Result<()> {
         self.started.fetch_add(1, Ordering::Relaxed);
+        self.invoke(&Task::Rendition(job)).await
+    }
+
+    fn started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    async fn dispatch_sheet(&self, job: SheetJob) -> Result<()> {
+        self.started.fetch_add(1, Ordering::Relaxed);
+        self.invoke(&Task::Sheet(job)).await
+    }
+}
+
+#[cfg(feature = "aws")]
+impl LambdaInvoke {
+    /// Invokes the function with `task` as its event, asynchronously.
+    async fn invoke(&self, task: &Task) -> Result<()> {
         use stream_core::error::Error;
-        let payload = serde_json::to_vec(&job).map_err(Error::internal)?;
+        let payload = serde_json::to_vec(task).map_err(Error::internal)?;
         self.client
             .invoke()
             .function_name(&self.function)
@@ -462,10 +530,6 @@ impl Dispatcher for LambdaInvoke {
                 ))
             })?;
         Ok(())
-    }
-
-    fn started(&self) -> u64 {
-        self.started.load(Ordering::Relaxed)
     }
 }
 
