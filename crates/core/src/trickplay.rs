@@ -37,13 +37,12 @@ use sha2::{Digest, Sha256};
 
 use crate::model::Probe;
 use crate::playback::decision::SegmentFormat;
-use crate::segment::{Piece, SegmentId, INDEX_DIGITS};
+pub use crate::segment::{parse_sheet_name, sheet_file_name, SHEET_CONTENT_TYPE};
+use crate::segment::{Piece, SegmentId};
 
 /// The rendition id the image playlist is listed under in a session's paths
 /// (`/hls/{sid}/images/playlist.m3u8`); no rendition of a set is called so.
 pub const IMAGES_RENDITION: &str = "images";
-/// The content type of a sheet.
-pub const SHEET_CONTENT_TYPE: &str = "image/jpeg";
 
 /// What shapes every sheet of a media (the service's configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -321,21 +320,6 @@ pub fn keyframes_suffice(plan: &TrickplayPlan, keyframes: &[f64], s: u32) -> boo
             let at = keyframes.partition_point(|k| *k <= t + 1e-6);
             at > 0 && t - keyframes[at - 1] <= interval
         })
-}
-
-/// The file name of sheet `s`: `sheet_00003.jpg`.
-pub fn sheet_file_name(s: u32) -> String {
-    format!("sheet_{s:0INDEX_DIGITS$}.jpg")
-}
-
-/// Parses exactly what [`sheet_file_name`] writes (no other spelling of the same index).
-pub fn parse_sheet_name(name: &str) -> Option<u32> {
-    let stem = name.strip_prefix("sheet_")?.strip_suffix(".jpg")?;
-    if stem.len() < INDEX_DIGITS || !stem.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let s: u32 = stem.parse().ok()?;
-    (sheet_file_name(s) == name).then_some(s)
 }
 
 /// `hh:mm:ss.mmm`.

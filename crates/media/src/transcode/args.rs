@@ -200,7 +200,7 @@ pub fn video_filter(src: Option<&VideoStream>, v: &VideoRendition, features: Fea
 }
 
 /// [`video_filter`] for any upright `width` × `height` (a rendition's size, or a trick-play
-/// tile's: `crate::trickplay`): the same deinterlacing, tone mapping and square pixels.
+/// tile's): the same deinterlacing, tone mapping and square pixels.
 pub fn picture_filter(
     src: Option<&VideoStream>,
     width: u32,
