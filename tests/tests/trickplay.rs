@@ -188,6 +188,7 @@ async fn previews_show_the_frame_of_their_time(api: Api) {
         let right = mad(&tile, &frame_pixels(&source, thumb));
         let later = (thumb + INTERVAL).min(DURATION - 0.2);
         let wrong = mad(&tile, &frame_pixels(&source, later));
+        eprintln!("{}: time {t}: tile vs {thumb} s: {right:.2}, vs {later} s: {wrong:.2}", api.name());
         assert!(right < 8.0, "time {t}: the tile is not the frame at {thumb} s ({right:.1})");
         assert!(
             wrong > 2.0 * right && wrong > 8.0,
