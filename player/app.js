@@ -810,7 +810,7 @@ function showPreview(t, x) {
     width: `${cue.w}px`,
     height: `${cue.h}px`,
     backgroundImage: `url("${cue.url}")`,
-    backgroundPosition: `-${cue.x}px -${cue.y}px`,
+    backgroundPosition: `${-cue.x}px ${-cue.y}px`,
   });
   box.dataset.time = String(t);
   box.dataset.sheet = cue.url;
