@@ -73,13 +73,15 @@ pub fn sheet_uris(
 
 /// The WebVTT storyboard of `media_id`, for the holder of a storyboard `token`.
 pub async fn storyboard(state: &AppState, media_id: &str, token: Option<&str>) -> Result<String> {
-    if !stream_core::ids::is_valid_id(media_id) {
-        return Err(Error::NotFound("media"));
-    }
+    // The token first: without a valid one nothing is said about the media (not even whether
+    // its id is well formed).
     let token = token.unwrap_or_default();
     tokens(state)
         .verify(Some(token), media_id, "", Utc::now().timestamp())
         .map_err(token_error)?;
+    if !stream_core::ids::is_valid_id(media_id) {
+        return Err(Error::NotFound("media"));
+    }
     let expires = SessionTokens::expiry_of(token).unwrap_or_default();
     let media = state
         .meta
