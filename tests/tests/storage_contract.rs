@@ -302,8 +302,9 @@ async fn rendition_contract(store: &dyn MetaStore) {
     assert_eq!(store.get_rendition(&other).await.unwrap(), None);
     // A trick-play plan likewise, beside (never instead of) a rendition record.
     let (probe, _, _) = stream_core::fixtures::remux_fixture();
-    let plan = stream_core::trickplay::TrickplayPlan::new(&set.media_id, &probe, Default::default())
-        .unwrap();
+    let plan =
+        stream_core::trickplay::TrickplayPlan::new(&set.media_id, &probe, Default::default())
+            .unwrap();
     let tkey = plan.content_key();
     assert_eq!(store.get_trickplay(&tkey).await.unwrap(), None);
     store.put_trickplay(&tkey, &plan).await.unwrap();

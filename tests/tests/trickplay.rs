@@ -107,7 +107,12 @@ fn frame_pixels(source: &Path, t: f64) -> Vec<u8> {
     run(std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-ss", &format!("{t:.3}"), "-i"])
         .arg(source)
-        .args(["-frames:v", "1", "-vf", &format!("scale={}:{}", TILE.0, TILE.1)])
+        .args([
+            "-frames:v",
+            "1",
+            "-vf",
+            &format!("scale={}:{}", TILE.0, TILE.1),
+        ])
         .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]))
 }
 
@@ -120,7 +125,8 @@ fn mad(a: &[u8], b: &[u8]) -> f64 {
 
 fn path_of(url: &str) -> String {
     let u = url.split('?').next().unwrap_or(url);
-    u.find("/renditions/").map_or(u.to_string(), |i| u[i..].to_string())
+    u.find("/renditions/")
+        .map_or(u.to_string(), |i| u[i..].to_string())
 }
 
 async fn stream_json(api: &Api, t: &str, id: &str, query: &str) -> serde_json::Value {
@@ -161,7 +167,10 @@ async fn previews_show_the_frame_of_their_time(api: Api) {
     for w in cues.windows(2) {
         assert!((w[1].start - w[0].end).abs() < 1e-9, "a gap: {w:?}");
     }
-    assert!((cues.last().unwrap().end - DURATION).abs() < 0.05, "{cues:?}");
+    assert!(
+        (cues.last().unwrap().end - DURATION).abs() < 0.05,
+        "{cues:?}"
+    );
 
     // The tile of a time shows the frame at its thumbnail's time (the last frame at or before
     // floor(t / interval) * interval; this source has a keyframe every second, so that frame is
@@ -179,7 +188,12 @@ async fn previews_show_the_frame_of_their_time(api: Api) {
         let file = dir.path().join(format!("sheet-{t}.jpg"));
         std::fs::write(&file, &sheet.body).unwrap();
         let probe = run(std::process::Command::new("ffprobe")
-            .args(["-v", "error", "-show_entries", "stream=codec_name,width,height"])
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name,width,height",
+            ])
             .args(["-of", "csv=p=0"])
             .arg(&file));
         assert_eq!(String::from_utf8_lossy(&probe).trim(), "mjpeg,480,270");
@@ -188,8 +202,14 @@ async fn previews_show_the_frame_of_their_time(api: Api) {
         let right = mad(&tile, &frame_pixels(&source, thumb));
         let later = (thumb + INTERVAL).min(DURATION - 0.2);
         let wrong = mad(&tile, &frame_pixels(&source, later));
-        eprintln!("{}: time {t}: tile vs {thumb} s: {right:.2}, vs {later} s: {wrong:.2}", api.name());
-        assert!(right < 8.0, "time {t}: the tile is not the frame at {thumb} s ({right:.1})");
+        eprintln!(
+            "{}: time {t}: tile vs {thumb} s: {right:.2}, vs {later} s: {wrong:.2}",
+            api.name()
+        );
+        assert!(
+            right < 8.0,
+            "time {t}: the tile is not the frame at {thumb} s ({right:.1})"
+        );
         assert!(
             wrong > 2.0 * right && wrong > 8.0,
             "time {t}: the frame at {later} s looks as close ({wrong:.1} vs {right:.1})"
@@ -221,7 +241,13 @@ async fn previews_show_the_frame_of_their_time(api: Api) {
 
     // HLS: the master announces the image playlist; its sheets are the storyboard's, and its
     // durations add up to the media's.
-    let hls = stream_json(&api, &bob, &id, "containers=webm&video_codecs=h264&audio_codecs=aac").await;
+    let hls = stream_json(
+        &api,
+        &bob,
+        &id,
+        "containers=webm&video_codecs=h264&audio_codecs=aac",
+    )
+    .await;
     assert_eq!(hls["method"], "remux", "{hls}");
     let master_url = api.absolute(hls["url"].as_str().unwrap());
     let master = api.call("GET", &master_url, None, &[], None).await.text();

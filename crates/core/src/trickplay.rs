@@ -269,11 +269,7 @@ impl TrickplayPlan {
     /// The HLS image playlist (Apple's image playlists): one `EXTINF` per sheet, its duration
     /// what its tiles cover, with `EXT-X-TILES` (tile size, grid, seconds per tile).
     pub fn image_playlist(&self, sheet_uri: impl Fn(u32) -> String) -> String {
-        let target = self
-            .params
-            .interval
-            .saturating_mul(self.per_sheet())
-            .max(1);
+        let target = self.params.interval.saturating_mul(self.per_sheet()).max(1);
         let mut out = format!(
             "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-IMAGES-ONLY\n"
         );
@@ -373,7 +369,10 @@ mod tests {
     fn sheets_cover_the_media_and_a_short_media_gets_a_small_grid() {
         // One hour at 10 s: 360 thumbnails, 10x10 sheets: 4 sheets, the last with 60 tiles.
         let p = plan(3600.0);
-        assert_eq!((p.thumbnails, p.columns, p.rows, p.sheets()), (360, 10, 10, 4));
+        assert_eq!(
+            (p.thumbnails, p.columns, p.rows, p.sheets()),
+            (360, 10, 10, 4)
+        );
         assert_eq!(p.thumbnails_of(3), 300..360);
         assert_eq!(p.sheet_span(0), (0.0, 1000.0));
         assert_eq!(p.sheet_span(3), (3000.0, 3600.0));

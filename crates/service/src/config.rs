@@ -304,9 +304,7 @@ fn trickplay(
 ) -> Result<stream_core::trickplay::TrickplayParams, ConfigError> {
     use stream_core::trickplay::TrickplayParams;
     let d = TrickplayParams::default();
-    let small = |var: &'static str, v: u64| {
-        u32::try_from(v).map_err(|_| err(var, "too large"))
-    };
+    let small = |var: &'static str, v: u64| u32::try_from(v).map_err(|_| err(var, "too large"));
     let (columns, rows) = match get("STREAM_TRICKPLAY_GRID") {
         None => (d.columns, d.rows),
         Some(raw) => TrickplayParams::parse_grid(&raw)

@@ -20,9 +20,9 @@ use crate::open_sessions::{OpenSession, PlaylistKind};
 use crate::segments::request::{deliver, Ask, Delivery};
 use crate::segments::worker::JobKind;
 use crate::state::AppState;
+use crate::subtitles;
 use crate::trickplay;
 use stream_core::trickplay::IMAGES_RENDITION;
-use crate::subtitles;
 
 /// A verified session, and the token it was opened with (every URI it emits carries it).
 pub struct HlsSession {

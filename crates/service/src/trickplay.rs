@@ -101,9 +101,9 @@ fn token_error(e: SessionTokenError) -> Error {
         SessionTokenError::Invalid => {
             Error::Forbidden("the storyboard token is not valid for this media".into())
         }
-        SessionTokenError::Missing => {
-            Error::Unauthenticated("a storyboard token is required (`token` query parameter)".into())
-        }
+        SessionTokenError::Missing => Error::Unauthenticated(
+            "a storyboard token is required (`token` query parameter)".into(),
+        ),
         SessionTokenError::Malformed | SessionTokenError::Expired => {
             Error::Unauthenticated("the storyboard token is malformed or expired".into())
         }

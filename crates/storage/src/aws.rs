@@ -22,9 +22,9 @@ use super::{
 };
 use stream_core::error::{Error, Result};
 use stream_core::hls::record::RenditionRecord;
-use stream_core::trickplay::TrickplayPlan;
 use stream_core::model::{Claim, Media, Progress, SegmentRecord, SegmentState};
 use stream_core::session::Session;
+use stream_core::trickplay::TrickplayPlan;
 
 /// Loads the shared SDK configuration: region, credentials and endpoints from the environment,
 /// with short timeouts so an unreachable service fails fast with `storage_unavailable`.

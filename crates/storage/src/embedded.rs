@@ -26,9 +26,9 @@ use super::{
 };
 use stream_core::error::{Error, Result};
 use stream_core::hls::record::RenditionRecord;
-use stream_core::trickplay::TrickplayPlan;
 use stream_core::model::{Claim, Media, Progress, SegmentRecord, SegmentState};
 use stream_core::session::Session;
+use stream_core::trickplay::TrickplayPlan;
 
 pub struct FsObjectStore {
     root: PathBuf,

@@ -24,9 +24,9 @@ use bytes::Bytes;
 
 use stream_core::error::Result;
 use stream_core::hls::record::RenditionRecord;
-use stream_core::trickplay::TrickplayPlan;
 use stream_core::model::{Claim, Media, Progress, SegmentRecord};
 use stream_core::session::Session;
+use stream_core::trickplay::TrickplayPlan;
 
 /// What a store knows of an object without reading it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -132,7 +132,12 @@ pub async fn serve(
 /// A trick-play sheet that is not in the store: made from the plan stored under the content
 /// key (`trickplay::record`), under the same claims and bounded wait as a segment; a sheet
 /// whose object is gone although its claim says ready is made again, as a segment is.
-async fn serve_sheet(state: &AppState, content_key: &str, file: &str, limit: u64) -> Result<Answer> {
+async fn serve_sheet(
+    state: &AppState,
+    content_key: &str,
+    file: &str,
+    limit: u64,
+) -> Result<Answer> {
     let plan = state
         .meta
         .get_trickplay(content_key)
@@ -146,7 +151,10 @@ async fn serve_sheet(state: &AppState, content_key: &str, file: &str, limit: u64
                     return Ok(answer);
                 }
                 tracing::warn!(sheet = %file, "a ready sheet's object is gone; making it again");
-                state.meta.delete_segment(&plan.sheet_id(s).record_id()).await?;
+                state
+                    .meta
+                    .delete_segment(&plan.sheet_id(s).record_id())
+                    .await?;
             }
             Delivery::Pending => return Ok(Answer::Pending),
             Delivery::Failed(m) => return Ok(Answer::Failed(m)),

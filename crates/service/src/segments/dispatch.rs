@@ -51,9 +51,9 @@ use stream_core::error::Result;
 
 use stream_core::segment::SegmentId;
 
-use super::worker::{self, is_audio, Job, SheetJob, WorkerContext};
 #[cfg(feature = "aws")]
 use super::worker::Task;
+use super::worker::{self, is_audio, Job, SheetJob, WorkerContext};
 
 #[async_trait]
 pub trait Dispatcher: Send + Sync {

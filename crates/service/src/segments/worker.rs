@@ -10,12 +10,12 @@ use serde::{Deserialize, Serialize};
 use stream_core::error::{Error, Result};
 use stream_core::hls::ladder::{Rendition, RenditionSet};
 use stream_core::segment::{Piece, SegmentId, IMMUTABLE};
+use stream_core::trickplay::TrickplayPlan;
 use stream_media::transcode::assemble::assemble_mp4;
 use stream_media::transcode::{
     encode_audio_run, encode_init, encode_video_segment, encode_video_segment_and_init,
     encode_video_segments, EncodeError, EncodeInput, READ_AHEAD_NICE,
 };
-use stream_core::trickplay::TrickplayPlan;
 use stream_media::trickplay::make_sheet;
 use stream_storage::{MetaStore, ObjectStore};
 
