@@ -309,6 +309,34 @@ async fn previews_show_the_frame_of_their_time(api: Api) {
     let other = url.replace(&id, "0123456789abcdef0123456789abcdef");
     let r = api.call("GET", &other, None, &[], None).await;
     assert!(matches!(r.status, 403 | 404), "another media: {}", r.status);
+    // A phone clip turned a quarter (coded 640x360, shown 360x640): portrait tiles, upright,
+    // like the frame ffmpeg shows (it applies the display matrix).
+    let phone = media_dir().join("phone_h264_r270.mov");
+    let pid = api.upload_settled(&alice, &phone).await;
+    let p = stream_json(&api, &alice, &pid, "profile=chrome").await;
+    let pcues = storyboard(&api, p["storyboard_url"].as_str().expect("storyboard_url")).await;
+    assert_eq!((pcues[0].xywh.2, pcues[0].xywh.3), (160, 284), "{pcues:?}");
+    let sheet = fetch_sheet(&api, &api.absolute(&pcues[0].url)).await;
+    let file = dir.path().join("phone.jpg");
+    std::fs::write(&file, &sheet.body).unwrap();
+    let tile = tile_pixels(&file, pcues[0].xywh);
+    let upright = run(std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&phone)
+        .args(["-frames:v", "1", "-vf", "scale=160:284"])
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]));
+    let flipped = run(std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&phone)
+        .args(["-frames:v", "1", "-vf", "scale=160:284,hflip,vflip"])
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]));
+    let (good, bad) = (mad(&tile, &upright), mad(&tile, &flipped));
+    eprintln!("{}: phone tile: upright {good:.2}, turned {bad:.2}", api.name());
+    assert!(
+        good < 8.0 && bad > 2.0 * good,
+        "phone tile: upright {good:.1}, turned {bad:.1}"
+    );
+
     let audio = api
         .upload_settled(&alice, &media_dir().join("audio_only.m4a"))
         .await;

@@ -698,6 +698,51 @@ mod tests {
         gate.add_permits(1);
     }
 
+    /// A sheet (a viewer hovering the seek bar waits for it) is waited-for work: on one worker
+    /// busy with read-ahead it starts at once, in its own lane; queued read-ahead does not start
+    /// beside it; when it ends, read-ahead goes on. A pool without a sheet maker refuses it.
+    #[tokio::test]
+    async fn a_sheet_is_waited_for_work() {
+        let (mut pool, log, gate) = pool(1);
+        let (l, g) = (log.clone(), gate.clone());
+        pool.sheet = Some(Arc::new(move |job: SheetJob| {
+            let (l, g) = (l.clone(), g.clone());
+            Box::pin(async move {
+                l.lock().unwrap().push(format!("sheet {}", job.sheet));
+                g.acquire().await.unwrap().forget();
+            })
+        }));
+        let (probe, _, _) = stream_core::fixtures::remux_fixture();
+        let plan =
+            stream_core::trickplay::TrickplayPlan::new("m", &probe, Default::default()).unwrap();
+        let sheet = |i| SheetJob {
+            plan: plan.clone(),
+            sheet: i,
+            worker: format!("s{i}"),
+        };
+        pool.dispatch(job("ahead-1", 0), Priority::ReadAhead)
+            .await
+            .unwrap();
+        until(&log, 1).await;
+        pool.dispatch_sheet(sheet(0)).await.unwrap();
+        until(&log, 2).await;
+        pool.dispatch(job("ahead-2", 0), Priority::ReadAhead)
+            .await
+            .unwrap();
+        // ahead-1 ends; the sheet still runs: ahead-2 waits for it.
+        gate.add_permits(1);
+        for _ in 0..200 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(*log.lock().unwrap(), ["ahead-1", "sheet 0"]);
+        gate.add_permits(1);
+        until(&log, 3).await;
+        gate.add_permits(1);
+        assert_eq!(log.lock().unwrap()[2], "ahead-2");
+        let (bare, _, _) = super::tests::pool(1);
+        assert!(bare.dispatch_sheet(sheet(1)).await.is_err());
+    }
+
     async fn until(log: &Log, n: usize) {
         while log.lock().unwrap().len() < n {
             tokio::task::yield_now().await;
