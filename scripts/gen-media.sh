@@ -193,6 +193,18 @@ ff $(video 320x180 24 4) $(tone 4 600) -i "$TMP/en.srt" -map 0:v -map 1:a -map 2
   -c:a aac -b:a 96k -ac 2 -c:s mov_text -metadata:s:s:0 language=eng -movflags +faststart \
   "$TMP/subs_mov_text.mp4"
 rm -f "$TMP/en.srt" "$TMP/fr.ass" "$TMP/de.srt"
+# A bitmap subtitle track (PGS) to burn in: ffmpeg 5.1 cannot encode PGS, so
+# scripts/make-pgs.py writes the display sets (a red box 1.0-2.5 s, a green box 3.0-5.0 s,
+# at known places on the 320x180 picture), muxed as they are (`-c:s copy`) over a plain grey
+# picture. The muxer shifts every stream by the video's encoder delay (21 ms): the tests read
+# the times back with ffprobe. 8 s, a keyframe every 2 s.
+python3 scripts/make-pgs.py "$TMP/boxes.sup" 320 180 1.0,2.5,32,32,96,48,red 3.0,5.0,176,100,96,48,green
+# shellcheck disable=SC2046
+ff -f lavfi -i "color=c=gray:size=320x180:rate=24:duration=8" $(tone 8 450) -i "$TMP/boxes.sup" \
+  -map 0:v -map 1:a -map 2 \
+  -c:v libx264 -preset veryfast -profile:v high -pix_fmt yuv420p -g 48 -keyint_min 48 -sc_threshold 0 \
+  -c:a aac -b:a 64k -ac 2 -c:s copy -metadata:s:s:0 language=eng "$TMP/subs_pgs.mkv"
+rm -f "$TMP/boxes.sup"
 # Audio languages (SPEC §3 "Tracks"): English AAC stereo (default, 440 Hz), French AC-3 5.1
 # (660 Hz), Italian AAC stereo (880 Hz): each track its own tone, so a client can tell them apart.
 # shellcheck disable=SC2046
@@ -284,6 +296,14 @@ cat >"$TMP/manifest.json" <<'EOF'
       "subtitles": [
         {"id": "s2", "language": "en", "name": "English", "codec": "mov_text", "forced": false, "default": true,
          "cues": [[0.5, 1.5, "Héllo wörld — “quoted” 你好"], [2.0, 3.25, "<i>second</i> line"]]}]},
+    "subs_pgs.mkv": {"container": "mkv", "duration": 8.0, "keyframes": 4,
+      "video": {"codec": "h264", "profile": "High", "width": 320, "height": 180, "bit_depth": 8, "frame_rate": 24.0},
+      "audio": [{"codec": "aac", "channels": 2}],
+      "subtitles": [
+        {"id": "s2", "language": "en", "name": "English", "codec": "hdmv_pgs_subtitle", "kind": "bitmap",
+         "forced": false, "default": false,
+         "boxes": [{"start": 1.0, "end": 2.5, "x": 32, "y": 32, "w": 96, "h": 48, "rgb": [255, 0, 0]},
+                   {"start": 3.0, "end": 5.0, "x": 176, "y": 100, "w": 96, "h": 48, "rgb": [0, 255, 0]}]}]},
     "audio_langs.mkv": {"container": "mkv", "duration": 4.0, "keyframes": 2,
       "video": {"codec": "h264", "profile": "High", "width": 320, "height": 180, "bit_depth": 8, "frame_rate": 24.0},
       "audio": [{"codec": "aac", "channels": 2, "language": "eng", "tone": 440},

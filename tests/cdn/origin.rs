@@ -215,7 +215,15 @@ async fn s3(
                         body,
                     })
                 }
-                Err(e) => Ok(s3_error(e.raw_response().map(|r| r.status().as_u16()))),
+                Err(e) => {
+                    if e.raw_response().is_none() {
+                        eprintln!(
+                            "cdn stand-in: the bucket gave no response: {}",
+                            aws_sdk_s3::error::DisplayErrorContext(&e)
+                        );
+                    }
+                    Ok(s3_error(e.raw_response().map(|r| r.status().as_u16())))
+                }
             }
         }
         Method::HEAD => {
@@ -236,7 +244,15 @@ async fn s3(
                         body: Bytes::new(),
                     })
                 }
-                Err(e) => Ok(s3_error(e.raw_response().map(|r| r.status().as_u16()))),
+                Err(e) => {
+                    if e.raw_response().is_none() {
+                        eprintln!(
+                            "cdn stand-in: the bucket gave no response: {}",
+                            aws_sdk_s3::error::DisplayErrorContext(&e)
+                        );
+                    }
+                    Ok(s3_error(e.raw_response().map(|r| r.status().as_u16())))
+                }
             }
         }
         _ => Ok(s3_error(Some(403))),

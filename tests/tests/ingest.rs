@@ -95,7 +95,8 @@ fn check_against_manifest(name: &str, view: &Value, want: &Value) {
         assert_eq!(got["codec"], w["codec"], "{name} audio codec");
         assert_eq!(got["channels"], w["channels"], "{name} audio channels");
     }
-    // Subtitle tracks: converted at ingest (their cue times are checked in subtitles.rs).
+    // Subtitle tracks: text ones converted at ingest (their cue times are checked in
+    // subtitles.rs), bitmap ones listed with no cues (burned in: burn_in.rs).
     let subs = view["subtitles"].as_array().expect("subtitle list");
     let want_subs = want["subtitles"].as_array().cloned().unwrap_or_default();
     assert_eq!(
@@ -107,9 +108,11 @@ fn check_against_manifest(name: &str, view: &Value, want: &Value) {
         for field in ["id", "language", "name", "codec", "forced", "default"] {
             assert_eq!(got[field], w[field], "{name} subtitle {field}: {got}");
         }
+        let kind = w["kind"].as_str().unwrap_or("text");
         assert_eq!(
             (got["kind"].as_str(), got["source"].as_str()),
-            (Some("text"), Some("embedded"))
+            (Some(kind), Some("embedded")),
+            "{name}: {got}"
         );
         let cues = w["cues"].as_array().map_or(0, Vec::len);
         assert_eq!(got["cues"], cues, "{name} subtitle cues: {got}");

@@ -474,6 +474,7 @@ fn session(user: &str, media: &str, key: &str, now: i64) -> Session {
             reasons: vec![],
             audio_track: Some(1),
             segment_format: Some(SegmentFormat::Fmp4),
+            subtitle_burn: None,
         },
         limits: RenditionLimits::default(),
         created_at: at,

@@ -44,6 +44,7 @@ pub fn download_decision(played: &Decision) -> Decision {
         reasons: played.reasons.clone(),
         audio_track: played.audio_track,
         segment_format: Some(SegmentFormat::Fmp4),
+        subtitle_burn: None,
     }
 }
 
@@ -161,6 +162,7 @@ mod tests {
             reasons: vec![],
             audio_track: probe.audio.first().map(|a| a.index),
             segment_format: Some(SegmentFormat::Ts),
+            subtitle_burn: None,
         };
         let d = download_decision(&played);
         build("m1", &probe, &d, &limits, &LadderConfig::default()).unwrap()

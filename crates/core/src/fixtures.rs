@@ -57,6 +57,7 @@ pub fn remux_fixture() -> (Probe, Decision, RenditionSet) {
         reasons: vec![],
         audio_track: Some(1),
         segment_format: Some(SegmentFormat::Fmp4),
+        subtitle_burn: None,
     };
     let set = build(
         "m1",

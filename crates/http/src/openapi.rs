@@ -160,6 +160,16 @@ const STREAM_QUERY: &[QueryParam] = with_capabilities![
         Type::String,
         "fmp4 (default) or ts (H.264 only)",
     ),
+    (
+        "subtitle",
+        Type::String,
+        "A subtitle track id of the media (`s<stream index>`, `x<8 hex>`), as GET /media/{id} lists them",
+    ),
+    (
+        "subtitle_mode",
+        Type::String,
+        "external (default: the player shows the track) or burn (a bitmap track drawn into the picture: forces transcode, reason subtitle_burn_in; text tracks are refused)",
+    ),
     ("start", Type::Number, "Start position, seconds"),
     (
         "resume",

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use stream_core::error::{Error, Result};
 use stream_core::model::{Caller, Media, MediaStatus, Probe, RenditionLimits};
 use stream_core::playback::capabilities::{Capabilities, PlaybackOptions};
-use stream_core::playback::decision::{decide, select_audio, Decision, Method};
+use stream_core::playback::decision::{decide_with, select_audio, select_burn, Decision, Method};
 use stream_core::session::Session;
 
 use crate::media::load_visible;
@@ -71,7 +71,13 @@ pub async fn play(
     };
     let audio = select_audio(probe, opts.audio_track)
         .map_err(|m| Error::invalid("invalid_parameter", m))?;
-    let decision = decide(probe, caps, audio, opts.prefer_ts);
+    let burn = select_burn(
+        &media.subtitles,
+        opts.subtitle.as_deref(),
+        opts.subtitle_mode,
+    )
+    .map_err(|m| Error::invalid("invalid_parameter", m))?;
+    let decision = decide_with(probe, caps, audio, opts.prefer_ts, burn);
 
     let saved = state.meta.get_progress(&caller.user_id, &media.id).await?;
     let saved = saved.filter(|p| !p.completed).map(|p| p.position_seconds);
@@ -175,7 +181,8 @@ fn format_seconds(s: f64) -> String {
 }
 
 /// What makes two sessions interchangeable: same user, media and decision (method, audio
-/// track, segment format) and, for a transcode, the limits that shape its ladder.
+/// track, segment format, the subtitle track burned in) and, for a transcode, the limits that
+/// shape its ladder.
 pub fn reuse_key(
     user_id: &str,
     media_id: &str,
@@ -192,6 +199,10 @@ pub fn reuse_key(
         decision.audio_track, decision.segment_format, limits
     );
     h.update(rest.as_bytes());
+    // Only when burning: the keys of sessions without burn-in stay what they were.
+    if let Some(track) = decision.subtitle_burn {
+        h.update(format!("\0burn {track}").as_bytes());
+    }
     hex::encode(h.finalize())
 }
 
@@ -255,6 +266,7 @@ mod tests {
             reasons: vec![],
             audio_track: audio,
             segment_format: Some(SegmentFormat::Fmp4),
+            subtitle_burn: None,
         }
     }
 
@@ -271,6 +283,17 @@ mod tests {
         assert_ne!(k, reuse_key("u", "n", &d(Method::Remux, Some(1)), &l));
         assert_ne!(k, reuse_key("u", "m", &d(Method::Transcode, Some(1)), &l));
         assert_ne!(k, reuse_key("u", "m", &d(Method::Remux, Some(2)), &l));
+        let burn = |track| Decision {
+            subtitle_burn: Some(track),
+            ..d(Method::Transcode, Some(1))
+        };
+        let burns_3 = reuse_key("u", "m", &burn(3), &l);
+        assert_eq!(burns_3, reuse_key("u", "m", &burn(3), &l));
+        assert_ne!(burns_3, reuse_key("u", "m", &burn(4), &l));
+        assert_ne!(
+            burns_3,
+            reuse_key("u", "m", &d(Method::Transcode, Some(1)), &l)
+        );
         let capped = RenditionLimits {
             max_height: Some(480),
             ..l

@@ -462,6 +462,7 @@ fn transcode_decision(decision: &Decision) -> Decision {
         reasons: vec![],
         audio_track: decision.audio_track,
         segment_format: Some(SegmentFormat::Fmp4),
+        subtitle_burn: None,
     }
 }
 

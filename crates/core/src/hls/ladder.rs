@@ -5,7 +5,8 @@
 //! session can store the set, or only its inputs, and get the same set back.
 //!
 //! - `remux` / `transcode_audio`: one copied video rendition (`copy`).
-//! - `transcode`: an H.264 High 8-bit SDR ladder from the rungs 1080p/720p/480p/360p, each a
+//! - `transcode`: an H.264 High 8-bit SDR ladder (with the decision's bitmap subtitle track
+//!   drawn in, when it burns one) from the rungs 1080p/720p/480p/360p, each a
 //!   box the source is scaled into (portrait sources use the boxes turned upright), used when
 //!   the source is clearly larger than the next smaller box, never upscaled, capped by the client's `max_width`/`max_height`/`max_bitrate` (the rung's
 //!   advertised peak `BANDWIDTH`, audio included, must be within `max_bitrate`), at least one.
@@ -207,6 +208,10 @@ pub struct VideoRendition {
     /// `SUPPLEMENTAL-CODECS`: the Dolby Vision codec of a copied Dolby Vision stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supplemental_codecs: Option<String>,
+    /// The bitmap subtitle stream (source index) drawn into the picture of a transcode
+    /// (`subtitle_mode=burn`): part of the content key, so burned and clean segments never mix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burn_subtitle: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -362,6 +367,10 @@ impl RenditionSet {
             "supplemental_codecs",
             v.supplemental_codecs.as_deref().unwrap_or("").as_bytes(),
         );
+        // Only when set: the keys of every rendition without burn-in stay what they were.
+        if let Some(index) = v.burn_subtitle {
+            field(&mut h, "burn_subtitle", &index.to_le_bytes());
+        }
         hex::encode(h.finalize())
     }
 
@@ -577,6 +586,7 @@ fn copy_rendition(v: &VideoStream, probe: &Probe) -> Result<VideoRendition, Code
         supplemental_codecs: v
             .dolby_vision
             .and_then(|dv| codecs::dolby_vision_supplemental(&v.codec, &dv)),
+        burn_subtitle: None,
     })
 }
 
@@ -606,6 +616,7 @@ fn h264_rendition(
         h264_level: Some(level),
         video_range: DynamicRange::Sdr,
         supplemental_codecs: None,
+        burn_subtitle: None,
     })
 }
 
@@ -741,7 +752,13 @@ pub fn build(
             },
         ),
         Some(v) if decision.method == Method::Transcode => (
-            ladder(v, limits, audio_peak)?,
+            ladder(v, limits, audio_peak)?
+                .into_iter()
+                .map(|r| VideoRendition {
+                    burn_subtitle: decision.subtitle_burn,
+                    ..r
+                })
+                .collect(),
             PlanParams {
                 mode: PlanMode::Fixed,
                 target: config.transcode_target,
@@ -847,6 +864,7 @@ pub(crate) mod tests {
             reasons: vec![],
             audio_track: audio,
             segment_format: Some(format),
+            subtitle_burn: None,
         }
     }
 
@@ -1363,6 +1381,48 @@ pub(crate) mod tests {
         assert_ne!(remux.content_key(AUDIO_ID), ta.content_key(AUDIO_ID));
     }
 
+    /// A burned subtitle track is part of every transcoded video rendition and of its key: a
+    /// session burning track 3 never shares video segments with a clean one or one burning
+    /// track 4, two sessions burning track 3 share theirs, and audio is shared by all.
+    #[test]
+    fn burned_subtitles_are_part_of_the_video_keys() {
+        let p = probe(
+            Some(vs("h264", "High", 4.0, 1920, 1080, 24.0)),
+            vec![aud(1, "aac", 2)],
+        );
+        let burning = |track: Option<u32>| {
+            let d = Decision {
+                subtitle_burn: track,
+                ..decision(Method::Transcode, Some(1), SegmentFormat::Fmp4)
+            };
+            build(
+                "m1",
+                &p,
+                &d,
+                &ClientLimits::default(),
+                &LadderConfig::default(),
+            )
+            .unwrap()
+        };
+        let (clean, s3, s3_again, s4) = (
+            burning(None),
+            burning(Some(3)),
+            burning(Some(3)),
+            burning(Some(4)),
+        );
+        assert!(s3.video.iter().all(|v| v.burn_subtitle == Some(3)));
+        assert!(clean.video.iter().all(|v| v.burn_subtitle.is_none()));
+        for v in &clean.video {
+            let key = |s: &RenditionSet| s.content_key(&v.id).unwrap();
+            assert_ne!(key(&clean), key(&s3), "{}", v.id);
+            assert_ne!(key(&s3), key(&s4), "{}", v.id);
+            assert_eq!(key(&s3), key(&s3_again), "{}", v.id);
+        }
+        assert_eq!(clean.content_key(AUDIO_ID), s3.content_key(AUDIO_ID));
+        // A clean set serializes as before (stored records and jobs keep their form).
+        assert!(!serde_json::to_string(&clean).unwrap().contains("burn"));
+    }
+
     #[test]
     fn audio_only_and_errors() {
         let p = probe(None, vec![aud(1, "aac", 2)]);
@@ -1398,6 +1458,7 @@ pub(crate) mod tests {
             reasons: vec![],
             audio_track: Some(1),
             segment_format: None,
+            subtitle_burn: None,
         };
         assert_eq!(
             build(

@@ -349,6 +349,7 @@ mod tests {
             reasons: vec![],
             audio_track: Some(1),
             segment_format: Some(format),
+            subtitle_burn: None,
         };
         ladder::build(
             "media-1",
@@ -448,6 +449,7 @@ mod tests {
             reasons: vec![],
             audio_track: Some(1),
             segment_format: Some(SegmentFormat::Fmp4),
+            subtitle_burn: None,
         };
         let mut caps = crate::playback::profiles::GENERIC.capabilities();
         caps.audio_codecs = vec!["aac".into(), "ac3".into()];

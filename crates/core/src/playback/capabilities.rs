@@ -32,6 +32,21 @@ pub struct PlaybackOptions {
     pub resume: bool,
     /// `segment_format=ts` asks for MPEG-TS segments (granted for H.264 only).
     pub prefer_ts: bool,
+    /// `subtitle`: a subtitle track id of the media (`s<stream index>`, `x<hex>`), checked
+    /// against its tracks by `decision::select_burn`.
+    pub subtitle: Option<String>,
+    /// `subtitle_mode`: how that track is shown.
+    pub subtitle_mode: SubtitleMode,
+}
+
+/// How the requested subtitle track is shown (`subtitle_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SubtitleMode {
+    /// The player shows it (WebVTT `<track>` or the master's subtitle renditions): the default.
+    #[default]
+    External,
+    /// Drawn into the picture by the transcode (bitmap tracks: PGS, DVD, DVB).
+    Burn,
 }
 
 pub const CONTAINERS: &[&str] = &[

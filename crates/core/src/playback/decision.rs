@@ -1,10 +1,21 @@
 //! The playback decision (SPEC §3, normative): one pure function of the probe, the client's
-//! capabilities and the selected audio track. It lists every reason that applies, none extra.
+//! capabilities, the selected audio track and the subtitle track to burn in, if any. It lists
+//! every reason that applies, none extra.
+//!
+//! **Burn-in.** A bitmap subtitle track (PGS, DVD, DVB) cannot become WebVTT: a player shows it
+//! only if it is drawn into the picture. `subtitle=<id>&subtitle_mode=burn` asks for that
+//! ([`select_burn`] checks the id); the reason `subtitle_burn_in` then forces `transcode`, and
+//! the track's stream index is part of the decision (and so of the session's reuse key and of
+//! the video renditions' content keys: burned segments are never shared with clean ones).
+//! Text tracks are refused for burn-in (a `400`): every player we serve shows them as WebVTT,
+//! burning them would cost a transcode per viewer for what the player does for free, and
+//! drawing styled text needs libass and fonts in every encoder image. `external` (the default)
+//! never changes the decision: a bitmap track asked for that way is simply not shown.
 
 use serde::{Deserialize, Serialize};
 
-use super::capabilities::Capabilities;
-use crate::model::{AudioStream, DynamicRange, Probe};
+use super::capabilities::{Capabilities, SubtitleMode};
+use crate::model::{AudioStream, DynamicRange, Probe, SubtitleKind, SubtitleTrack};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -46,6 +57,9 @@ pub enum Reason {
     /// The selected audio track is not the file's default, and the client does not switch
     /// tracks itself (`audio_switch`): a player of the original would play the default one.
     AudioTrackNotDefault,
+    /// A bitmap subtitle track is drawn into the picture (`subtitle_mode=burn`): forces
+    /// `transcode`.
+    SubtitleBurnIn,
 }
 
 /// How HLS segments are packaged.
@@ -65,6 +79,9 @@ pub struct Decision {
     pub audio_track: Option<u32>,
     /// For HLS methods: the segment packaging (fMP4 unless asked otherwise and allowed).
     pub segment_format: Option<SegmentFormat>,
+    /// The stream index of the bitmap subtitle track burned into the picture (`transcode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtitle_burn: Option<u32>,
 }
 
 /// Video codecs HLS can carry (h264 in fMP4 or TS; hevc and av1 in fMP4 only).
@@ -100,15 +117,62 @@ pub fn select_audio<'a>(
     }
 }
 
-/// Decides how `probe` plays on a client with `caps`, with `audio` as the selected track.
-/// `prefer_ts` asks for TS segments; granted only for h264 (hevc/av1 need fMP4).
-// Long because it is the normative decision of SPEC §3 written as the SPEC states it, rule
-// after rule, so the two can be read side by side; each rule is a few lines.
+/// The stream index of the track to burn in: `None` unless `mode` is `burn`. A `subtitle` id
+/// the media does not have, or a text track asked to be burned, is an error naming the
+/// parameter (see the module doc for why text tracks are refused).
+pub fn select_burn(
+    tracks: &[SubtitleTrack],
+    subtitle: Option<&str>,
+    mode: SubtitleMode,
+) -> Result<Option<u32>, String> {
+    let Some(id) = subtitle else {
+        return Ok(None);
+    };
+    let track = tracks.iter().find(|t| t.id == id).ok_or_else(|| {
+        let have: Vec<&str> = tracks.iter().map(|t| t.id.as_str()).collect();
+        format!(
+            "`subtitle`: the media has no subtitle track `{id}` (tracks: {})",
+            if have.is_empty() {
+                "none".into()
+            } else {
+                have.join(", ")
+            }
+        )
+    })?;
+    if mode == SubtitleMode::External {
+        return Ok(None);
+    }
+    match (track.kind, track.stream_index) {
+        (SubtitleKind::Bitmap, Some(index)) => Ok(Some(index)),
+        _ => Err(format!(
+            "`subtitle_mode`: `burn` is for bitmap tracks (PGS, DVD, DVB); `{id}` is a text \
+             track, shown by the player as WebVTT (use `subtitle_mode=external`)"
+        )),
+    }
+}
+
+/// Decides how `probe` plays on a client with `caps`, with `audio` as the selected track and
+/// no subtitle burned in ([`decide_with`]).
 pub fn decide(
     probe: &Probe,
     caps: &Capabilities,
     audio: Option<&AudioStream>,
     prefer_ts: bool,
+) -> Decision {
+    decide_with(probe, caps, audio, prefer_ts, None)
+}
+
+/// Decides how `probe` plays on a client with `caps`, with `audio` as the selected track and
+/// `burn` (a bitmap subtitle stream index, from [`select_burn`]) drawn into the picture.
+/// `prefer_ts` asks for TS segments; granted only for h264 (hevc/av1 need fMP4).
+// Long because it is the normative decision of SPEC §3 written as the SPEC states it, rule
+// after rule, so the two can be read side by side; each rule is a few lines.
+pub fn decide_with(
+    probe: &Probe,
+    caps: &Capabilities,
+    audio: Option<&AudioStream>,
+    prefer_ts: bool,
+    burn: Option<u32>,
 ) -> Decision {
     let has = |list: &[String], v: &str| list.iter().any(|x| x == v);
     let mut reasons = vec![];
@@ -181,6 +245,12 @@ pub fn decide(
             method = Method::Remux;
         }
     }
+    // Drawing into the picture means encoding it (a file without video has nothing to draw on).
+    let burn = burn.filter(|_| probe.video.is_some());
+    if burn.is_some() {
+        reasons.push(Reason::SubtitleBurnIn);
+        method = Method::Transcode;
+    }
     if matches!(method, Method::Remux | Method::TranscodeAudio) {
         if let Some(v) = &probe.video {
             if !HLS_VIDEO_CODECS.contains(&v.codec.as_str()) {
@@ -208,6 +278,7 @@ pub fn decide(
         reasons,
         audio_track: audio.map(|a| a.index),
         segment_format,
+        subtitle_burn: burn,
     }
 }
 
@@ -314,6 +385,103 @@ mod tests {
         assert_eq!(
             (d.method, d.reasons),
             (Remux, vec![ContainerNotSupported, AudioTrackNotDefault])
+        );
+    }
+
+    fn track(id: &str, kind: SubtitleKind, stream_index: Option<u32>) -> SubtitleTrack {
+        SubtitleTrack {
+            id: id.into(),
+            language: None,
+            name: id.into(),
+            codec: match kind {
+                SubtitleKind::Bitmap => "hdmv_pgs_subtitle".into(),
+                SubtitleKind::Text => "subrip".into(),
+            },
+            kind,
+            source: crate::model::TrackSource::Embedded,
+            forced: false,
+            default: false,
+            stream_index,
+            vtt_key: None,
+            error: None,
+            cues: 0,
+        }
+    }
+
+    /// `subtitle` + `subtitle_mode`: burn takes a bitmap track's stream index; external never
+    /// burns; an unknown id or a text track to burn is an error naming the parameter.
+    #[test]
+    fn burn_in_is_for_bitmap_tracks() {
+        use SubtitleMode::*;
+        let tracks = [
+            track("s2", SubtitleKind::Text, Some(2)),
+            track("s3", SubtitleKind::Bitmap, Some(3)),
+            track("xabcdef01", SubtitleKind::Text, None),
+        ];
+        assert_eq!(select_burn(&tracks, None, External), Ok(None));
+        assert_eq!(select_burn(&tracks, Some("s3"), Burn), Ok(Some(3)));
+        assert_eq!(select_burn(&tracks, Some("s3"), External), Ok(None));
+        assert_eq!(select_burn(&tracks, Some("s2"), External), Ok(None));
+        for (id, mode, param) in [
+            ("s9", Burn, "`subtitle`"),
+            ("s9", External, "`subtitle`"),
+            ("s2", Burn, "`subtitle_mode`"),
+            ("xabcdef01", Burn, "`subtitle_mode`"),
+        ] {
+            let e = select_burn(&tracks, Some(id), mode).unwrap_err();
+            assert!(e.starts_with(param), "{id} {mode:?}: {e}");
+        }
+    }
+
+    /// Burn-in forces `transcode` whatever else fits, lists its reason beside every other one,
+    /// and is kept in the decision; a file without video has nothing to draw on.
+    #[test]
+    fn burn_in_forces_transcode_with_every_reason() {
+        let caps = h264_client();
+        let fits = probe(
+            "mp4",
+            sdr("h264", 1280, 720),
+            vec![audio(1, "aac", 2, true)],
+            3_000_000,
+        );
+        let a = select_audio(&fits, None).unwrap();
+        assert_eq!(decide(&fits, &caps, a, false).method, DirectPlay);
+        let d = decide_with(&fits, &caps, a, false, Some(3));
+        assert_eq!(
+            (d.method, d.reasons, d.subtitle_burn, d.segment_format),
+            (
+                Transcode,
+                vec![SubtitleBurnIn],
+                Some(3),
+                Some(SegmentFormat::Fmp4)
+            )
+        );
+        // TS is granted: the burned video is H.264.
+        let d = decide_with(&fits, &caps, a, true, Some(3));
+        assert_eq!(d.segment_format, Some(SegmentFormat::Ts));
+        let mut mkv = fits.clone();
+        mkv.container = "mkv".into();
+        mkv.audio = vec![audio(1, "ac3", 6, true)];
+        let a = select_audio(&mkv, None).unwrap();
+        let d = decide_with(&mkv, &caps, a, false, Some(3));
+        assert_eq!(
+            (d.method, d.reasons),
+            (
+                Transcode,
+                vec![
+                    ContainerNotSupported,
+                    AudioCodecNotSupported,
+                    AudioChannelsExceedLimit,
+                    SubtitleBurnIn
+                ]
+            )
+        );
+        let audio_only = probe("m4a", None, vec![audio(1, "aac", 2, true)], 128_000);
+        let a = select_audio(&audio_only, None).unwrap();
+        let d = decide_with(&audio_only, &caps, a, false, Some(3));
+        assert_eq!(
+            (d.reasons.contains(&SubtitleBurnIn), d.subtitle_burn),
+            (false, None)
         );
     }
 

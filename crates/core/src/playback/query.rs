@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::capabilities::{Capabilities, PlaybackOptions, AUDIO_CODECS, CONTAINERS, VIDEO_CODECS};
+use super::capabilities::{
+    Capabilities, PlaybackOptions, SubtitleMode, AUDIO_CODECS, CONTAINERS, VIDEO_CODECS,
+};
 use super::profiles;
 use crate::error::{Error, Result};
 
@@ -182,6 +184,36 @@ pub fn from_query(
             }
         };
     }
+    if let Some(v) = q.get("subtitle") {
+        let id = v.trim();
+        if !crate::tracks::is_track_id(id) {
+            return Err(Error::invalid(
+                "invalid_parameter",
+                format!(
+                    "`subtitle` must be a subtitle id of the media (`s3`, `x1a2b3c4d`), got `{v}`"
+                ),
+            ));
+        }
+        o.subtitle = Some(id.to_string());
+    }
+    if let Some(v) = q.get("subtitle_mode") {
+        o.subtitle_mode = match v.trim() {
+            "external" => SubtitleMode::External,
+            "burn" => SubtitleMode::Burn,
+            _ => {
+                return Err(Error::invalid(
+                    "invalid_parameter",
+                    format!("`subtitle_mode` must be `external` or `burn`, got `{v}`"),
+                ))
+            }
+        };
+        if o.subtitle_mode == SubtitleMode::Burn && o.subtitle.is_none() {
+            return Err(Error::invalid(
+                "invalid_parameter",
+                "`subtitle_mode`: `burn` needs `subtitle` (the id of the track to burn in)",
+            ));
+        }
+    }
     Ok((c, o))
 }
 
@@ -261,11 +293,35 @@ mod tests {
             ("start", "-3"),
             ("start", "NaN"),
             ("resume", "yes please"),
+            ("subtitle", "../s2"),
+            ("subtitle", ""),
+            ("subtitle_mode", "overlay"),
+            ("subtitle_mode", "burn"),
         ] {
             let e = from_query(&q(&[(k, v)]), None).unwrap_err();
             assert!(matches!(e, Error::Invalid { .. }), "{k}={v}: {e:?}");
             assert!(e.to_string().contains(&format!("`{k}`")), "{k}={v}: {e}");
         }
+    }
+
+    #[test]
+    fn subtitle_and_its_mode() {
+        let (_, o) = from_query(&q(&[]), None).unwrap();
+        assert_eq!(
+            (o.subtitle, o.subtitle_mode),
+            (None, SubtitleMode::External)
+        );
+        let (_, o) =
+            from_query(&q(&[("subtitle", " s3 "), ("subtitle_mode", "burn")]), None).unwrap();
+        assert_eq!(
+            (o.subtitle.as_deref(), o.subtitle_mode),
+            (Some("s3"), SubtitleMode::Burn)
+        );
+        let (_, o) = from_query(&q(&[("subtitle", "x0a1b2c3d")]), None).unwrap();
+        assert_eq!(
+            (o.subtitle.as_deref(), o.subtitle_mode),
+            (Some("x0a1b2c3d"), SubtitleMode::External)
+        );
     }
 
     #[test]

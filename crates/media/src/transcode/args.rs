@@ -22,6 +22,11 @@ pub const COPY_TAIL_MARGIN: f64 = 0.1;
 pub const TIMELINE_OFFSET: f64 = 10.0;
 /// Audio fragments (`-frag_duration`, microseconds): the grain of the audio segment boundaries.
 pub const AUDIO_FRAGMENT_US: u32 = 100_000;
+/// Burn-in: the subtitle input is read from this long before a run's start, so a cue shown
+/// before a chunk starts and still on screen is drawn in that chunk too (see
+/// [`subtitle_input`]). Bitmap cues are rarely on screen longer; one that is shows from this
+/// long before the chunk on, not from the chunk's first frame.
+pub const BURN_LOOKBACK: f64 = 10.0;
 /// A GOP length no segment reaches: x264 never places a keyframe inside a segment.
 const HUGE_GOP: &str = "100000";
 
@@ -107,6 +112,66 @@ fn source_input(source: &str, seek: Option<f64>) -> Vec<String> {
     args.extend(input_args(source, seek));
     push(&mut args, &["-xerror"]);
     args
+}
+
+/// The second input of a run that burns a bitmap subtitle stream in (input 1: the same
+/// source, of which only the subtitle stream is used), for a run whose video input is read
+/// from `seek` for `duration`.
+///
+/// Why a second input: a subtitle cue is one packet at the time it appears (a PGS display set;
+/// the next one clears it). Read from the video's own seek point, the input misses a cue shown
+/// before that point and still on screen: ffmpeg's demuxer lands on the video keyframe, and
+/// `sub2video` (which turns cues into frames for `overlay`) drops a cue stamped before the
+/// start, then repeats nothing (tried with ffmpeg 5.1: a chunk starting 1.5 s into a 2 s cue
+/// showed none of it). This input is read from [`BURN_LOOKBACK`] earlier, without the accurate
+/// seek's trim (`-noaccurate_seek`), shifted back onto the video's clock (`-itsoffset` of
+/// minus the lookback), so that cue arrives before the chunk's first frame and `overlay` keeps
+/// drawing it (`eof_action=repeat`) until the cue that clears it. `-t` ends it with the run.
+fn subtitle_input(source: &str, seek: Option<f64>, duration: Option<f64>) -> Vec<String> {
+    let seek = seek.unwrap_or(0.0);
+    let sub_seek = (seek - BURN_LOOKBACK).max(0.0);
+    let mut args = vec!["-noaccurate_seek".to_string()];
+    if seek > sub_seek {
+        push(
+            &mut args,
+            &["-itsoffset", &format!("-{}", secs(seek - sub_seek))],
+        );
+    }
+    if let Some(t) = duration {
+        push(&mut args, &["-t", &secs(seek - sub_seek + t + 1.0)]);
+    }
+    args.extend(input_args(source, (sub_seek > 0.0).then_some(sub_seek)));
+    args
+}
+
+/// The filter graph of a run that burns subtitles in: the source's video (input 0, stream
+/// `video_index`) through each rendition's [`video_filter`], the subtitle stream of input 1
+/// ([`subtitle_input`]) scaled to each rendition's size and drawn over it; outputs `[v<k>]`
+/// for `rungs[k]`. The subtitles are drawn after the scaling and tone-mapping: a bitmap cue
+/// is SDR, and drawn before a tone-map it would be tone-mapped too.
+fn burn_graph(
+    src: Option<&VideoStream>,
+    video_index: u32,
+    subtitle_index: u32,
+    rungs: &[&VideoRendition],
+    features: Features,
+) -> String {
+    let n = rungs.len();
+    let labels = |prefix: &str| -> String { (0..n).map(|k| format!("[{prefix}{k}]")).collect() };
+    let mut graph = format!(
+        "[0:{video_index}]split={n}{};[1:{subtitle_index}]split={n}{}",
+        labels("s"),
+        labels("t")
+    );
+    for (k, v) in rungs.iter().enumerate() {
+        graph.push_str(&format!(
+            ";[s{k}]{}[p{k}];[t{k}]scale={}:{}[u{k}];[p{k}][u{k}]overlay=eof_action=repeat,format=yuv420p[v{k}]",
+            video_filter(src, v, features),
+            v.width,
+            v.height,
+        ));
+    }
+    graph
 }
 
 fn push(args: &mut Vec<String>, items: &[&str]) {
@@ -246,16 +311,16 @@ pub fn video_args(
     features: Features,
 ) -> Vec<String> {
     let mut a = source_input(source, Some(range.seek));
-    push(
-        &mut a,
-        &[
-            "-map",
-            &format!("0:{}", v.source_index),
-            "-an",
-            "-sn",
-            "-dn",
-        ],
-    );
+    let burn = v.burn_subtitle.filter(|_| !v.copy);
+    if let Some(subtitle) = burn {
+        let duration = range.duration.or(range.frames1.then_some(1.0));
+        a.extend(subtitle_input(source, Some(range.seek), duration));
+        let graph = burn_graph(src, v.source_index, subtitle, &[v], features);
+        push(&mut a, &["-filter_complex", &graph, "-map", "[v0]"]);
+    } else {
+        push(&mut a, &["-map", &format!("0:{}", v.source_index)]);
+    }
+    push(&mut a, &["-an", "-sn", "-dn"]);
     if range.frames1 {
         push(&mut a, &["-frames:v", "1"]);
     }
@@ -274,7 +339,9 @@ pub fn video_args(
             push(&mut a, &["-strict", "unofficial"]);
         }
     } else {
-        push(&mut a, &["-vf", &video_filter(src, v, features)]);
+        if burn.is_none() {
+            push(&mut a, &["-vf", &video_filter(src, v, features)]);
+        }
         x264(&mut a, src, v, features, "0");
     }
     muxer(&mut a, range.offset, false, false, "pipe:1");
@@ -392,11 +459,21 @@ pub fn video_ladder_args(
     let mut a = source_input(source, seek);
     a.reserve(60 * rungs.len());
     let index = rungs.first().map_or(0, |v| v.source_index);
-    let labels: String = (0..rungs.len()).map(|k| format!("[s{k}]")).collect();
-    let mut graph = format!("[0:{index}]split={}{labels}", rungs.len());
-    for (k, v) in rungs.iter().enumerate() {
-        graph.push_str(&format!(";[s{k}]{}[v{k}]", video_filter(src, v, features)));
-    }
+    // The rungs of one set burn the same track (the decision's), or none.
+    let graph = match rungs.first().and_then(|v| v.burn_subtitle) {
+        Some(subtitle) => {
+            a.extend(subtitle_input(source, seek, duration));
+            burn_graph(src, index, subtitle, rungs, features)
+        }
+        None => {
+            let labels: String = (0..rungs.len()).map(|k| format!("[s{k}]")).collect();
+            let mut graph = format!("[0:{index}]split={}{labels}", rungs.len());
+            for (k, v) in rungs.iter().enumerate() {
+                graph.push_str(&format!(";[s{k}]{}[v{k}]", video_filter(src, v, features)));
+            }
+            graph
+        }
+    };
     push(&mut a, &["-filter_complex", &graph]);
     for (k, (v, out)) in rungs.iter().zip(outputs).enumerate() {
         push(&mut a, &["-map", &format!("[v{k}]"), "-an", "-sn", "-dn"]);

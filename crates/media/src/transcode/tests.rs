@@ -672,6 +672,7 @@ fn set_in(probe: &Probe, method: Method, format: SegmentFormat) -> RenditionSet 
         reasons: vec![],
         audio_track: probe.audio.first().map(|a| a.index),
         segment_format: Some(format),
+        subtitle_burn: None,
     };
     // Copied video cut at every source keyframe (2 s), so there are several segments.
     let config = LadderConfig {
@@ -1525,6 +1526,7 @@ async fn corpus_plays() {
                     reasons: vec![],
                     audio_track: probe.audio.first().map(|a| a.index),
                     segment_format: Some(format),
+                    subtitle_burn: None,
                 };
                 let Ok(set) = ladder::build(
                     "m",
