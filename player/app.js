@@ -49,6 +49,7 @@ const player = {
   // server already had when a resumed upload started).
   upload: null,
   download: null, // {mediaId, state: 'preparing'|'ready'|'failed', progress, url, fileName, error}
+  storyboard: null, // the seek-bar previews' cues: [{start, end, url, x, y, w, h}]
   ready: false,
 };
 window.player = player;
@@ -648,7 +649,7 @@ async function play(id) {
   Object.assign(player, {
     mediaId: id, title: m ? m.title : id, state: 'requesting', method: null, protocol: null, reasons: [], decision: null, delivery: null,
     startPosition: 0, resumeOffered: null, levels: [], currentLevel: -1, levelSwitches: [], fragments: [], errors: [], warnings: [], lastReport: null,
-    subtitles: [], subtitle: 'off', audioTracks: [], audioSwitches: 0, streamRequests: 0,
+    subtitles: [], subtitle: 'off', audioTracks: [], audioSwitches: 0, streamRequests: 0, storyboard: null,
   });
   lastReportedAt = -1;
   showError('');
@@ -678,6 +679,7 @@ async function play(id) {
         }
       }
     }
+    loadStoryboard(d.storyboard_url, seq);
     await load(d, start);
   } catch (e) {
     if (seq !== playSeq) return;
@@ -740,6 +742,112 @@ async function download() {
   }
 }
 
+// ---------------------------------------------------------------- seek-bar previews
+// The storyboard (`storyboard_url` of the stream answer, any method): WebVTT whose cues each
+// name a JPEG sheet and the tile of that thumbnail on it (`sheet.jpg?…#xywh=x,y,w,h`). Hovering
+// the seek bar shows the tile of the time under the pointer as the preview's CSS background,
+// shifted by -x -y; a click seeks there. Works the same for direct play and HLS (the sheets are
+// the server's, not the stream's).
+
+/** The cues of a storyboard: `{start, end, url, x, y, w, h}` (URLs resolved against `base`). */
+export function parseStoryboard(text, base) {
+  const seconds = (t) => t.split(':').reduce((acc, p) => acc * 60 + Number(p), 0);
+  const cues = [];
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i += 1) {
+    const m = lines[i].match(/^([\d:.]+)\s+-->\s+([\d:.]+)/);
+    if (!m || i + 1 >= lines.length) continue;
+    const [ref, frag] = lines[i + 1].trim().split('#xywh=');
+    const xywh = (frag || '').split(',').map(Number);
+    if (xywh.length !== 4 || xywh.some((n) => !Number.isFinite(n))) continue;
+    const [x, y, w, h] = xywh;
+    cues.push({ start: seconds(m[1]), end: seconds(m[2]), url: new URL(ref, base).href, x, y, w, h });
+  }
+  return cues;
+}
+
+/** The cue whose times hold `t` (the last one past the end). */
+export function cueAt(cues, t) {
+  return cues.find((c) => c.start <= t && t < c.end) || (t >= 0 && cues.length ? cues[cues.length - 1] : null);
+}
+
+/** Fetches the storyboard of what now plays (none: the seek bar stays hidden). */
+async function loadStoryboard(url, seq) {
+  player.storyboard = null;
+  $('seekbar').hidden = true;
+  if (!url) return;
+  try {
+    const resp = await fetch(url);
+    if (seq !== playSeq) return;
+    if (!resp.ok) throw new Error(`storyboard: HTTP ${resp.status}`);
+    const cues = parseStoryboard(await resp.text(), new URL(url, window.location.href).href);
+    if (seq !== playSeq) return;
+    player.storyboard = cues;
+    $('seekbar').hidden = cues.length === 0;
+  } catch (e) {
+    player.warnings.push({ source: 'storyboard', message: e.message });
+  }
+}
+
+/** The media time under the pointer on the seek bar. */
+function seekTime(event) {
+  const bar = $('seekbar').getBoundingClientRect();
+  const duration = video.duration || player.storyboard?.at(-1)?.end || 0;
+  const frac = Math.min(1, Math.max(0, (event.clientX - bar.left) / bar.width));
+  return { t: frac * duration, x: frac * bar.width };
+}
+
+/** Shows the tile of time `t` at `x` px along the bar; its sheet is loaded as an image first. */
+function showPreview(t, x) {
+  const cue = player.storyboard && cueAt(player.storyboard, t);
+  const box = $('preview');
+  if (!cue) {
+    box.hidden = true;
+    return;
+  }
+  Object.assign(box.style, {
+    left: `${x}px`,
+    width: `${cue.w}px`,
+    height: `${cue.h}px`,
+    backgroundImage: `url("${cue.url}")`,
+    backgroundPosition: `${-cue.x}px ${-cue.y}px`,
+  });
+  box.dataset.time = String(t);
+  box.dataset.sheet = cue.url;
+  box.dataset.xywh = `${cue.x},${cue.y},${cue.w},${cue.h}`;
+  setText('preview-time', clock(t));
+  box.hidden = false;
+  // Whether the sheet loaded (the browser caches it: the background uses the same image).
+  box.dataset.loaded = 'pending';
+  const img = new Image();
+  img.onload = () => {
+    if (box.dataset.sheet === cue.url) box.dataset.loaded = `${img.naturalWidth}x${img.naturalHeight}`;
+  };
+  img.onerror = () => {
+    if (box.dataset.sheet === cue.url) box.dataset.loaded = 'error';
+  };
+  img.src = cue.url;
+}
+
+function initSeekbar() {
+  const bar = $('seekbar');
+  bar.addEventListener('mousemove', (e) => {
+    const { t, x } = seekTime(e);
+    showPreview(t, x);
+  });
+  bar.addEventListener('mouseleave', () => {
+    $('preview').hidden = true;
+  });
+  bar.addEventListener('click', (e) => {
+    const { t } = seekTime(e);
+    if (Number.isFinite(t)) video.currentTime = t;
+  });
+  video.addEventListener('timeupdate', () => {
+    const d = video.duration;
+    $('seek-played').style.width = d > 0 ? `${(100 * video.currentTime) / d}%` : '0';
+  });
+}
+
 function initVideo() {
   video.addEventListener('playing', () => {
     player.state = 'playing';
@@ -777,6 +885,7 @@ function init() {
   initVideo();
   initSubtitles();
   initAudio();
+  initSeekbar();
   $('refresh').addEventListener('click', pollSoon);
   $('download').addEventListener('click', download);
   if (fromFragment) setText('settings-status', 'Token taken from the link and kept in this browser.');

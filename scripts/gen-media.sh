@@ -224,6 +224,14 @@ size=$(stat -c %s "$TMP/whole.mp4")
 head -c $((size / 2)) "$TMP/whole.mp4" >"$TMP/truncated.mp4"
 rm -f "$TMP/whole.mp4"
 
+# Trick-play (seek-bar previews): 45 s whose every frame tells its time: testsrc2 (a moving
+# pattern and a frame counter) with its hue turning a full circle every 40 s, 10 fps, a keyframe
+# every second; small (320x180, crf 30). A tile can be compared with the frame at its time.
+# shellcheck disable=SC2046
+ff -f lavfi -i "testsrc2=size=320x180:rate=10:duration=45,hue=H=2*PI*t/40" $(tone 45 350) \
+  -map 0:v -map 1:a -c:v libx264 -preset veryfast -crf 30 -profile:v high -pix_fmt yuv420p \
+  -g 10 -keyint_min 10 -sc_threshold 0 -c:a aac -b:a 48k -ac 2 -movflags +faststart "$TMP/trickplay.mp4"
+
 cat >"$TMP/manifest.json" <<'EOF'
 {
   "files": {
@@ -301,6 +309,9 @@ cat >"$TMP/manifest.json" <<'EOF'
       "audio": [{"codec": "aac", "channels": 2, "language": "eng", "tone": 440},
                 {"codec": "ac3", "channels": 6, "language": "fra", "tone": 660},
                 {"codec": "aac", "channels": 2, "language": "ita", "tone": 880}]},
+    "trickplay.mp4": {"container": "mp4", "duration": 45.0, "keyframes": 45,
+      "video": {"codec": "h264", "profile": "High", "width": 320, "height": 180, "bit_depth": 8, "frame_rate": 10.0},
+      "audio": [{"codec": "aac", "channels": 2}]},
     "corrupt_half.mkv": {"corrupt": true},
     "audio_only.m4a": {"container": "m4a", "duration": 3.0, "keyframes": 0, "video": null,
       "audio": [{"codec": "aac", "channels": 2}]},

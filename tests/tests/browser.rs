@@ -858,3 +858,34 @@ async fn switching_audio_language_changes_the_sound_within_the_session() {
     node("audio.mjs", &args, "audio").await;
     srv.stop().await;
 }
+
+// ------------------------------------------------------------------------------ trick-play
+
+/// Seek-bar previews in the page: hovering the seek bar at a time shows the storyboard's tile
+/// of that time (its sheet, its offset, the sheet loaded), in direct play and through hls.js
+/// (tests/browser/trickplay.mjs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and node (scripts/test.sh runs it)"]
+async fn hovering_the_seek_bar_previews_that_time() {
+    let _serial = SERIAL.lock().await;
+    prerequisites();
+    let srv = start_server(player_dir(), None).await;
+    let t = token("trickplay-viewer");
+    let source = media_dir().join("trickplay.mp4");
+    let src = source.to_string_lossy().into_owned();
+    // Chromium does not claim QuickTime: the copy is remuxed to HLS.
+    let mov = made_media(
+        "trickplay.mov",
+        &["-i", &src, "-map", "0", "-c", "copy", "-f", "mov"],
+    );
+    let mp4 = upload(&srv.base, &t, &source).await;
+    let mov = upload(&srv.base, &t, &mov).await;
+    for id in [&mp4, &mov] {
+        let m = wait_settled(&srv.base, &t, id).await;
+        assert_eq!(m["status"], "ready", "{m}");
+    }
+    let shot = artifacts().join("trickplay.png");
+    let args = [srv.base.as_str(), &t, &mp4, &mov, &shot.to_string_lossy()];
+    node("trickplay.mjs", &args, "trickplay").await;
+    srv.stop().await;
+}

@@ -751,6 +751,7 @@ async fn upload_ingest_decide_and_play_under_cargo_lambda_watch() {
     }
 
     check_download(&stack, &id).await;
+    check_sheet(&stack, &id).await;
 
     if let Ok(file) = std::env::var("STREAM_EDGE_FIGURES") {
         // The session route of a made segment, as players used before edge delivery.
@@ -827,6 +828,67 @@ async fn check_download(stack: &Stack, id: &str) {
         0,
         "a second download made nothing"
     );
+}
+
+/// A trick-play sheet (SPEC §3 "Trick-play") through the CDN: the storyboard (the `hls`
+/// function behind the HTTP API) names it at its content path; the first request falls over to
+/// the `hls` function, which has it made by one `transcode` invocation (a `SheetJob` event) and
+/// answers a JPEG; the next request is a cache hit that invokes nothing.
+async fn check_sheet(stack: &Stack, id: &str) {
+    let q = "containers=mp4&video_codecs=h264&audio_codecs=aac&max_audio_channels=2&max_video_bit_depth=8";
+    let r = http()
+        .get(format!("{}/api/v1/stream/{id}?{q}", stack.cdn.url))
+        .bearer_auth(token("e2e-user"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let d: Value = r.json().await.unwrap();
+    let url = d["storyboard_url"].as_str().expect("storyboard_url");
+    let url = match url.starts_with('/') {
+        true => format!("{}{url}", stack.cdn.url),
+        false => url.to_string(),
+    };
+    let vtt = http().get(&url).send().await.unwrap();
+    assert_eq!(vtt.status(), 200);
+    let vtt = vtt.text().await.unwrap();
+    let sheet = vtt
+        .lines()
+        .find(|l| l.contains("#xywh="))
+        .and_then(|l| l.split('#').next())
+        .unwrap_or_else(|| panic!("no cue: {vtt}"))
+        .to_string();
+    assert!(path_of(&sheet).starts_with("/renditions/"), "{sheet}");
+    reset(stack);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let body = loop {
+        let r = http().get(&sheet).send().await.unwrap();
+        match r.status().as_u16() {
+            200 => {
+                assert_eq!(r.headers()["content-type"], "image/jpeg");
+                break r.bytes().await.unwrap();
+            }
+            503 => assert!(Instant::now() < deadline, "the sheet was not made in 60 s"),
+            s => panic!("sheet answered {s}: {}", r.text().await.unwrap_or_default()),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(&body[..2], &[0xFF, 0xD8], "a JPEG");
+    assert_eq!(
+        usage(stack).transcode_invocations,
+        1,
+        "one transcode invocation made the sheet"
+    );
+    reset(stack);
+    let again = http().get(&sheet).send().await.unwrap();
+    assert_eq!(again.status(), 200);
+    let u = usage(stack);
+    assert_eq!(
+        (u.transcode_invocations, u.function_segment_requests),
+        (0, 0),
+        "{u:?}"
+    );
+    assert!(u.cache_hits > 0, "the sheet is a cache hit: {u:?}");
 }
 
 /// The rendition id (path component of the session route) whose variant playlist lists `piece`.

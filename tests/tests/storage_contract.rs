@@ -300,6 +300,18 @@ async fn rendition_contract(store: &dyn MetaStore) {
     assert_eq!(store.get_rendition(&key).await.unwrap(), Some(rec));
     let other = set.content_key(&set.audio.as_ref().unwrap().id).unwrap();
     assert_eq!(store.get_rendition(&other).await.unwrap(), None);
+    // A trick-play plan likewise, beside (never instead of) a rendition record.
+    let (probe, _, _) = stream_core::fixtures::remux_fixture();
+    let plan =
+        stream_core::trickplay::TrickplayPlan::new(&set.media_id, &probe, Default::default())
+            .unwrap();
+    let tkey = plan.content_key();
+    assert_eq!(store.get_trickplay(&tkey).await.unwrap(), None);
+    store.put_trickplay(&tkey, &plan).await.unwrap();
+    store.put_trickplay(&tkey, &plan).await.unwrap();
+    assert_eq!(store.get_trickplay(&tkey).await.unwrap(), Some(plan));
+    assert_eq!(store.get_trickplay(&key).await.unwrap(), None);
+    assert_eq!(store.get_rendition(&tkey).await.unwrap(), None);
 }
 
 // Long because it is the claim contract (claim, lease, take-over, attempts, complete, fail),

@@ -20,6 +20,8 @@
 //!   key, content type), in one type.
 //! - [`download`]: offline downloads: the rung a download takes, its content key, progress,
 //!   the file name it is saved under.
+//! - [`trickplay`]: trick-play images: the thumbnail plan, sheet identity, the WebVTT
+//!   storyboard and the HLS image playlist.
 //! - [`error`]: the domain's error type (no HTTP status: the edge maps it).
 //! - [`ids`], [`frame_rate`]: random ids and constant-time comparison; nominal frame rates.
 //!
@@ -38,6 +40,7 @@ pub mod playback;
 pub mod segment;
 pub mod session;
 pub mod tracks;
+pub mod trickplay;
 
 pub use error::{Error, Result};
 #[cfg(any(test, feature = "fixtures"))]

@@ -67,6 +67,24 @@ pub fn parse_segment_name(name: &str) -> Option<SegmentName> {
     (segment_file_name(index, format) == name).then_some(SegmentName::Media { index, format })
 }
 
+/// The content type of a trick-play sheet (the `trickplay` module).
+pub const SHEET_CONTENT_TYPE: &str = "image/jpeg";
+
+/// The file name of sheet `s`: `sheet_00003.jpg`.
+pub fn sheet_file_name(s: u32) -> String {
+    format!("sheet_{s:0INDEX_DIGITS$}.jpg")
+}
+
+/// Parses exactly what [`sheet_file_name`] writes (no other spelling of the same index).
+pub fn parse_sheet_name(name: &str) -> Option<u32> {
+    let stem = name.strip_prefix("sheet_")?.strip_suffix(".jpg")?;
+    if stem.len() < INDEX_DIGITS || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let s: u32 = stem.parse().ok()?;
+    (sheet_file_name(s) == name).then_some(s)
+}
+
 /// The claim record id of the piece named `file` of the rendition with `content_key`.
 pub fn record_id(content_key: &str, file: &str) -> String {
     format!("{content_key}/{file}")
@@ -80,6 +98,9 @@ pub enum Piece {
     Init,
     Media(u32),
     Download,
+    /// Trick-play sheet `i` of a media (the `trickplay` module): a JPEG of thumbnails, claimed,
+    /// published and served like any piece.
+    Sheet(u32),
 }
 
 /// One piece of one rendition: everything that names it.
@@ -119,6 +140,7 @@ impl SegmentId {
             Piece::Init => INIT_NAME.to_string(),
             Piece::Media(i) => segment_file_name(i, self.format),
             Piece::Download => DOWNLOAD_NAME.to_string(),
+            Piece::Sheet(i) => sheet_file_name(i),
         }
     }
 
@@ -142,14 +164,19 @@ impl SegmentId {
 pub fn content_type(format: SegmentFormat, piece: Piece) -> &'static str {
     match (format, piece) {
         (_, Piece::Download) => "video/mp4",
+        (_, Piece::Sheet(_)) => SHEET_CONTENT_TYPE,
         (SegmentFormat::Ts, _) => "video/mp2t",
         (SegmentFormat::Fmp4, Piece::Init) => "video/mp4",
         (SegmentFormat::Fmp4, Piece::Media(_)) => "video/iso.segment",
     }
 }
 
-/// The content type of a file name [`parse_segment_name`] accepts (`None` otherwise).
+/// The content type of a file name [`parse_segment_name`] (or a sheet's name) accepts (`None`
+/// otherwise).
 pub fn content_type_of(file: &str) -> Option<&'static str> {
+    if parse_sheet_name(file).is_some() {
+        return Some(SHEET_CONTENT_TYPE);
+    }
     Some(match parse_segment_name(file)? {
         SegmentName::Init => content_type(SegmentFormat::Fmp4, Piece::Init),
         SegmentName::Media { index, format } => content_type(format, Piece::Media(index)),

@@ -226,6 +226,7 @@ async fn route(state: &AppState, req: &Req, rid: &str) -> Result<Resp> {
         (RouteId::Rendition, _) => {
             hls::rendition(state, req, rid, (p("content_key"), p("file"))).await
         }
+        (RouteId::Storyboard, _) => hls::storyboard(state, req, p("id")).await,
         (_, None) => Err(Error::Internal("a bearer route without a caller".into())),
     }
 }

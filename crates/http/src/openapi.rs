@@ -497,7 +497,25 @@ fn doc_of(id: RouteId) -> Doc {
             Some((
                 200,
                 "video/iso.segment",
-                "The piece's bytes (`video/mp4` for `init.mp4`, `video/mp2t` for TS), immutable",
+                "The piece's bytes (`video/mp4` for `init.mp4`, `video/mp2t` for TS, `image/jpeg` for a trick-play sheet `sheet_00000.jpg`), immutable",
+            )),
+        ),
+        RouteId::Storyboard => doc(
+            None,
+            &[(
+                "token",
+                Type::String,
+                "The storyboard token the stream answer's `storyboard_url` carries",
+            )],
+            &[
+                (401, "No valid storyboard token", ERR),
+                (403, "A token for another media", ERR),
+                (404, "No such media, or it has no video (no storyboard)", ERR),
+            ],
+            Some((
+                200,
+                "text/vtt",
+                "The storyboard: one cue per thumbnail, its text the sheet's URL with `#xywh=x,y,w,h`",
             )),
         ),
     }

@@ -67,6 +67,7 @@ pub enum RouteId {
     Variant,
     Segment,
     Rendition,
+    Storyboard,
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +171,7 @@ const MASTER: &str = "/api/v1/hls/{session}/master.m3u8";
 const VARIANT: &str = "/api/v1/hls/{session}/{rendition}/playlist.m3u8";
 const PIECE: &str = "/api/v1/hls/{session}/{rendition}/{file}";
 const RENDITION: &str = "/renditions/{content_key}/{file}";
+const STORYBOARD: &str = "/api/v1/storyboard/{id}";
 
 /// Every route. HEAD is listed where it is served (a HEAD gets the GET's headers).
 #[rustfmt::skip]
@@ -213,8 +215,10 @@ pub const ROUTES: &[Route] = &[
     hls(RouteId::Segment, GET, PIECE, PIECE,
         "A segment or init segment: 302 to its object, made just in time"),
     hls(RouteId::Segment, HEAD, PIECE, PIECE, "A segment or init segment (headers)"),
-    edge(GET, "A segment or init segment at its content path (edge-signed): its bytes, made just in time"),
-    edge(HEAD, "A segment or init segment at its content path (headers)"),
+    hls(RouteId::Storyboard, GET, STORYBOARD, STORYBOARD,
+        "The media's trick-play storyboard (WebVTT): seek-bar preview tiles on their sheets"),
+    edge(GET, "A segment, init segment or trick-play sheet at its content path (edge-signed): its bytes, made just in time"),
+    edge(HEAD, "A segment, init segment or trick-play sheet at its content path (headers)"),
 ];
 
 /// The largest JSON body a route that takes one accepts (SPEC §2 limits): the biggest real one,

@@ -449,6 +449,10 @@ pub struct StreamAnswer {
     pub subtitles: Vec<SubtitleLinkView>,
     /// The media's audio tracks; `selected` is the one played (`audio_track`).
     pub audio_tracks: Vec<AudioTrackView>,
+    /// The trick-play storyboard (WebVTT: one cue per thumbnail, each a sheet URL with
+    /// `#xywh=x,y,w,h`), signed until `expires_at`; for every method. `null` for a media without
+    /// video (or a deployment without an edge).
+    pub storyboard_url: Option<String>,
 }
 
 /// An audio track of the media.
@@ -525,6 +529,7 @@ impl From<Playback> for StreamAnswer {
                     default: t.default,
                 })
                 .collect(),
+            storyboard_url: p.storyboard_url,
         }
     }
 }

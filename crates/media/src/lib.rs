@@ -11,7 +11,9 @@
 //! - [`transcode`]: the encode engine. `transcode::args` builds every ffmpeg argument list,
 //!   `transcode::run` runs ffmpeg (one place for process handling), `transcode::boxes` and
 //!   `transcode::frame_grid` read and rewrite fragmented MP4, `transcode::ts` cuts MPEG-TS.
+//! - [`trickplay`]: one trick-play sheet (thumbnails tiled into a JPEG) per ffmpeg run.
 
 pub mod probe;
 pub mod subtitles;
 pub mod transcode;
+pub mod trickplay;

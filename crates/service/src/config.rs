@@ -66,6 +66,9 @@ pub struct Config {
     pub segment_poll: Duration,
     /// Segments claimed and made ahead of a requested one.
     pub read_ahead: u32,
+    /// Trick-play thumbnails (SPEC §3 "Trick-play"): `STREAM_TRICKPLAY_INTERVAL` (seconds,
+    /// default 10), `STREAM_TRICKPLAY_WIDTH` (pixels, 320), `STREAM_TRICKPLAY_GRID` (`10x10`).
+    pub trickplay: stream_core::trickplay::TrickplayParams,
     /// Read-ahead of a transcoded segment makes that segment of every rung of the ladder, from
     /// one decode (for catalogues watched in several rungs: ABR switches find segments made;
     /// per viewer it costs the other rungs' encodes).
@@ -242,6 +245,7 @@ impl Config {
             read_ahead: u32::try_from(num(&get, "STREAM_READ_AHEAD", 3)?)
                 .map_err(|_| err("STREAM_READ_AHEAD", "too large"))?,
             read_ahead_all_rungs: parse_bool(&get, "STREAM_READ_AHEAD_ALL_RUNGS", false)?,
+            trickplay: trickplay(&get)?,
             workers: match num(&get, "STREAM_WORKERS", 0)? {
                 0 => std::thread::available_parallelism()
                     .map(|n| n.get())
@@ -292,6 +296,34 @@ impl Config {
             _ => Ok(c),
         })
     }
+}
+
+/// The trick-play parameters, each within its bounds (`TrickplayParams::validate`).
+fn trickplay(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<stream_core::trickplay::TrickplayParams, ConfigError> {
+    use stream_core::trickplay::TrickplayParams;
+    let d = TrickplayParams::default();
+    let small = |var: &'static str, v: u64| u32::try_from(v).map_err(|_| err(var, "too large"));
+    let (columns, rows) = match get("STREAM_TRICKPLAY_GRID") {
+        None => (d.columns, d.rows),
+        Some(raw) => TrickplayParams::parse_grid(&raw)
+            .ok_or_else(|| err("STREAM_TRICKPLAY_GRID", "must be COLUMNSxROWS, e.g. 10x10"))?,
+    };
+    let p = TrickplayParams {
+        interval: small(
+            "STREAM_TRICKPLAY_INTERVAL",
+            num(get, "STREAM_TRICKPLAY_INTERVAL", d.interval.into())?,
+        )?,
+        width: small(
+            "STREAM_TRICKPLAY_WIDTH",
+            num(get, "STREAM_TRICKPLAY_WIDTH", d.width.into())?,
+        )?,
+        columns,
+        rows,
+    };
+    p.validate().map_err(|m| err("STREAM_TRICKPLAY", m))?;
+    Ok(p)
 }
 
 fn err(var: &'static str, message: impl Into<String>) -> ConfigError {

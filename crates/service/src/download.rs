@@ -200,7 +200,7 @@ pub async fn download(
         let kind = match id.piece {
             Piece::Init => JobKind::Init,
             Piece::Media(i) => JobKind::Segment(i),
-            Piece::Download => continue,
+            Piece::Download | Piece::Sheet(_) => continue,
         };
         request_in_background(state, ask(&set, rendition, kind), id, Priority::ReadAhead).await?;
     }

@@ -21,6 +21,8 @@ use crate::segments::request::{deliver, Ask, Delivery};
 use crate::segments::worker::JobKind;
 use crate::state::AppState;
 use crate::subtitles;
+use crate::trickplay;
+use stream_core::trickplay::IMAGES_RENDITION;
 
 /// A verified session, and the token it was opened with (every URI it emits carries it).
 pub struct HlsSession {
@@ -106,7 +108,8 @@ pub async fn open(state: &AppState, session_id: &str, token: Option<&str>) -> Re
         .map_err(|e| not_playable(format!("No segment plan for this media: {e}")))?;
     let open = Arc::new(
         OpenSession::new(session, set, plan, state.config.session_idle)
-            .with_subtitles(media.subtitles.clone()),
+            .with_subtitles(media.subtitles.clone())
+            .with_trickplay(trickplay::plan_of(state, &media.id, probe)),
     );
     state.open_sessions.insert(open.clone());
     Ok(HlsSession {
@@ -138,7 +141,17 @@ pub async fn master(state: &AppState, s: &HlsSession, start: Option<f64>) -> Res
     // A start is the position the player is about to ask for (its init is made with it).
     touch(state, s, start).await?;
     let token = format!("token={}", s.token);
-    let render = || playlist::master_with(&s.set, start, &token, &s.subtitles);
+    let render = || {
+        let mut text = playlist::master_with(&s.set, start, &token, &s.subtitles);
+        // The image playlist (trick-play), for players that read it (Roku, Apple TV); others
+        // ignore the tag (hls.js does).
+        if let Some(plan) = &s.trickplay {
+            let uri = format!("{IMAGES_RENDITION}/playlist.m3u8?{token}");
+            text.push_str(&plan.image_stream_inf(&uri));
+            text.push('\n');
+        }
+        text
+    };
     Ok(match start {
         None => s.playlist(PlaylistKind::Master, "", &s.token, render),
         Some(_) => Bytes::from(render()),
@@ -152,6 +165,9 @@ pub async fn master(state: &AppState, s: &HlsSession, start: Option<f64>) -> Res
 pub async fn variant(state: &AppState, s: &HlsSession, rendition: &str) -> Result<Bytes> {
     if let Some(track) = playlist::subtitle_track_of(rendition) {
         return subtitle_playlist(state, s, track).await;
+    }
+    if rendition == IMAGES_RENDITION {
+        return image_playlist(state, s).await;
     }
     if s.set.rendition(rendition).is_none() {
         return Err(Error::NotFound("rendition"));
@@ -184,6 +200,25 @@ pub async fn variant(state: &AppState, s: &HlsSession, rendition: &str) -> Resul
         playlist::variant(&s.plan, s.set.format, uris)
     };
     Ok(s.playlist(PlaylistKind::Variant, rendition, &s.token, render))
+}
+
+/// The trick-play image playlist: every sheet at its content path with the session's edge
+/// signature (the plan is stored first: the edge's origin makes sheets from it).
+async fn image_playlist(state: &AppState, s: &HlsSession) -> Result<Bytes> {
+    let (Some(plan), Some(edge)) = (s.trickplay.as_ref(), state.edge.as_deref()) else {
+        return Err(Error::NotFound("rendition"));
+    };
+    touch(state, s, None).await?;
+    if !s.is_recorded(IMAGES_RENDITION) {
+        trickplay::record(state, plan).await?;
+        s.mark_recorded(IMAGES_RENDITION);
+    }
+    let expires = SessionTokens::expiry_of(&s.token).unwrap_or_default();
+    let render = || {
+        let uris = trickplay::sheet_uris(edge, plan, Some(&s.session.id), expires);
+        plan.image_playlist(uris)
+    };
+    Ok(s.playlist(PlaylistKind::Variant, IMAGES_RENDITION, &s.token, render))
 }
 
 /// The WebVTT playlist of subtitle track `track_id`: its file signed for as long as the session

@@ -20,6 +20,8 @@
 //!   the dispatcher. **This is where a segment is made** (`segments::worker::run`).
 //! - [`download`]: offline downloads: the original, or one rung's pieces made in the background
 //!   and assembled into a faststart MP4 (`JobKind::Download`).
+//! - [`trickplay`]: seek-bar previews: the storyboard (WebVTT) and the image playlist, whose
+//!   sheets are made just in time like segments (`segments::request::deliver_sheet`).
 //! - [`cleanup`]: what an ended session leaves behind.
 //! - [`telemetry`]: tracing setup.
 //!
@@ -45,6 +47,7 @@ pub mod segments;
 pub mod state;
 pub mod subtitles;
 pub mod telemetry;
+pub mod trickplay;
 pub mod uploads;
 
 pub use state::AppState;

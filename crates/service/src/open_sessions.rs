@@ -40,6 +40,8 @@ pub struct OpenSession {
     pub plan: SegmentPlan,
     /// The media's subtitle tracks when the session was read (`with_subtitles`).
     pub subtitles: Vec<SubtitleTrack>,
+    /// The media's trick-play images, if it has them (`with_trickplay`).
+    pub trickplay: Option<stream_core::trickplay::TrickplayPlan>,
     /// The expiry as last written (moves forward with touches), epoch seconds.
     expires_at: AtomicI64,
     /// When the expiry was last written, epoch seconds.
@@ -75,6 +77,7 @@ impl OpenSession {
             set,
             plan,
             subtitles: Vec::new(),
+            trickplay: None,
             rendered: Mutex::new(Vec::new()),
             recorded: Mutex::new(Vec::new()),
         }
@@ -83,6 +86,12 @@ impl OpenSession {
     /// The same session offering the media's subtitle tracks.
     pub fn with_subtitles(mut self, tracks: Vec<SubtitleTrack>) -> Self {
         self.subtitles = tracks;
+        self
+    }
+
+    /// The same session offering the media's trick-play images.
+    pub fn with_trickplay(mut self, plan: Option<stream_core::trickplay::TrickplayPlan>) -> Self {
+        self.trickplay = plan;
         self
     }
 

@@ -43,6 +43,9 @@ pub struct Playback {
     /// The media's audio tracks (HLS players switch among them in the session; direct play
     /// plays the default one unless the client switches tracks itself).
     pub audio_tracks: Vec<stream_core::tracks::AudioTrack>,
+    /// The WebVTT storyboard of seek-bar previews, signed until `expires_at` (any method; `None`
+    /// without video or without an edge to serve its sheets).
+    pub storyboard_url: Option<String>,
 }
 
 /// Which URL the client will use: a HEAD request gets a HEAD-signed URL (S3 signs the method).
@@ -122,6 +125,7 @@ pub async fn play(
         expires_at,
         subtitles,
         audio_tracks: stream_core::tracks::audio_tracks(probe),
+        storyboard_url: crate::trickplay::storyboard_url(state, &media.id, probe, expires_at),
     }))
 }
 

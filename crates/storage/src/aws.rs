@@ -24,6 +24,7 @@ use stream_core::error::{Error, Result};
 use stream_core::hls::record::RenditionRecord;
 use stream_core::model::{Claim, Media, Progress, SegmentRecord, SegmentState};
 use stream_core::session::Session;
+use stream_core::trickplay::TrickplayPlan;
 
 /// Loads the shared SDK configuration: region, credentials and endpoints from the environment,
 /// with short timeouts so an unreachable service fails fast with `storage_unavailable`.
@@ -1002,6 +1003,70 @@ impl MetaStore for DynamoMetaStore {
             .map(Some)
             .map_err(|e| Error::Internal(format!("rendition record {content_key}: {e}")))
     }
+
+    async fn put_trickplay(&self, content_key: &str, plan: &TrickplayPlan) -> Result<()> {
+        let doc = serde_json::to_string(plan)
+            .map_err(|e| Error::Internal(format!("trick-play plan: {e}")))?;
+        self.put_doc_once(&trickplay_item_id(content_key), doc)
+            .await
+    }
+
+    async fn get_trickplay(&self, content_key: &str) -> Result<Option<TrickplayPlan>> {
+        let Some(doc) = self.get_doc(&trickplay_item_id(content_key)).await? else {
+            return Ok(None);
+        };
+        serde_json::from_str(&doc)
+            .map(Some)
+            .map_err(|e| Error::Internal(format!("trick-play plan {content_key}: {e}")))
+    }
+}
+
+impl DynamoMetaStore {
+    /// Writes `doc` under `id` in the segments table unless an item is there (the first record
+    /// of a content key stays).
+    async fn put_doc_once(&self, id: &str, doc: String) -> Result<()> {
+        let r = self
+            .client
+            .put_item()
+            .table_name(&self.tables.segments)
+            .item("id", s(id))
+            .item("doc", s(&doc))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable("DynamoDB PutItem", e)),
+        }
+    }
+
+    /// The `doc` of the item `id` of the segments table, if any.
+    async fn get_doc(&self, id: &str) -> Result<Option<String>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.segments)
+            .key("id", s(id))
+            .send()
+            .await
+            .map_err(|e| unavailable("DynamoDB GetItem", e))?;
+        Ok(out
+            .item
+            .as_ref()
+            .and_then(|i| i.get("doc")?.as_s().ok())
+            .cloned())
+    }
+}
+
+/// Trick-play plans share the segments table too: `trickplay#<content key>`.
+fn trickplay_item_id(content_key: &str) -> String {
+    format!("trickplay#{content_key}")
 }
 
 /// Rendition records share the segments table with the claims (one table for what is made and

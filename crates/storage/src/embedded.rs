@@ -28,6 +28,7 @@ use stream_core::error::{Error, Result};
 use stream_core::hls::record::RenditionRecord;
 use stream_core::model::{Claim, Media, Progress, SegmentRecord, SegmentState};
 use stream_core::session::Session;
+use stream_core::trickplay::TrickplayPlan;
 
 pub struct FsObjectStore {
     root: PathBuf,
@@ -542,7 +543,8 @@ impl SqliteMetaStore {
              CREATE TABLE IF NOT EXISTS session_keys (reuse_key TEXT PRIMARY KEY, session_id TEXT NOT NULL, expires_at INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS segments (id TEXT PRIMARY KEY, state TEXT NOT NULL, worker TEXT NOT NULL, lease_until INTEGER NOT NULL,
                                                   attempts INTEGER NOT NULL, object_key TEXT, error TEXT);
-             CREATE TABLE IF NOT EXISTS renditions (content_key TEXT PRIMARY KEY, doc TEXT NOT NULL);",
+             CREATE TABLE IF NOT EXISTS renditions (content_key TEXT PRIMARY KEY, doc TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS trickplay (content_key TEXT PRIMARY KEY, doc TEXT NOT NULL);",
         )
         .map_err(db)?;
         Ok(SqliteMetaStore {
@@ -887,6 +889,35 @@ impl MetaStore for SqliteMetaStore {
             .with_conn(move |c| {
                 c.query_row(
                     "SELECT doc FROM renditions WHERE content_key = ?1",
+                    params![key],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)
+            })
+            .await?;
+        doc.map(|d| from_json(&d)).transpose()
+    }
+
+    async fn put_trickplay(&self, content_key: &str, plan: &TrickplayPlan) -> Result<()> {
+        let (key, doc) = (content_key.to_string(), to_json(plan)?);
+        self.with_conn(move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO trickplay (content_key, doc) VALUES (?1, ?2)",
+                params![key, doc],
+            )
+            .map(|_| ())
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn get_trickplay(&self, content_key: &str) -> Result<Option<TrickplayPlan>> {
+        let key = content_key.to_string();
+        let doc: Option<String> = self
+            .with_conn(move |c| {
+                c.query_row(
+                    "SELECT doc FROM trickplay WHERE content_key = ?1",
                     params![key],
                     |r| r.get(0),
                 )

@@ -26,6 +26,7 @@ use stream_core::error::Result;
 use stream_core::hls::record::RenditionRecord;
 use stream_core::model::{Claim, Media, Progress, SegmentRecord};
 use stream_core::session::Session;
+use stream_core::trickplay::TrickplayPlan;
 
 /// What a store knows of an object without reading it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -266,6 +267,12 @@ pub trait MetaStore: Send + Sync {
     async fn put_rendition(&self, content_key: &str, record: &RenditionRecord) -> Result<()>;
     /// The rendition with `content_key`, if a session ever stored it.
     async fn get_rendition(&self, content_key: &str) -> Result<Option<RenditionRecord>>;
+
+    /// Stores a media's trick-play plan under its content key (idempotent, as renditions): the
+    /// edge's origin makes a sheet from its path alone (SPEC §3 "Trick-play").
+    async fn put_trickplay(&self, content_key: &str, plan: &TrickplayPlan) -> Result<()>;
+    /// The trick-play plan with `content_key`, if a storyboard or playlist ever listed it.
+    async fn get_trickplay(&self, content_key: &str) -> Result<Option<TrickplayPlan>>;
 }
 
 /// Reads, modifies and writes a media record, retrying when a concurrent writer wins.

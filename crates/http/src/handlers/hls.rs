@@ -130,6 +130,25 @@ pub async fn rendition(
     }
 }
 
+/// `GET /api/v1/storyboard/{id}?token=…` (SPEC §3 "Trick-play"): the WebVTT storyboard whose
+/// cues name the sheets (signed edge URLs) and each tile's `#xywh`. Its sheet URLs expire with
+/// the token, so it is the holder's own: kept briefly by the browser, never by a shared cache.
+pub async fn storyboard(state: &AppState, req: &Req, media_id: &str) -> Result<Resp> {
+    let token = query(req).get("token").cloned();
+    let vtt = stream_service::trickplay::storyboard(state, media_id, token.as_deref()).await?;
+    let mut r = http::Response::new(Bytes::from(vtt));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/vtt; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=60"),
+    );
+    Ok(r)
+}
+
 /// `DELETE /hls/{session}`: with the session token, or the owner's (or an admin's) bearer token.
 pub async fn end_session(state: &AppState, req: &Req, session: &str) -> Result<Resp> {
     let q = query(req);

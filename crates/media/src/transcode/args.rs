@@ -261,6 +261,17 @@ fn tone_mapped(src: Option<&VideoStream>, features: Features) -> bool {
 /// its absolute 10000 cd/m² and HLG by its nominal 1000 cd/m² display, so HLG's reference
 /// white (75 %) and PQ's 203 cd/m² land at the same SDR level.
 pub fn video_filter(src: Option<&VideoStream>, v: &VideoRendition, features: Features) -> String {
+    picture_filter(src, v.width, v.height, features)
+}
+
+/// [`video_filter`] for any upright `width` × `height` (a rendition's size, or a trick-play
+/// tile's): the same deinterlacing, tone mapping and square pixels.
+pub fn picture_filter(
+    src: Option<&VideoStream>,
+    width: u32,
+    height: u32,
+    features: Features,
+) -> String {
     let mut parts: Vec<String> = vec![];
     if src.is_some_and(|s| s.interlaced) {
         parts.push("yadif=mode=send_frame:deint=interlaced".into());
@@ -268,11 +279,9 @@ pub fn video_filter(src: Option<&VideoStream>, v: &VideoRendition, features: Fea
     let tin = src.and_then(|s| hdr_transfer(s.video_range()));
     match tin {
         Some(tin) if features.zscale => parts.push(format!(
-            "zscale=w={w}:h={h}:tin={tin}:min=bt2020nc:pin=bt2020:rin=tv:t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv",
-            w = v.width,
-            h = v.height,
+            "zscale=w={width}:h={height}:tin={tin}:min=bt2020nc:pin=bt2020:rin=tv:t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv",
         )),
-        _ => parts.push(format!("scale={}:{}", v.width, v.height)),
+        _ => parts.push(format!("scale={width}:{height}")),
     }
     parts.push("setsar=1".into());
     parts.push("format=yuv420p".into());

@@ -67,7 +67,7 @@ pub mod args;
 pub mod assemble;
 pub mod boxes;
 pub mod frame_grid;
-mod run;
+pub(crate) mod run;
 mod ts;
 
 #[cfg(test)]

@@ -68,19 +68,32 @@ impl Edge {
         session_id: &str,
         expires: i64,
     ) -> RenditionUris {
+        self.content_uris(content_key, Some(session_id), expires)
+    }
+
+    /// [`Self::rendition_uris`] for any content key, naming a session or none (trick-play
+    /// sheets of a direct-play viewer, who has no session).
+    pub fn content_uris(
+        &self,
+        content_key: &str,
+        session_id: Option<&str>,
+        expires: i64,
+    ) -> RenditionUris {
         let path = format!("/{}", object_key(content_key, ""));
-        let session = format!("{SESSION_PARAM}={session_id}");
+        let session = session_id
+            .map(|sid| format!("{SESSION_PARAM}={sid}&"))
+            .unwrap_or_default();
         match self {
             Edge::CloudFront { signer, base } => {
                 let url = format!("{}{path}", origin_of(base));
                 let policy = policy::custom(&format!("{url}*"), expires);
                 RenditionUris {
                     prefix: url,
-                    query: format!("{session}&{}", signer.custom_query(&policy)),
+                    query: format!("{session}{}", signer.custom_query(&policy)),
                 }
             }
             Edge::Local(signer) => RenditionUris {
-                query: format!("{session}&{}", signer.grant(&format!("{path}*"), expires)),
+                query: format!("{session}{}", signer.grant(&format!("{path}*"), expires)),
                 prefix: path,
             },
         }

@@ -22,9 +22,10 @@ use stream_core::ids::is_valid_id;
 use stream_core::segment::{
     content_type_of, is_content_key, parse_segment_name, Piece, SegmentName,
 };
+use stream_core::trickplay::parse_sheet_name;
 
 use super::Edge;
-use crate::segments::request::{deliver, Ask, Delivery};
+use crate::segments::request::{deliver, deliver_sheet, Ask, Delivery};
 use crate::segments::worker::JobKind;
 use crate::state::AppState;
 
@@ -77,7 +78,8 @@ pub async fn serve(
     file: &str,
     session: Option<&str>,
 ) -> Result<Answer> {
-    if !is_content_key(content_key) || parse_segment_name(file).is_none() {
+    let sheet = parse_sheet_name(file);
+    if !is_content_key(content_key) || (parse_segment_name(file).is_none() && sheet.is_none()) {
         return Err(Error::NotFound("segment"));
     }
     let local = state.edge.as_ref().is_some_and(|e| e.is_local());
@@ -95,6 +97,9 @@ pub async fn serve(
             }
             return Ok(answer);
         }
+    }
+    if sheet.is_some() {
+        return serve_sheet(state, content_key, file, limit).await;
     }
     let record = state
         .meta
@@ -124,6 +129,40 @@ pub async fn serve(
     Ok(Answer::Pending)
 }
 
+/// A trick-play sheet that is not in the store: made from the plan stored under the content
+/// key (`trickplay::record`), under the same claims and bounded wait as a segment; a sheet
+/// whose object is gone although its claim says ready is made again, as a segment is.
+async fn serve_sheet(
+    state: &AppState,
+    content_key: &str,
+    file: &str,
+    limit: u64,
+) -> Result<Answer> {
+    let plan = state
+        .meta
+        .get_trickplay(content_key)
+        .await?
+        .ok_or(Error::NotFound("sheet"))?;
+    let s = plan.sheet_of(file).ok_or(Error::NotFound("sheet"))?;
+    for _ in 0..2 {
+        match deliver_sheet(state, &plan, s).await? {
+            Delivery::Ready(key) => {
+                if let Some(answer) = read(state, &key, file, limit).await? {
+                    return Ok(answer);
+                }
+                tracing::warn!(sheet = %file, "a ready sheet's object is gone; making it again");
+                state
+                    .meta
+                    .delete_segment(&plan.sheet_id(s).record_id())
+                    .await?;
+            }
+            Delivery::Pending => return Ok(Answer::Pending),
+            Delivery::Failed(m) => return Ok(Answer::Failed(m)),
+        }
+    }
+    Ok(Answer::Pending)
+}
+
 /// Delivers `piece` of the record's rendition as a session's request would.
 async fn make(
     state: &AppState,
@@ -134,8 +173,9 @@ async fn make(
     let kind = match piece {
         Piece::Init => JobKind::Init,
         Piece::Media(i) => JobKind::Segment(i),
-        // No content path names a download (`parse_segment_name` does not accept its name).
-        Piece::Download => return Err(Error::NotFound("segment")),
+        // No content path names a download (`parse_segment_name` does not accept its name);
+        // sheets are served by `serve_sheet`.
+        Piece::Download | Piece::Sheet(_) => return Err(Error::NotFound("segment")),
     };
     let ask = Ask {
         set: &record.set,
@@ -209,7 +249,7 @@ async fn noted(
 ) -> Option<Noted> {
     let position = match piece {
         Piece::Media(i) => session_position(state, session, i),
-        Piece::Init | Piece::Download => None,
+        Piece::Init | Piece::Download | Piece::Sheet(_) => None,
     };
     let sid = session.filter(|s| is_valid_id(s))?;
     let now = Utc::now().timestamp();
@@ -247,7 +287,7 @@ async fn noted(
         }
         // Without the session's plan at hand: an init starts with segment 0.
         (None, Piece::Init) => Some(0),
-        (None, Piece::Media(_)) | (_, Piece::Download) => None,
+        (None, Piece::Media(_)) | (_, Piece::Download) | (_, Piece::Sheet(_)) => None,
     };
     Some(Noted { init_from, user })
 }

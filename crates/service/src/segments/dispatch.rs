@@ -51,7 +51,9 @@ use stream_core::error::Result;
 
 use stream_core::segment::SegmentId;
 
-use super::worker::{self, is_audio, Job, WorkerContext};
+#[cfg(feature = "aws")]
+use super::worker::Task;
+use super::worker::{self, is_audio, Job, SheetJob, WorkerContext};
 
 #[async_trait]
 pub trait Dispatcher: Send + Sync {
@@ -67,6 +69,9 @@ pub trait Dispatcher: Send + Sync {
     /// A client now waits for `id`, which a job dispatched as read-ahead holds: if that job has
     /// not started, it becomes waited-for work. (Nothing to do where every job has its own CPU.)
     async fn promote(&self, _id: &SegmentId) {}
+    /// Starts a claimed trick-play sheet without waiting for it: waited-for work (a viewer
+    /// hovering the seek bar waits for it), see [`InProcess`]'s `dispatch_sheet`.
+    async fn dispatch_sheet(&self, job: SheetJob) -> Result<()>;
 }
 
 /// Whether a client is blocked on a job, or it is made ahead of the players.
@@ -167,6 +172,7 @@ impl Queues {
 }
 
 type JobFn = Arc<dyn Fn(Job) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+type SheetFn = Arc<dyn Fn(SheetJob) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// Runs jobs as tokio tasks in two lanes (see the module doc): waited-for work at once,
 /// read-ahead niced and only on a core that no other job holds.
@@ -175,6 +181,8 @@ pub struct InProcess {
     started: AtomicU64,
     run: JobFn,
     cancel: JobFn,
+    /// Makes a trick-play sheet (`None` in the lanes' own tests).
+    sheet: Option<SheetFn>,
 }
 
 struct Lanes {
@@ -298,7 +306,17 @@ impl InProcess {
     /// `per_user` at a time.
     pub fn new(workers: usize, per_user: usize, ctx: WorkerContext) -> Self {
         let run_ctx = ctx.clone();
-        Self::with_runner(
+        let sheet_ctx = ctx.clone();
+        let sheet: SheetFn = Arc::new(move |job: SheetJob| {
+            let ctx = sheet_ctx.clone();
+            let run = async move {
+                if let Err(e) = worker::run_sheet(&ctx, &job).await {
+                    tracing::error!(error = %e, sheet = job.sheet, "sheet job could not run");
+                }
+            };
+            Box::pin(run) as Pin<Box<dyn Future<Output = ()> + Send>>
+        });
+        let pool = Self::with_runner(
             workers,
             per_user,
             move |job: Job| {
@@ -319,7 +337,11 @@ impl InProcess {
                 };
                 Box::pin(cancel) as Pin<Box<dyn Future<Output = ()> + Send>>
             },
-        )
+        );
+        InProcess {
+            sheet: Some(sheet),
+            ..pool
+        }
     }
 
     /// A pool that runs each job with `run` and gives up a cancelled one with `cancel` (the
@@ -342,6 +364,7 @@ impl InProcess {
             started: AtomicU64::new(0),
             run: Arc::new(run),
             cancel: Arc::new(cancel),
+            sheet: None,
         }
     }
 }
@@ -418,6 +441,36 @@ impl Dispatcher for InProcess {
             self.lanes.spawn_waited(self.run.clone());
         }
     }
+
+    /// A sheet is waited-for work on the waited-for lane's permits, counted as such (read-ahead
+    /// leaves it a core), but like the audio pass it is no start or seek: it does not stop
+    /// read-ahead, and it is not counted against its user (one short run per sheet of a media,
+    /// shared by every viewer through its claim).
+    async fn dispatch_sheet(&self, job: SheetJob) -> Result<()> {
+        let Some(run) = self.sheet.clone() else {
+            return Err(stream_core::error::Error::Internal(
+                "this pool makes no sheets".into(),
+            ));
+        };
+        self.started.fetch_add(1, Ordering::Relaxed);
+        let lanes = self.lanes.clone();
+        lanes.waited_active.fetch_add(1, Ordering::SeqCst);
+        /// Uncounts the sheet when it ends, even by a panic.
+        struct Done(Arc<Lanes>);
+        impl Drop for Done {
+            fn drop(&mut self) {
+                self.0.waited_done();
+            }
+        }
+        let task = async move {
+            let _done = Done(lanes.clone());
+            if let Ok(_permit) = lanes.waited_permits.acquire().await {
+                run(job).await;
+            }
+        };
+        tokio::spawn(tracing::Instrument::in_current_span(task));
+        Ok(())
+    }
 }
 
 /// Invokes the `transcode` function with `InvocationType=Event` (returns at once in AWS).
@@ -445,8 +498,25 @@ impl Dispatcher for LambdaInvoke {
     // Every invocation has its own CPU: there is no queue to order, the priority is not sent.
     async fn dispatch(&self, job: Job, _priority: Priority) -> Result<()> {
         self.started.fetch_add(1, Ordering::Relaxed);
+        self.invoke(&Task::Rendition(job)).await
+    }
+
+    fn started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    async fn dispatch_sheet(&self, job: SheetJob) -> Result<()> {
+        self.started.fetch_add(1, Ordering::Relaxed);
+        self.invoke(&Task::Sheet(job)).await
+    }
+}
+
+#[cfg(feature = "aws")]
+impl LambdaInvoke {
+    /// Invokes the function with `task` as its event, asynchronously.
+    async fn invoke(&self, task: &Task) -> Result<()> {
         use stream_core::error::Error;
-        let payload = serde_json::to_vec(&job).map_err(Error::internal)?;
+        let payload = serde_json::to_vec(task).map_err(Error::internal)?;
         self.client
             .invoke()
             .function_name(&self.function)
@@ -462,10 +532,6 @@ impl Dispatcher for LambdaInvoke {
                 ))
             })?;
         Ok(())
-    }
-
-    fn started(&self) -> u64 {
-        self.started.load(Ordering::Relaxed)
     }
 }
 
@@ -630,6 +696,51 @@ mod tests {
         let started = tokio::time::timeout(std::time::Duration::from_secs(30), until(&log, 5));
         assert!(started.await.is_ok(), "a-3 never started: {log:?}");
         gate.add_permits(1);
+    }
+
+    /// A sheet (a viewer hovering the seek bar waits for it) is waited-for work: on one worker
+    /// busy with read-ahead it starts at once, in its own lane; queued read-ahead does not start
+    /// beside it; when it ends, read-ahead goes on. A pool without a sheet maker refuses it.
+    #[tokio::test]
+    async fn a_sheet_is_waited_for_work() {
+        let (mut pool, log, gate) = pool(1);
+        let (l, g) = (log.clone(), gate.clone());
+        pool.sheet = Some(Arc::new(move |job: SheetJob| {
+            let (l, g) = (l.clone(), g.clone());
+            Box::pin(async move {
+                l.lock().unwrap().push(format!("sheet {}", job.sheet));
+                g.acquire().await.unwrap().forget();
+            })
+        }));
+        let (probe, _, _) = stream_core::fixtures::remux_fixture();
+        let plan =
+            stream_core::trickplay::TrickplayPlan::new("m", &probe, Default::default()).unwrap();
+        let sheet = |i| SheetJob {
+            plan: plan.clone(),
+            sheet: i,
+            worker: format!("s{i}"),
+        };
+        pool.dispatch(job("ahead-1", 0), Priority::ReadAhead)
+            .await
+            .unwrap();
+        until(&log, 1).await;
+        pool.dispatch_sheet(sheet(0)).await.unwrap();
+        until(&log, 2).await;
+        pool.dispatch(job("ahead-2", 0), Priority::ReadAhead)
+            .await
+            .unwrap();
+        // ahead-1 ends; the sheet still runs: ahead-2 waits for it.
+        gate.add_permits(1);
+        for _ in 0..200 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(*log.lock().unwrap(), ["ahead-1", "sheet 0"]);
+        gate.add_permits(1);
+        until(&log, 3).await;
+        gate.add_permits(1);
+        assert_eq!(log.lock().unwrap()[2], "ahead-2");
+        let (bare, _, _) = super::tests::pool(1);
+        assert!(bare.dispatch_sheet(sheet(1)).await.is_err());
     }
 
     async fn until(log: &Log, n: usize) {

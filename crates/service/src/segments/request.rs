@@ -7,10 +7,11 @@ use stream_core::error::{Error, Result};
 use stream_core::hls::ladder::RenditionSet;
 use stream_core::model::{Claim, SegmentRecord};
 use stream_core::segment::{Piece, SegmentId};
+use stream_core::trickplay::TrickplayPlan;
 
 use super::claims::{self, Standing};
 use super::dispatch::Priority;
-use super::worker::{is_audio, Job, JobKind};
+use super::worker::{is_audio, Job, JobKind, SheetJob};
 use crate::state::AppState;
 
 /// What a segment request gets.
@@ -281,6 +282,66 @@ async fn read_ahead(state: &AppState, ask: Ask<'_>, from: &SegmentId, i: u32, pl
         if let Err(e) = claim_and_dispatch(state, next, &id, also, Priority::ReadAhead).await {
             tracing::warn!(error = %e, segment = j, "read-ahead could not start");
             return;
+        }
+    }
+}
+
+/// Delivers trick-play sheet `sheet` of `plan` as [`deliver`] does a segment: made, or claimed
+/// (one maker, a lease) and dispatched as waited-for work (a viewer hovering the seek bar waits
+/// for it), then waited for at most the configured time. Nothing is read ahead: a media has
+/// few sheets, each asked for when a viewer reaches its part of the seek bar.
+pub async fn deliver_sheet(state: &AppState, plan: &TrickplayPlan, sheet: u32) -> Result<Delivery> {
+    let id = plan.sheet_id(sheet);
+    let meta = state.meta.as_ref();
+    let deadline = Instant::now() + state.config.segment_wait;
+    loop {
+        // Registered before the record is read, so a completion in between is not missed.
+        let notified = state.segment_events.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let rec = state.meta.get_segment(&id.record_id()).await?;
+        let standing = match Standing::of(rec.as_ref(), claims::now()) {
+            Standing::Free => {
+                let worker = stream_core::ids::random_id();
+                let rec = match claims::claim(meta, &id, &worker).await? {
+                    Claim::Held(rec) => rec,
+                    Claim::Claimed(rec) => {
+                        let job = SheetJob {
+                            plan: plan.clone(),
+                            sheet,
+                            worker,
+                        };
+                        if let Err(e) = state.dispatcher.dispatch_sheet(job).await {
+                            let held = claims::Held::new(meta, &rec.worker, vec![id.clone()]);
+                            let _ = held.release_all("the worker could not be started").await;
+                            return Err(e);
+                        }
+                        rec
+                    }
+                };
+                Standing::of(Some(&rec), claims::now())
+            }
+            other => other,
+        };
+        match standing {
+            Standing::Ready(key) => {
+                let key = key.ok_or_else(|| {
+                    Error::Internal(format!("sheet {} ready without object", id.record_id()))
+                })?;
+                return Ok(Delivery::Ready(key));
+            }
+            Standing::FailedForGood(error) => {
+                let message = error.unwrap_or_else(|| "The sheet could not be made.".into());
+                return Ok(Delivery::Failed(message));
+            }
+            Standing::Encoding | Standing::Free => {}
+        }
+        if Instant::now() >= deadline {
+            return Ok(Delivery::Pending);
+        }
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep(state.config.segment_poll) => {}
         }
     }
 }

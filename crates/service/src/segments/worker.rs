@@ -1,4 +1,5 @@
-//! A transcode job: make the claimed pieces of a rendition and publish them. Run by the
+//! A transcode job: make the claimed pieces of a rendition (or a trick-play sheet) and publish
+//! them. Run by the
 //! in-process worker pool (embedded) or by the `transcode` Lambda function (cloud): the same
 //! code, given only what it needs ([`WorkerContext`]), never the whole service state.
 
@@ -9,11 +10,13 @@ use serde::{Deserialize, Serialize};
 use stream_core::error::{Error, Result};
 use stream_core::hls::ladder::{Rendition, RenditionSet};
 use stream_core::segment::{Piece, SegmentId, IMMUTABLE};
+use stream_core::trickplay::TrickplayPlan;
 use stream_media::transcode::assemble::assemble_mp4;
 use stream_media::transcode::{
     encode_audio_run, encode_init, encode_video_segment, encode_video_segment_and_init,
     encode_video_segments, EncodeError, EncodeInput, READ_AHEAD_NICE,
 };
+use stream_media::trickplay::make_sheet;
 use stream_storage::{MetaStore, ObjectStore};
 
 use super::claims::Held;
@@ -90,6 +93,8 @@ impl Job {
     fn id(&self, rendition: &str, piece: Piece) -> Result<SegmentId> {
         match piece {
             Piece::Download => stream_core::download::download_id(&self.set, rendition),
+            // Sheets are `SheetJob`s, never a rendition's job.
+            Piece::Sheet(_) => None,
             _ => self.set.segment(rendition, piece),
         }
         .ok_or(Error::NotFound("rendition"))
@@ -108,6 +113,90 @@ impl Job {
         }
         Ok(ids)
     }
+}
+
+/// A trick-play sheet to make (SPEC §3 "Trick-play"): one ffmpeg run, one claim, one JPEG
+/// published under the plan's content key (`stream_core::trickplay`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SheetJob {
+    pub plan: TrickplayPlan,
+    pub sheet: u32,
+    /// The worker id the claim was made for.
+    pub worker: String,
+}
+
+impl SheetJob {
+    /// The sheet's identity (its claim record and object).
+    pub fn id(&self) -> SegmentId {
+        self.plan.sheet_id(self.sheet)
+    }
+}
+
+/// What one `transcode` invocation is asked to do: a rendition's job, or a trick-play sheet.
+/// Untagged, so a rendition job's event is exactly what it was before sheets existed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Task {
+    Rendition(Job),
+    Sheet(SheetJob),
+}
+
+/// Runs a task to the end (see [`run`] and [`run_sheet`]).
+pub async fn run_task(ctx: &WorkerContext, task: &Task) -> Result<()> {
+    match task {
+        Task::Rendition(job) => run(ctx, job).await,
+        Task::Sheet(job) => run_sheet(ctx, job).await,
+    }
+}
+
+/// Makes a claimed sheet and publishes it, with [`run`]'s one release path: an encode failure
+/// is recorded on the claim (retried by the next request, up to the attempts), a storage
+/// failure gives the claim back uncounted.
+pub async fn run_sheet(ctx: &WorkerContext, job: &SheetJob) -> Result<()> {
+    let id = job.id();
+    let held = Held::new(ctx.meta.as_ref(), &job.worker, vec![id.clone()]);
+    let made = async {
+        let media = ctx
+            .meta
+            .get_media(&job.plan.media_id)
+            .await?
+            .ok_or(Error::NotFound("media"))?;
+        let probe = media
+            .probe
+            .as_ref()
+            .ok_or_else(|| Error::Internal("media without probe".into()))?;
+        let location = ctx.objects.media_location(&media.source_key).await?;
+        let bytes = make_sheet(&ctx.ffmpeg, &location, probe, &job.plan, job.sheet, 0).await?;
+        publish(ctx, &held, &id, bytes).await?;
+        Ok::<(), Failure>(())
+    };
+    let outcome = match made.await {
+        Err(Failure::Encode(e)) => match source_outage(ctx, &job.plan.media_id).await {
+            Some(outage) => Err(Failure::Storage(outage)),
+            None => Err(Failure::Encode(e)),
+        },
+        other => other,
+    };
+    let message = match outcome {
+        Ok(()) => {
+            tracing::info!(sheet = job.sheet, "sheet made");
+            "The job ended before making this sheet.".to_string()
+        }
+        Err(Failure::Encode(e)) => {
+            tracing::warn!(sheet = job.sheet, error = %e, "sheet failed");
+            format!("The sheet could not be made: {e}")
+        }
+        Err(Failure::Storage(e)) => {
+            if held.cancel_all().await.is_err() {
+                tracing::error!(sheet = job.sheet, error = %e, "sheet job could not reach storage; its claim is left to its lease");
+            }
+            ctx.events.notify_waiters();
+            return Err(e);
+        }
+    };
+    held.release_all(&message).await?;
+    ctx.events.notify_waiters();
+    Ok(())
 }
 
 /// A failed encode: the message recorded on every claim the job still holds.
@@ -163,7 +252,7 @@ pub async fn run(ctx: &WorkerContext, job: &Job) -> Result<()> {
     let held = Held::new(ctx.meta.as_ref(), &job.worker, job.claims()?);
     let started = std::time::Instant::now();
     let outcome = match make(ctx, job, &held).await {
-        Err(Failure::Encode(e)) => match source_outage(ctx, job).await {
+        Err(Failure::Encode(e)) => match source_outage(ctx, &job.set.media_id).await {
             Some(outage) => {
                 tracing::warn!(error = %e, "the encode failed while the source's store is down");
                 Err(Failure::Storage(outage))
@@ -204,8 +293,8 @@ pub async fn run(ctx: &WorkerContext, job: &Job) -> Result<()> {
 /// store is down (ffmpeg reads the source from the store: a presigned URL in the cloud, so an
 /// S3 outage looks to it like a broken input). `None` when the source is reachable (or gone):
 /// then the failure is the encode's own. Costs nothing on the path where encodes succeed.
-async fn source_outage(ctx: &WorkerContext, job: &Job) -> Option<Error> {
-    let media = match ctx.meta.get_media(&job.set.media_id).await {
+async fn source_outage(ctx: &WorkerContext, media_id: &str) -> Option<Error> {
+    let media = match ctx.meta.get_media(media_id).await {
         Ok(Some(media)) => media,
         Ok(None) => return None,
         Err(e) => return Some(e),
