@@ -543,8 +543,14 @@ async fn check_failover(stack: &Stack, all: &[String]) {
         match fetched.first() {
             Some(("media-bucket", 200 | 206)) => {}
             Some(("media-bucket", 403)) => {
+                // The function answers the bytes, or `503` (never cached) when its job did not
+                // end within the wait (SPEC §3: a busy machine, three `transcode` instances);
+                // the player's retry then finds the piece that failover's claim made.
+                let answered = fetched.contains(&("hls-function", 200));
+                let made_later = fetched.contains(&("hls-function", 503))
+                    && fetched.iter().any(|(_, status)| *status == 200);
                 assert!(
-                    fetched.contains(&("hls-function", 200)),
+                    answered || made_later,
                     "{path}: made by the function through the failover: {fetched:?}"
                 );
                 failed_over.push(piece);

@@ -331,7 +331,10 @@ async fn previews_show_the_frame_of_their_time(api: Api) {
         .args(["-frames:v", "1", "-vf", "scale=160:284,hflip,vflip"])
         .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]));
     let (good, bad) = (mad(&tile, &upright), mad(&tile, &flipped));
-    eprintln!("{}: phone tile: upright {good:.2}, turned {bad:.2}", api.name());
+    eprintln!(
+        "{}: phone tile: upright {good:.2}, turned {bad:.2}",
+        api.name()
+    );
     assert!(
         good < 8.0 && bad > 2.0 * good,
         "phone tile: upright {good:.1}, turned {bad:.1}"
